@@ -1,0 +1,1 @@
+//! The `WhatsAppSender` custom resource.

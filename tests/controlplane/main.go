@@ -1,0 +1,105 @@
+// testplane runs a real kube-apiserver backed by an embedded etcd in one process, for the
+// operator's integration tests. It is a test tool only: no controller-manager, no scheduler.
+//
+//	testplane --dir DIR [--port N]
+//
+// It writes certificates and DIR/kubeconfig, prints "ready" on stdout once /readyz passes,
+// and shuts both servers down on SIGINT/SIGTERM.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	_ "time/tzdata" // as upstream's kube-apiserver main
+
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory for certificates, etcd data and kubeconfig (required)")
+	port := flag.Int("port", 0, "apiserver secure port (0 picks a free one)")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "testplane: --dir is required")
+		os.Exit(2)
+	}
+	if err := run(*dir, *port); err != nil {
+		fmt.Fprintf(os.Stderr, "testplane: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, port int) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// The apiserver command installs the process's SIGINT/SIGTERM handler when it is built,
+	// so build it first: a signal during etcd start-up then still cancels its context.
+	cmd := app.NewAPIServerCommand()
+
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return err
+		}
+	}
+	pki, err := writePKI(dir)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"))
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	if err := writeKubeconfig(filepath.Join(dir, "kubeconfig"), server, pki); err != nil {
+		return err
+	}
+	cmd.SetArgs(apiserverFlags(dir, port, etcdURL))
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	go announceReady(cmd.Context(), server, pki)
+
+	select {
+	case err := <-done:
+		return err
+	case err := <-etcd.Err():
+		return fmt.Errorf("etcd stopped: %w", err)
+	}
+}
+
+func apiserverFlags(dir string, port int, etcdURL string) []string {
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + dir,
+		"--tls-cert-file=" + filepath.Join(dir, "serving.crt"),
+		"--tls-private-key-file=" + filepath.Join(dir, "serving.key"),
+		"--client-ca-file=" + filepath.Join(dir, "ca.crt"),
+		"--authorization-mode=RBAC",
+		fmt.Sprintf("--service-account-issuer=https://127.0.0.1:%d", port),
+		"--service-account-key-file=" + filepath.Join(dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		// The "kubernetes" Service's endpoints cannot point at loopback; nothing here needs them.
+		"--endpoint-reconciler-type=none",
+		// No controller-manager creates default ServiceAccounts, so this plugin would refuse pods.
+		"--disable-admission-plugins=ServiceAccount",
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--v=0",
+	}
+}
