@@ -1,17 +1,20 @@
 // testplane runs a real kube-apiserver backed by an embedded etcd in one process, for the
 // operator's integration tests. It is a test tool only: no controller-manager, no scheduler.
 //
-//	testplane --dir DIR [--port N]
+//	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir]
 //
 // It writes certificates and DIR/kubeconfig, prints "ready" on stdout once /readyz passes,
-// and shuts both servers down on SIGINT/SIGTERM.
+// and shuts both servers down on SIGINT/SIGTERM, or when stdin closes if asked to: a test
+// harness holds the pipe, so the control plane goes away with the test process however it ends.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	_ "time/tzdata" // as upstream's kube-apiserver main
 
 	_ "k8s.io/component-base/logs/json/register"
@@ -23,12 +26,23 @@ import (
 func main() {
 	dir := flag.String("dir", "", "directory for certificates, etcd data and kubeconfig (required)")
 	port := flag.Int("port", 0, "apiserver secure port (0 picks a free one)")
+	exitOnEOF := flag.Bool("exit-on-stdin-eof", false, "shut down when stdin reaches end of file")
+	removeDir := flag.Bool("remove-dir", false, "delete DIR after shutdown (etcd preallocates 64 MB of WAL per run)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "testplane: --dir is required")
 		os.Exit(2)
 	}
-	if err := run(*dir, *port); err != nil {
+	if *exitOnEOF {
+		go terminateOnStdinEOF()
+	}
+	err := run(*dir, *port)
+	if *removeDir {
+		if rmErr := os.RemoveAll(*dir); rmErr != nil {
+			fmt.Fprintf(os.Stderr, "testplane: removing %s: %v\n", *dir, rmErr)
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "testplane: %v\n", err)
 		os.Exit(1)
 	}
@@ -102,4 +116,11 @@ func apiserverFlags(dir string, port int, etcdURL string) []string {
 		"--profiling=false",
 		"--v=0",
 	}
+}
+
+// terminateOnStdinEOF sends this process SIGTERM once stdin closes, so shutdown takes the same
+// graceful path as a signal from outside.
+func terminateOnStdinEOF() {
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
 }

@@ -17,5 +17,7 @@ for module in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$
 	go mod edit -replace="$module=$module@$staging"
 done
 go mod edit -godebug="$(sed -n 's/^godebug //p' "$gomod" | head -n 1)" 2>/dev/null || true
+# kubectl as a tool of this module, for machines without a kubectl in skew with this apiserver.
+go get -tool "k8s.io/kubernetes/cmd/kubectl@$version"
 go mod tidy
 echo "k8s.io/kubernetes $version with $(grep -c '=> k8s.io/' go.mod) staging replaces"

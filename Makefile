@@ -1,0 +1,53 @@
+# SenderOps developer entry points. `make test` is what CI (.ci/run) runs.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+K8S_VERSION := $(shell sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9.]*\)$$/\1/p' tests/controlplane/go.mod)
+K8S_MINOR := $(word 2,$(subst ., ,$(K8S_VERSION)))
+TESTPLANE_DIR := target/testplane
+GO_ENV := GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
+PRISM := tests/prism/node_modules/.bin/prism
+
+.PHONY: test controlplane manifests lint fmt prism clean-testplane
+
+## test: build the control plane and Prism, then run every Rust test against them.
+test: controlplane prism
+	cargo test --workspace --locked
+
+## controlplane: kube-apiserver + embedded etcd (and a kubectl in version skew) for tests.
+controlplane: $(TESTPLANE_DIR)/testplane $(TESTPLANE_DIR)/kubectl
+
+$(TESTPLANE_DIR)/testplane: $(wildcard tests/controlplane/*.go) tests/controlplane/go.mod tests/controlplane/go.sum
+	@mkdir -p $(@D)
+	cd tests/controlplane && $(GO_ENV) go build -trimpath -ldflags '$(GO_LDFLAGS)' -o $(abspath $@) .
+
+$(TESTPLANE_DIR)/kubectl: tests/controlplane/go.mod
+	hack/ensure-kubectl.sh $@
+	@touch -h $@
+
+## prism: Stoplight Prism, which checks HTTP traffic against Twilio's OpenAPI document.
+prism: $(PRISM)
+
+$(PRISM): tests/prism/package.json tests/prism/package-lock.json
+	npm ci --prefix tests/prism --no-audit --no-fund
+	@touch $@
+
+## manifests: regenerate crds/ from the Rust types.
+manifests:
+	cargo run --quiet --locked -- crd > crds/whatsappsender.yaml
+
+## lint: formatting and clippy, as CI checks them.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd tests/controlplane && test -z "$$(gofmt -l .)" && $(GO_ENV) go vet .
+
+fmt:
+	cargo fmt --all
+	gofmt -w tests/controlplane
+
+clean-testplane:
+	rm -rf $(TESTPLANE_DIR)

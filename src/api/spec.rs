@@ -1,0 +1,260 @@
+//! `WhatsAppSender.spec`: what the user wants Twilio to hold for one WhatsApp number.
+//!
+//! Validation lives in the schema so the API server refuses a bad manifest with a message that
+//! says what to fix. Strings carry a `maxLength` both because Twilio/Meta cap them and because
+//! the API server needs a bound to accept CEL rules on them.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::status::WhatsAppSenderStatus;
+use crate::twilio::{VerificationMethod, Vertical, WebhookMethod};
+
+/// CEL for an absolute http(s) URL; `isURL` alone also accepts relative references.
+const HTTP_URL_RULE: &str =
+    "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''";
+const HTTP_URL_MESSAGE: &str = "must be an absolute http:// or https:// URL";
+
+/// A WhatsApp sender registered through Twilio's Senders API. The operator creates it, feeds it
+/// the one-time code from a Secret, keeps its profile and webhooks as declared here, mirrors
+/// Twilio's status into `.status`, and deletes it when this object is deleted.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "messaging.senderops.io",
+    version = "v1alpha1",
+    kind = "WhatsAppSender",
+    plural = "whatsappsenders",
+    singular = "whatsappsender",
+    shortname = "was",
+    category = "senderops",
+    namespaced,
+    status = "WhatsAppSenderStatus",
+    derive = "PartialEq",
+    doc = "A WhatsApp sender (a phone number registered with WhatsApp Business through Twilio), managed declaratively.",
+    printcolumn(name = "Phone", type_ = "string", json_path = ".spec.phoneNumber"),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.twilioStatus",
+        description = "Twilio's status word"
+    ),
+    printcolumn(
+        name = "Quality",
+        type_ = "string",
+        json_path = ".status.qualityRating"
+    ),
+    printcolumn(name = "Limit", type_ = "string", json_path = ".status.messagingLimit"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WhatsAppSenderSpec {
+    /// The phone number to register, in E.164 format: `+`, country code, number (e.g.
+    /// `+15017122661`). Twilio addresses the sender as `whatsapp:<phoneNumber>`. Argentina
+    /// numbers take `+549…`, Mexico numbers `+521…`. Immutable: delete and recreate to change it.
+    #[schemars(length(min = 8, max = 16))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[+][1-9][0-9]{6,14}$')").message("phoneNumber must be E.164: a '+', then the country code and the number, digits only, 7 to 15 digits (e.g. +15017122661)"),
+        validation = Rule::new("self == oldSelf").message("phoneNumber is immutable: a Twilio sender cannot move to another number; delete this WhatsAppSender and create a new one")
+    )]
+    pub phone_number: String,
+
+    /// The Secret (same namespace) holding Twilio credentials for the account or subaccount
+    /// that owns the sender: `accountSid` with `authToken`, or `accountSid` with `apiKeySid` and
+    /// `apiKeySecret`.
+    pub credentials_ref: CredentialsRef,
+
+    /// The WhatsApp Business Account (WABA) ID to register the sender in. Leave unset to use the
+    /// account's only WABA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+$"))]
+    pub waba_id: Option<String>,
+
+    /// How the number proves it is yours. Numbers Twilio can verify itself (Twilio SMS numbers)
+    /// need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+
+    /// The WhatsApp Business profile shown to customers.
+    pub profile: Profile,
+
+    /// Where Twilio sends incoming messages and status callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+
+    /// What happens to the Twilio sender when this object is deleted. `Delete` (default)
+    /// deregisters it; `Orphan` leaves it registered. Re-registering a deleted number needs
+    /// two-step verification turned off in WhatsApp Manager, so deleting is costly to undo.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// When true the operator neither reads nor changes anything for this sender.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// A reference to the Secret with Twilio credentials.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsRef {
+    /// Name of a Secret in the same namespace.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Verification of a number Twilio cannot verify itself.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// How Meta sends the one-time code: `sms` (default) or `voice`.
+    #[serde(default)]
+    pub method: VerificationMethod,
+
+    /// Where the operator reads the one-time code once someone has received it. The operator
+    /// submits each new value once; put a fresh code here to retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_secret_ref: Option<SecretKeyRef>,
+
+    /// The Twilio Voice application (`AP…`) that receives the verification call, for `voice`
+    /// on a Twilio number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(equal = 34), regex(pattern = r"^AP[0-9a-fA-F]{32}$"))]
+    pub voice_application_sid: Option<String>,
+}
+
+/// A key in a Secret in the same namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// The WhatsApp Business profile. Lengths are Meta's business-profile limits.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// The display name customers see. Must follow Meta's display name guidelines; Meta reviews
+    /// it after registration. Immutable: no API can change it; delete and recreate the sender.
+    #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("profile.name is immutable: Twilio's API cannot change a WhatsApp display name (Meta reviews it once); delete this WhatsAppSender and create a new one to use another name"))]
+    pub name: String,
+
+    /// The profile's "About" text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 139))]
+    pub about: Option<String>,
+
+    /// The business address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub address: Option<String>,
+
+    /// The business description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub description: Option<String>,
+
+    /// The business category, one of Twilio's verticals (e.g. `Other`, `Professional Services`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vertical: Option<Vertical>,
+
+    /// URL of the profile picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub logo_url: Option<String>,
+
+    /// URL of the banner image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub banner_url: Option<String>,
+
+    /// URL of the privacy policy; must be publicly reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub privacy_url: Option<String>,
+
+    /// URL of the terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub terms_of_service_url: Option<String>,
+
+    /// Theme colour as `#RRGGBB`, with enough contrast against white.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^#[0-9A-Fa-f]{6}$"))]
+    pub accent_color: Option<String>,
+
+    /// Contact e-mail addresses (at most 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 2),
+        inner(length(min = 3, max = 128), regex(pattern = r"^[^@\s]+@[^@\s]+$"))
+    )]
+    pub emails: Vec<String>,
+
+    /// Websites (at most 2), absolute http(s) URLs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), inner(length(max = 256)))]
+    #[x_kube(validation = Rule::new("self.all(w, isURL(w) && url(w).getScheme() in ['http', 'https'] && url(w).getHostname() != '')").message("each website must be an absolute http:// or https:// URL"))]
+    pub websites: Vec<String>,
+}
+
+/// Webhooks Twilio calls for this sender.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// URL Twilio calls for incoming messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub callback_url: Option<String>,
+
+    /// HTTP method for `callbackUrl`: `POST` or `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_method: Option<WebhookMethod>,
+
+    /// URL Twilio calls when `callbackUrl` fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub fallback_url: Option<String>,
+
+    /// HTTP method for `fallbackUrl`: `POST` or `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_method: Option<WebhookMethod>,
+
+    /// URL Twilio calls with message status updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
+    pub status_callback_url: Option<String>,
+
+    /// HTTP method for `statusCallbackUrl`: `POST` or `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_callback_method: Option<WebhookMethod>,
+}
+
+/// What deleting the `WhatsAppSender` does to the Twilio sender.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Deregister the sender at Twilio.
+    #[default]
+    Delete,
+    /// Leave the sender registered at Twilio; only the Kubernetes object goes.
+    Orphan,
+}

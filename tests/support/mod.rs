@@ -1,0 +1,6 @@
+//! Shared helpers for the integration tests. Each test binary includes this with `mod support;`
+//! and uses the parts it needs.
+#![allow(dead_code)]
+
+pub mod controlplane;
+pub mod kubectl;
