@@ -1,1 +1,141 @@
+//! `twilio-sim`: a simulator of Twilio's WhatsApp Senders API (`/v2/Channels/Senders`) with a
+//! realistic sender lifecycle, plus a control API under `/_sim/` for tests. See README.md.
 
+mod auth;
+mod config;
+mod control;
+mod errors;
+mod faults;
+mod lifecycle;
+mod model;
+mod stats;
+mod store;
+mod twilio_api;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Account, ApiKey, SimConfig};
+
+use auth::Credentials;
+use errors::ApiError;
+use faults::Faults;
+use stats::Stats;
+use store::Store;
+
+/// Shared state behind every handler. Plain mutexes: no lock is held across an `.await`.
+struct Sim {
+    credentials: Credentials,
+    store: Mutex<Store>,
+    faults: Mutex<Faults>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+/// A poisoned lock only means a handler panicked; the data is still usable for a simulator.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The whole simulator as an axum router (Twilio API, control API, request log and counters).
+pub fn router(config: SimConfig) -> Router {
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let sim = Arc::new(Sim {
+        credentials: Credentials::new(&config.accounts),
+        store: Mutex::new(Store::new(config.step_delay)),
+        faults: Mutex::new(Faults::default()),
+        stats: stats.clone(),
+    });
+    Router::new()
+        .merge(twilio_api::routes(sim.clone()))
+        .merge(control::routes(sim))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(stats, stats::track))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::method_not_allowed(method.as_str())
+}
+
+/// A running simulator. Dropping it (or calling [`SimHandle::shutdown`]) stops the server.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SimHandle {
+    /// The address the server is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, with a wildcard bind address replaced by loopback so it can be dialled.
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to 5 s), and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(err))) => tracing::warn!(%err, "server stopped with an error"),
+                Ok(Err(err)) => tracing::warn!(%err, "server task failed"),
+                Err(_) => {
+                    tracing::warn!("graceful shutdown timed out; aborting");
+                    task.abort();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds `listen` and serves the simulator in a background task.
+pub async fn spawn(listen: SocketAddr, config: SimConfig) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router(config);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // A dropped sender stops the server just like an explicit shutdown.
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(SimHandle {
+        addr,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

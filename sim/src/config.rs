@@ -1,0 +1,128 @@
+//! Which accounts and API keys the simulator accepts, and how fast its lifecycle runs.
+
+use std::time::Duration;
+
+/// Everything the simulator is started with.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub accounts: Vec<Account>,
+    /// How long each asynchronous lifecycle step (CREATING, VERIFYING, ONLINE:UPDATING) takes.
+    pub step_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            accounts: Vec::new(),
+            step_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A Twilio account: its SID, auth token and the API keys that act on its behalf.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub api_keys: Vec<ApiKey>,
+}
+
+/// An API key (`SK…`) belonging to one account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub sid: String,
+    pub secret: String,
+}
+
+// Hand-written so that secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"<redacted>")
+            .field("api_keys", &self.api_keys)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("sid", &self.sid)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Account {
+    /// Parses `SID:TOKEN` (the token may itself contain colons).
+    pub fn parse(s: &str) -> Result<Account, String> {
+        let (sid, token) = s
+            .split_once(':')
+            .ok_or_else(|| "expected ACCOUNT_SID:AUTH_TOKEN".to_string())?;
+        if sid.is_empty() || token.is_empty() {
+            return Err("expected ACCOUNT_SID:AUTH_TOKEN with both parts non-empty".into());
+        }
+        Ok(Account {
+            account_sid: sid.to_string(),
+            auth_token: token.to_string(),
+            api_keys: Vec::new(),
+        })
+    }
+}
+
+impl ApiKey {
+    /// Parses `ACCOUNT_SID:SK…:SECRET` into the owning account SID and the key.
+    pub fn parse_owned(s: &str) -> Result<(String, ApiKey), String> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(account), Some(sid), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err("expected ACCOUNT_SID:API_KEY_SID:SECRET".into());
+        };
+        if account.is_empty() || sid.is_empty() || secret.is_empty() {
+            return Err("expected ACCOUNT_SID:API_KEY_SID:SECRET with all parts non-empty".into());
+        }
+        Ok((
+            account.to_string(),
+            ApiKey {
+                sid: sid.to_string(),
+                secret: secret.to_string(),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_account_and_key() {
+        let account = Account::parse("AC1:tok:en").unwrap();
+        assert_eq!(account.account_sid, "AC1");
+        assert_eq!(account.auth_token, "tok:en");
+        assert!(Account::parse("AC1").is_err());
+        assert!(Account::parse(":tok").is_err());
+
+        let (owner, key) = ApiKey::parse_owned("AC1:SK1:secret").unwrap();
+        assert_eq!(
+            (owner.as_str(), key.sid.as_str(), key.secret.as_str()),
+            ("AC1", "SK1", "secret")
+        );
+        assert!(ApiKey::parse_owned("AC1:SK1").is_err());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut account = Account::parse("AC1:supersecret").unwrap();
+        account.api_keys.push(ApiKey {
+            sid: "SK1".into(),
+            secret: "keysecret".into(),
+        });
+        let shown = format!("{account:?}");
+        assert!(
+            !shown.contains("supersecret") && !shown.contains("keysecret"),
+            "{shown}"
+        );
+    }
+}

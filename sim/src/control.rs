@@ -1,0 +1,237 @@
+//! `/_sim/…`: the test-facing control API (no Twilio auth). It plays Meta's side (number
+//! behaviours, OTPs, quality and status changes) and exposes counters and fault injection.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::errors::{ApiError, more_info};
+use crate::faults::FaultSettings;
+use crate::lifecycle::{Behavior, Sender};
+use crate::model::{Field, OfflineReason, SenderResource, Status, is_e164};
+use crate::store::SenderPatch;
+use crate::twilio_api::{base_url, parse_body};
+use crate::{Sim, lock};
+
+pub fn routes(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/_sim/numbers", post(set_number).get(list_numbers))
+        .route("/_sim/senders", get(list_senders))
+        .route("/_sim/senders/{sid}", get(get_sender).patch(patch_sender))
+        .route("/_sim/senders/{sid}/otp", get(otp))
+        .route("/_sim/stats", get(stats))
+        .route("/_sim/faults", put(set_faults).get(get_faults))
+        .route("/_sim/reset", post(reset))
+        .with_state(sim)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberBody {
+    phone_number: Option<String>,
+    behavior: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct NumberOut {
+    phone_number: String,
+    behavior: Behavior,
+}
+
+async fn set_number(State(sim): State<Arc<Sim>>, body: Bytes) -> Result<Json<NumberOut>, ApiError> {
+    let body: NumberBody = parse_body(&body)?;
+    let raw = body
+        .phone_number
+        .ok_or_else(|| ApiError::invalid_parameter("phone_number is required"))?;
+    // Accept the sender ID form too, since that is what tests have at hand.
+    let phone = raw.strip_prefix("whatsapp:").unwrap_or(&raw).to_string();
+    if !is_e164(&phone) {
+        return Err(ApiError::invalid_parameter(format!(
+            "phone_number must be an E.164 number like +15005550006, got {raw:?}"
+        )));
+    }
+    let behavior: Behavior = body
+        .behavior
+        .ok_or_else(|| ApiError::invalid_parameter("behavior is required"))?
+        .parse()
+        .map_err(ApiError::invalid_parameter)?;
+    lock(&sim.store).set_number(phone.clone(), behavior);
+    Ok(Json(NumberOut {
+        phone_number: phone,
+        behavior,
+    }))
+}
+
+async fn list_numbers(State(sim): State<Arc<Sim>>) -> Json<Vec<NumberOut>> {
+    let store = lock(&sim.store);
+    Json(
+        store
+            .numbers()
+            .map(|(phone, behavior)| NumberOut {
+                phone_number: phone.clone(),
+                behavior: *behavior,
+            })
+            .collect(),
+    )
+}
+
+/// Twilio's resource plus what only the simulator knows.
+#[derive(Debug, Serialize)]
+struct SimSender {
+    account_sid: String,
+    behavior: Behavior,
+    codes_sent: u32,
+    wrong_codes: u32,
+    #[serde(flatten)]
+    resource: SenderResource,
+}
+
+fn sim_sender(sender: &Sender, base: &str) -> SimSender {
+    SimSender {
+        account_sid: sender.account_sid.clone(),
+        behavior: sender.behavior,
+        codes_sent: sender.codes_sent,
+        wrong_codes: sender.wrong_attempts,
+        resource: sender.resource(base),
+    }
+}
+
+async fn list_senders(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Json<Vec<SimSender>> {
+    let base = base_url(&headers);
+    let senders = lock(&sim.store).all(Instant::now());
+    Json(senders.iter().map(|s| sim_sender(s, &base)).collect())
+}
+
+async fn get_sender(
+    State(sim): State<Arc<Sim>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<SimSender>, ApiError> {
+    let all = lock(&sim.store).all(Instant::now());
+    let sender = all
+        .iter()
+        .find(|s| s.sid == sid)
+        .ok_or_else(|| ApiError::not_found(&format!("/_sim/senders/{sid}")))?;
+    Ok(Json(sim_sender(sender, &base_url(&headers))))
+}
+
+async fn otp(
+    State(sim): State<Arc<Sim>>,
+    Path(sid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match lock(&sim.store).otp(&sid, Instant::now())? {
+        Some(code) => Ok(Json(json!({ "code": code }))),
+        None => Err(ApiError::not_found(&format!("/_sim/senders/{sid}/otp"))),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    quality_rating: Field<String>,
+    #[serde(default)]
+    messaging_limit: Field<String>,
+    #[serde(default)]
+    offline_reasons: Field<Vec<ReasonBody>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    /// Twilio's schema has a string; accept a number too.
+    code: Value,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    more_info: Option<String>,
+}
+
+impl ReasonBody {
+    fn into_reason(self) -> Result<OfflineReason, ApiError> {
+        let code = match self.code {
+            Value::String(code) => code,
+            Value::Number(code) => code.to_string(),
+            _ => {
+                return Err(ApiError::invalid_parameter(
+                    "offline_reasons[].code must be a string or a number",
+                ));
+            }
+        };
+        let more_info = self
+            .more_info
+            .or_else(|| code.parse::<u32>().ok().map(more_info));
+        Ok(OfflineReason {
+            code,
+            message: self.message,
+            more_info,
+        })
+    }
+}
+
+async fn patch_sender(
+    State(sim): State<Arc<Sim>>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<SimSender>, ApiError> {
+    let body: PatchBody = parse_body(&body)?;
+    let status = body
+        .status
+        .map(|s| s.parse::<Status>())
+        .transpose()
+        .map_err(ApiError::invalid_parameter)?;
+    let offline_reasons = match body.offline_reasons {
+        Field::Absent => Field::Absent,
+        Field::Null => Field::Null,
+        Field::Value(reasons) => Field::Value(
+            reasons
+                .into_iter()
+                .map(ReasonBody::into_reason)
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    let patch = SenderPatch {
+        status,
+        quality_rating: body.quality_rating,
+        messaging_limit: body.messaging_limit,
+        offline_reasons,
+    };
+    let sender = lock(&sim.store).patch(&sid, patch, Instant::now())?;
+    Ok(Json(sim_sender(&sender, &base_url(&headers))))
+}
+
+async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(json!({ "requests": lock(&sim.stats).snapshot() }))
+}
+
+async fn set_faults(
+    State(sim): State<Arc<Sim>>,
+    body: Bytes,
+) -> Result<Json<FaultSettings>, ApiError> {
+    let settings: FaultSettings = parse_body(&body)?;
+    settings.validate().map_err(ApiError::invalid_parameter)?;
+    lock(&sim.faults).set(settings.clone());
+    Ok(Json(settings))
+}
+
+async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<FaultSettings> {
+    Json(lock(&sim.faults).settings().clone())
+}
+
+async fn reset(State(sim): State<Arc<Sim>>) -> Response {
+    lock(&sim.store).reset();
+    lock(&sim.stats).reset();
+    lock(&sim.faults).reset();
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,89 @@
+//! Request counters by route template, and the one-line request log.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::lock;
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    counts: BTreeMap<(String, String, u16), u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestCount {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub count: u64,
+}
+
+impl Stats {
+    pub fn record(&mut self, method: &str, route: &str, status: u16) {
+        *self
+            .counts
+            .entry((route.to_string(), method.to_string(), status))
+            .or_default() += 1;
+    }
+
+    /// Sorted by route, then method, then status.
+    pub fn snapshot(&self) -> Vec<RequestCount> {
+        self.counts
+            .iter()
+            .map(|((route, method, status), count)| RequestCount {
+                method: method.clone(),
+                route: route.clone(),
+                status: *status,
+                count: *count,
+            })
+            .collect()
+    }
+
+    pub fn reset(&mut self) {
+        self.counts.clear();
+    }
+}
+
+/// Set on a response by the auth layer so that the log can name the account.
+#[derive(Debug, Clone)]
+pub struct LoggedAccount(pub String);
+
+/// Middleware: counts /v2 requests by route template and logs every request on one line.
+/// Only the method, route template, status and account SID are logged: never credentials,
+/// bodies or codes.
+pub async fn track(
+    State(stats): State<Arc<Mutex<Stats>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().clone();
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(path) => path.as_str().to_string(),
+        None => request.uri().path().to_string(),
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    if route.starts_with("/v2/") {
+        lock(&stats).record(method.as_str(), &route, status);
+    }
+    let account = response
+        .extensions()
+        .get::<LoggedAccount>()
+        .map_or("-", |a| a.0.as_str());
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status,
+        account = %account,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
