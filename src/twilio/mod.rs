@@ -1,5 +1,28 @@
 //! Twilio Senders API (`/v2/Channels/Senders`): typed client, models, errors, request budget.
+//!
+//! - [`SendersClient`]: one account's client (create, fetch, update, delete, list).
+//! - [`models`]: request bodies (strict, typed) and response bodies (lenient).
+//! - [`TwilioError`] with [`ErrorClass`] and per-code advice.
+//! - [`AccountBudgets`]/[`RequestBudget`]: one token bucket per account, shared by its clients.
+//! - [`RetryPolicy`]: exponential backoff with jitter that honours `Retry-After`.
 
+mod budget;
+mod client;
+mod credentials;
 mod enums;
+mod error;
+pub mod models;
+mod retry;
 
+pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
+pub use client::{ClientConfig, SendersClient};
+pub use credentials::Credentials;
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
+pub use error::{ErrorClass, TwilioError};
+pub use models::{
+    Configuration, CreateSenderRequest, OfflineReason, PageMeta, Profile, ProfileEmail,
+    ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration, SenderPage, SenderProfile,
+    SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest, VerificationCode, Webhook,
+    is_valid_sender_sid, sender_id_for,
+};
+pub use retry::RetryPolicy;

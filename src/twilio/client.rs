@@ -1,0 +1,584 @@
+//! The HTTP client for `/v2/Channels/Senders` of one Twilio account.
+//!
+//! Every attempt (retries included) first takes a token from the account's [`RequestBudget`],
+//! runs under the per-request timeout, and is traced with method, route template, status,
+//! attempt and account SID; never with credentials, bodies or codes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::budget::{BudgetConfig, RequestBudget};
+use super::credentials::Credentials;
+use super::error::{TwilioError, parse_retry_after};
+use super::models::{
+    CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest, is_valid_sender_sid,
+    sender_id_for,
+};
+use super::retry::RetryPolicy;
+
+/// Route templates, as traced (the SID goes in its own field).
+const ROUTE_LIST: &str = "/v2/Channels/Senders";
+const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
+
+/// `list_all` gives up after this many pages: with the default page size that is 100 000
+/// senders, far more than one account can hold, so hitting it means the pages never end.
+const MAX_PAGES: usize = 1_000;
+
+/// Settings shared by all clients the operator makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Scheme, host and optional path prefix; the simulator or a proxy in tests and air-gapped
+    /// setups, Twilio otherwise.
+    pub base_url: String,
+    /// Whole-request limit (connect, send, read the answer) for each attempt.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Size of each account's bucket; used by whoever builds the shared `AccountBudgets`.
+    pub budget: BudgetConfig,
+    /// `PageSize` for `list_all`/`find_by_sender_id`.
+    pub list_page_size: u32,
+}
+
+impl Default for ClientConfig {
+    /// 15 s per request: Twilio answers Senders calls in well under a second, but create does
+    /// work at Meta before its 202. 5 s to connect. 100 senders per page keeps a full resync of
+    /// a large account to a few requests.
+    fn default() -> Self {
+        Self {
+            base_url: "https://messaging.twilio.com".to_string(),
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            budget: BudgetConfig::default(),
+            list_page_size: 100,
+        }
+    }
+}
+
+/// Whether a request may be sent again after a failure that left its fate unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// Reads, deletes (a repeat answers 20404, which callers take as done), profile/webhook
+    /// updates (same body, same result): retry on any retryable error.
+    Safe,
+    /// Create and OTP submission: retry only when Twilio certainly did not receive it.
+    OnlyUnprocessed,
+}
+
+/// Senders API client for one account. Cheap to clone.
+#[derive(Clone)]
+pub struct SendersClient {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: Arc<Credentials>,
+    retry: RetryPolicy,
+    budget: RequestBudget,
+    list_page_size: u32,
+}
+
+impl std::fmt::Debug for SendersClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendersClient")
+            .field("account_sid", &self.account_sid())
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SendersClient {
+    /// A client for the account of `credentials`. `budget` should be that account's shared
+    /// bucket (`AccountBudgets::for_account`).
+    pub fn new(
+        credentials: Credentials,
+        config: &ClientConfig,
+        budget: RequestBudget,
+    ) -> Result<Self, TwilioError> {
+        credentials.validate()?;
+        let base_url = normalize_base_url(&config.base_url)?;
+        if config.retry.max_attempts == 0 {
+            return Err(TwilioError::InvalidConfig(
+                "retry.max_attempts must be at least 1".into(),
+            ));
+        }
+        // reqwest is built with `rustls-no-provider`: the process must pick the crypto
+        // provider. Installing is idempotent in effect: a second call fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("senderops/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| TwilioError::InvalidConfig(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base_url,
+            credentials: Arc::new(credentials),
+            retry: config.retry,
+            budget,
+            list_page_size: config.list_page_size.clamp(1, 1000),
+        })
+    }
+
+    pub fn account_sid(&self) -> &str {
+        self.credentials.account_sid()
+    }
+
+    /// `POST /v2/Channels/Senders`.
+    ///
+    /// Not idempotent at Twilio: if a create times out or gets a 500 it may still have
+    /// registered the number, and a second create for it would then fail (63110, or a second
+    /// OTP request). So this retries only when Twilio certainly did not receive the request
+    /// (429, 503, connection refused); on any other failure the caller must list
+    /// (`find_by_sender_id`) and adopt the sender before creating again.
+    pub async fn create(&self, request: &CreateSenderRequest) -> Result<Sender, TwilioError> {
+        let body = to_body(request)?;
+        let url = format!("{}{ROUTE_LIST}", self.base_url);
+        let bytes = self
+            .execute(
+                Method::POST,
+                ROUTE_LIST,
+                None,
+                url,
+                Some(body),
+                Replay::OnlyUnprocessed,
+            )
+            .await?;
+        decode(ROUTE_LIST, &bytes)
+    }
+
+    /// `GET /v2/Channels/Senders/{Sid}`.
+    pub async fn fetch(&self, sid: &str) -> Result<Sender, TwilioError> {
+        let url = self.instance_url(sid)?;
+        let bytes = self
+            .execute(
+                Method::GET,
+                ROUTE_INSTANCE,
+                Some(sid),
+                url,
+                None,
+                Replay::Safe,
+            )
+            .await?;
+        decode(ROUTE_INSTANCE, &bytes)
+    }
+
+    /// `POST /v2/Channels/Senders/{Sid}`. An update carrying a verification code is treated
+    /// like create (retried only if certainly unprocessed): resubmitting an OTP that Twilio
+    /// already accepted can fail or burn the code.
+    pub async fn update(
+        &self,
+        sid: &str,
+        request: &UpdateSenderRequest,
+    ) -> Result<Sender, TwilioError> {
+        let url = self.instance_url(sid)?;
+        let body = to_body(request)?;
+        let replay = if request.submits_verification_code() {
+            Replay::OnlyUnprocessed
+        } else {
+            Replay::Safe
+        };
+        let bytes = self
+            .execute(
+                Method::POST,
+                ROUTE_INSTANCE,
+                Some(sid),
+                url,
+                Some(body),
+                replay,
+            )
+            .await?;
+        decode(ROUTE_INSTANCE, &bytes)
+    }
+
+    /// `DELETE /v2/Channels/Senders/{Sid}`. A sender that is already gone yields an error of
+    /// class `NotFound`, which callers treat as success.
+    pub async fn delete(&self, sid: &str) -> Result<(), TwilioError> {
+        let url = self.instance_url(sid)?;
+        self.execute(
+            Method::DELETE,
+            ROUTE_INSTANCE,
+            Some(sid),
+            url,
+            None,
+            Replay::Safe,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One page of `GET /v2/Channels/Senders?Channel=whatsapp`. `page_size` is clamped to
+    /// Twilio's 1..=1000.
+    pub async fn list_page(
+        &self,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<SenderPage, TwilioError> {
+        let mut url = Url::parse(&format!("{}{ROUTE_LIST}", self.base_url))
+            .map_err(|e| TwilioError::InvalidConfig(format!("base URL: {e}")))?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("Channel", "whatsapp")
+                .append_pair("PageSize", &page_size.clamp(1, 1000).to_string());
+            if let Some(token) = page_token {
+                query.append_pair("PageToken", token);
+            }
+        }
+        self.get_page(url.into()).await
+    }
+
+    /// Every WhatsApp sender of the account, following `meta.next_page_url`.
+    pub async fn list_all(&self) -> Result<Vec<Sender>, TwilioError> {
+        self.collect_pages(|_| false).await
+    }
+
+    /// The sender registered for `sender_id` (`whatsapp:+E164`, or the bare `+E164`), if any.
+    /// Stops at the first page that has it.
+    pub async fn find_by_sender_id(&self, sender_id: &str) -> Result<Option<Sender>, TwilioError> {
+        let wanted = if sender_id.trim().starts_with("whatsapp:") {
+            sender_id.trim().to_string()
+        } else {
+            sender_id_for(sender_id)
+        };
+        let matches = |s: &Sender| s.sender_id.trim().eq_ignore_ascii_case(&wanted);
+        let senders = self.collect_pages(|page| page.iter().any(matches)).await?;
+        Ok(senders.into_iter().find(matches))
+    }
+
+    /// Walks the pages until `next_page_url` runs out or `stop` says the last page is enough.
+    async fn collect_pages(
+        &self,
+        mut stop: impl FnMut(&[Sender]) -> bool,
+    ) -> Result<Vec<Sender>, TwilioError> {
+        let mut all = Vec::new();
+        let mut page = self.list_page(self.list_page_size, None).await?;
+        let mut seen = HashSet::new();
+        loop {
+            let done = stop(&page.senders);
+            all.append(&mut page.senders);
+            let next = match page.meta.next_page_url.as_deref().map(str::trim) {
+                Some(next) if !done && !next.is_empty() => self.rebase_next_page(next)?,
+                _ => return Ok(all),
+            };
+            if !seen.insert(next.clone()) {
+                return Err(TwilioError::Pagination(format!(
+                    "next_page_url repeats ({})",
+                    strip_origin(&next)
+                )));
+            }
+            if seen.len() >= MAX_PAGES {
+                return Err(TwilioError::Pagination(format!(
+                    "more than {MAX_PAGES} pages"
+                )));
+            }
+            page = self.get_page(next).await?;
+        }
+    }
+
+    async fn get_page(&self, url: String) -> Result<SenderPage, TwilioError> {
+        let bytes = self
+            .execute(Method::GET, ROUTE_LIST, None, url, None, Replay::Safe)
+            .await?;
+        decode(ROUTE_LIST, &bytes)
+    }
+
+    /// Twilio's `next_page_url` names Twilio's host. Only its path and query are kept and put
+    /// under our base URL, so a proxy, a path prefix or the simulator keep working. `Channel`
+    /// is added if the link lost it (Twilio answers 20001 without it).
+    fn rebase_next_page(&self, next: &str) -> Result<String, TwilioError> {
+        let parsed = match Url::parse(next) {
+            Ok(url) => url,
+            // Relative link: resolve against a dummy origin just to split path and query.
+            Err(_) => Url::parse("http://relative.invalid")
+                .and_then(|base| base.join(next))
+                .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?,
+        };
+        let mut url = Url::parse(&format!("{}{}", self.base_url, parsed.path()))
+            .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?;
+        url.set_query(parsed.query());
+        if !url.query_pairs().any(|(k, _)| k == "Channel") {
+            url.query_pairs_mut().append_pair("Channel", "whatsapp");
+        }
+        Ok(url.into())
+    }
+
+    fn instance_url(&self, sid: &str) -> Result<String, TwilioError> {
+        if !is_valid_sender_sid(sid) {
+            return Err(TwilioError::InvalidArgument(format!(
+                "sender SID must match ^XE[0-9a-fA-F]{{32}}$ (got {} characters)",
+                sid.len()
+            )));
+        }
+        Ok(format!("{}{ROUTE_LIST}/{sid}", self.base_url))
+    }
+
+    /// Sends one logical request with budget, timeout and retries; returns the body of the
+    /// 2xx answer.
+    async fn execute(
+        &self,
+        method: Method,
+        route: &'static str,
+        sid: Option<&str>,
+        url: String,
+        body: Option<Vec<u8>>,
+        replay: Replay,
+    ) -> Result<Vec<u8>, TwilioError> {
+        // info, not debug: the retry warnings inside must carry account and route at the
+        // operator's default log level.
+        let span = tracing::info_span!(
+            "twilio_request",
+            http.method = %method,
+            route,
+            account_sid = %self.account_sid(),
+            sid = sid.unwrap_or(""),
+        );
+        let should_retry = |err: &TwilioError| match replay {
+            Replay::Safe => err.is_retryable() && !matches!(err, TwilioError::Decode(_)),
+            Replay::OnlyUnprocessed => err.is_retryable() && err.certainly_not_processed(),
+        };
+        let result = self
+            .retry
+            .run(should_retry, |attempt| {
+                self.attempt(attempt, method.clone(), &url, body.as_deref())
+            })
+            .instrument(span.clone())
+            .await;
+        if let Err(err) = &result {
+            span.in_scope(|| {
+                tracing::debug!(error = %err, twilio_code = err.twilio_code(), "Twilio request failed");
+            });
+        }
+        result
+    }
+
+    async fn attempt(
+        &self,
+        attempt: u32,
+        method: Method,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, TwilioError> {
+        self.budget.acquire().await;
+        let started = tokio::time::Instant::now();
+        let mut request = self
+            .http
+            .request(method, url)
+            .basic_auth(
+                self.credentials.basic_auth_username(),
+                Some(self.credentials.basic_auth_password()),
+            )
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        let outcome = async {
+            let response = request.send().await.map_err(transport_error)?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let bytes = response.bytes().await.map_err(transport_error)?;
+            Ok::<_, TwilioError>((status, retry_after, bytes))
+        }
+        .await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Ok((status, retry_after, bytes)) => {
+                tracing::debug!(
+                    attempt,
+                    status = status.as_u16(),
+                    elapsed_ms,
+                    "Twilio answered"
+                );
+                if status.is_success() {
+                    Ok(bytes.to_vec())
+                } else {
+                    Err(TwilioError::from_response(
+                        status.as_u16(),
+                        &String::from_utf8_lossy(&bytes),
+                        retry_after,
+                    ))
+                }
+            }
+            Err(err) => {
+                tracing::debug!(attempt, elapsed_ms, error = %err, "Twilio request did not complete");
+                Err(err)
+            }
+        }
+    }
+}
+
+fn to_body(value: &impl Serialize) -> Result<Vec<u8>, TwilioError> {
+    serde_json::to_vec(value)
+        .map_err(|e| TwilioError::InvalidArgument(format!("request body: {}", e.classify_str())))
+}
+
+/// Parses a success body. The message names where the JSON broke but never quotes it: a
+/// response may echo the verification code.
+fn decode<T: DeserializeOwned>(route: &str, bytes: &[u8]) -> Result<T, TwilioError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        TwilioError::Decode(format!(
+            "{route}: {} at line {} column {}",
+            e.classify_str(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+trait ClassifyStr {
+    fn classify_str(&self) -> &'static str;
+}
+
+impl ClassifyStr for serde_json::Error {
+    fn classify_str(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Data => "JSON of an unexpected shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+        }
+    }
+}
+
+/// Maps reqwest's failure to ours. A connect failure (refused, DNS, connect timeout) means the
+/// request never left, which matters for create.
+fn transport_error(err: reqwest::Error) -> TwilioError {
+    if err.is_connect() {
+        TwilioError::Connect(error_chain(&err))
+    } else if err.is_timeout() {
+        TwilioError::Timeout
+    } else if err.is_builder() {
+        TwilioError::InvalidConfig(error_chain(&err))
+    } else {
+        TwilioError::Transport(error_chain(&err))
+    }
+}
+
+/// The error with its causes ("…: Connection refused"), which reqwest's Display leaves out.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn normalize_base_url(raw: &str) -> Result<String, TwilioError> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| TwilioError::InvalidConfig(format!("base URL {raw:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TwilioError::InvalidConfig(format!(
+            "base URL must be http(s), got {}",
+            url.scheme()
+        )));
+    }
+    // Credentials travel in the Authorization header only; a URL is logged.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(TwilioError::InvalidConfig(
+            "base URL must not contain credentials".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(TwilioError::InvalidConfig(
+            "base URL must not have a query or fragment".into(),
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn strip_origin(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+        .unwrap_or_else(|_| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::twilio::budget::BudgetConfig;
+
+    fn client(base_url: &str) -> SendersClient {
+        let config = ClientConfig {
+            base_url: base_url.to_string(),
+            ..ClientConfig::default()
+        };
+        SendersClient::new(
+            Credentials::auth_token("AC0123456789abcdef0123456789abcdef", "secret-token"),
+            &config,
+            RequestBudget::new(BudgetConfig::default()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn next_page_links_are_rebased_onto_the_base_url() {
+        let c = client("http://127.0.0.1:9/prefix/");
+        assert_eq!(
+            c.rebase_next_page(
+                "https://messaging.twilio.com/v2/Channels/Senders?PageSize=2&Page=1&PageToken=PT1&Channel=whatsapp"
+            )
+            .unwrap(),
+            "http://127.0.0.1:9/prefix/v2/Channels/Senders?PageSize=2&Page=1&PageToken=PT1&Channel=whatsapp"
+        );
+        assert_eq!(
+            c.rebase_next_page("/v2/Channels/Senders?PageToken=x")
+                .unwrap(),
+            "http://127.0.0.1:9/prefix/v2/Channels/Senders?PageToken=x&Channel=whatsapp",
+            "relative links work and Channel is restored"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejects_bad_configuration_and_sids() {
+        let creds = || Credentials::auth_token("AC0123456789abcdef0123456789abcdef", "t");
+        let budget = || RequestBudget::new(BudgetConfig::default());
+        for bad in [
+            "ftp://example.com",
+            "https://user:pw@example.com",
+            "not a url",
+        ] {
+            let config = ClientConfig {
+                base_url: bad.into(),
+                ..ClientConfig::default()
+            };
+            let err = SendersClient::new(creds(), &config, budget()).unwrap_err();
+            assert!(matches!(err, TwilioError::InvalidConfig(_)), "{bad}: {err}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+        let c = client("https://messaging.twilio.com");
+        assert_eq!(c.account_sid(), "AC0123456789abcdef0123456789abcdef");
+        let err = c.fetch("../Services").await.unwrap_err();
+        assert!(matches!(err, TwilioError::InvalidArgument(_)), "{err}");
+        assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_body() {
+        let err = decode::<Sender>(ROUTE_INSTANCE, br#"{"sid": 123456, "status": "#).unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains("123456"), "{shown}");
+        assert!(shown.contains(ROUTE_INSTANCE), "{shown}");
+    }
+}

@@ -1,0 +1,503 @@
+//! Errors of the Senders API client, Twilio's error codes, and what each one means for the
+//! caller: retry, ask the user, or treat as gone.
+//!
+//! Nothing here ever holds a request body, a credential or a verification code: errors end up
+//! in logs and in `.status` conditions.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What the caller should do with an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Transient (rate limit, Twilio outage, network): try again later with backoff.
+    Retryable,
+    /// Retrying the same request cannot help: the user must change the spec, the credentials
+    /// or something at Meta/Twilio. `advice()` says what.
+    NeedsUser,
+    /// The sender does not exist (Twilio code 20404). A delete that gets this is done.
+    NotFound,
+}
+
+/// Everything the Senders client can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio (or something in front of it) answered with a non-success status.
+    #[error("{}", api_display(*http_status, *code, message))]
+    Api {
+        http_status: u16,
+        /// Twilio's error code (`20404`, `63110`, …); `None` when the body was not Twilio's.
+        code: Option<u32>,
+        message: String,
+        more_info: Option<String>,
+        /// `Retry-After` in seconds, when the response carried one.
+        retry_after: Option<Duration>,
+    },
+    /// No complete answer within the per-request timeout. The request may have been processed.
+    #[error("request to Twilio timed out")]
+    Timeout,
+    /// The connection could not be established, so the request was never sent.
+    #[error("could not connect to Twilio: {0}")]
+    Connect(String),
+    /// Any other transport failure (connection reset mid-request, broken body, …).
+    #[error("request to Twilio failed: {0}")]
+    Transport(String),
+    /// A success status with a body that is not the expected JSON.
+    #[error("unexpected response body from Twilio: {0}")]
+    Decode(String),
+    /// The client cannot be built or the credentials are unusable.
+    #[error("invalid Twilio client configuration: {0}")]
+    InvalidConfig(String),
+    /// A caller-supplied value that must not reach Twilio (e.g. a malformed sender SID).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// `next_page_url` went in circles or never ended.
+    #[error("Twilio pagination did not terminate: {0}")]
+    Pagination(String),
+}
+
+fn api_display(http_status: u16, code: Option<u32>, message: &str) -> String {
+    match code {
+        Some(code) => format!("Twilio error {code} (HTTP {http_status}): {message}"),
+        None => format!("Twilio answered HTTP {http_status}: {message}"),
+    }
+}
+
+/// Twilio's error body: `{"code":20404,"message":"…","more_info":"…","status":404}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default, deserialize_with = "code_from_number_or_string")]
+    code: Option<u32>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    more_info: Option<String>,
+}
+
+fn code_from_number_or_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Code {
+        Number(u32),
+        Text(String),
+    }
+    Ok(match Option::<Code>::deserialize(d)? {
+        Some(Code::Number(n)) => Some(n),
+        Some(Code::Text(s)) => s.trim().parse().ok(),
+        None => None,
+    })
+}
+
+/// Twilio codes that only the user can resolve, whatever HTTP status carries them. 63114 (too
+/// many codes) clears by itself, but only after hours: far beyond any retry loop.
+const NEEDS_USER_CODES: &[u32] = &[
+    20001, 20003, 63100, 63104, 63110, 63111, 63113, 63114, 63116,
+];
+
+/// How much of a non-JSON error body to keep: enough to recognise a proxy page, no more.
+const BODY_SNIPPET_CHARS: usize = 200;
+
+impl TwilioError {
+    /// Builds the error for a non-success answer. `body` is the response body, which Twilio
+    /// fills with its JSON error; anything else (a proxy's HTML, an empty body) still gives a
+    /// useful message.
+    pub fn from_response(http_status: u16, body: &str, retry_after: Option<Duration>) -> Self {
+        if let Ok(parsed) = serde_json::from_str::<ErrorBody>(body)
+            && (parsed.code.is_some() || parsed.message.is_some())
+        {
+            return Self::Api {
+                http_status,
+                code: parsed.code,
+                message: parsed.message.unwrap_or_else(|| "(no message)".to_string()),
+                more_info: parsed.more_info,
+                retry_after,
+            };
+        }
+        let snippet: String = body
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(BODY_SNIPPET_CHARS)
+            .collect();
+        let message = if snippet.is_empty() {
+            "empty response body".to_string()
+        } else {
+            format!("non-JSON response body: {snippet}")
+        };
+        Self::Api {
+            http_status,
+            code: None,
+            message,
+            more_info: None,
+            retry_after,
+        }
+    }
+
+    /// Twilio's numeric error code, when Twilio sent one.
+    pub fn twilio_code(&self) -> Option<u32> {
+        match self {
+            Self::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an API error.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Api { http_status, .. } => Some(*http_status),
+            _ => None,
+        }
+    }
+
+    /// How long Twilio asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Api {
+                http_status, code, ..
+            } => {
+                // Only Twilio's own "not found" counts: a bare 404 (wrong base URL, a proxy)
+                // must not let a delete believe the sender is gone.
+                if *code == Some(20404) {
+                    ErrorClass::NotFound
+                } else if code.is_some_and(|c| NEEDS_USER_CODES.contains(&c)) {
+                    // Even if sent with 429/5xx: repeating the request cannot fix these.
+                    ErrorClass::NeedsUser
+                } else if *http_status == 429
+                    || *code == Some(20429)
+                    || *http_status >= 500
+                    || *http_status == 408
+                {
+                    ErrorClass::Retryable
+                } else {
+                    ErrorClass::NeedsUser
+                }
+            }
+            // A garbled success body or a pagination loop is Twilio's or a proxy's hiccup:
+            // trying again later is all the caller can do.
+            Self::Timeout
+            | Self::Connect(_)
+            | Self::Transport(_)
+            | Self::Decode(_)
+            | Self::Pagination(_) => ErrorClass::Retryable,
+            Self::InvalidConfig(_) | Self::InvalidArgument(_) => ErrorClass::NeedsUser,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.class() == ErrorClass::Retryable
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.class() == ErrorClass::NotFound
+    }
+
+    /// True when Twilio certainly did not act on the request: rate limited (429/20429),
+    /// unavailable (503), or the connection never opened. Only these may be retried for a
+    /// request that is not idempotent (create, OTP submission); a timeout or a 500 may have
+    /// been processed.
+    pub fn certainly_not_processed(&self) -> bool {
+        match self {
+            Self::Api {
+                http_status, code, ..
+            } => *http_status == 429 || *http_status == 503 || *code == Some(20429),
+            Self::Connect(_) => true,
+            _ => false,
+        }
+    }
+
+    /// What the user (or the operator) should do about this error, in one sentence or two.
+    pub fn advice(&self) -> String {
+        let (message, more_info) = match self {
+            Self::Api {
+                message, more_info, ..
+            } => (message.as_str(), more_info.as_deref()),
+            _ => ("", None),
+        };
+        let see = more_info.map(|u| format!(" (see {u})")).unwrap_or_default();
+        match (self, self.twilio_code()) {
+            (_, Some(20003))
+            | (
+                Self::Api {
+                    http_status: 401, ..
+                },
+                None,
+            ) => "Twilio rejected the credentials: check accountSid/authToken (or \
+                 apiKeySid/apiKeySecret) in the credentials Secret"
+                .to_string(),
+            (_, Some(20001)) => format!(
+                "Twilio rejected a request parameter: {message}{see}. Check the spec; if it is \
+                 right, this is a SenderOps bug"
+            ),
+            (_, Some(20404)) => "The sender no longer exists at Twilio (deleted outside the \
+                                 operator?)"
+                .to_string(),
+            (_, Some(63100)) => format!(
+                "Twilio rejected the sender's fields: {message}{see}. Fix the WhatsAppSender \
+                 spec"
+            ),
+            (_, Some(63104)) => "The WhatsApp Business Account has reached its maximum number \
+                                 of phone numbers: remove unused numbers from the WABA or ask \
+                                 Meta to raise the limit, then recreate"
+                .to_string(),
+            (_, Some(63110)) => "The number is already registered on WhatsApp: delete it from \
+                                 the WhatsApp (Business) app, or turn off two-step verification \
+                                 in WhatsApp Manager, then recreate"
+                .to_string(),
+            (_, Some(63111)) => "The phone number or WhatsApp Business Account was not found: \
+                                 check phoneNumber and wabaId (the number must belong to this \
+                                 Twilio account)"
+                .to_string(),
+            (_, Some(63113)) => format!(
+                "The sender cannot be verified: {message}{see}. Check that the number can \
+                 receive SMS or voice calls, then recreate the sender"
+            ),
+            (_, Some(63114)) => "Too many verification codes were requested for this number: \
+                                 wait several hours before requesting another"
+                .to_string(),
+            (_, Some(63116)) => "The verification code was not received: switch \
+                                 verification.method to voice or request a new code"
+                .to_string(),
+            (_, Some(20429))
+            | (
+                Self::Api {
+                    http_status: 429, ..
+                },
+                _,
+            ) => "Twilio is rate limiting this account: requests are retried with backoff; \
+                 lower the request budget or onboard fewer numbers at once if this persists"
+                .to_string(),
+            (
+                Self::Api {
+                    http_status: 403, ..
+                },
+                _,
+            ) => format!(
+                "Twilio refused access: {message}{see}. Check that the credentials belong to \
+                 this account and, for an API key, that it may use the Senders API"
+            ),
+            (
+                Self::Api {
+                    http_status: 404, ..
+                },
+                None,
+            ) => "The URL answered 404 without a \
+                                                           Twilio error code: check the \
+                                                           client's base URL or proxy"
+                .to_string(),
+            (Self::Api { http_status, .. }, _) if *http_status >= 500 => {
+                format!("Twilio had a server error ({message}): retrying with backoff")
+            }
+            (Self::Api { .. }, _) => format!("Twilio rejected the request: {message}{see}"),
+            (Self::Timeout, _) => {
+                "Twilio did not answer in time: retrying with backoff; check the network path \
+                 to Twilio if this persists"
+                    .to_string()
+            }
+            (Self::Connect(_), _) | (Self::Transport(_), _) => format!(
+                "Could not reach Twilio ({self}): check egress, proxy settings and the client's \
+                 base URL"
+            ),
+            (Self::Decode(_), _) => format!("{self}: retrying; if it persists this is a bug"),
+            (Self::InvalidConfig(_), _) | (Self::InvalidArgument(_), _) => {
+                format!("{self}: fix it in the WhatsAppSender or its credentials Secret")
+            }
+            (Self::Pagination(_), _) => format!("{self}: retrying later"),
+        }
+    }
+}
+
+/// `Retry-After` as delta-seconds (what Twilio sends). HTTP-dates are not used by Twilio and
+/// are ignored rather than guessed at.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn twilio(status: u16, code: u32, message: &str) -> TwilioError {
+        let body = serde_json::json!({
+            "code": code,
+            "message": message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status,
+        });
+        TwilioError::from_response(status, &body.to_string(), None)
+    }
+
+    #[test]
+    fn parses_twilio_error_body() {
+        let err = twilio(404, 20404, "The requested resource was not found");
+        match &err {
+            TwilioError::Api {
+                http_status,
+                code,
+                message,
+                more_info,
+                retry_after,
+            } => {
+                assert_eq!(*http_status, 404);
+                assert_eq!(*code, Some(20404));
+                assert_eq!(message, "The requested resource was not found");
+                assert_eq!(
+                    more_info.as_deref(),
+                    Some("https://www.twilio.com/docs/errors/20404")
+                );
+                assert_eq!(*retry_after, None);
+            }
+            other => panic!("expected Api, got {other:?}"),
+        }
+        assert_eq!(err.twilio_code(), Some(20404));
+        assert_eq!(err.http_status(), Some(404));
+        assert_eq!(
+            err.to_string(),
+            "Twilio error 20404 (HTTP 404): The requested resource was not found"
+        );
+    }
+
+    #[test]
+    fn code_as_string_is_accepted() {
+        let err = TwilioError::from_response(400, r#"{"code":"63110","message":"taken"}"#, None);
+        assert_eq!(err.twilio_code(), Some(63110));
+    }
+
+    #[test]
+    fn non_json_bodies_fall_back_to_a_snippet() {
+        let html = format!(
+            "<html>\n  <body>Bad   Gateway</body>{}</html>",
+            "x".repeat(1000)
+        );
+        let err = TwilioError::from_response(502, &html, None);
+        assert_eq!(err.twilio_code(), None);
+        assert_eq!(err.http_status(), Some(502));
+        let shown = err.to_string();
+        assert!(shown.contains("HTTP 502"), "{shown}");
+        assert!(shown.contains("<body>Bad Gateway</body>"), "{shown}");
+        assert!(shown.len() < 300, "body is truncated: {}", shown.len());
+        assert_eq!(err.class(), ErrorClass::Retryable);
+
+        let empty = TwilioError::from_response(503, "", None);
+        assert!(empty.to_string().contains("empty response body"));
+
+        // JSON that is not Twilio's error shape is treated like any foreign body.
+        let foreign = TwilioError::from_response(400, r#"{"error":"nope"}"#, None);
+        assert_eq!(foreign.twilio_code(), None);
+        assert!(foreign.to_string().contains(r#"{"error":"nope"}"#));
+    }
+
+    #[test]
+    fn classification_per_code_and_status() {
+        use ErrorClass::*;
+        let cases = [
+            (429, 20429, Retryable),
+            (500, 20500, Retryable),
+            (503, 20503, Retryable),
+            (401, 20003, NeedsUser),
+            (400, 20001, NeedsUser),
+            (400, 63100, NeedsUser),
+            (400, 63104, NeedsUser),
+            (400, 63110, NeedsUser),
+            (404, 63111, NeedsUser),
+            (400, 63113, NeedsUser),
+            (429, 63114, NeedsUser),
+            (400, 63114, NeedsUser),
+            (400, 63116, NeedsUser),
+            (409, 12345, NeedsUser),
+            (404, 20404, NotFound),
+        ];
+        for (status, code, class) in cases {
+            assert_eq!(twilio(status, code, "m").class(), class, "{status}/{code}");
+        }
+        // Twilio's rate-limit code wins even on an unusual status.
+        assert_eq!(twilio(400, 20429, "m").class(), Retryable);
+        // A bare 404 (wrong base URL) is not proof that the sender is gone.
+        assert_eq!(
+            TwilioError::from_response(404, "Not Found", None).class(),
+            NeedsUser
+        );
+        assert_eq!(TwilioError::Timeout.class(), Retryable);
+        assert_eq!(TwilioError::Connect("refused".into()).class(), Retryable);
+        assert_eq!(TwilioError::InvalidConfig("x".into()).class(), NeedsUser);
+        assert!(twilio(404, 20404, "m").is_not_found());
+        assert!(twilio(503, 20503, "m").is_retryable());
+    }
+
+    #[test]
+    fn only_unprocessed_requests_are_safe_to_repeat() {
+        assert!(twilio(429, 20429, "m").certainly_not_processed());
+        assert!(twilio(503, 20503, "m").certainly_not_processed());
+        assert!(TwilioError::Connect("refused".into()).certainly_not_processed());
+        assert!(!twilio(500, 20500, "m").certainly_not_processed());
+        assert!(!twilio(504, 20504, "m").certainly_not_processed());
+        assert!(!TwilioError::Timeout.certainly_not_processed());
+        assert!(!TwilioError::Transport("reset".into()).certainly_not_processed());
+    }
+
+    #[test]
+    fn retry_after_is_kept() {
+        let err = TwilioError::from_response(
+            429,
+            r#"{"code":20429,"message":"Too Many Requests","status":429}"#,
+            parse_retry_after(" 7 "),
+        );
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(TwilioError::Timeout.retry_after(), None);
+    }
+
+    #[test]
+    fn advice_names_the_action() {
+        let cases: [(u16, u32, &[&str]); 10] = [
+            (
+                401,
+                20003,
+                &["credentials", "accountSid/authToken", "apiKeySid"],
+            ),
+            (400, 20001, &["parameter", "Channel is required"]),
+            (
+                400,
+                63100,
+                &["Fix the WhatsAppSender spec", "Channel is required"],
+            ),
+            (400, 63104, &["maximum number", "WABA"]),
+            (
+                400,
+                63110,
+                &["already registered", "two-step verification", "recreate"],
+            ),
+            (400, 63111, &["not found", "wabaId"]),
+            (400, 63113, &["cannot be verified"]),
+            (400, 63114, &["wait several hours"]),
+            (400, 63116, &["verification.method to voice", "new code"]),
+            (429, 20429, &["rate limiting", "backoff"]),
+        ];
+        for (status, code, needles) in cases {
+            let advice = twilio(status, code, "Channel is required").advice();
+            for needle in needles {
+                assert!(
+                    advice.contains(needle),
+                    "{code}: {advice:?} lacks {needle:?}"
+                );
+            }
+        }
+        assert!(TwilioError::Timeout.advice().contains("retrying"));
+        assert!(
+            TwilioError::from_response(404, "", None)
+                .advice()
+                .contains("base URL")
+        );
+    }
+}
