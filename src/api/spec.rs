@@ -19,6 +19,8 @@ const HTTP_URL_MESSAGE: &str = "must be an absolute http:// or https:// URL";
 /// A WhatsApp sender registered through Twilio's Senders API. The operator creates it, feeds it
 /// the one-time code from a Secret, keeps its profile and webhooks as declared here, mirrors
 /// Twilio's status into `.status`, and deletes it when this object is deleted.
+// clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "messaging.senderops.io",
