@@ -4,3 +4,6 @@
 
 pub mod controlplane;
 pub mod kubectl;
+pub mod openapi;
+pub mod prism;
+pub mod sim;
