@@ -291,9 +291,8 @@ impl TwilioError {
                     http_status: 404, ..
                 },
                 None,
-            ) => "The URL answered 404 without a \
-                                                           Twilio error code: check the \
-                                                           client's base URL or proxy"
+            ) => "The URL answered 404 without a Twilio error code: check the client's base URL \
+                 or proxy"
                 .to_string(),
             (Self::Api { http_status, .. }, _) if *http_status >= 500 => {
                 format!("Twilio had a server error ({message}): retrying with backoff")
