@@ -62,7 +62,8 @@ impl ControlPlane {
             .keep();
         let logs = testplane_dir().join("logs");
         std::fs::create_dir_all(&logs).expect("create target/testplane/logs");
-        let log = logs.join(format!("{}-{}.log", binary_name(), std::process::id()));
+        // One log per test binary, overwritten by its next run.
+        let log = logs.join(format!("{}.log", binary_name()));
         let log_file = std::fs::File::create(&log).expect("create the control plane log");
 
         let began = Instant::now();
@@ -109,6 +110,20 @@ impl ControlPlane {
 
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
+    }
+
+    /// The cluster CA, for clients that authenticate otherwise than with the admin certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    pub fn server_url(&self) -> String {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
+        kubeconfig.clusters[0]
+            .cluster
+            .as_ref()
+            .and_then(|c| c.server.clone())
+            .expect("kubeconfig names the server")
     }
 
     pub fn started_in(&self) -> Duration {
