@@ -11,6 +11,7 @@ mod model;
 mod stats;
 mod store;
 mod twilio_api;
+mod wire_enum;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};

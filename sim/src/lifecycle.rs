@@ -2,17 +2,15 @@
 //! applied lazily when the sender is next looked at: no background tasks, and a test that waits
 //! `step_delay` always sees the same outcome.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::errors::{ApiError, more_info};
 use crate::model::{
     Configuration, OfflineReason, Profile, Properties, SenderResource, Status, Webhook,
 };
+use crate::wire_enum::wire_enum;
 
 /// More sends than this for one sender → 63114.
 pub const MAX_CODES_SENT: u32 = 5;
@@ -21,55 +19,19 @@ pub const MAX_WRONG_ATTEMPTS: u32 = 5;
 pub const DEFAULT_QUALITY_RATING: &str = "HIGH";
 pub const DEFAULT_MESSAGING_LIMIT: &str = "1K Customers/24hr";
 
-/// What Meta/Twilio do with a phone number once a sender is created for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Behavior {
-    /// A Twilio SMS number: Twilio reads the OTP itself.
-    AutoVerify,
-    /// An OTP is sent and must be posted back.
-    #[default]
-    NeedsCode,
-    /// The number is already on WhatsApp elsewhere: goes OFFLINE with 63110.
-    AlreadyRegistered,
-    /// Stays PENDING_VERIFICATION and no OTP ever arrives.
-    CodeNeverArrives,
-}
-
-impl Behavior {
-    pub const ALL: [Behavior; 4] = [
-        Behavior::AutoVerify,
-        Behavior::NeedsCode,
-        Behavior::AlreadyRegistered,
-        Behavior::CodeNeverArrives,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Behavior::AutoVerify => "auto_verify",
-            Behavior::NeedsCode => "needs_code",
-            Behavior::AlreadyRegistered => "already_registered",
-            Behavior::CodeNeverArrives => "code_never_arrives",
-        }
-    }
-}
-
-impl fmt::Display for Behavior {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Behavior {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Behavior, String> {
-        Behavior::ALL
-            .into_iter()
-            .find(|b| b.as_str() == s)
-            .ok_or_else(|| {
-                let all: Vec<_> = Behavior::ALL.iter().map(|b| b.as_str()).collect();
-                format!("unknown behavior {s:?}; expected one of {}", all.join(", "))
-            })
+wire_enum! {
+    /// What Meta/Twilio do with a phone number once a sender is created for it.
+    #[derive(Default)]
+    pub enum Behavior ("behavior") {
+        /// A Twilio SMS number: Twilio reads the OTP itself.
+        AutoVerify = "auto_verify",
+        /// An OTP is sent and must be posted back.
+        #[default]
+        NeedsCode = "needs_code",
+        /// The number is already on WhatsApp elsewhere: goes OFFLINE with 63110.
+        AlreadyRegistered = "already_registered",
+        /// Stays PENDING_VERIFICATION and no OTP ever arrives.
+        CodeNeverArrives = "code_never_arrives",
     }
 }
 

@@ -1,81 +1,24 @@
 //! The simulator's own JSON types for Twilio's Senders resource. Deliberately independent of the
 //! operator's client models, so that each side checks the other against the OpenAPI document.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::errors::ApiError;
+use crate::wire_enum::wire_enum;
 
-/// `channels_sender_enum_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    #[serde(rename = "CREATING")]
-    Creating,
-    #[serde(rename = "ONLINE")]
-    Online,
-    #[serde(rename = "OFFLINE")]
-    Offline,
-    #[serde(rename = "PENDING_VERIFICATION")]
-    PendingVerification,
-    #[serde(rename = "VERIFYING")]
-    Verifying,
-    #[serde(rename = "ONLINE:UPDATING")]
-    OnlineUpdating,
-    #[serde(rename = "TWILIO_REVIEW")]
-    TwilioReview,
-    #[serde(rename = "DRAFT")]
-    Draft,
-    #[serde(rename = "STUBBED")]
-    Stubbed,
-}
-
-impl Status {
-    pub const ALL: [Status; 9] = [
-        Status::Creating,
-        Status::Online,
-        Status::Offline,
-        Status::PendingVerification,
-        Status::Verifying,
-        Status::OnlineUpdating,
-        Status::TwilioReview,
-        Status::Draft,
-        Status::Stubbed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Creating => "CREATING",
-            Status::Online => "ONLINE",
-            Status::Offline => "OFFLINE",
-            Status::PendingVerification => "PENDING_VERIFICATION",
-            Status::Verifying => "VERIFYING",
-            Status::OnlineUpdating => "ONLINE:UPDATING",
-            Status::TwilioReview => "TWILIO_REVIEW",
-            Status::Draft => "DRAFT",
-            Status::Stubbed => "STUBBED",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Status, String> {
-        Status::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| {
-                let all: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status {s:?}; expected one of {}", all.join(", "))
-            })
+wire_enum! {
+    /// `channels_sender_enum_status`.
+    pub enum Status ("status") {
+        Creating = "CREATING",
+        Online = "ONLINE",
+        Offline = "OFFLINE",
+        PendingVerification = "PENDING_VERIFICATION",
+        Verifying = "VERIFYING",
+        OnlineUpdating = "ONLINE:UPDATING",
+        TwilioReview = "TWILIO_REVIEW",
+        Draft = "DRAFT",
+        Stubbed = "STUBBED",
     }
 }
 
@@ -543,7 +486,7 @@ mod tests {
 
     #[test]
     fn status_round_trips_through_its_wire_name() {
-        for status in Status::ALL {
+        for &status in Status::ALL {
             assert_eq!(status.as_str().parse::<Status>().unwrap(), status);
             assert_eq!(
                 serde_json::to_value(status).unwrap(),
