@@ -13,13 +13,7 @@ use support::prism::Prism;
 use support::sim::*;
 
 fn code_update(code: &str) -> UpdateSenderRequest {
-    UpdateSenderRequest {
-        configuration: Some(Configuration {
-            verification_code: Some(VerificationCode::new(code)),
-            ..Configuration::default()
-        }),
-        ..UpdateSenderRequest::default()
-    }
+    UpdateSenderRequest::verification_code(VerificationCode::new(code))
 }
 
 #[tokio::test]

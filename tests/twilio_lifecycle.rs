@@ -6,8 +6,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use senderops::twilio::{
-    Configuration, CreateSenderRequest, Credentials, ErrorClass, Profile, SenderStatus,
-    UpdateSenderRequest, VerificationCode, Vertical, Webhook, WebhookMethod, sender_id_for,
+    CreateSenderRequest, Credentials, ErrorClass, Profile, SenderStatus, UpdateSenderRequest,
+    VerificationCode, Vertical, Webhook, WebhookMethod, sender_id_for,
 };
 use serde_json::json;
 use support::sim::*;
@@ -32,13 +32,7 @@ fn create_request(phone: &str) -> CreateSenderRequest {
 }
 
 fn submit_code(code: &str) -> UpdateSenderRequest {
-    UpdateSenderRequest {
-        configuration: Some(Configuration {
-            verification_code: Some(VerificationCode::new(code)),
-            ..Configuration::default()
-        }),
-        ..UpdateSenderRequest::default()
-    }
+    UpdateSenderRequest::verification_code(VerificationCode::new(code))
 }
 
 /// A six-digit code that is not `code`.

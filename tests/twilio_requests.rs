@@ -7,8 +7,7 @@
 //! 3. Against a tiny in-process HTTP server: pagination, retries, timeouts, auth, and the bodies
 //!    the client actually sends.
 
-#[path = "support/openapi.rs"]
-mod openapi;
+mod support;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -27,6 +26,7 @@ use senderops::twilio::{
     sender_id_for,
 };
 use serde_json::{Value, json};
+use support::openapi;
 
 const CREATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.create";
 const UPDATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.update";
@@ -120,13 +120,7 @@ fn update_webhook() -> UpdateSenderRequest {
 }
 
 fn update_configuration() -> UpdateSenderRequest {
-    UpdateSenderRequest {
-        configuration: Some(Configuration {
-            verification_code: Some(VerificationCode::new(OTP)),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    UpdateSenderRequest::verification_code(VerificationCode::new(OTP))
 }
 
 fn golden_path(name: &str) -> PathBuf {

@@ -55,6 +55,17 @@ pub struct UpdateSenderRequest {
 }
 
 impl UpdateSenderRequest {
+    /// An update that only submits the one-time code Meta sent to the number.
+    pub fn verification_code(code: VerificationCode) -> Self {
+        Self {
+            configuration: Some(Configuration {
+                verification_code: Some(code),
+                ..Configuration::default()
+            }),
+            ..Self::default()
+        }
+    }
+
     /// Nothing to send: callers skip the request instead of posting `{}`.
     pub fn is_empty(&self) -> bool {
         self.configuration.is_none() && self.webhook.is_none() && self.profile.is_none()

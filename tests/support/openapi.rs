@@ -9,8 +9,8 @@
 //!   field fails instead of being silently ignored by Twilio. Responses stay open: Twilio adds
 //!   fields.
 //!
-//! Self-contained (only `serde_json` and `jsonschema`), so any test binary of either crate can
-//! include it with `#[path = ".../tests/support/openapi.rs"] mod openapi;`.
+//! Self-contained (only `serde_json` and `jsonschema`): the root crate's tests reach it as
+//! `support::openapi`, the simulator's tests include it with `#[path]`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
