@@ -6,26 +6,28 @@ mod support;
 use std::time::{Duration, Instant};
 
 use senderops::twilio::{
-    CreateSenderRequest, Credentials, ErrorClass, Profile, SenderStatus, UpdateSenderRequest,
-    VerificationCode, Vertical, Webhook, WebhookMethod, sender_id_for,
+    AccountBudgets, BudgetConfig, CreateSenderRequest, Credentials, ErrorClass, FieldUpdate,
+    Profile, SenderStatus, SendersClient, UpdateSenderRequest, VerificationCode, Vertical, Webhook,
+    WebhookMethod, sender_id_for,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use support::sim::*;
+use twilio_sim::{Account, SimConfig, SimHandle};
 
 fn create_request(phone: &str) -> CreateSenderRequest {
     CreateSenderRequest {
         sender_id: sender_id_for(phone),
         configuration: None,
         webhook: Some(Webhook {
-            callback_url: Some("https://hooks.example.com/in".into()),
-            callback_method: Some(WebhookMethod::Post),
+            callback_url: FieldUpdate::Set("https://hooks.example.com/in".into()),
+            callback_method: FieldUpdate::Set(WebhookMethod::Post),
             ..Webhook::default()
         }),
         profile: Some(Profile {
-            name: Some("Acme".into()),
-            vertical: Some(Vertical::Other),
-            emails: Some(vec!["help@acme.example.com".into()]),
-            websites: Some(vec!["https://acme.example.com".into()]),
+            name: FieldUpdate::Set("Acme".into()),
+            vertical: FieldUpdate::Set(Vertical::Other),
+            emails: FieldUpdate::Set(vec!["help@acme.example.com".into()]),
+            websites: FieldUpdate::Set(vec!["https://acme.example.com".into()]),
             ..Profile::default()
         }),
     }
@@ -41,6 +43,75 @@ fn wrong(code: &str) -> String {
         "111111".into()
     } else {
         "000000".into()
+    }
+}
+
+/// A simulator with settings `Sim::start` does not use (`tweak` gets account A added), and the
+/// operator's client for account A.
+struct TunedSim {
+    handle: SimHandle,
+    client: SendersClient,
+    http: reqwest::Client,
+}
+
+impl TunedSim {
+    async fn start(tweak: SimConfig) -> TunedSim {
+        let config = SimConfig {
+            accounts: vec![Account::parse(&format!("{ACCOUNT_A}:{TOKEN_A}")).unwrap()],
+            step_delay: STEP,
+            ..tweak
+        };
+        let handle = twilio_sim::spawn("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .expect("start the simulator");
+        let budget = AccountBudgets::new(BudgetConfig::default()).for_account(ACCOUNT_A);
+        let client = SendersClient::new(
+            Credentials::auth_token(ACCOUNT_A, TOKEN_A),
+            &Sim::client_config(&handle.base_url()),
+            budget,
+        )
+        .expect("build the Twilio client");
+        TunedSim {
+            handle,
+            client,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn control(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.handle.base_url()))
+            .send()
+            .await
+            .expect("reach the control API");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn otp(&self, sid: &str) -> String {
+        let (status, body) = self.control(&format!("/_sim/senders/{sid}/otp")).await;
+        assert_eq!(status, 200, "read the OTP of {sid}: {body}");
+        body["code"].as_str().expect("a code").to_string()
+    }
+
+    /// What the simulator knows of the sender (counters included).
+    async fn view(&self, sid: &str) -> Value {
+        let (status, body) = self.control(&format!("/_sim/senders/{sid}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// How many requests of `method` to `route` got `status`.
+    async fn count(&self, method: &str, route: &str, status: u16) -> u64 {
+        let (_, body) = self.control("/_sim/stats").await;
+        body["requests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("stats: {body}"))
+            .iter()
+            .filter(|r| r["method"] == method && r["route"] == route && r["status"] == status)
+            .map(|r| r["count"].as_u64().unwrap_or(0))
+            .sum()
     }
 }
 
@@ -87,15 +158,13 @@ async fn a_number_with_a_code_goes_pending_then_verifying_then_online() {
     wait_for_status(&client, &sid, SenderStatus::PendingVerification).await;
     let code = sim.otp(&sid).await.expect("Meta sent a code");
 
+    // Any code is answered VERIFYING; a wrong one is rejected only later, on a read.
     let rejected = client
         .update(&sid, &submit_code(&wrong(&code)))
         .await
         .unwrap();
-    assert_eq!(
-        rejected.status,
-        SenderStatus::PendingVerification,
-        "a wrong code is not accepted"
-    );
+    assert_eq!(rejected.status, SenderStatus::Verifying);
+    wait_for_status(&client, &sid, SenderStatus::PendingVerification).await;
 
     let accepted = client.update(&sid, &submit_code(&code)).await.unwrap();
     assert_eq!(accepted.status, SenderStatus::Verifying);
@@ -117,7 +186,9 @@ async fn creating_again_while_pending_sends_a_new_code_for_the_same_sender() {
 
     // Codes are random; ask until the new one differs, so the old one can be shown dead.
     let mut second = first.clone();
+    let mut creates = 1;
     for _ in 0..3 {
+        creates += 1;
         let again = client
             .create(&create_request("+15005550003"))
             .await
@@ -130,14 +201,18 @@ async fn creating_again_while_pending_sends_a_new_code_for_the_same_sender() {
     }
     assert_ne!(first, second);
     let stale = client.update(&sid, &submit_code(&first)).await.unwrap();
-    assert_eq!(
-        stale.status,
-        SenderStatus::PendingVerification,
-        "the old code stopped working"
-    );
+    assert_eq!(stale.status, SenderStatus::Verifying);
+    wait_for_status(&client, &sid, SenderStatus::PendingVerification).await;
     client.update(&sid, &submit_code(&second)).await.unwrap();
     wait_for_status(&client, &sid, SenderStatus::Online).await;
-    assert_eq!(sim.all_senders().await.len(), 1);
+    let all = sim.all_senders().await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (&all[0]["create_requests"], &all[0]["wrong_codes"]),
+        (&json!(creates), &json!(1)),
+        "every create was one request, and the old code was wrong: {}",
+        all[0]
+    );
 }
 
 #[tokio::test]
@@ -223,7 +298,7 @@ async fn creating_a_registered_number_is_refused_with_63110_and_advice() {
 }
 
 #[tokio::test]
-async fn five_wrong_codes_lock_verification_with_63114() {
+async fn wrong_codes_are_never_refused() {
     let sim = Sim::start().await;
     let client = sim.client_a();
     let sid = client
@@ -233,18 +308,47 @@ async fn five_wrong_codes_lock_verification_with_63114() {
         .sid;
     wait_for_status(&client, &sid, SenderStatus::PendingVerification).await;
     let code = sim.otp(&sid).await.unwrap();
-    for attempt in 1..=5 {
+    for attempt in 1..=6 {
         let sender = client
             .update(&sid, &submit_code(&wrong(&code)))
             .await
-            .unwrap();
-        assert_eq!(
-            sender.status,
-            SenderStatus::PendingVerification,
-            "attempt {attempt}"
-        );
+            .unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        assert_eq!(sender.status, SenderStatus::Verifying, "attempt {attempt}");
+        wait_for_status(&client, &sid, SenderStatus::PendingVerification).await;
     }
-    let err = client.update(&sid, &submit_code(&code)).await.unwrap_err();
+    client.update(&sid, &submit_code(&code)).await.unwrap();
+    wait_for_status(&client, &sid, SenderStatus::Online).await;
+    assert_eq!(
+        sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,
+        0
+    );
+}
+
+/// Short, but long enough that the request right after the lockout starts still sees it.
+const CODE_LOCKOUT: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn the_sixth_code_request_gets_63114_until_the_lockout_lifts() {
+    let sim = TunedSim::start(SimConfig {
+        code_lockout: CODE_LOCKOUT,
+        ..SimConfig::default()
+    })
+    .await;
+    let client = &sim.client;
+    let request = create_request("+15005550013");
+    let sid = client.create(&request).await.unwrap().sid;
+    wait_for_status(client, &sid, SenderStatus::PendingVerification).await;
+    // The first code came with the create; four more requests make five.
+    for send in 2..=5 {
+        let again = client
+            .create(&request)
+            .await
+            .unwrap_or_else(|e| panic!("code request {send}: {e}"));
+        assert_eq!(again.sid, sid);
+    }
+
+    let locking = Instant::now();
+    let err = client.create(&request).await.unwrap_err();
     assert_eq!(code_of(&err), 63114);
     assert_eq!(err.class(), ErrorClass::NeedsUser);
     assert!(
@@ -252,10 +356,97 @@ async fn five_wrong_codes_lock_verification_with_63114() {
         "{}",
         err.advice()
     );
-    // Not retried: one request for the refused submission.
+    // Not retried: one request for the refused create.
+    assert_eq!(sim.count("POST", "/v2/Channels/Senders", 400).await, 1);
+    let view = sim.view(&sid).await;
+    assert_eq!(view["create_requests"], 5, "{view}");
+    assert!(view["lockout_remaining_ms"].is_u64(), "locked: {view}");
+
+    // Once the lockout lifts the next request sends a new code, for the same sender.
+    let lifted = loop {
+        match client.create(&request).await {
+            Ok(sender) => break sender,
+            Err(err) => assert_eq!(code_of(&err), 63114, "{err}"),
+        }
+        assert!(
+            locking.elapsed() < CODE_LOCKOUT + Duration::from_secs(10),
+            "the lockout never lifted"
+        );
+        tokio::time::sleep(STEP).await;
+    };
+    assert!(
+        locking.elapsed() >= CODE_LOCKOUT,
+        "lifted after {:?}, before the lockout of {CODE_LOCKOUT:?}",
+        locking.elapsed()
+    );
+    assert_eq!(lifted.sid, sid);
+    let view = sim.view(&sid).await;
     assert_eq!(
-        sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,
-        1
+        (&view["create_requests"], &view["codes_sent"]),
+        (&json!(6), &json!(6)),
+        "{view}"
+    );
+    let code = sim.otp(&sid).await;
+    client.update(&sid, &submit_code(&code)).await.unwrap();
+    wait_for_status(client, &sid, SenderStatus::Online).await;
+}
+
+#[tokio::test]
+async fn a_new_sender_may_read_offline_without_reasons_before_online() {
+    // Wide enough that polling sees OFFLINE on a busy machine too.
+    let sim = TunedSim::start(SimConfig {
+        offline_steps: 20,
+        ..SimConfig::default()
+    })
+    .await;
+    let client = &sim.client;
+    let (status, body) = {
+        let response = sim
+            .http
+            .post(format!("{}/_sim/numbers", sim.handle.base_url()))
+            .json(
+                &json!({"phone_number": "+15005550014", "behavior": "offline_after_registration"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(status, 200, "{body}");
+    let sid = client
+        .create(&create_request("+15005550014"))
+        .await
+        .unwrap()
+        .sid;
+    let offline = wait_for_status(client, &sid, SenderStatus::Offline).await;
+    assert!(
+        offline.offline_reasons.is_empty(),
+        "{:?}",
+        offline.offline_reasons
+    );
+    wait_for_status(client, &sid, SenderStatus::Online).await;
+}
+
+#[tokio::test]
+async fn numbers_meta_refuses_fail_the_create_with_their_code() {
+    let sim = Sim::start().await;
+    let client = sim.client_a();
+    for (number, behavior, code) in [
+        ("+15005550015", "waba_full", 63104),
+        ("+15005550016", "number_not_found", 63111),
+        ("+15005550017", "cannot_verify", 63113),
+        ("+15005550018", "code_not_received", 63116),
+    ] {
+        sim.number(number, behavior).await;
+        let err = client.create(&create_request(number)).await.unwrap_err();
+        assert_eq!(code_of(&err), code, "{behavior}: {err}");
+        assert_eq!(err.class(), ErrorClass::NeedsUser, "{behavior}: {err}");
+    }
+    assert!(sim.all_senders().await.is_empty(), "nothing was created");
+    assert_eq!(
+        sim.count("POST", "/v2/Channels/Senders", 400).await,
+        4,
+        "none was retried"
     );
 }
 
@@ -273,7 +464,7 @@ async fn the_display_name_cannot_change_but_webhooks_and_profile_can() {
 
     let rename = UpdateSenderRequest {
         profile: Some(Profile {
-            name: Some("Acme Two".into()),
+            name: FieldUpdate::Set("Acme Two".into()),
             ..Profile::default()
         }),
         ..UpdateSenderRequest::default()
@@ -284,12 +475,12 @@ async fn the_display_name_cannot_change_but_webhooks_and_profile_can() {
 
     let change = UpdateSenderRequest {
         webhook: Some(Webhook {
-            callback_url: Some("https://hooks.example.com/v2/in".into()),
-            callback_method: Some(WebhookMethod::Put),
+            callback_url: FieldUpdate::Set("https://hooks.example.com/v2/in".into()),
+            callback_method: FieldUpdate::Set(WebhookMethod::Put),
             ..Webhook::default()
         }),
         profile: Some(Profile {
-            about: Some("Now with more help".into()),
+            about: FieldUpdate::Set("Now with more help".into()),
             ..Profile::default()
         }),
         ..UpdateSenderRequest::default()

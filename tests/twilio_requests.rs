@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use senderops::twilio::{
     BudgetConfig, ClientConfig, Configuration, CreateSenderRequest, Credentials, ErrorClass,
-    Profile, RequestBudget, RetryPolicy, SenderStatus, SendersClient, TwilioError,
+    FieldUpdate, Profile, RequestBudget, RetryPolicy, SenderStatus, SendersClient, TwilioError,
     UpdateSenderRequest, VerificationCode, VerificationMethod, Vertical, Webhook, WebhookMethod,
     sender_id_for,
 };
@@ -52,29 +52,29 @@ fn create_full() -> CreateSenderRequest {
             voice_application_sid: Some("AP0123456789abcdef0123456789abcdef".into()),
         }),
         webhook: Some(Webhook {
-            callback_url: Some("https://hooks.acme.example/whatsapp".into()),
-            callback_method: Some(WebhookMethod::Post),
-            fallback_url: Some("https://fallback.acme.example/whatsapp".into()),
-            fallback_method: Some(WebhookMethod::Put),
-            status_callback_url: Some("https://hooks.acme.example/status".into()),
-            status_callback_method: Some(WebhookMethod::Post),
+            callback_url: FieldUpdate::Set("https://hooks.acme.example/whatsapp".into()),
+            callback_method: FieldUpdate::Set(WebhookMethod::Post),
+            fallback_url: FieldUpdate::Set("https://fallback.acme.example/whatsapp".into()),
+            fallback_method: FieldUpdate::Set(WebhookMethod::Put),
+            status_callback_url: FieldUpdate::Set("https://hooks.acme.example/status".into()),
+            status_callback_method: FieldUpdate::Set(WebhookMethod::Post),
         }),
         profile: Some(Profile {
-            name: Some("Acme Support".into()),
-            about: Some("Help with your orders".into()),
-            address: Some("1 Market St, San Francisco, CA 94105".into()),
-            description: Some("Order tracking, returns and billing questions.".into()),
-            vertical: Some(Vertical::ProfessionalServices),
-            logo_url: Some("https://acme.example/logo.png".into()),
-            banner_url: Some("https://acme.example/banner.png".into()),
-            privacy_url: Some("https://acme.example/privacy".into()),
-            terms_of_service_url: Some("https://acme.example/terms".into()),
-            accent_color: Some("#0055AA".into()),
-            emails: Some(vec![
+            name: FieldUpdate::Set("Acme Support".into()),
+            about: FieldUpdate::Set("Help with your orders".into()),
+            address: FieldUpdate::Set("1 Market St, San Francisco, CA 94105".into()),
+            description: FieldUpdate::Set("Order tracking, returns and billing questions.".into()),
+            vertical: FieldUpdate::Set(Vertical::ProfessionalServices),
+            logo_url: FieldUpdate::Set("https://acme.example/logo.png".into()),
+            banner_url: FieldUpdate::Set("https://acme.example/banner.png".into()),
+            privacy_url: FieldUpdate::Set("https://acme.example/privacy".into()),
+            terms_of_service_url: FieldUpdate::Set("https://acme.example/terms".into()),
+            accent_color: FieldUpdate::Set("#0055AA".into()),
+            emails: FieldUpdate::Set(vec![
                 "support@acme.example".into(),
                 "billing@acme.example".into(),
             ]),
-            websites: Some(vec![
+            websites: FieldUpdate::Set(vec![
                 "https://acme.example".into(),
                 "https://acme.example/help".into(),
             ]),
@@ -86,7 +86,7 @@ fn create_minimal() -> CreateSenderRequest {
     CreateSenderRequest {
         sender_id: sender_id_for("+5491112345678"),
         profile: Some(Profile {
-            name: Some("Acme Support".into()),
+            name: FieldUpdate::Set("Acme Support".into()),
             ..Default::default()
         }),
         ..Default::default()
@@ -96,10 +96,10 @@ fn create_minimal() -> CreateSenderRequest {
 fn update_profile() -> UpdateSenderRequest {
     UpdateSenderRequest {
         profile: Some(Profile {
-            about: Some("Help with your orders, 24/7".into()),
-            vertical: Some(Vertical::ShoppingAndRetail),
-            emails: Some(vec!["help@acme.example".into()]),
-            websites: Some(vec!["https://acme.example/support".into()]),
+            about: FieldUpdate::Set("Help with your orders, 24/7".into()),
+            vertical: FieldUpdate::Set(Vertical::ShoppingAndRetail),
+            emails: FieldUpdate::Set(vec!["help@acme.example".into()]),
+            websites: FieldUpdate::Set(vec!["https://acme.example/support".into()]),
             ..Default::default()
         }),
         ..Default::default()
@@ -109,10 +109,10 @@ fn update_profile() -> UpdateSenderRequest {
 fn update_webhook() -> UpdateSenderRequest {
     UpdateSenderRequest {
         webhook: Some(Webhook {
-            callback_url: Some("https://hooks.acme.example/v2/whatsapp".into()),
-            callback_method: Some(WebhookMethod::Put),
-            status_callback_url: Some("https://hooks.acme.example/v2/status".into()),
-            status_callback_method: Some(WebhookMethod::Put),
+            callback_url: FieldUpdate::Set("https://hooks.acme.example/v2/whatsapp".into()),
+            callback_method: FieldUpdate::Set(WebhookMethod::Put),
+            status_callback_url: FieldUpdate::Set("https://hooks.acme.example/v2/status".into()),
+            status_callback_method: FieldUpdate::Set(WebhookMethod::Put),
             ..Default::default()
         }),
         ..Default::default()

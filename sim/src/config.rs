@@ -2,19 +2,33 @@
 
 use std::time::Duration;
 
-/// Everything the simulator is started with.
+/// Default length of one asynchronous lifecycle step.
+pub const DEFAULT_STEP_DELAY: Duration = Duration::from_secs(1);
+/// Default number of steps an `offline_after_registration` number reads OFFLINE.
+pub const DEFAULT_OFFLINE_STEPS: u32 = 3;
+/// Default 63114 lockout: Meta lets a number ask for codes again after a few hours.
+pub const DEFAULT_CODE_LOCKOUT: Duration = Duration::from_secs(4 * 60 * 60);
+
+/// Everything the simulator is started with. Build it with `..SimConfig::default()` so that
+/// new settings do not break existing callers.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub accounts: Vec<Account>,
     /// How long each asynchronous lifecycle step (CREATING, VERIFYING, ONLINE:UPDATING) takes.
     pub step_delay: Duration,
+    /// How many steps an `offline_after_registration` number reads OFFLINE before ONLINE.
+    pub offline_steps: u32,
+    /// How long a sender stays locked after its 6th code request got 63114.
+    pub code_lockout: Duration,
 }
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
         SimConfig {
             accounts: Vec::new(),
-            step_delay: Duration::from_secs(1),
+            step_delay: DEFAULT_STEP_DELAY,
+            offline_steps: DEFAULT_OFFLINE_STEPS,
+            code_lockout: DEFAULT_CODE_LOCKOUT,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! behaviours, OTPs, quality and status changes) and exposes counters and fault injection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -88,26 +88,38 @@ async fn list_numbers(State(sim): State<Arc<Sim>>) -> Json<Vec<NumberOut>> {
 struct SimSender {
     account_sid: String,
     behavior: Behavior,
+    /// The first create plus every re-create that asked for a new code.
+    create_requests: u32,
     codes_sent: u32,
     wrong_codes: u32,
+    /// How much longer code requests get 63114; null when not locked.
+    lockout_remaining_ms: Option<u64>,
     #[serde(flatten)]
     resource: SenderResource,
 }
 
-fn sim_sender(sender: &Sender, base: &str) -> SimSender {
+fn sim_sender(sender: &Sender, base: &str, now: Instant) -> SimSender {
     SimSender {
         account_sid: sender.account_sid.clone(),
         behavior: sender.behavior,
+        create_requests: sender.create_requests,
         codes_sent: sender.codes_sent,
-        wrong_codes: sender.wrong_attempts,
+        wrong_codes: sender.wrong_codes,
+        lockout_remaining_ms: sender.lockout_remaining(now).map(whole_ms),
         resource: sender.resource(base),
     }
 }
 
+/// Milliseconds, rounded up so that a lockout about to lift never reads 0.
+fn whole_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
+}
+
 async fn list_senders(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Json<Vec<SimSender>> {
     let base = base_url(&headers);
-    let senders = lock(&sim.store).all(Instant::now());
-    Json(senders.iter().map(|s| sim_sender(s, &base)).collect())
+    let now = Instant::now();
+    let senders = lock(&sim.store).all(now);
+    Json(senders.iter().map(|s| sim_sender(s, &base, now)).collect())
 }
 
 async fn get_sender(
@@ -115,12 +127,13 @@ async fn get_sender(
     Path(sid): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<SimSender>, ApiError> {
-    let all = lock(&sim.store).all(Instant::now());
+    let now = Instant::now();
+    let all = lock(&sim.store).all(now);
     let sender = all
         .iter()
         .find(|s| s.sid == sid)
         .ok_or_else(|| ApiError::not_found(&format!("/_sim/senders/{sid}")))?;
-    Ok(Json(sim_sender(sender, &base_url(&headers))))
+    Ok(Json(sim_sender(sender, &base_url(&headers), now)))
 }
 
 async fn otp(
@@ -207,12 +220,17 @@ async fn patch_sender(
         messaging_limit: body.messaging_limit,
         offline_reasons,
     };
-    let sender = lock(&sim.store).patch(&sid, patch, Instant::now())?;
-    Ok(Json(sim_sender(&sender, &base_url(&headers))))
+    let now = Instant::now();
+    let sender = lock(&sim.store).patch(&sid, patch, now)?;
+    Ok(Json(sim_sender(&sender, &base_url(&headers), now)))
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
-    Json(json!({ "requests": lock(&sim.stats).snapshot() }))
+    let stats = lock(&sim.stats);
+    Json(json!({
+        "requests": stats.snapshot(),
+        "lost_answers": stats.lost_answers(),
+    }))
 }
 
 async fn set_faults(

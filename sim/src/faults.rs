@@ -1,8 +1,16 @@
-//! Injected faults for /v2 routes: added latency, random 500/503, and a per-account rate limit.
+//! Injected faults for /v2 routes: added latency, random 500/503, a per-account rate limit,
+//! and answers held back or lost after the request was processed.
 
 use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body::Frame;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -21,14 +29,25 @@ pub struct FaultSettings {
     /// Requests per account per (fixed, one-second) window before 429s.
     #[serde(default)]
     pub rate_limit_per_second: Option<u32>,
+    /// Probability (0..=1) that a processed request's answer is lost: the connection drops.
+    #[serde(default)]
+    pub lost_answer_rate: Option<f64>,
+    /// Holds every answer this long after its request was processed.
+    #[serde(default)]
+    pub answer_delay_ms: Option<u64>,
 }
 
 impl FaultSettings {
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(rate) = self.error_rate
-            && !(0.0..=1.0).contains(&rate)
-        {
-            return Err(format!("error_rate must be between 0 and 1, got {rate}"));
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("lost_answer_rate", self.lost_answer_rate),
+        ] {
+            if let Some(rate) = rate
+                && !(0.0..=1.0).contains(&rate)
+            {
+                return Err(format!("{name} must be between 0 and 1, got {rate}"));
+            }
         }
         if self.rate_limit_per_second == Some(0) {
             return Err("rate_limit_per_second must be at least 1 (omit it to turn it off)".into());
@@ -58,10 +77,18 @@ impl Faults {
     }
 
     pub fn latency(&self) -> Option<Duration> {
+        positive_ms(self.settings.latency_ms)
+    }
+
+    pub fn answer_delay(&self) -> Option<Duration> {
+        positive_ms(self.settings.answer_delay_ms)
+    }
+
+    /// Whether this answer is to be lost (drawn once per processed request).
+    pub fn lose_answer(&self) -> bool {
         self.settings
-            .latency_ms
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis)
+            .lost_answer_rate
+            .is_some_and(|rate| rand::rng().random_bool(rate))
     }
 
     /// Counts the request against `account`'s window, then decides whether it fails.
@@ -87,6 +114,45 @@ impl Faults {
             }
         }
         Ok(())
+    }
+}
+
+fn positive_ms(ms: Option<u64>) -> Option<Duration> {
+    ms.filter(|ms| *ms > 0).map(Duration::from_millis)
+}
+
+/// Put on a response whose request was processed but whose answer is to be lost.
+#[derive(Debug, Clone, Copy)]
+pub struct LoseAnswer;
+
+/// Middleware (outermost): a response marked [`LoseAnswer`] is replaced by one whose body
+/// fails at once. hyper then drops the connection before anything is sent, so the client
+/// gets a transport error and never a status.
+pub async fn lose_marked_answers(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.extensions().get::<LoseAnswer>().is_none() {
+        return response;
+    }
+    // A fresh response rather than the original's body swapped: hyper sends the head of a
+    // 204 without ever polling its body.
+    Response::new(Body::new(LostBody))
+}
+
+/// A body that fails before its first byte.
+struct LostBody;
+
+impl HttpBody for LostBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "answer lost (injected fault)",
+        ))))
     }
 }
 
@@ -134,5 +200,33 @@ mod tests {
             ..Default::default()
         });
         assert!(faults.check("AC1", Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn lost_answer_rate_is_validated_and_drawn() {
+        for rate in [-0.1, 1.01] {
+            let settings = FaultSettings {
+                lost_answer_rate: Some(rate),
+                ..Default::default()
+            };
+            let err = settings.validate().unwrap_err();
+            assert!(err.contains("lost_answer_rate"), "{rate}: {err}");
+        }
+        let mut faults = Faults::default();
+        assert!(!faults.lose_answer(), "off by default");
+        faults.set(FaultSettings {
+            lost_answer_rate: Some(1.0),
+            answer_delay_ms: Some(7),
+            ..Default::default()
+        });
+        assert!(faults.lose_answer());
+        assert_eq!(faults.answer_delay(), Some(Duration::from_millis(7)));
+        faults.set(FaultSettings {
+            lost_answer_rate: Some(0.0),
+            answer_delay_ms: Some(0),
+            ..Default::default()
+        });
+        assert!(!faults.lose_answer());
+        assert_eq!(faults.answer_delay(), None);
     }
 }

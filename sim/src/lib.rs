@@ -22,11 +22,14 @@ use axum::http::{Method, Uri};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Account, ApiKey, SimConfig};
+pub use config::{
+    Account, ApiKey, DEFAULT_CODE_LOCKOUT, DEFAULT_OFFLINE_STEPS, DEFAULT_STEP_DELAY, SimConfig,
+};
 
 use auth::Credentials;
 use errors::ApiError;
 use faults::Faults;
+use lifecycle::Timing;
 use stats::Stats;
 use store::Store;
 
@@ -50,7 +53,11 @@ pub fn router(config: SimConfig) -> Router {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let sim = Arc::new(Sim {
         credentials: Credentials::new(&config.accounts),
-        store: Mutex::new(Store::new(config.step_delay)),
+        store: Mutex::new(Store::new(Timing {
+            step: config.step_delay,
+            offline_steps: config.offline_steps,
+            code_lockout: config.code_lockout,
+        })),
         faults: Mutex::new(Faults::default()),
         stats: stats.clone(),
     });
@@ -60,6 +67,8 @@ pub fn router(config: SimConfig) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(stats, stats::track))
+        // Outermost, so that the counters and the log still see the status that was lost.
+        .layer(axum::middleware::from_fn(faults::lose_marked_answers))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -4,20 +4,28 @@
 
 use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
 use rand::Rng;
 
 use crate::errors::{ApiError, more_info};
 use crate::model::{
-    Configuration, OfflineReason, Profile, Properties, SenderResource, Status, Webhook,
+    Configuration, OfflineReason, Profile, Properties, Sections, SenderResource, Status,
+    UpdateAnswer, Webhook,
 };
 use crate::wire_enum::wire_enum;
 
-/// More sends than this for one sender → 63114.
-pub const MAX_CODES_SENT: u32 = 5;
-/// After this many wrong codes every further submission or resend → 63114.
-pub const MAX_WRONG_ATTEMPTS: u32 = 5;
+/// Code sends allowed before a lockout: the request after them gets 63114 and locks the sender.
+pub const MAX_CODE_REQUESTS: u32 = 5;
 pub const DEFAULT_QUALITY_RATING: &str = "HIGH";
 pub const DEFAULT_MESSAGING_LIMIT: &str = "1K Customers/24hr";
+/// Longest wait the lifecycle schedules: `Instant` overflows far sooner than `Duration`, and no
+/// simulated wait needs more than a century.
+const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `by` after `at`, capped at [`LONGEST_WAIT`].
+fn later(at: Instant, by: Duration) -> Instant {
+    at + by.min(LONGEST_WAIT)
+}
 
 wire_enum! {
     /// What Meta/Twilio do with a phone number once a sender is created for it.
@@ -32,15 +40,81 @@ wire_enum! {
         AlreadyRegistered = "already_registered",
         /// Stays PENDING_VERIFICATION and no OTP ever arrives.
         CodeNeverArrives = "code_never_arrives",
+        /// Verifies by itself, then reads OFFLINE for a while before ONLINE, as Twilio warns a
+        /// freshly registered sender may.
+        OfflineAfterRegistration = "offline_after_registration",
+        /// Create refused with 63104: the WABA has no room for another number.
+        WabaFull = "waba_full",
+        /// Create refused with 63111: Meta knows neither the number nor the WABA.
+        NumberNotFound = "number_not_found",
+        /// Create refused with 63113: the number cannot be verified.
+        CannotVerify = "cannot_verify",
+        /// Create refused with 63116: automatic registration got no OTP.
+        CodeNotReceived = "code_not_received",
     }
+}
+
+impl Behavior {
+    /// The Twilio error a create for this number fails with at once, if it does.
+    pub fn create_refusal(self, phone: &str) -> Option<ApiError> {
+        let (code, message) = match self {
+            Behavior::WabaFull => (
+                63104,
+                format!(
+                    "Maximum number of phone numbers reached for the WABA: the WhatsApp \
+                     Business Account cannot register {phone}"
+                ),
+            ),
+            Behavior::NumberNotFound => (
+                63111,
+                format!(
+                    "Phone number or WABA not found: {phone} or the WhatsApp Business Account \
+                     does not exist"
+                ),
+            ),
+            Behavior::CannotVerify => (
+                63113,
+                format!(
+                    "Sender cannot be verified: {phone} cannot receive a verification code by \
+                     SMS or voice call"
+                ),
+            ),
+            Behavior::CodeNotReceived => (
+                63116,
+                format!("Automatic registration failed: the OTP sent to {phone} was not received"),
+            ),
+            Behavior::AutoVerify
+            | Behavior::NeedsCode
+            | Behavior::AlreadyRegistered
+            | Behavior::CodeNeverArrives
+            | Behavior::OfflineAfterRegistration => return None,
+        };
+        Some(ApiError::new(StatusCode::BAD_REQUEST, code, message))
+    }
+}
+
+/// How long the asynchronous parts of the lifecycle take; the same for every sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// One asynchronous step (CREATING, VERIFYING, ONLINE:UPDATING).
+    pub step: Duration,
+    /// Steps an `offline_after_registration` sender reads OFFLINE.
+    pub offline_steps: u32,
+    /// How long a 63114 lockout lasts.
+    pub code_lockout: Duration,
 }
 
 /// The asynchronous step a sender is in; when it ends the sender moves on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Creating,
-    Verifying,
+    /// A code was submitted; Meta accepts it (ONLINE) or not (back to PENDING_VERIFICATION).
+    Verifying {
+        right: bool,
+    },
     Updating,
+    /// Registered, but reading OFFLINE until this step ends.
+    SettlingOffline,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,22 +139,35 @@ pub struct Sender {
     pub offline_reasons: Option<Vec<OfflineReason>>,
     /// The last code "sent" to the phone, if one ever arrived.
     pub otp: Option<String>,
+    /// Create requests accepted: the first one plus every re-create that asked for a code.
+    pub create_requests: u32,
+    /// Codes sent to the phone, in all (a code that never arrives counts too).
     pub codes_sent: u32,
-    pub wrong_attempts: u32,
+    /// Wrong codes submitted, in all.
+    pub wrong_codes: u32,
+    /// Code sends counted toward [`MAX_CODE_REQUESTS`] since the count last started.
+    code_requests: u32,
+    /// Until then every code request gets 63114.
+    locked_until: Option<Instant>,
     pending: Option<Pending>,
+    timing: Timing,
 }
 
 impl Sender {
-    /// A new sender in CREATING, finishing one step after `now`.
+    /// A new sender in CREATING, finishing one step after `now`; or the error Meta refuses
+    /// this number with, in which case nothing is created.
     pub fn new(
         sid: String,
         account_sid: String,
         phone_number: String,
         behavior: Behavior,
         now: Instant,
-        step: Duration,
-    ) -> Sender {
-        Sender {
+        timing: Timing,
+    ) -> Result<Sender, ApiError> {
+        if let Some(refusal) = behavior.create_refusal(&phone_number) {
+            return Err(refusal);
+        }
+        Ok(Sender {
             sid,
             account_sid,
             phone_number,
@@ -92,36 +179,63 @@ impl Sender {
             properties: Properties::default(),
             offline_reasons: None,
             otp: None,
+            create_requests: 1,
             codes_sent: 0,
-            wrong_attempts: 0,
+            wrong_codes: 0,
+            code_requests: 0,
+            locked_until: None,
             pending: Some(Pending {
-                due: now + step,
+                due: later(now, timing.step),
                 step: Step::Creating,
             }),
-        }
+            timing,
+        })
     }
 
     pub fn sender_id(&self) -> String {
         format!("whatsapp:{}", self.phone_number)
     }
 
-    /// Applies the pending step if it is due by `now` (no step schedules another).
+    /// Applies every step due by `now` (one step may schedule the next), and ends a lockout
+    /// that is over.
     pub fn advance(&mut self, now: Instant) {
-        if let Some(pending) = self.pending.take_if(|p| p.due <= now) {
-            match pending.step {
-                Step::Creating => self.finish_creating(),
-                Step::Verifying | Step::Updating => self.go_online(),
-            }
+        while let Some(pending) = self.pending.take_if(|p| p.due <= now) {
+            self.finish(pending.step, pending.due);
+        }
+        if self.locked_until.is_some_and(|until| until <= now) {
+            self.locked_until = None;
+            self.code_requests = 0;
         }
     }
 
-    fn finish_creating(&mut self) {
+    /// `at` is when the step was due, so that a chained step does not depend on when the
+    /// sender happens to be read.
+    fn finish(&mut self, step: Step, at: Instant) {
+        match step {
+            Step::Creating => self.finish_creating(at),
+            Step::Verifying { right: true } | Step::Updating | Step::SettlingOffline => {
+                self.go_online()
+            }
+            Step::Verifying { right: false } => self.status = Status::PendingVerification,
+        }
+    }
+
+    fn finish_creating(&mut self, at: Instant) {
         match self.behavior {
             Behavior::AutoVerify => self.go_online(),
+            Behavior::OfflineAfterRegistration => {
+                self.status = Status::Offline;
+                self.pending = Some(Pending {
+                    due: later(
+                        at,
+                        self.timing.step.saturating_mul(self.timing.offline_steps),
+                    ),
+                    step: Step::SettlingOffline,
+                });
+            }
             Behavior::NeedsCode | Behavior::CodeNeverArrives => {
                 self.status = Status::PendingVerification;
-                self.codes_sent += 1;
-                self.deliver_code();
+                self.send_code();
             }
             Behavior::AlreadyRegistered => {
                 self.status = Status::Offline;
@@ -136,6 +250,12 @@ impl Sender {
                     more_info: Some(more_info(63110)),
                 }]);
             }
+            Behavior::WabaFull
+            | Behavior::NumberNotFound
+            | Behavior::CannotVerify
+            | Behavior::CodeNotReceived => {
+                unreachable!("Sender::new refuses {} numbers", self.behavior)
+            }
         }
     }
 
@@ -149,67 +269,63 @@ impl Sender {
             .get_or_insert_with(|| DEFAULT_MESSAGING_LIMIT.into());
     }
 
-    /// A fresh code replaces the last one, unless this number never receives codes.
-    fn deliver_code(&mut self) {
+    /// Meta sends a fresh code, which replaces the last one (unless this number never receives
+    /// codes). Every send counts toward the limit.
+    fn send_code(&mut self) {
+        self.codes_sent += 1;
+        self.code_requests += 1;
         self.otp = match self.behavior {
             Behavior::CodeNeverArrives => None,
             _ => Some(format!("{:06}", rand::rng().random_range(0..1_000_000))),
         };
     }
 
-    fn locked_out(&self) -> bool {
-        self.codes_sent >= MAX_CODES_SENT || self.wrong_attempts >= MAX_WRONG_ATTEMPTS
-    }
-
-    /// A second create for a number waiting for its code: Meta sends another one.
-    pub fn resend_code(&mut self) -> Result<(), ApiError> {
-        if self.locked_out() {
+    /// A second create for a number waiting for its code: a request for another one. The
+    /// request after [`MAX_CODE_REQUESTS`] sends locks the sender for `code_lockout`, and
+    /// every request while locked gets 63114 too.
+    pub fn request_code(&mut self, now: Instant) -> Result<(), ApiError> {
+        if self.locked_until.is_some() {
             return Err(ApiError::too_many_codes());
         }
-        self.codes_sent += 1;
-        self.deliver_code();
+        if self.code_requests >= MAX_CODE_REQUESTS {
+            self.locked_until = Some(later(now, self.timing.code_lockout));
+            return Err(ApiError::too_many_codes());
+        }
+        self.create_requests += 1;
+        self.send_code();
         Ok(())
     }
 
-    /// Fails (63114) if a code submitted now would be refused outright; checked before an
-    /// update changes anything so that a refused update changes nothing.
-    pub fn check_code_allowed(&self) -> Result<(), ApiError> {
-        if self.status == Status::PendingVerification && self.wrong_attempts >= MAX_WRONG_ATTEMPTS {
-            return Err(ApiError::too_many_codes());
-        }
-        Ok(())
+    /// How much longer code requests get 63114, if they do.
+    pub fn lockout_remaining(&self, now: Instant) -> Option<Duration> {
+        self.locked_until
+            .map(|until| until.saturating_duration_since(now))
     }
 
-    /// `configuration.verification_code`: ignored unless PENDING_VERIFICATION; the right code
-    /// starts VERIFYING, a wrong one only counts an attempt.
-    pub fn submit_code(
-        &mut self,
-        code: &str,
-        now: Instant,
-        step: Duration,
-    ) -> Result<(), ApiError> {
+    /// `configuration.verification_code`: ignored unless PENDING_VERIFICATION. Any code starts
+    /// VERIFYING; Meta's verdict shows one step later (ONLINE, or back to PENDING_VERIFICATION
+    /// for a wrong code). Never refused: wrong codes are not limited.
+    pub fn submit_code(&mut self, code: &str, now: Instant) {
         if self.status != Status::PendingVerification {
-            return Ok(());
+            return;
         }
-        self.check_code_allowed()?;
-        if self.otp.as_deref() == Some(code) {
-            self.status = Status::Verifying;
-            self.pending = Some(Pending {
-                due: now + step,
-                step: Step::Verifying,
-            });
-        } else {
-            self.wrong_attempts += 1;
+        let right = self.otp.as_deref() == Some(code);
+        if !right {
+            self.wrong_codes += 1;
         }
-        Ok(())
+        self.status = Status::Verifying;
+        self.pending = Some(Pending {
+            due: later(now, self.timing.step),
+            step: Step::Verifying { right },
+        });
     }
 
     /// A profile or webhook change reaches an ONLINE sender: one step of ONLINE:UPDATING.
-    pub fn start_updating(&mut self, now: Instant, step: Duration) {
+    pub fn start_updating(&mut self, now: Instant) {
         if matches!(self.status, Status::Online | Status::OnlineUpdating) {
             self.status = Status::OnlineUpdating;
             self.pending = Some(Pending {
-                due: now + step,
+                due: later(now, self.timing.step),
                 step: Step::Updating,
             });
         }
@@ -222,11 +338,11 @@ impl Sender {
         match status {
             Status::Online => self.go_online(),
             Status::PendingVerification if was != status => {
-                // Re-verification starts afresh: one code sent, no wrong attempts yet.
+                // Re-verification starts afresh: its code is the first of a new count.
                 self.status = status;
-                self.codes_sent = 1;
-                self.wrong_attempts = 0;
-                self.deliver_code();
+                self.code_requests = 0;
+                self.locked_until = None;
+                self.send_code();
             }
             _ => self.status = status,
         }
@@ -237,10 +353,7 @@ impl Sender {
             sid: self.sid.clone(),
             status: self.status,
             sender_id: self.sender_id(),
-            configuration: Configuration {
-                verification_code: None,
-                ..self.configuration.clone()
-            },
+            configuration: self.shown_configuration(),
             webhook: self.webhook.clone(),
             profile: self.profile.clone(),
             properties: self.properties.clone(),
@@ -252,6 +365,28 @@ impl Sender {
             url: format!("{base_url}/v2/Channels/Senders/{}", self.sid),
         }
     }
+
+    /// What an update answers, like Twilio's examples: the sections the request sent, in full,
+    /// and null for the others.
+    pub fn update_answer(&self, sent: Sections) -> UpdateAnswer {
+        UpdateAnswer {
+            sid: self.sid.clone(),
+            status: self.status,
+            sender_id: self.sender_id(),
+            compliance: None,
+            configuration: sent.configuration.then(|| self.shown_configuration()),
+            webhook: sent.webhook.then(|| self.webhook.clone()),
+            profile: sent.profile.then(|| self.profile.clone()),
+        }
+    }
+
+    /// The configuration as answered: a submitted code is never echoed.
+    fn shown_configuration(&self) -> Configuration {
+        Configuration {
+            verification_code: None,
+            ..self.configuration.clone()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -259,6 +394,11 @@ mod tests {
     use super::*;
 
     const STEP: Duration = Duration::from_secs(1);
+    const TIMING: Timing = Timing {
+        step: STEP,
+        offline_steps: 3,
+        code_lockout: Duration::from_secs(60),
+    };
 
     fn sender(behavior: Behavior, t0: Instant) -> Sender {
         Sender::new(
@@ -267,8 +407,22 @@ mod tests {
             "+15005550006".into(),
             behavior,
             t0,
-            STEP,
+            TIMING,
         )
+        .expect("this behaviour creates a sender")
+    }
+
+    /// A sender waiting for its code at `t0 + STEP`, with that code.
+    fn pending(t0: Instant) -> (Sender, String) {
+        let mut s = sender(Behavior::NeedsCode, t0);
+        s.advance(t0 + STEP);
+        assert_eq!(s.status, Status::PendingVerification);
+        let code = s.otp.clone().expect("a code was sent");
+        (s, code)
+    }
+
+    fn wrong(code: &str) -> &'static str {
+        if code == "000000" { "111111" } else { "000000" }
     }
 
     #[test]
@@ -288,55 +442,165 @@ mod tests {
     }
 
     #[test]
-    fn code_flow_and_wrong_codes() {
+    fn the_right_code_verifies_one_step_after_it_is_submitted() {
         let t0 = Instant::now();
-        let mut s = sender(Behavior::NeedsCode, t0);
-        s.advance(t0 + STEP);
-        assert_eq!(s.status, Status::PendingVerification);
-        let code = s.otp.clone().expect("a code was sent");
-        assert_eq!(code.len(), 6);
-
-        let wrong = if code == "000000" { "111111" } else { "000000" };
-        s.submit_code(wrong, t0 + STEP, STEP).unwrap();
-        assert_eq!(
-            (s.status, s.wrong_attempts),
-            (Status::PendingVerification, 1)
-        );
-
+        let (mut s, code) = pending(t0);
+        assert_eq!((code.len(), s.codes_sent), (6, 1));
         let t1 = t0 + 2 * STEP;
-        s.submit_code(&code, t1, STEP).unwrap();
+        s.submit_code(&code, t1);
+        assert_eq!(s.status, Status::Verifying);
+        s.advance(t1 + STEP - Duration::from_millis(1));
         assert_eq!(s.status, Status::Verifying);
         s.advance(t1 + STEP);
-        assert_eq!(s.status, Status::Online);
+        assert_eq!((s.status, s.wrong_codes), (Status::Online, 0));
         // Ignored once no longer pending.
-        s.submit_code(wrong, t1 + STEP, STEP).unwrap();
-        assert_eq!((s.status, s.wrong_attempts), (Status::Online, 1));
+        s.submit_code(wrong(&code), t1 + STEP);
+        assert_eq!((s.status, s.wrong_codes), (Status::Online, 0));
     }
 
     #[test]
-    fn codes_and_attempts_are_limited() {
+    fn a_wrong_code_reads_verifying_then_falls_back_to_pending() {
         let t0 = Instant::now();
-        let mut s = sender(Behavior::NeedsCode, t0);
-        s.advance(t0 + STEP);
-        for _ in 1..MAX_CODES_SENT {
-            s.resend_code().unwrap();
-            assert!(s.otp.is_some());
-        }
-        assert_eq!(s.codes_sent, MAX_CODES_SENT);
-        assert_eq!(s.resend_code().unwrap_err().code, 63114);
+        let (mut s, code) = pending(t0);
+        let t1 = t0 + 2 * STEP;
+        s.submit_code(wrong(&code), t1);
+        assert_eq!((s.status, s.wrong_codes), (Status::Verifying, 1));
+        // A code sent while VERIFYING is ignored, right or not.
+        s.submit_code(&code, t1);
+        s.advance(t1 + STEP);
+        assert_eq!((s.status, s.wrong_codes), (Status::PendingVerification, 1));
+        // The code that was sent still works.
+        s.submit_code(&code, t1 + STEP);
+        s.advance(t1 + 2 * STEP);
+        assert_eq!(s.status, Status::Online);
+    }
 
-        let mut s = sender(Behavior::NeedsCode, t0);
-        s.advance(t0 + STEP);
-        let code = s.otp.clone().unwrap();
-        let wrong = if code == "000000" { "111111" } else { "000000" };
-        for _ in 0..MAX_WRONG_ATTEMPTS {
-            s.submit_code(wrong, t0 + STEP, STEP).unwrap();
+    #[test]
+    fn wrong_codes_are_never_limited() {
+        let t0 = Instant::now();
+        let (mut s, code) = pending(t0);
+        let mut now = t0 + STEP;
+        for attempt in 1..=20 {
+            s.submit_code(wrong(&code), now);
+            assert_eq!(s.status, Status::Verifying, "attempt {attempt}");
+            now += STEP;
+            s.advance(now);
+            assert_eq!(s.status, Status::PendingVerification, "attempt {attempt}");
         }
-        assert_eq!(
-            s.submit_code(&code, t0 + STEP, STEP).unwrap_err().code,
-            63114
-        );
+        assert_eq!(s.wrong_codes, 20);
+        assert!(s.request_code(now).is_ok(), "wrong codes do not lock");
+    }
+
+    #[test]
+    fn the_request_after_five_sends_locks_until_the_lockout_lifts() {
+        let t0 = Instant::now();
+        let (mut s, _) = pending(t0);
+        let t1 = t0 + STEP;
+        for send in 2..=MAX_CODE_REQUESTS {
+            s.request_code(t1)
+                .unwrap_or_else(|e| panic!("send {send}: {e:?}"));
+        }
+        assert_eq!((s.codes_sent, s.create_requests), (5, 5));
+        assert_eq!(s.request_code(t1).unwrap_err().code, 63114);
+        assert_eq!(s.lockout_remaining(t1), Some(TIMING.code_lockout));
+
+        // Still locked just before the end, and a refused request does not extend it.
+        let almost = t1 + TIMING.code_lockout - Duration::from_millis(1);
+        s.advance(almost);
+        assert_eq!(s.request_code(almost).unwrap_err().code, 63114);
         assert_eq!(s.status, Status::PendingVerification);
+        assert_eq!((s.codes_sent, s.create_requests), (5, 5));
+
+        // Then the count starts again from zero.
+        let lifted = t1 + TIMING.code_lockout;
+        s.advance(lifted);
+        assert_eq!(s.lockout_remaining(lifted), None);
+        for send in 1..=MAX_CODE_REQUESTS {
+            s.request_code(lifted)
+                .unwrap_or_else(|e| panic!("send {send} after the lockout: {e:?}"));
+        }
+        assert_eq!(s.request_code(lifted).unwrap_err().code, 63114);
+        assert_eq!(s.codes_sent, 10);
+    }
+
+    #[test]
+    fn a_locked_sender_still_accepts_the_last_code() {
+        let t0 = Instant::now();
+        let (mut s, _) = pending(t0);
+        while s.request_code(t0 + STEP).is_ok() {}
+        let code = s.otp.clone().unwrap();
+        s.submit_code(&code, t0 + STEP);
+        s.advance(t0 + 2 * STEP);
+        assert_eq!(s.status, Status::Online);
+    }
+
+    #[test]
+    fn offline_after_registration_reads_offline_for_offline_steps_then_online() {
+        let t0 = Instant::now();
+        let mut s = sender(Behavior::OfflineAfterRegistration, t0);
+        let registered = t0 + STEP;
+        let online_at = registered + STEP * TIMING.offline_steps;
+        s.advance(registered);
+        assert_eq!(s.otp, None, "verified without a code");
+        for now in [registered, online_at - Duration::from_millis(1)] {
+            s.advance(now);
+            let resource = s.resource("http://x");
+            assert_eq!(resource.status, Status::Offline);
+            assert_eq!(resource.offline_reasons, None);
+            assert_eq!(resource.properties, Properties::default());
+        }
+        s.advance(online_at);
+        assert_eq!(s.status, Status::Online);
+        assert_eq!(s.properties.quality_rating.as_deref(), Some("HIGH"));
+    }
+
+    #[test]
+    fn a_late_read_applies_every_step_that_is_due() {
+        let t0 = Instant::now();
+        let mut s = sender(Behavior::OfflineAfterRegistration, t0);
+        s.advance(t0 + 10 * STEP);
+        assert_eq!(s.status, Status::Online);
+
+        let mut s = Sender::new(
+            "XE1".into(),
+            "AC1".into(),
+            "+15005550006".into(),
+            Behavior::OfflineAfterRegistration,
+            t0,
+            Timing {
+                offline_steps: 0,
+                ..TIMING
+            },
+        )
+        .unwrap();
+        s.advance(t0 + STEP);
+        assert_eq!(s.status, Status::Online, "no OFFLINE steps at all");
+    }
+
+    #[test]
+    fn refused_numbers_create_no_sender() {
+        for (behavior, code) in [
+            (Behavior::WabaFull, 63104),
+            (Behavior::NumberNotFound, 63111),
+            (Behavior::CannotVerify, 63113),
+            (Behavior::CodeNotReceived, 63116),
+        ] {
+            let err = Sender::new(
+                "XE1".into(),
+                "AC1".into(),
+                "+15005550006".into(),
+                behavior,
+                Instant::now(),
+                TIMING,
+            )
+            .unwrap_err();
+            assert_eq!(
+                (err.status, err.code),
+                (StatusCode::BAD_REQUEST, code),
+                "{behavior}: {err:?}"
+            );
+            assert!(err.message.contains("+15005550006"), "{}", err.message);
+        }
     }
 
     #[test]
@@ -352,8 +616,8 @@ mod tests {
         let mut s = sender(Behavior::CodeNeverArrives, t0);
         s.advance(t0 + 10 * STEP);
         assert_eq!(
-            (s.status, s.otp.as_ref()),
-            (Status::PendingVerification, None)
+            (s.status, s.otp.as_ref(), s.codes_sent),
+            (Status::PendingVerification, None, 1)
         );
     }
 
@@ -365,5 +629,50 @@ mod tests {
         s.advance(t0 + 5 * STEP);
         assert_eq!(s.status, Status::Draft);
         assert!(s.resource("http://x").offline_reasons.is_none());
+    }
+
+    #[test]
+    fn forced_reverification_lifts_a_lockout() {
+        let t0 = Instant::now();
+        let (mut s, _) = pending(t0);
+        while s.request_code(t0 + STEP).is_ok() {}
+        s.force_status(Status::Online);
+        s.force_status(Status::PendingVerification);
+        assert_eq!(s.lockout_remaining(t0 + STEP), None);
+        assert_eq!(s.codes_sent, 6);
+        for send in 2..=MAX_CODE_REQUESTS {
+            s.request_code(t0 + STEP)
+                .unwrap_or_else(|e| panic!("send {send}: {e:?}"));
+        }
+        assert_eq!(s.request_code(t0 + STEP).unwrap_err().code, 63114);
+    }
+
+    #[test]
+    fn update_answers_carry_only_the_sections_sent() {
+        let t0 = Instant::now();
+        let (mut s, code) = pending(t0);
+        s.configuration.verification_code = Some(code);
+        s.configuration.waba_id = Some("42".into());
+        let answer = serde_json::to_value(s.update_answer(Sections {
+            configuration: true,
+            webhook: false,
+            profile: false,
+        }))
+        .unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({
+                "sid": "XE1",
+                "status": "PENDING_VERIFICATION",
+                "sender_id": "whatsapp:+15005550006",
+                "compliance": null,
+                "configuration": {
+                    "waba_id": "42", "verification_method": null, "verification_code": null,
+                    "voice_application_sid": null, "account_type": null
+                },
+                "webhook": null,
+                "profile": null,
+            })
+        );
     }
 }

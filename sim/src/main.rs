@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use twilio_sim::{Account, ApiKey, SimConfig};
+use twilio_sim::{
+    Account, ApiKey, DEFAULT_CODE_LOCKOUT, DEFAULT_OFFLINE_STEPS, DEFAULT_STEP_DELAY, SimConfig,
+};
 
 /// A simulator of Twilio's WhatsApp Senders API, with a control API under /_sim/.
 #[derive(Debug, Parser)]
@@ -41,8 +43,16 @@ struct Cli {
     api_keys: Vec<(String, ApiKey)>,
 
     /// Duration of each asynchronous lifecycle step (CREATING, VERIFYING, ONLINE:UPDATING).
-    #[arg(long, default_value_t = 1000, env = "TWILIO_SIM_STEP_DELAY_MS")]
+    #[arg(long, default_value_t = DEFAULT_STEP_DELAY.as_millis() as u64, env = "TWILIO_SIM_STEP_DELAY_MS")]
     step_delay_ms: u64,
+
+    /// Steps an offline_after_registration number reads OFFLINE before it comes ONLINE.
+    #[arg(long, default_value_t = DEFAULT_OFFLINE_STEPS, env = "TWILIO_SIM_OFFLINE_STEPS")]
+    offline_steps: u32,
+
+    /// How long a sender is locked (63114) after asking for too many codes.
+    #[arg(long, default_value_t = DEFAULT_CODE_LOCKOUT.as_millis() as u64, env = "TWILIO_SIM_CODE_LOCKOUT_MS")]
+    code_lockout_ms: u64,
 }
 
 fn config(cli: Cli) -> Result<SimConfig, String> {
@@ -62,6 +72,8 @@ fn config(cli: Cli) -> Result<SimConfig, String> {
     Ok(SimConfig {
         accounts,
         step_delay: Duration::from_millis(cli.step_delay_ms),
+        offline_steps: cli.offline_steps,
+        code_lockout: Duration::from_millis(cli.code_lockout_ms),
     })
 }
 

@@ -41,6 +41,29 @@ pub struct SenderResource {
     pub url: String,
 }
 
+/// What `POST /v2/Channels/Senders/{Sid}` answers, as in Twilio's
+/// `whatsapp_patch_update_*_response` examples: the sections the request sent, null for the
+/// others, and no `properties`, `offline_reasons` or `url`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateAnswer {
+    pub sid: String,
+    pub status: Status,
+    pub sender_id: String,
+    /// RCS only; always null for WhatsApp.
+    pub compliance: Option<Value>,
+    pub configuration: Option<Configuration>,
+    pub webhook: Option<Webhook>,
+    pub profile: Option<Profile>,
+}
+
+/// Which sections an update request sent (a null section counts as not sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sections {
+    pub configuration: bool,
+    pub webhook: bool,
+    pub profile: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Configuration {
     pub waba_id: Option<String>,
@@ -175,6 +198,16 @@ pub struct UpdateRequest {
     pub webhook: Option<WebhookIn>,
     #[serde(default)]
     pub profile: Option<ProfileIn>,
+}
+
+impl UpdateRequest {
+    pub fn sections(&self) -> Sections {
+        Sections {
+            configuration: self.configuration.is_some(),
+            webhook: self.webhook.is_some(),
+            profile: self.profile.is_some(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

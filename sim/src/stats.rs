@@ -1,4 +1,4 @@
-//! Request counters by route template, and the one-line request log.
+//! Request counters by route template, the lost-answer counter, and the one-line request log.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ use crate::lock;
 #[derive(Debug, Default)]
 pub struct Stats {
     counts: BTreeMap<(String, String, u16), u64>,
+    lost_answers: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,8 +46,17 @@ impl Stats {
             .collect()
     }
 
+    /// A processed request whose answer was lost on purpose (it is counted by status too).
+    pub fn record_lost_answer(&mut self) {
+        self.lost_answers += 1;
+    }
+
+    pub fn lost_answers(&self) -> u64 {
+        self.lost_answers
+    }
+
     pub fn reset(&mut self) {
-        self.counts.clear();
+        *self = Stats::default();
     }
 }
 

@@ -2,12 +2,12 @@
 //! them. Callers pass `now`; each operation first brings the senders it touches up to date.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::Rng;
 
 use crate::errors::ApiError;
-use crate::lifecycle::{Behavior, Sender};
+use crate::lifecycle::{Behavior, Sender, Timing};
 use crate::model::{
     CreateRequest, Field, OfflineReason, ProfilePatch, Status, UpdateRequest, parse_sender_id,
 };
@@ -33,7 +33,7 @@ pub struct SenderPatch {
 
 #[derive(Debug)]
 pub struct Store {
-    step: Duration,
+    timing: Timing,
     /// Keyed by a creation sequence number: gives stable list order and page tokens that
     /// survive deletions.
     senders: BTreeMap<u64, Sender>,
@@ -47,9 +47,9 @@ fn sender_path(sid: &str) -> String {
 }
 
 impl Store {
-    pub fn new(step: Duration) -> Store {
+    pub fn new(timing: Timing) -> Store {
         Store {
-            step,
+            timing,
             senders: BTreeMap::new(),
             by_sid: HashMap::new(),
             numbers: BTreeMap::new(),
@@ -59,7 +59,7 @@ impl Store {
 
     /// Forgets senders and number behaviours.
     pub fn reset(&mut self) {
-        *self = Store::new(self.step);
+        *self = Store::new(self.timing);
     }
 
     fn find_mut(
@@ -116,7 +116,7 @@ impl Store {
                 )));
             }
             // Creating again while waiting for the code is how one asks Meta for a new code.
-            existing.resend_code()?;
+            existing.request_code(now)?;
             return Ok(existing.clone());
         }
 
@@ -133,8 +133,8 @@ impl Store {
             phone,
             behavior,
             now,
-            self.step,
-        );
+            self.timing,
+        )?;
         if let Some(c) = request.configuration {
             c.apply(&mut sender.configuration);
         }
@@ -179,7 +179,6 @@ impl Store {
         request: UpdateRequest,
         now: Instant,
     ) -> Result<Sender, ApiError> {
-        let step = self.step;
         let sender = self.find_mut(Some(account), sid, now)?;
 
         if let Some(c) = &request.configuration {
@@ -204,10 +203,6 @@ impl Store {
             .and_then(|c| c.verification_code.value())
             .filter(|code| !code.is_empty())
             .cloned();
-        if code.is_some() {
-            // Refuse before changing anything, so a refused update has no effect.
-            sender.check_code_allowed()?;
-        }
 
         let touches_profile = profile.is_some() || request.webhook.is_some();
         if let Some(c) = request.configuration {
@@ -224,10 +219,10 @@ impl Store {
             p.apply(&mut sender.profile);
         }
         if let Some(code) = code {
-            sender.submit_code(&code, now, step)?;
+            sender.submit_code(&code, now);
         }
         if touches_profile {
-            sender.start_updating(now, step);
+            sender.start_updating(now);
         }
         Ok(sender.clone())
     }
@@ -326,8 +321,14 @@ impl Store {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     const STEP: Duration = Duration::from_secs(1);
+    const TIMING: Timing = Timing {
+        step: STEP,
+        offline_steps: 3,
+        code_lockout: Duration::from_secs(60),
+    };
 
     fn create(
         store: &mut Store,
@@ -346,7 +347,7 @@ mod tests {
     #[test]
     fn page_tokens_walk_forward_and_back() {
         let t0 = Instant::now();
-        let mut store = Store::new(STEP);
+        let mut store = Store::new(TIMING);
         for i in 0..5 {
             create(&mut store, "AC1", &format!("+1500555000{i}"), t0).unwrap();
             create(&mut store, "AC2", &format!("+1600555000{i}"), t0).unwrap();
@@ -376,7 +377,7 @@ mod tests {
     #[test]
     fn refused_update_changes_nothing() {
         let t0 = Instant::now();
-        let mut store = Store::new(STEP);
+        let mut store = Store::new(TIMING);
         let request = serde_json::from_value(json!({
             "sender_id": "whatsapp:+15005550006",
             "profile": {"name": "Acme", "about": "old"}
@@ -391,5 +392,32 @@ mod tests {
         );
         let sender = store.fetch("AC1", &sid, t0).unwrap();
         assert_eq!(sender.profile.about.as_deref(), Some("old"));
+    }
+
+    #[test]
+    fn a_refused_number_stores_nothing() {
+        let t0 = Instant::now();
+        let mut store = Store::new(TIMING);
+        store.set_number("+15005550006".into(), Behavior::WabaFull);
+        let err = create(&mut store, "AC1", "+15005550006", t0).unwrap_err();
+        assert_eq!(err.code, 63104, "{err:?}");
+        assert!(store.all(t0).is_empty(), "{:?}", store.all(t0));
+        // The failed create does not hold the number either.
+        store.set_number("+15005550006".into(), Behavior::NeedsCode);
+        assert!(create(&mut store, "AC1", "+15005550006", t0).is_ok());
+    }
+
+    #[test]
+    fn re_creates_while_pending_count_as_create_requests() {
+        let t0 = Instant::now();
+        let mut store = Store::new(TIMING);
+        let sid = create(&mut store, "AC1", "+15005550006", t0).unwrap().sid;
+        let t1 = t0 + STEP;
+        for _ in 0..2 {
+            let again = create(&mut store, "AC1", "+15005550006", t1).unwrap();
+            assert_eq!(again.sid, sid);
+        }
+        let sender = store.fetch("AC1", &sid, t1).unwrap();
+        assert_eq!((sender.create_requests, sender.codes_sent), (3, 3));
     }
 }

@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::errors::ApiError;
+use crate::faults::LoseAnswer;
 use crate::model::{CreateRequest, SenderResource, UpdateRequest};
 use crate::stats::LoggedAccount;
 use crate::{Sim, lock};
@@ -38,8 +39,8 @@ pub fn routes(sim: Arc<Sim>) -> Router {
         .with_state(sim)
 }
 
-/// Auth first, then faults (latency, rate limit, random errors). Every answer carries a
-/// `Twilio-Request-Id`, as Twilio's do.
+/// Auth first, then faults (latency, rate limit, random errors), then the request, then the
+/// answer faults (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
 async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
     let mut response = authenticated(&sim, request, next).await;
     let id = format!("RQ{:032x}", rand::random::<u128>());
@@ -62,11 +63,31 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
     let mut response = match fault {
         Ok(()) => {
             request.extensions_mut().insert(Authed(account.clone()));
-            next.run(request).await
+            let response = next.run(request).await;
+            processed(sim, &account, response).await
         }
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(LoggedAccount(account));
+    response
+}
+
+/// The request has been handled (its changes are made): hold the answer, and maybe lose it.
+async fn processed(sim: &Sim, account: &str, mut response: Response) -> Response {
+    let delay = lock(&sim.faults).answer_delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let lose = lock(&sim.faults).lose_answer();
+    if lose {
+        lock(&sim.stats).record_lost_answer();
+        tracing::info!(
+            account,
+            status = response.status().as_u16(),
+            "answer lost (injected fault)"
+        );
+        response.extensions_mut().insert(LoseAnswer);
+    }
     response
 }
 
@@ -101,8 +122,8 @@ pub fn parse_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiE
     })
 }
 
-fn accepted(resource: SenderResource) -> Response {
-    (StatusCode::ACCEPTED, Json(resource)).into_response()
+fn accepted(answer: impl Serialize) -> Response {
+    (StatusCode::ACCEPTED, Json(answer)).into_response()
 }
 
 async fn create(
@@ -130,12 +151,12 @@ async fn update(
     State(sim): State<Arc<Sim>>,
     Extension(Authed(account)): Extension<Authed>,
     Path(sid): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: UpdateRequest = parse_body(&body)?;
+    let sent = request.sections();
     let sender = lock(&sim.store).update(&account, &sid, request, Instant::now())?;
-    Ok(accepted(sender.resource(&base_url(&headers))))
+    Ok(accepted(sender.update_answer(sent)))
 }
 
 async fn delete(

@@ -457,3 +457,91 @@ async fn unknown_paths_and_methods_get_twilio_errors() {
     .await
     .assert_error(400, 20001);
 }
+
+/// The keys of a JSON object, sorted.
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn update_answers_carry_only_the_sections_sent() {
+    let sim = TestSim::start().await;
+    sim.set_behavior("+15005550001", "auto_verify").await;
+    // Twilio's profile example keeps this display name, so its request is accepted as it is.
+    let created = sim.create_as(A, "+15005550001", "Example Business").await;
+    assert_eq!(created.status, 202, "{}", created.body);
+    let sid = created.body["sid"].as_str().unwrap().to_string();
+    sim.wait_for(&sid, "ONLINE").await;
+
+    let sections = ["configuration", "webhook", "profile"];
+    for section in sections {
+        let request = openapi::example(&format!("whatsapp_patch_update_{section}_request"));
+        let reply = sim.update(&sid, request).await;
+        assert_eq!(reply.status, 202, "{section}: {}", reply.body);
+        let twilio = openapi::example(&format!("whatsapp_patch_update_{section}_response"));
+        assert_eq!(
+            keys(&reply.body),
+            keys(&twilio),
+            "{section}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["compliance"], Value::Null);
+        for other in sections.iter().filter(|s| **s != section) {
+            assert_eq!(
+                reply.body[*other],
+                Value::Null,
+                "{section} update answers {other}: {}",
+                reply.body
+            );
+        }
+        let current = sim.fetch(&sid).await;
+        assert_eq!(
+            reply.body[section], current[section],
+            "{section}: the whole current section"
+        );
+    }
+
+    // The configuration comes back without the code, and all sections when all are sent.
+    let reply = sim
+        .update(
+            &sid,
+            json!({
+                "configuration": {"verification_code": "123456"},
+                "webhook": {"callback_url": "https://example.com/in"},
+                "profile": {"about": "Hello"}
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(
+        reply.body["configuration"]["verification_code"],
+        Value::Null,
+        "never echoed: {}",
+        reply.body
+    );
+    assert_eq!(
+        reply.body["webhook"]["callback_url"],
+        "https://example.com/in"
+    );
+    assert_eq!(reply.body["profile"]["about"], "Hello");
+    assert_eq!(reply.body["profile"]["name"], "Example Business");
+    for absent in ["properties", "offline_reasons", "url"] {
+        assert!(
+            reply.body.get(absent).is_none(),
+            "{absent} in an update answer: {}",
+            reply.body
+        );
+    }
+    // Reads still answer the whole sender.
+    let fetched = sim.fetch(&sid).await;
+    for key in ["properties", "offline_reasons", "url"] {
+        assert!(fetched.get(key).is_some(), "{key} missing: {fetched}");
+    }
+}

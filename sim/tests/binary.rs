@@ -12,6 +12,7 @@ use common::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A, http_client};
 async fn binary_serves_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twilio-sim"))
         .args(["--listen", "127.0.0.1:0", "--step-delay-ms", "10"])
+        .args(["--offline-steps", "2", "--code-lockout-ms", "60000"])
         .args(["--account", &format!("{ACCOUNT_A}:{TOKEN_A}")])
         .args(["--api-key", &format!("{ACCOUNT_A}:{KEY_A}:{KEY_SECRET_A}")])
         .stdin(Stdio::null())

@@ -176,6 +176,28 @@ async fn sim_senders_lists_every_account_without_codes() {
     assert_eq!(all[1]["account_sid"], ACCOUNT_B);
     assert_eq!(all[1]["sid"], b.body["sid"]);
     assert_eq!(all[0]["status"], "PENDING_VERIFICATION");
+    let counters: Vec<&Value> = [
+        "behavior",
+        "create_requests",
+        "codes_sent",
+        "wrong_codes",
+        "lockout_remaining_ms",
+    ]
+    .iter()
+    .map(|key| &all[0][*key])
+    .collect();
+    assert_eq!(
+        counters,
+        [
+            &json!("needs_code"),
+            &json!(1),
+            &json!(1),
+            &json!(0),
+            &Value::Null
+        ],
+        "{}",
+        all[0]
+    );
     assert!(
         !Value::Array(all).to_string().contains(&code),
         "the OTP is only at /otp"
@@ -346,6 +368,9 @@ async fn faults_are_validated() {
     let sim = TestSim::start().await;
     for body in [
         json!({"error_rate": 1.5}),
+        json!({"lost_answer_rate": 1.5}),
+        json!({"lost_answer_rate": -0.5}),
+        json!({"answer_delay_ms": -1}),
         json!({"rate_limit_per_second": 0}),
         json!({"error_rte": 0.5}),
         json!({"latency_ms": "slow"}),
@@ -358,8 +383,29 @@ async fn faults_are_validated() {
     let current = sim.control(Method::GET, "/_sim/faults", None).await;
     assert_eq!(
         current.body,
-        json!({"error_rate": null, "latency_ms": null, "rate_limit_per_second": null})
+        json!({
+            "error_rate": null, "latency_ms": null, "rate_limit_per_second": null,
+            "lost_answer_rate": null, "answer_delay_ms": null
+        })
     );
+}
+
+#[tokio::test]
+async fn every_fault_can_be_set_at_once() {
+    let sim = TestSim::start().await;
+    let all = json!({
+        "error_rate": 0.0, "latency_ms": 1, "rate_limit_per_second": 100,
+        "lost_answer_rate": 0.0, "answer_delay_ms": 1
+    });
+    let set = sim
+        .control(Method::PUT, "/_sim/faults", Some(all.clone()))
+        .await;
+    assert_eq!((set.status, &set.body), (200, &all));
+    assert_eq!(
+        sim.control(Method::GET, "/_sim/faults", None).await.body,
+        all
+    );
+    assert_eq!(sim.api(A, Method::GET, LIST, None).await.status, 200);
 }
 
 #[tokio::test]
@@ -382,7 +428,7 @@ async fn reset_forgets_all_but_accounts() {
     );
     assert_eq!(
         sim.control(Method::GET, "/_sim/stats", None).await.body,
-        json!({"requests": []})
+        json!({"requests": [], "lost_answers": 0})
     );
     assert_eq!(
         sim.control(Method::GET, "/_sim/faults", None).await.body["latency_ms"],
@@ -415,11 +461,174 @@ async fn forced_reverification_sends_a_fresh_code() {
         )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.body);
-    assert_eq!(patched.body["codes_sent"], 1);
+    assert_eq!(
+        patched.body["codes_sent"], 2,
+        "one more code: {}",
+        patched.body
+    );
+    assert_eq!(patched.body["create_requests"], 1, "{}", patched.body);
     let code = sim.otp(&sid).await.expect("a code was sent");
     let reply = sim
         .update(&sid, json!({"configuration": {"verification_code": code}}))
         .await;
     assert_eq!(reply.body["status"], "VERIFYING");
     sim.wait_for(&sid, "ONLINE").await;
+}
+
+/// The create body `TestSim::create` sends.
+fn create_body(number: &str) -> Value {
+    json!({"sender_id": format!("whatsapp:{number}"), "profile": {"name": "Acme"}})
+}
+
+/// Sends a request with plain reqwest and asserts its answer never arrives whole: either no
+/// response at all, or (should the head slip through) a body that cannot be read.
+async fn assert_answer_lost(request: reqwest::RequestBuilder) {
+    match request.send().await {
+        Err(_) => {}
+        Ok(response) => {
+            let status = response.status();
+            let body = response.bytes().await;
+            assert!(body.is_err(), "the {status} answer arrived whole: {body:?}");
+        }
+    }
+}
+
+async fn lost_answers(sim: &TestSim) -> u64 {
+    let stats = sim.control(Method::GET, "/_sim/stats", None).await;
+    stats.body["lost_answers"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("lost_answers is a number: {}", stats.body))
+}
+
+#[tokio::test]
+async fn a_lost_answer_applies_the_request_but_the_client_gets_an_error() {
+    let sim = TestSim::start().await;
+    let set = sim
+        .control(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"lost_answer_rate": 1.0})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+
+    let create = sim
+        .http
+        .post(format!("{}/v2/Channels/Senders", sim.base))
+        .basic_auth(ACCOUNT_A, Some(TOKEN_A))
+        .json(&create_body("+15005550001"));
+    assert_answer_lost(create).await;
+    // The control API is never faulted, and it shows the create went through, once.
+    let all = sim.control(Method::GET, "/_sim/senders", None).await;
+    let all = all.body.as_array().expect("an array").clone();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["sender_id"], "whatsapp:+15005550001");
+    assert_eq!(all[0]["create_requests"], 1);
+    let sid = all[0]["sid"].as_str().unwrap().to_string();
+
+    // A body-less 204 is lost as well, and the delete happened.
+    let delete = sim
+        .http
+        .delete(format!("{}/v2/Channels/Senders/{sid}", sim.base))
+        .basic_auth(ACCOUNT_A, Some(TOKEN_A));
+    assert_answer_lost(delete).await;
+    assert_eq!(
+        sim.control(Method::GET, "/_sim/senders", None).await.body,
+        json!([])
+    );
+
+    // Counted apart, and by the status that was lost.
+    assert_eq!(lost_answers(&sim).await, 2);
+    let stats = sim.control(Method::GET, "/_sim/stats", None).await;
+    let rows = stats.body["requests"].as_array().unwrap();
+    for (method, route, status) in [
+        ("POST", "/v2/Channels/Senders", 202),
+        ("DELETE", "/v2/Channels/Senders/{Sid}", 204),
+    ] {
+        assert!(
+            rows.iter().any(|r| r["method"] == method
+                && r["route"] == route
+                && r["status"] == status
+                && r["count"] == 1),
+            "{method} {route} {status} missing in {rows:?}"
+        );
+    }
+
+    // Answers arrive again once the fault is off.
+    sim.control(Method::PUT, "/_sim/faults", Some(json!({})))
+        .await;
+    sim.create("+15005550002").await;
+    assert_eq!(lost_answers(&sim).await, 2);
+}
+
+#[tokio::test]
+async fn refused_and_unauthenticated_requests_are_answered_but_processed_ones_are_lost() {
+    let sim = TestSim::start().await;
+    sim.control(
+        Method::PUT,
+        "/_sim/faults",
+        Some(json!({"lost_answer_rate": 1.0, "rate_limit_per_second": 1})),
+    )
+    .await;
+    // Bad credentials: not processed, answered.
+    sim.api(Creds(ACCOUNT_A, "nope"), Method::GET, LIST, None)
+        .await
+        .assert_error(401, 20003);
+    // The first request is processed (and lost), the second is rate limited (and answered).
+    assert_answer_lost(
+        sim.http
+            .get(format!("{}{LIST}", sim.base))
+            .basic_auth(ACCOUNT_A, Some(TOKEN_A)),
+    )
+    .await;
+    let started = Instant::now();
+    let limited = sim.api(A, Method::GET, LIST, None).await;
+    if started.elapsed() < Duration::from_millis(900) {
+        limited.assert_error(429, 20429);
+        assert_eq!(lost_answers(&sim).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn answer_delay_holds_the_answer_after_the_change_is_made() {
+    let sim = TestSim::start().await;
+    let delay = Duration::from_millis(1500);
+    sim.control(
+        Method::PUT,
+        "/_sim/faults",
+        Some(json!({"answer_delay_ms": delay.as_millis() as u64})),
+    )
+    .await;
+    let started = Instant::now();
+    let create = tokio::spawn(
+        sim.http
+            .post(format!("{}/v2/Channels/Senders", sim.base))
+            .basic_auth(ACCOUNT_A, Some(TOKEN_A))
+            .json(&create_body("+15005550001"))
+            .send(),
+    );
+    // The sender exists while its answer is still held back.
+    loop {
+        let all = sim.control(Method::GET, "/_sim/senders", None).await;
+        if all.body.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the create was never applied");
+        tokio::time::sleep(STEP / 5).await;
+    }
+    assert!(
+        !create.is_finished() || started.elapsed() >= delay,
+        "answered before the delay: {:?}",
+        started.elapsed()
+    );
+    let answer = create
+        .await
+        .unwrap()
+        .expect("the answer arrives in the end");
+    assert_eq!(answer.status().as_u16(), 202);
+    assert!(
+        started.elapsed() >= delay,
+        "answered after {:?}, before the delay of {delay:?}",
+        started.elapsed()
+    );
 }

@@ -2,9 +2,12 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+use twilio_sim::SimConfig;
 
 async fn control_sender(sim: &TestSim, sid: &str) -> Value {
     let reply = sim
@@ -12,6 +15,15 @@ async fn control_sender(sim: &TestSim, sid: &str) -> Value {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body
+}
+
+/// Submits a code, asserting the 202 VERIFYING every code submission gets while pending.
+async fn submit(sim: &TestSim, sid: &str, code: &str) {
+    let reply = sim
+        .update(sid, json!({"configuration": {"verification_code": code}}))
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.body["status"], "VERIFYING", "{}", reply.body);
 }
 
 #[tokio::test]
@@ -30,7 +42,12 @@ async fn auto_verify_number_goes_online_without_a_code() {
         None,
         "no code is sent for a Twilio number"
     );
-    assert_eq!(control_sender(&sim, &sid).await["codes_sent"], 0);
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (&view["codes_sent"], &view["create_requests"]),
+        (&json!(0), &json!(1)),
+        "{view}"
+    );
 }
 
 #[tokio::test]
@@ -60,29 +77,49 @@ async fn unconfigured_number_needs_the_code() {
     let online = sim.wait_for(&sid, "ONLINE").await;
     assert_eq!(online["properties"]["quality_rating"], "HIGH");
     assert_eq!(online["configuration"]["verification_code"], Value::Null);
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (
+            &view["create_requests"],
+            &view["codes_sent"],
+            &view["wrong_codes"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "exactly one create, one code: {view}"
+    );
 }
 
 #[tokio::test]
-async fn wrong_code_leaves_the_sender_pending() {
+async fn a_wrong_code_reads_verifying_then_falls_back_to_pending() {
     let sim = TestSim::start().await;
     let (sid, code) = sim.pending_with_code("+15005550001").await;
-    let reply = sim
-        .update(
-            &sid,
-            json!({"configuration": {"verification_code": wrong_code(&code)}}),
-        )
-        .await;
-    assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(reply.body["status"], "PENDING_VERIFICATION");
-    tokio::time::sleep(STEP * 3).await;
-    assert_eq!(sim.fetch(&sid).await["status"], "PENDING_VERIFICATION");
+    submit(&sim, &sid, &wrong_code(&code)).await;
     assert_eq!(control_sender(&sim, &sid).await["wrong_codes"], 1);
+    let pending = sim.wait_for(&sid, "PENDING_VERIFICATION").await;
+    assert_eq!(pending["properties"]["quality_rating"], Value::Null);
 
     // The right code still works afterwards.
-    let reply = sim
-        .update(&sid, json!({"configuration": {"verification_code": code}}))
-        .await;
-    assert_eq!(reply.body["status"], "VERIFYING");
+    submit(&sim, &sid, &code).await;
+    sim.wait_for(&sid, "ONLINE").await;
+    assert_eq!(control_sender(&sim, &sid).await["wrong_codes"], 1);
+}
+
+#[tokio::test]
+async fn wrong_codes_are_never_refused() {
+    let sim = TestSim::start().await;
+    let (sid, code) = sim.pending_with_code("+15005550001").await;
+    let attempts = 8;
+    for _ in 0..attempts {
+        submit(&sim, &sid, &wrong_code(&code)).await;
+        sim.wait_for(&sid, "PENDING_VERIFICATION").await;
+    }
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(view["wrong_codes"], attempts, "{view}");
+    assert_eq!(view["lockout_remaining_ms"], Value::Null, "{view}");
+    // Neither the right code nor a new code request is refused after them.
+    assert_eq!(sim.create_as(A, "+15005550001", "Acme").await.status, 202);
+    let code = sim.otp(&sid).await.unwrap();
+    submit(&sim, &sid, &code).await;
     sim.wait_for(&sid, "ONLINE").await;
 }
 
@@ -96,25 +133,24 @@ async fn second_create_while_pending_sends_a_new_code() {
     assert_eq!(again.body["sid"], sid.as_str(), "same sender");
     assert_eq!(again.body["status"], "PENDING_VERIFICATION");
     let second = sim.otp(&sid).await.expect("a new code was sent");
-    assert_eq!(control_sender(&sim, &sid).await["codes_sent"], 2);
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (&view["codes_sent"], &view["create_requests"]),
+        (&json!(2), &json!(2)),
+        "{view}"
+    );
 
     // One in a million the new code equals the old one; then there is nothing to tell apart.
     if second != first {
-        let stale = sim
-            .update(&sid, json!({"configuration": {"verification_code": first}}))
-            .await;
+        submit(&sim, &sid, &first).await;
+        sim.wait_for(&sid, "PENDING_VERIFICATION").await;
         assert_eq!(
-            stale.body["status"], "PENDING_VERIFICATION",
+            control_sender(&sim, &sid).await["wrong_codes"],
+            1,
             "the old code stopped working"
         );
     }
-    let fresh = sim
-        .update(
-            &sid,
-            json!({"configuration": {"verification_code": second}}),
-        )
-        .await;
-    assert_eq!(fresh.body["status"], "VERIFYING");
+    submit(&sim, &sid, &second).await;
     sim.wait_for(&sid, "ONLINE").await;
     let listed = sim
         .api(
@@ -198,65 +234,175 @@ async fn numbers_taken_elsewhere_are_refused_with_63110() {
     assert_eq!(all.body.as_array().unwrap().len(), 3, "nothing was created");
 }
 
+/// Long enough that a check right after the lockout starts sees it, on a busy machine too.
+const LOCKOUT: Duration = Duration::from_millis(1500);
+
 #[tokio::test]
-async fn five_wrong_codes_then_63114() {
-    let sim = TestSim::start().await;
-    let (sid, code) = sim.pending_with_code("+15005550001").await;
-    let wrong = wrong_code(&code);
-    for attempt in 1..=5 {
-        let reply = sim
-            .update(&sid, json!({"configuration": {"verification_code": wrong}}))
-            .await;
-        assert_eq!(reply.status, 202, "attempt {attempt}: {}", reply.body);
-        assert_eq!(reply.body["status"], "PENDING_VERIFICATION");
+async fn the_sixth_code_request_gets_63114_until_the_lockout_lifts() {
+    let sim = TestSim::start_with(SimConfig {
+        code_lockout: LOCKOUT,
+        ..config()
+    })
+    .await;
+    let (sid, _) = sim.pending_with_code("+15005550001").await;
+    for send in 2..=5 {
+        let reply = sim.create_as(A, "+15005550001", "Acme").await;
+        assert_eq!(reply.status, 202, "send {send}: {}", reply.body);
     }
-    let locked = sim
-        .update(&sid, json!({"configuration": {"verification_code": code}}))
-        .await;
-    locked.assert_error(400, 63114);
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (&view["codes_sent"], &view["create_requests"]),
+        (&json!(5), &json!(5)),
+        "{view}"
+    );
+
+    let locking = Instant::now();
+    let refused = sim.create_as(A, "+15005550001", "Acme").await;
+    refused.assert_error(400, 63114);
     assert!(
-        locked.body["message"]
+        refused.body["message"]
             .as_str()
             .unwrap()
-            .contains("Too many verification codes")
+            .contains("Too many verification codes"),
+        "{}",
+        refused.body
     );
-    assert_eq!(sim.fetch(&sid).await["status"], "PENDING_VERIFICATION");
-    // Nor can a new code be requested.
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (&view["codes_sent"], &view["create_requests"]),
+        (&json!(5), &json!(5)),
+        "{view}"
+    );
+    assert_eq!(view["status"], "PENDING_VERIFICATION");
+    let remaining = view["lockout_remaining_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("locked: {view}"));
+    assert!(remaining <= LOCKOUT.as_millis() as u64, "{view}");
+
+    // The last code sent still verifies a locked sender… but first, wait the lockout out:
+    // refused requests do not extend it, and the first request after it sends a new code.
+    let lifted = loop {
+        let reply = sim.create_as(A, "+15005550001", "Acme").await;
+        if reply.status == 202 {
+            break reply;
+        }
+        reply.assert_error(400, 63114);
+        assert!(
+            locking.elapsed() < LOCKOUT + DEADLINE,
+            "the lockout never lifted"
+        );
+        tokio::time::sleep(STEP).await;
+    };
+    assert!(
+        locking.elapsed() >= LOCKOUT,
+        "lifted after {:?}, before the lockout of {LOCKOUT:?}",
+        locking.elapsed()
+    );
+    assert_eq!(lifted.body["sid"], sid.as_str());
+    let view = control_sender(&sim, &sid).await;
+    assert_eq!(
+        (&view["codes_sent"], &view["create_requests"]),
+        (&json!(6), &json!(6)),
+        "{view}"
+    );
+    assert_eq!(view["lockout_remaining_ms"], Value::Null, "{view}");
+    // The count started again: four more sends are fine, the fifth after the lockout is not.
+    for send in 2..=5 {
+        let reply = sim.create_as(A, "+15005550001", "Acme").await;
+        assert_eq!(
+            reply.status, 202,
+            "send {send} after the lockout: {}",
+            reply.body
+        );
+    }
     sim.create_as(A, "+15005550001", "Acme")
         .await
         .assert_error(400, 63114);
-    // A refused update changes nothing else either.
-    sim.update(
-        &sid,
-        json!({"configuration": {"verification_code": code, "waba_id": "999"}}),
-    )
-    .await
-    .assert_error(400, 63114);
-    assert_eq!(
-        sim.fetch(&sid).await["configuration"]["waba_id"],
-        Value::Null
-    );
 }
 
 #[tokio::test]
-async fn a_sixth_code_request_gets_63114() {
+async fn a_locked_sender_still_verifies_with_the_last_code() {
     let sim = TestSim::start().await;
     let (sid, _) = sim.pending_with_code("+15005550001").await;
     for send in 2..=5 {
         let reply = sim.create_as(A, "+15005550001", "Acme").await;
         assert_eq!(reply.status, 202, "send {send}: {}", reply.body);
     }
-    assert_eq!(control_sender(&sim, &sid).await["codes_sent"], 5);
     sim.create_as(A, "+15005550001", "Acme")
         .await
         .assert_error(400, 63114);
-    assert_eq!(control_sender(&sim, &sid).await["codes_sent"], 5);
-    // The last code that was sent still verifies.
+    // Code submissions are never refused with 63114.
     let code = sim.otp(&sid).await.unwrap();
-    let reply = sim
-        .update(&sid, json!({"configuration": {"verification_code": code}}))
+    submit(&sim, &sid, &code).await;
+    sim.wait_for(&sid, "ONLINE").await;
+}
+
+#[tokio::test]
+async fn offline_after_registration_reads_offline_then_comes_online() {
+    // Wide enough that polling sees OFFLINE on a busy machine too.
+    let offline_steps = 20;
+    let sim = TestSim::start_with(SimConfig {
+        offline_steps,
+        ..config()
+    })
+    .await;
+    sim.set_behavior("+15005550001", "offline_after_registration")
         .await;
-    assert_eq!(reply.body["status"], "VERIFYING");
+    let started = Instant::now();
+    let sid = sim.create("+15005550001").await;
+    let offline = sim.wait_for(&sid, "OFFLINE").await;
+    assert_eq!(offline["offline_reasons"], Value::Null, "{offline}");
+    assert_eq!(
+        offline["properties"],
+        json!({"quality_rating": null, "messaging_limit": null})
+    );
+    assert_eq!(sim.otp(&sid).await, None, "verified without a code");
+
+    let online = sim.wait_for(&sid, "ONLINE").await;
+    let registered_for = STEP * (1 + offline_steps);
+    assert!(
+        started.elapsed() >= registered_for,
+        "ONLINE after {:?}, expected at least {registered_for:?}",
+        started.elapsed()
+    );
+    assert_eq!(online["properties"]["quality_rating"], "HIGH");
+    assert_eq!(control_sender(&sim, &sid).await["codes_sent"], 0);
+}
+
+#[tokio::test]
+async fn refused_numbers_fail_the_create_and_store_nothing() {
+    let sim = TestSim::start().await;
+    for (number, behavior, code, words) in [
+        (
+            "+15005550001",
+            "waba_full",
+            63104,
+            "Maximum number of phone numbers",
+        ),
+        ("+15005550002", "number_not_found", 63111, "not found"),
+        ("+15005550003", "cannot_verify", 63113, "cannot be verified"),
+        ("+15005550004", "code_not_received", 63116, "OTP"),
+    ] {
+        sim.set_behavior(number, behavior).await;
+        let reply = sim.create_as(A, number, "Acme").await;
+        reply.assert_error(400, code);
+        let message = reply.body["message"].as_str().unwrap();
+        assert!(
+            message.contains(words) && message.contains(number),
+            "{behavior}: {message}"
+        );
+    }
+    let all = sim.control(Method::GET, "/_sim/senders", None).await;
+    assert_eq!(all.body, json!([]), "nothing was stored");
+    let listed = sim
+        .api(
+            A,
+            Method::GET,
+            "/v2/Channels/Senders?Channel=whatsapp",
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["senders"], json!([]));
 }
 
 #[tokio::test]
@@ -385,7 +531,7 @@ async fn updates_of_an_online_sender_pass_through_online_updating() {
         "AP00000000000000000000000000000001"
     );
 
-    // Null sections mean "no change"; a null field inside one clears it.
+    // Null sections mean "no change" (and come back null); a null field inside one clears it.
     let reply = sim
         .update(
             &sid,
@@ -397,7 +543,13 @@ async fn updates_of_an_online_sender_pass_through_online_updating() {
         reply.body["webhook"]["callback_url"],
         "https://example.com/in"
     );
-    assert_eq!(reply.body["profile"]["about"], "We sell things");
+    assert_eq!(
+        (&reply.body["profile"], &reply.body["configuration"]),
+        (&Value::Null, &Value::Null),
+        "{}",
+        reply.body
+    );
+    assert_eq!(sim.fetch(&sid).await["profile"]["about"], "We sell things");
 }
 
 #[tokio::test]

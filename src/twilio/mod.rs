@@ -20,9 +20,9 @@ pub use credentials::Credentials;
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};
 pub use models::{
-    Configuration, CreateSenderRequest, OfflineReason, PageMeta, Profile, ProfileEmail,
-    ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration, SenderPage, SenderProfile,
-    SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest, VerificationCode, Webhook,
-    is_valid_sender_sid, sender_id_for,
+    Configuration, CreateSenderRequest, FieldUpdate, OfflineReason, PageMeta, Profile,
+    ProfileEmail, ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration, SenderPage,
+    SenderProfile, SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest,
+    VerificationCode, Webhook, is_valid_sender_sid, sender_id_for,
 };
 pub use retry::RetryPolicy;

@@ -80,6 +80,40 @@ impl UpdateSenderRequest {
     }
 }
 
+/// One field of an update: left out (Twilio keeps its value), `null` (Twilio clears it), or
+/// a new value. Create requests only ever use `Keep` and `Set`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum FieldUpdate<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> FieldUpdate<T> {
+    /// `skip_serializing_if` helper: a kept field is not in the body at all.
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+
+    /// The new value, if this sets one.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Self::Set(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for FieldUpdate<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Set(value) => value.serialize(s),
+            Self::Keep | Self::Clear => s.serialize_none(),
+        }
+    }
+}
+
 /// `configuration` of a request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Configuration {
@@ -127,52 +161,53 @@ impl Serialize for VerificationCode {
     }
 }
 
-/// `webhook` of a request.
+/// `webhook` of a request. In an update, `Clear` removes a URL or method.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Webhook {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_method: Option<WebhookMethod>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback_method: Option<WebhookMethod>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_callback_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status_callback_method: Option<WebhookMethod>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub callback_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub callback_method: FieldUpdate<WebhookMethod>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub fallback_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub fallback_method: FieldUpdate<WebhookMethod>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub status_callback_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub status_callback_method: FieldUpdate<WebhookMethod>,
 }
 
 /// `profile` of a request. `emails`/`websites` go out as plain strings (Twilio answers with
-/// `{email,label}`/`{website,label}` objects, see [`SenderProfile`]).
+/// `{email,label}`/`{website,label}` objects, see [`SenderProfile`]). In an update, `Clear`
+/// removes a field (Twilio's document marks them all nullable).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Profile {
     /// Display name. Required at creation; Twilio does not let the API change it afterwards.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub about: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vertical: Option<Vertical>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logo_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub banner_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub privacy_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub terms_of_service_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accent_color: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub emails: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub websites: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub name: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub about: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub address: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub description: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub vertical: FieldUpdate<Vertical>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub logo_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub banner_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub privacy_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub terms_of_service_url: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub accent_color: FieldUpdate<String>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub emails: FieldUpdate<Vec<String>>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub websites: FieldUpdate<Vec<String>>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ impl Sim {
                 },
             ],
             step_delay: STEP,
+            ..SimConfig::default()
         };
         let handle = twilio_sim::spawn("127.0.0.1:0".parse().unwrap(), config)
             .await

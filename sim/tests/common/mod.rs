@@ -74,6 +74,7 @@ pub fn config() -> SimConfig {
     SimConfig {
         accounts: vec![a, b],
         step_delay: STEP,
+        ..SimConfig::default()
     }
 }
 
