@@ -119,6 +119,24 @@ fn update_webhook() -> UpdateSenderRequest {
     }
 }
 
+/// Fields removed from the spec go out as `null`; untouched ones stay out of the body.
+fn update_clearing() -> UpdateSenderRequest {
+    UpdateSenderRequest {
+        profile: Some(Profile {
+            about: FieldUpdate::Clear,
+            emails: FieldUpdate::Clear,
+            vertical: FieldUpdate::Set(Vertical::Other),
+            ..Default::default()
+        }),
+        webhook: Some(Webhook {
+            fallback_url: FieldUpdate::Clear,
+            fallback_method: FieldUpdate::Clear,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn update_configuration() -> UpdateSenderRequest {
     UpdateSenderRequest::verification_code(VerificationCode::new(OTP))
 }
@@ -181,6 +199,15 @@ fn golden_update_webhook() {
         "update_webhook",
         UPDATE_SCHEMA,
         &serde_json::to_value(update_webhook()).unwrap(),
+    );
+}
+
+#[test]
+fn golden_update_clearing() {
+    check_golden(
+        "update_clearing",
+        UPDATE_SCHEMA,
+        &serde_json::to_value(update_clearing()).unwrap(),
     );
 }
 
