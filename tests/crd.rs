@@ -262,7 +262,7 @@ async fn bad_manifests_are_refused_with_a_message_that_says_what_to_fix() {
 }
 
 #[tokio::test]
-async fn phone_number_and_display_name_are_immutable_but_the_rest_may_change() {
+async fn phone_number_display_name_and_waba_are_immutable_but_the_rest_may_change() {
     let plane = controlplane::shared();
     let ns = plane.namespace("immutable").await;
     let original = full_manifest("immutable");
@@ -299,6 +299,26 @@ async fn phone_number_and_display_name_are_immutable_but_the_rest_may_change() {
         "{}",
         out.stderr
     );
+
+    for (change, value) in [
+        ("changed", Some(json!("99999999"))),
+        ("removed", None),
+    ] {
+        let out = apply(&ns, &with(original.clone(), "/spec/wabaId", value))
+            .expect_failure(&format!("a {change} wabaId"));
+        assert!(
+            out.stderr.contains("wabaId is immutable: Twilio cannot move a registered number to another WhatsApp Business Account"),
+            "{change}: {}",
+            out.stderr
+        );
+    }
+    let without_waba = with(minimal_manifest("no-waba"), "/spec/wabaId", None);
+    apply(&ns, &without_waba).expect_success("create a sender without wabaId");
+    apply(
+        &ns,
+        &with(without_waba, "/spec/wabaId", Some(json!("12345678912345"))),
+    )
+    .expect_failure("a wabaId added after creation");
 
     let changed = with(
         original,

@@ -7,7 +7,9 @@ pub use spec::{
     CredentialsRef, DeletionPolicy, Profile, SecretKeyRef, Verification, Webhook, WhatsAppSender,
     WhatsAppSenderSpec,
 };
-pub use status::{OfflineReason, WhatsAppSenderStatus, condition_type};
+pub use status::{
+    OfflineReason, SubmittedCode, VerificationStatus, WhatsAppSenderStatus, condition_type,
+};
 
 use kube::CustomResourceExt;
 

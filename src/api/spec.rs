@@ -16,6 +16,12 @@ const HTTP_URL_RULE: &str =
     "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''";
 const HTTP_URL_MESSAGE: &str = "must be an absolute http:// or https:// URL";
 
+/// A registered number stays in the WhatsApp Business Account it was registered in: Twilio's
+/// Senders API has no way to move it, so `wabaId` may be neither added, changed nor removed.
+/// The rule sits on the spec because a rule on the field never sees it appear or disappear.
+const WABA_ID_IMMUTABLE_RULE: &str = "has(self.wabaId) == has(oldSelf.wabaId) && (!has(self.wabaId) || self.wabaId == oldSelf.wabaId)";
+const WABA_ID_IMMUTABLE_MESSAGE: &str = "wabaId is immutable: Twilio cannot move a registered number to another WhatsApp Business Account; delete this WhatsAppSender and create a new one";
+
 /// A WhatsApp sender registered through Twilio's Senders API. The operator creates it, feeds it
 /// the one-time code from a Secret, keeps its profile and webhooks as declared here, mirrors
 /// Twilio's status into `.status`, and deletes it when this object is deleted.
@@ -58,6 +64,7 @@ const HTTP_URL_MESSAGE: &str = "must be an absolute http:// or https:// URL";
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(validation = Rule::new(WABA_ID_IMMUTABLE_RULE).message(WABA_ID_IMMUTABLE_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct WhatsAppSenderSpec {
     /// The phone number to register, in E.164 format: `+`, country code, number (e.g.
@@ -76,7 +83,7 @@ pub struct WhatsAppSenderSpec {
     pub credentials_ref: CredentialsRef,
 
     /// The WhatsApp Business Account (WABA) ID to register the sender in. Leave unset to use the
-    /// account's only WABA.
+    /// account's only WABA. Immutable: a registered number cannot move to another WABA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+$"))]
     pub waba_id: Option<String>,

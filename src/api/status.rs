@@ -1,6 +1,6 @@
 //! `WhatsAppSender.status`: what Twilio reports, and the operator's conditions.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,12 @@ pub struct WhatsAppSenderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 
+    /// The Twilio account (or subaccount) that holds the sender, recorded with the SID. The
+    /// operator never creates the number in another account, even if `credentialsRef` later
+    /// points at one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sid: Option<String>,
+
     /// Twilio's address of the sender, `whatsapp:<phoneNumber>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<String>,
@@ -41,6 +47,10 @@ pub struct WhatsAppSenderStatus {
     /// Why Twilio reports the sender offline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offline_reasons: Vec<OfflineReason>,
+
+    /// Bookkeeping of the one-time code: which Secret version was submitted, never the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationStatus>,
 
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,4 +75,36 @@ pub struct OfflineReason {
     /// Link to Twilio's documentation of the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more_info: Option<String>,
+}
+
+/// What the operator did with one-time codes, so that a code is submitted once and a rejected
+/// one is reported instead of being sent again. It names Secret versions only: neither a code
+/// nor a hash of one (a 6-digit code's hash is as good as the code) is ever stored.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationStatus {
+    /// The code Secret version that was last submitted to Twilio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_code: Option<SubmittedCode>,
+
+    /// The last value of the `senderops.io/resend-code` annotation that was acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_code_request: Option<String>,
+}
+
+/// One submission of a one-time code, identified by where the code was read.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmittedCode {
+    /// The Secret the code was read from.
+    pub secret_name: String,
+    /// The key within that Secret.
+    pub key: String,
+    /// The Secret's `metadata.resourceVersion` when the code was read.
+    pub resource_version: String,
+    /// When the code was submitted.
+    pub submitted_at: Time,
+    /// True once Twilio was seen to refuse this code. Put a new code in the Secret to retry.
+    #[serde(default)]
+    pub rejected: bool,
 }
