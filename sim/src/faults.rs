@@ -35,6 +35,10 @@ pub struct FaultSettings {
     /// Holds every answer this long after its request was processed.
     #[serde(default)]
     pub answer_delay_ms: Option<u64>,
+    /// Limits every fault to one operation, written `METHOD /route/template` (e.g.
+    /// `POST /v2/Channels/Senders` for creates only); all /v2 requests when absent.
+    #[serde(default)]
+    pub only: Option<String>,
 }
 
 impl FaultSettings {
@@ -48,6 +52,13 @@ impl FaultSettings {
             {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
             }
+        }
+        if let Some(only) = &self.only
+            && !matches!(only.split_once(' '), Some((method, route)) if !method.is_empty() && route.starts_with("/v2/"))
+        {
+            return Err(format!(
+                "only must be METHOD and a /v2 route template, e.g. \"POST /v2/Channels/Senders\", got {only:?}"
+            ));
         }
         if self.rate_limit_per_second == Some(0) {
             return Err("rate_limit_per_second must be at least 1 (omit it to turn it off)".into());
@@ -74,6 +85,14 @@ impl Faults {
 
     pub fn reset(&mut self) {
         self.set(FaultSettings::default());
+    }
+
+    /// Whether the faults apply to `method` on `route` (a template).
+    pub fn apply_to(&self, method: &str, route: &str) -> bool {
+        self.settings.only.as_deref().is_none_or(|only| {
+            only.split_once(' ')
+                .is_some_and(|(m, r)| m.eq_ignore_ascii_case(method) && r == route)
+        })
     }
 
     pub fn latency(&self) -> Option<Duration> {
@@ -200,6 +219,26 @@ mod tests {
             ..Default::default()
         });
         assert!(faults.check("AC1", Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn faults_can_be_limited_to_one_operation() {
+        let mut faults = Faults::default();
+        assert!(
+            faults.apply_to("GET", "/v2/Channels/Senders"),
+            "all by default"
+        );
+        let only = |only: &str| FaultSettings {
+            only: Some(only.into()),
+            ..Default::default()
+        };
+        faults.set(only("POST /v2/Channels/Senders"));
+        assert!(faults.apply_to("POST", "/v2/Channels/Senders"));
+        assert!(!faults.apply_to("GET", "/v2/Channels/Senders"));
+        assert!(!faults.apply_to("POST", "/v2/Channels/Senders/{Sid}"));
+        for bad in ["POST", "POST /_sim/faults", " /v2/Channels/Senders"] {
+            assert!(only(bad).validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

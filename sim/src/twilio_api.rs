@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -55,16 +55,28 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
         Ok(account) => account,
         Err(err) => return err.into_response(),
     };
-    let latency = lock(&sim.faults).latency();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let faulty = lock(&sim.faults).apply_to(request.method().as_str(), &route);
+    let latency = lock(&sim.faults).latency().filter(|_| faulty);
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
-    let fault = lock(&sim.faults).check(&account, Instant::now());
+    let fault = match faulty {
+        true => lock(&sim.faults).check(&account, Instant::now()),
+        false => Ok(()),
+    };
     let mut response = match fault {
         Ok(()) => {
             request.extensions_mut().insert(Authed(account.clone()));
             let response = next.run(request).await;
-            processed(sim, &account, response).await
+            match faulty {
+                true => processed(sim, &account, response).await,
+                false => response,
+            }
         }
         Err(err) => err.into_response(),
     };

@@ -374,6 +374,8 @@ async fn faults_are_validated() {
         json!({"rate_limit_per_second": 0}),
         json!({"error_rte": 0.5}),
         json!({"latency_ms": "slow"}),
+        json!({"only": "POST"}),
+        json!({"only": "GET /_sim/senders"}),
     ] {
         let reply = sim
             .control(Method::PUT, "/_sim/faults", Some(body.clone()))
@@ -385,7 +387,7 @@ async fn faults_are_validated() {
         current.body,
         json!({
             "error_rate": null, "latency_ms": null, "rate_limit_per_second": null,
-            "lost_answer_rate": null, "answer_delay_ms": null
+            "lost_answer_rate": null, "answer_delay_ms": null, "only": null
         })
     );
 }
@@ -395,7 +397,7 @@ async fn every_fault_can_be_set_at_once() {
     let sim = TestSim::start().await;
     let all = json!({
         "error_rate": 0.0, "latency_ms": 1, "rate_limit_per_second": 100,
-        "lost_answer_rate": 0.0, "answer_delay_ms": 1
+        "lost_answer_rate": 0.0, "answer_delay_ms": 1, "only": "GET /v2/Channels/Senders"
     });
     let set = sim
         .control(Method::PUT, "/_sim/faults", Some(all.clone()))
@@ -631,4 +633,31 @@ async fn answer_delay_holds_the_answer_after_the_change_is_made() {
         "answered after {:?}, before the delay of {delay:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn faults_limited_to_one_operation_leave_the_others_alone() {
+    let sim = TestSim::start().await;
+    let set = sim
+        .control(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    for _ in 0..5 {
+        assert_eq!(sim.api(A, Method::GET, LIST, None).await.status, 200);
+    }
+    let create = sim
+        .api(A, Method::POST, LIST, Some(create_body("+15005550001")))
+        .await;
+    assert!(
+        [500, 503].contains(&create.status),
+        "creates fail: {} {}",
+        create.status,
+        create.body
+    );
+    let all = sim.control(Method::GET, "/_sim/senders", None).await;
+    assert_eq!(all.body, json!([]), "a faulted create changes nothing");
 }
