@@ -1,4 +1,9 @@
 //! SenderOps: a Kubernetes operator for Twilio WhatsApp senders.
 
 pub mod api;
+pub mod controller;
+mod error;
+pub mod telemetry;
 pub mod twilio;
+
+pub use error::{Error, Result};

@@ -1,4 +1,13 @@
-use clap::{Parser, Subcommand};
+//! `senderops`: the CLI. Parses flags and wires the pieces; the work lives in the library.
+
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use senderops::controller::{self, Settings, pacing::Pacing};
+use senderops::telemetry::{self, LogFormat};
+use senderops::twilio::{BudgetConfig, ClientConfig, RetryPolicy};
 
 /// SenderOps: manage Twilio WhatsApp senders from Kubernetes.
 #[derive(Parser)]
@@ -12,10 +21,161 @@ struct Cli {
 enum Command {
     /// Print the WhatsAppSender CustomResourceDefinition as YAML.
     Crd,
+    /// Run the operator: watch WhatsAppSenders and make Twilio match them.
+    Run(RunArgs),
 }
 
-fn main() {
+#[derive(Args)]
+struct RunArgs {
+    /// Base URL of Twilio's Messaging API (a proxy or the simulator in tests).
+    #[arg(
+        long,
+        env = "TWILIO_API_URL",
+        default_value = "https://messaging.twilio.com"
+    )]
+    twilio_api_url: String,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+
+    /// How often settled (e.g. ONLINE) senders are read from Twilio.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    resync_interval: Duration,
+
+    /// First poll of a sender Twilio is working on (CREATING, VERIFYING, …); doubles per poll
+    /// up to a minute.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    poll_interval: Duration,
+
+    /// First retry after an error; doubles per consecutive error up to 5 minutes.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    error_backoff: Duration,
+
+    /// Senders reconciled at the same time.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    max_concurrent_reconciles: u16,
+
+    /// Requests per second to Twilio per account (bursts of twice that are allowed).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    twilio_requests_per_second: u32,
+
+    /// Register one number per account at a time, as Twilio advises.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    serial_onboarding: bool,
+
+    /// A registration stuck waiting (e.g. for a code nobody provides) yields its account's
+    /// turn after this long.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    onboarding_timeout: Duration,
+
+    /// Refresh settled senders with one paginated list per account instead of a GET each.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    batched_refresh: bool,
+
+    /// Per-request timeout for Twilio calls.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    twilio_timeout: Duration,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+impl RunArgs {
+    fn settings(&self) -> Settings {
+        let per_second =
+            NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
+        Settings {
+            namespace: self.namespace.clone(),
+            twilio: ClientConfig {
+                base_url: self.twilio_api_url.clone(),
+                timeout: self.twilio_timeout,
+                // Short waits inside a reconcile; anything longer is a requeue, so a worker is
+                // never held for long.
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    base_delay: Duration::from_millis(250),
+                    max_delay: Duration::from_secs(5),
+                },
+                budget: BudgetConfig {
+                    per_second,
+                    burst: per_second.saturating_mul(NonZeroU32::new(2).expect("non-zero")),
+                },
+                ..ClientConfig::default()
+            },
+            pacing: Pacing {
+                poll_interval: self.poll_interval,
+                resync_interval: self.resync_interval,
+                error_backoff: self.error_backoff,
+            },
+            concurrency: self.max_concurrent_reconciles,
+            serial_onboarding: self.serial_onboarding,
+            onboarding_max_hold: self.onboarding_timeout,
+            batched_refresh: self.batched_refresh,
+            instance: std::env::var("POD_NAME").ok(),
+            ..Settings::default()
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the operator");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight reconciles");
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    // reqwest and kube both use rustls; the process picks one crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = args.settings();
+    let client = match kube::Client::try_default().await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(
+                error = %err,
+                "cannot configure a Kubernetes client: set KUBECONFIG (or ~/.kube/config), or \
+                 run in a pod with a service account"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = controller::preflight(&client, settings.namespace.as_deref()).await {
+        tracing::error!("{err}");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(
+        namespace = settings.namespace.as_deref().unwrap_or("(all)"),
+        twilio = %settings.twilio.base_url,
+        "senderops started"
+    );
+    controller::run(client, settings, shutdown_signal()).await;
+    tracing::info!("senderops stopped");
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Crd => print!("{}", senderops::api::crd_yaml()),
+        Command::Crd => {
+            print!("{}", senderops::api::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("start the tokio runtime")
+            .block_on(run(args)),
     }
 }

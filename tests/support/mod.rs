@@ -5,5 +5,6 @@
 pub mod controlplane;
 pub mod kubectl;
 pub mod openapi;
+pub mod operator;
 pub mod prism;
 pub mod sim;

@@ -176,6 +176,29 @@ impl Sim {
         body.as_array().expect("an array").clone()
     }
 
+    /// One sender as the simulator holds it (with `create_requests`, `codes_sent`, …).
+    pub async fn sender(&self, sid: &str) -> Value {
+        let (status, body) = self
+            .control(reqwest::Method::GET, &format!("/_sim/senders/{sid}"), None)
+            .await;
+        assert_eq!(status, 200, "read simulator sender {sid}: {body}");
+        body
+    }
+
+    /// Every /v2 request the simulator answered (or lost), all routes and statuses.
+    pub async fn requests_total(&self) -> u64 {
+        let (code, body) = self
+            .control(reqwest::Method::GET, "/_sim/stats", None)
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body["requests"]
+            .as_array()
+            .expect("requests")
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
     /// How many requests of `method` to `route` (a template) got `status`.
     pub async fn count(&self, method: &str, route: &str, status: u16) -> u64 {
         let (code, body) = self

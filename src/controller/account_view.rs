@@ -1,0 +1,244 @@
+//! One account's senders as a paginated list shows them, shared by every reconcile of that
+//! account. Two uses:
+//!
+//! - Looking a number up before creating it. Senders reconciled around the same time share one
+//!   list pass instead of each walking every page.
+//! - Refreshing settled senders: when an account has many, one list (a page per 100 senders)
+//!   replaces one GET each.
+//!
+//! A list is only as good as its start time. Each caller says how fresh it needs it: a lookup
+//! after a create of unknown fate, or a refresh after an update, needs a list that began after
+//! that event. One list runs per account at a time; callers that arrive meanwhile wait for it and
+//! reuse it when it is fresh enough for them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::onboarding::SenderKey;
+use crate::twilio::{Sender, SendersClient, TwilioError, sender_id_for};
+
+/// Every account's view.
+#[derive(Debug)]
+pub struct AccountViews {
+    lookup_reuse: Duration,
+    views: Mutex<HashMap<String, Arc<AccountView>>>,
+}
+
+impl AccountViews {
+    /// `lookup_reuse`: how old a list may be and still answer "is this number registered?"
+    /// for a number the operator has not tried to create since.
+    pub fn new(lookup_reuse: Duration) -> Self {
+        Self {
+            lookup_reuse,
+            views: Mutex::default(),
+        }
+    }
+
+    pub fn account(&self, account_sid: &str) -> Arc<AccountView> {
+        let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        views
+            .entry(account_sid.to_string())
+            .or_insert_with(|| Arc::new(AccountView::new(self.lookup_reuse)))
+            .clone()
+    }
+}
+
+/// One list pass: the account's WhatsApp senders as of `started`.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub started: Instant,
+    by_sid: HashMap<String, Sender>,
+    sid_by_number: HashMap<String, String>,
+}
+
+impl Snapshot {
+    fn new(started: Instant, senders: Vec<Sender>) -> Self {
+        let mut by_sid = HashMap::with_capacity(senders.len());
+        let mut sid_by_number = HashMap::with_capacity(senders.len());
+        for sender in senders {
+            sid_by_number.insert(normalize(&sender.sender_id), sender.sid.clone());
+            by_sid.insert(sender.sid.clone(), sender);
+        }
+        Self {
+            started,
+            by_sid,
+            sid_by_number,
+        }
+    }
+
+    pub fn by_sid(&self, sid: &str) -> Option<&Sender> {
+        self.by_sid.get(sid)
+    }
+
+    pub fn by_number(&self, phone_e164: &str) -> Option<&Sender> {
+        self.sid_by_number
+            .get(&normalize(&sender_id_for(phone_e164)))
+            .and_then(|sid| self.by_sid.get(sid))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_sid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_sid.is_empty()
+    }
+}
+
+fn normalize(sender_id: &str) -> String {
+    sender_id.trim().to_ascii_lowercase()
+}
+
+/// What a list-backed read found.
+#[derive(Debug)]
+pub struct Listed {
+    pub sender: Option<Sender>,
+    /// True when this call made the list (rather than reusing one): the caller may wake the
+    /// account's other settled senders to use it.
+    pub listed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Marks {
+    /// Numbers whose registration changed in a way an older list may not show: a create whose
+    /// fate is unknown, a sender found deleted.
+    numbers: HashMap<String, Instant>,
+    /// Senders the operator changed (profile, webhook, code): an older list shows stale fields.
+    written: HashMap<String, Instant>,
+    /// Settled senders of this account (not moving through a Twilio step), by SID.
+    settled: HashMap<String, SenderKey>,
+}
+
+#[derive(Debug)]
+pub struct AccountView {
+    lookup_reuse: Duration,
+    latest: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    marks: Mutex<Marks>,
+}
+
+impl AccountView {
+    fn new(lookup_reuse: Duration) -> Self {
+        Self {
+            lookup_reuse,
+            latest: tokio::sync::Mutex::default(),
+            marks: Mutex::default(),
+        }
+    }
+
+    fn marks(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sender registered for `phone_e164` in this account, if any. `fresh` demands a list
+    /// that starts now (after a 63110, say); otherwise a recent one is reused unless the number
+    /// changed since it began.
+    pub async fn lookup(
+        &self,
+        client: &SendersClient,
+        phone_e164: &str,
+        fresh: bool,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let not_before = if fresh {
+            now
+        } else {
+            let changed = self.marks().numbers.get(&normalize(phone_e164)).copied();
+            let recent = now.checked_sub(self.lookup_reuse).unwrap_or(now);
+            changed.map_or(recent, |c| c.max(recent))
+        };
+        let (snapshot, listed) = self.snapshot_since(client, not_before).await?;
+        Ok(Listed {
+            sender: snapshot.by_number(phone_e164).cloned(),
+            listed,
+        })
+    }
+
+    /// `sid` as a list no older than `max_age` (and younger than the operator's last change to
+    /// it) shows it. `sender: None` means the list does not have it: fetch it to tell a deleted
+    /// sender from one the list missed.
+    pub async fn refresh(
+        &self,
+        client: &SendersClient,
+        sid: &str,
+        max_age: Duration,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let recent = now.checked_sub(max_age).unwrap_or(now);
+        let written = self.marks().written.get(sid).copied();
+        let not_before = written.map_or(recent, |w| w.max(recent));
+        let (snapshot, listed) = self.snapshot_since(client, not_before).await?;
+        Ok(Listed {
+            sender: snapshot.by_sid(sid).cloned(),
+            listed,
+        })
+    }
+
+    async fn snapshot_since(
+        &self,
+        client: &SendersClient,
+        not_before: Instant,
+    ) -> Result<(Arc<Snapshot>, bool), TwilioError> {
+        let mut latest = self.latest.lock().await;
+        if let Some(snapshot) = latest.as_ref().filter(|s| s.started >= not_before) {
+            return Ok((snapshot.clone(), false));
+        }
+        let started = Instant::now();
+        let snapshot = Arc::new(Snapshot::new(started, client.list_all().await?));
+        *latest = Some(snapshot.clone());
+        Ok((snapshot, true))
+    }
+
+    /// A create for `phone_e164` may have gone through unseen, or its sender vanished: lists
+    /// that began before now no longer answer for it.
+    pub fn number_changed(&self, phone_e164: &str) {
+        let now = Instant::now();
+        let mut marks = self.marks();
+        let reuse = self.lookup_reuse;
+        marks.numbers.retain(|_, at| now - *at < reuse);
+        marks.numbers.insert(normalize(phone_e164), now);
+    }
+
+    /// The operator just changed `sid` at Twilio.
+    pub fn written(&self, sid: &str, forget_after: Duration) {
+        let now = Instant::now();
+        let mut marks = self.marks();
+        marks.written.retain(|_, at| now - *at < forget_after);
+        marks.written.insert(sid.to_string(), now);
+    }
+
+    /// Records whether `sid` (owned by `key`) is settled, for batched refresh.
+    pub fn set_settled(&self, sid: &str, key: &SenderKey, settled: bool) {
+        let mut marks = self.marks();
+        if settled {
+            if marks.settled.get(sid) != Some(key) {
+                marks.settled.insert(sid.to_string(), key.clone());
+            }
+        } else {
+            marks.settled.remove(sid);
+        }
+    }
+
+    /// `sid` no longer belongs to a sender of this operator.
+    pub fn forget(&self, sid: &str) {
+        let mut marks = self.marks();
+        marks.settled.remove(sid);
+        marks.written.remove(sid);
+    }
+
+    pub fn settled_count(&self) -> usize {
+        self.marks().settled.len()
+    }
+
+    /// The settled senders other than `except`, to wake after a fresh list.
+    pub fn settled_except(&self, except: &str) -> Vec<SenderKey> {
+        self.marks()
+            .settled
+            .iter()
+            .filter(|(sid, _)| sid.as_str() != except)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,282 @@
+//! Twilio credentials from a Secret, and one Senders client per Secret version.
+//!
+//! A client is built when a Secret version is first used and reused until the Secret changes,
+//! so reconciles neither re-read the Secret nor rebuild HTTP connection pools. Secret values
+//! go straight into [`Credentials`] (redacted `Debug`) and are never logged or echoed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::twilio::{AccountBudgets, ClientConfig, Credentials, SendersClient, TwilioError};
+
+pub const ACCOUNT_SID_KEY: &str = "accountSid";
+pub const AUTH_TOKEN_KEY: &str = "authToken";
+pub const API_KEY_SID_KEY: &str = "apiKeySid";
+pub const API_KEY_SECRET_KEY: &str = "apiKeySecret";
+
+/// What is wrong with a credentials Secret. Messages name keys, never values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsProblem {
+    #[error(
+        "Secret {0} (credentialsRef) does not exist: create it with accountSid and authToken, or \
+         accountSid, apiKeySid and apiKeySecret"
+    )]
+    SecretNotFound(String),
+    #[error("Secret {secret} (credentialsRef) has no key {missing}: {hint}")]
+    MissingKey {
+        secret: String,
+        missing: String,
+        hint: &'static str,
+    },
+    #[error("Secret {secret} (credentialsRef): key {key} is not UTF-8 text")]
+    NotText { secret: String, key: &'static str },
+    #[error("Secret {secret} (credentialsRef) holds unusable credentials: {reason}")]
+    Unusable { secret: String, reason: String },
+}
+
+impl CredentialsProblem {
+    /// The Secret is missing or incomplete (the user has not provided it yet), as opposed to
+    /// holding values that cannot work.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::SecretNotFound(_) | Self::MissingKey { .. })
+    }
+}
+
+/// Reads `accountSid` + `authToken`, or `accountSid` + `apiKeySid` + `apiKeySecret` (an API key
+/// wins when both are present). Values are trimmed: a trailing newline from `echo` is common.
+pub fn parse(
+    secret: &str,
+    data: &BTreeMap<String, Vec<u8>>,
+) -> Result<Credentials, CredentialsProblem> {
+    let text = |key: &'static str| -> Result<Option<String>, CredentialsProblem> {
+        match data.get(key) {
+            None => Ok(None),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(|s| Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+                .map_err(|_| CredentialsProblem::NotText {
+                    secret: secret.to_string(),
+                    key,
+                }),
+        }
+    };
+    let missing = |missing: &str, hint: &'static str| CredentialsProblem::MissingKey {
+        secret: secret.to_string(),
+        missing: missing.to_string(),
+        hint,
+    };
+    let account_sid = text(ACCOUNT_SID_KEY)?.ok_or_else(|| {
+        missing(
+            ACCOUNT_SID_KEY,
+            "add the Twilio account (or subaccount) SID, AC…",
+        )
+    })?;
+    let credentials = match (
+        text(API_KEY_SID_KEY)?,
+        text(API_KEY_SECRET_KEY)?,
+        text(AUTH_TOKEN_KEY)?,
+    ) {
+        (Some(key_sid), Some(key_secret), _) => {
+            Credentials::api_key(account_sid, key_sid, key_secret)
+        }
+        (Some(_), None, _) => {
+            return Err(missing(
+                API_KEY_SECRET_KEY,
+                "an API key needs both apiKeySid and apiKeySecret",
+            ));
+        }
+        (None, Some(_), _) => {
+            return Err(missing(
+                API_KEY_SID_KEY,
+                "an API key needs both apiKeySid and apiKeySecret",
+            ));
+        }
+        (None, None, Some(token)) => Credentials::auth_token(account_sid, token),
+        (None, None, None) => {
+            return Err(missing(
+                "authToken (or apiKeySid and apiKeySecret)",
+                "add the account's auth token, or an API key",
+            ));
+        }
+    };
+    credentials
+        .validate()
+        .map_err(|e| CredentialsProblem::Unusable {
+            secret: secret.to_string(),
+            reason: match e {
+                TwilioError::InvalidConfig(reason) => reason,
+                other => other.to_string(),
+            },
+        })?;
+    Ok(credentials)
+}
+
+/// Clients keyed by Secret (`namespace/name`), each remembering the Secret version it was
+/// built from.
+#[derive(Debug)]
+pub struct ClientCache {
+    config: ClientConfig,
+    budgets: AccountBudgets,
+    clients: Mutex<HashMap<(String, String), (String, SendersClient)>>,
+}
+
+impl ClientCache {
+    pub fn new(config: ClientConfig, budgets: AccountBudgets) -> Self {
+        Self {
+            config,
+            budgets,
+            clients: Mutex::default(),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, SendersClient)>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The client built from exactly this Secret version, if there is one.
+    pub fn get(&self, namespace: &str, secret: &str, version: &str) -> Option<SendersClient> {
+        self.lock()
+            .get(&(namespace.to_string(), secret.to_string()))
+            .filter(|(v, _)| v == version)
+            .map(|(_, client)| client.clone())
+    }
+
+    /// Builds (and caches) the client for this Secret version. The account's request budget is
+    /// shared with every other client of the same account.
+    pub fn build(
+        &self,
+        namespace: &str,
+        secret: &str,
+        version: &str,
+        credentials: Credentials,
+    ) -> Result<SendersClient, TwilioError> {
+        let budget = self.budgets.for_account(credentials.account_sid());
+        let client = SendersClient::new(credentials, &self.config, budget)?;
+        self.lock().insert(
+            (namespace.to_string(), secret.to_string()),
+            (version.to_string(), client.clone()),
+        );
+        Ok(client)
+    }
+
+    /// Drops the client of a Secret that is gone.
+    pub fn forget(&self, namespace: &str, secret: &str) {
+        self.lock()
+            .remove(&(namespace.to_string(), secret.to_string()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::twilio::BudgetConfig;
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn auth_token_or_api_key() {
+        let token = parse("t", &data(&[("accountSid", SID), ("authToken", "tok\n")])).unwrap();
+        assert!(matches!(token, Credentials::AuthToken { .. }));
+        assert_eq!(token.account_sid(), SID);
+
+        let key = parse(
+            "t",
+            &data(&[
+                ("accountSid", SID),
+                ("apiKeySid", "SK0123456789abcdef0123456789abcdef"),
+                ("apiKeySecret", "s3cret"),
+                ("authToken", "tok"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(key, Credentials::ApiKey { .. }), "an API key wins");
+    }
+
+    #[test]
+    fn problems_name_the_missing_key() {
+        let cases = [
+            (data(&[("authToken", "tok")]), "has no key accountSid"),
+            (
+                data(&[("accountSid", SID)]),
+                "has no key authToken (or apiKeySid and apiKeySecret)",
+            ),
+            (
+                data(&[("accountSid", SID), ("apiKeySid", "SKx")]),
+                "has no key apiKeySecret",
+            ),
+            (
+                data(&[("accountSid", SID), ("authToken", "  ")]),
+                "has no key authToken",
+            ),
+        ];
+        for (secret, needle) in cases {
+            let err = parse("twilio", &secret).unwrap_err();
+            assert!(err.is_not_found(), "{err}");
+            assert!(err.to_string().contains(needle), "{err:?} lacks {needle:?}");
+            assert!(err.to_string().contains("Secret twilio"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unusable_values_are_described_without_quoting_them() {
+        let err = parse(
+            "t",
+            &data(&[("accountSid", "XX-not-a-sid"), ("authToken", "tok")]),
+        )
+        .unwrap_err();
+        assert!(!err.is_not_found());
+        let shown = err.to_string();
+        assert!(
+            shown.contains("accountSid must be 34 characters"),
+            "{shown}"
+        );
+        assert!(!shown.contains("XX-not-a-sid"), "{shown}");
+
+        let mut binary = data(&[("accountSid", SID)]);
+        binary.insert("authToken".into(), vec![0xff, 0xfe]);
+        assert_eq!(
+            parse("t", &binary).unwrap_err(),
+            CredentialsProblem::NotText {
+                secret: "t".into(),
+                key: "authToken"
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn one_client_per_secret_version() {
+        let cache = ClientCache::new(
+            ClientConfig::default(),
+            AccountBudgets::new(BudgetConfig::default()),
+        );
+        let creds = || Credentials::auth_token(SID, "tok");
+        assert!(cache.get("ns", "twilio", "1").is_none());
+        cache.build("ns", "twilio", "1", creds()).unwrap();
+        assert!(cache.get("ns", "twilio", "1").is_some());
+        assert!(
+            cache.get("ns", "twilio", "2").is_none(),
+            "a new version needs a new client"
+        );
+        assert!(cache.get("other", "twilio", "1").is_none());
+        cache.build("ns", "twilio", "2", creds()).unwrap();
+        assert_eq!(cache.len(), 1, "the old version is replaced");
+        cache.forget("ns", "twilio");
+        assert!(cache.is_empty());
+    }
+}

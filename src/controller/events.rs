@@ -1,0 +1,98 @@
+//! Kubernetes Events on a sender's transitions (`kubectl describe was` shows its history).
+//!
+//! Notes are written by the operator: Twilio's error text may appear, request contents (codes,
+//! credentials) never do. Publishing is best effort: a failed Event is logged, never retried
+//! at the expense of the reconcile.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+/// Event reasons.
+pub mod reason {
+    pub const CREATED: &str = "Created";
+    pub const ADOPTED: &str = "Adopted";
+    pub const CODE_SUBMITTED: &str = "CodeSubmitted";
+    pub const CODE_REJECTED: &str = "CodeRejected";
+    pub const CODE_REQUESTED: &str = "CodeRequested";
+    pub const ONLINE: &str = "Online";
+    pub const OFFLINE: &str = "Offline";
+    pub const QUALITY_RATING_CHANGED: &str = "QualityRatingChanged";
+    pub const MESSAGING_LIMIT_CHANGED: &str = "MessagingLimitChanged";
+    pub const UPDATED: &str = "Updated";
+    pub const RECREATED: &str = "Recreated";
+    pub const DELETED: &str = "Deleted";
+    pub const ORPHANED: &str = "Orphaned";
+}
+
+/// One Event to publish about a sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The API server refuses notes longer than 1 kB.
+const MAX_NOTE_BYTES: usize = 1024;
+
+fn truncate(message: &str) -> String {
+    if message.len() <= MAX_NOTE_BYTES {
+        return message.to_string();
+    }
+    let mut end = MAX_NOTE_BYTES - 3;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
+/// Publishes `note` about `regarding`; failures are logged and dropped.
+pub async fn publish(recorder: &Recorder, regarding: &ObjectReference, note: Note) {
+    let event = Event {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.to_string(),
+        note: Some(truncate(&note.message)),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(err) = recorder.publish(&event, regarding).await {
+        tracing::warn!(reason = note.reason, error = %err, "could not publish an Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_notes_are_cut_on_a_character_boundary() {
+        let short = "fine";
+        assert_eq!(truncate(short), short);
+        let long = "é".repeat(MAX_NOTE_BYTES);
+        let cut = truncate(&long);
+        assert!(cut.len() <= MAX_NOTE_BYTES, "{}", cut.len());
+        assert!(cut.ends_with("..."));
+    }
+}

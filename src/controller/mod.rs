@@ -1,0 +1,333 @@
+//! The `WhatsAppSender` controller: watches, shared context, error policy, and `run()`.
+//!
+//! - [`reconcile`]: one sender, apply and cleanup (the only module that talks to both sides).
+//! - [`diff`], [`otp`], [`conditions`], [`pacing`]: pure decisions, unit-tested without servers.
+//! - [`account_view`], [`onboarding`], [`credentials`], [`memory`], [`referrers`]: state shared
+//!   across reconciles (lists per account, onboarding turns, clients per Secret version).
+
+pub mod account_view;
+pub mod conditions;
+pub mod credentials;
+pub mod diff;
+pub mod events;
+pub mod memory;
+pub mod onboarding;
+pub mod otp;
+pub mod pacing;
+mod reconcile;
+pub mod referrers;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, PartialObjectMeta};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
+
+pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, reconcile};
+
+use crate::api::WhatsAppSender;
+use crate::error::Error;
+use crate::twilio::{AccountBudgets, ClientConfig, SendersClient};
+use account_view::AccountViews;
+use credentials::{ClientCache, CredentialsProblem};
+use memory::Memory;
+use onboarding::{Onboarding, SenderKey};
+use pacing::Pacing;
+use referrers::Referrers;
+
+/// How `senderops run` behaves.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch one namespace, or all of them.
+    pub namespace: Option<String>,
+    /// Twilio client settings (base URL, timeouts, retries, per-account request budget).
+    pub twilio: ClientConfig,
+    pub pacing: Pacing,
+    /// Reconciles running at once (different senders; one sender is never reconciled twice at
+    /// the same time).
+    pub concurrency: u16,
+    /// One registration per account at a time.
+    pub serial_onboarding: bool,
+    /// A sender stuck mid-registration (a code nobody provides) yields its account's turn
+    /// after this long.
+    pub onboarding_max_hold: Duration,
+    /// Refresh settled senders of an account with one list instead of a GET each.
+    pub batched_refresh: bool,
+    /// How old a list may be to answer "is this number registered?" before a create.
+    pub lookup_reuse: Duration,
+    /// Names this operator instance in Events.
+    pub instance: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            twilio: ClientConfig::default(),
+            pacing: Pacing::default(),
+            concurrency: 10,
+            serial_onboarding: true,
+            onboarding_max_hold: Duration::from_secs(15 * 60),
+            batched_refresh: true,
+            lookup_reuse: Duration::from_secs(30),
+            instance: None,
+        }
+    }
+}
+
+/// Everything reconciles share.
+pub struct Context {
+    pub kube: Client,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    pub clients: ClientCache,
+    pub views: AccountViews,
+    pub onboarding: Onboarding,
+    pub memory: Memory,
+    pub referrers: Referrers,
+    secrets: Store<PartialObjectMeta<Secret>>,
+    wake: mpsc::UnboundedSender<SenderKey>,
+}
+
+impl Context {
+    /// Asks for a reconcile of `sender` now (its onboarding turn came, a fresh list is ready).
+    pub fn wake(&self, sender: SenderKey) {
+        // Only fails once the controller has stopped, when nobody needs waking.
+        let _ = self.wake.send(sender);
+    }
+
+    /// A Secret's `resourceVersion` from the metadata cache.
+    pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.secrets
+            .get(&ObjectRef::new(name).within(namespace))
+            .and_then(|s| s.metadata.resource_version.clone())
+    }
+
+    /// Reads one Secret, data included, from the API server. Secret data is never cached.
+    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
+        let api: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
+        Ok(api.get_opt(name).await?)
+    }
+
+    /// The Twilio client for the credentials in Secret `name`, built once per Secret version.
+    pub async fn twilio_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Result<SendersClient, CredentialsProblem>, Error> {
+        if let Some(version) = self.secret_version(namespace, name)
+            && let Some(client) = self.clients.get(namespace, name, &version)
+        {
+            return Ok(Ok(client));
+        }
+        let Some(secret) = self.secret(namespace, name).await? else {
+            self.clients.forget(namespace, name);
+            return Ok(Err(CredentialsProblem::SecretNotFound(name.to_string())));
+        };
+        let version = secret.metadata.resource_version.clone().unwrap_or_default();
+        if let Some(client) = self.clients.get(namespace, name, &version) {
+            return Ok(Ok(client));
+        }
+        let data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let credentials = match credentials::parse(name, &data) {
+            Ok(credentials) => credentials,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        Ok(self
+            .clients
+            .build(namespace, name, &version, credentials)
+            .map_err(|e| CredentialsProblem::Unusable {
+                secret: name.to_string(),
+                reason: e.to_string(),
+            }))
+    }
+
+    /// Keeps the Secret index and per-sender memory in step with the senders' watch.
+    fn observe(&self, event: &watcher::Event<WhatsAppSender>) {
+        match event {
+            watcher::Event::Apply(sender) | watcher::Event::InitApply(sender) => {
+                self.referrers.observe(sender)
+            }
+            watcher::Event::Delete(sender) => {
+                let key = SenderKey::from_obj(sender);
+                self.referrers.forget(&key);
+                self.memory.forget(&key);
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+}
+
+/// Only these changes need a reconcile. Status writes (the operator's own) do not, or every
+/// write would wake the sender and read Twilio again. Deletion and finalizers are included so
+/// that a deletion is never missed.
+fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    sender.metadata.generation.hash(&mut hasher);
+    sender
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    sender.finalizers().hash(&mut hasher);
+    for annotation in [RECONCILE_REQUESTED_ANNOTATION, otp::RESEND_CODE_ANNOTATION] {
+        sender.annotations().get(annotation).hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// Backoff per sender: doubles with each consecutive failure, resets on success, and waits at
+/// least as long as Twilio's `Retry-After`.
+fn error_policy(sender: Arc<WhatsAppSender>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = SenderKey::from_obj(&*sender);
+    let failures = ctx.memory.failed(&key, &sender.uid().unwrap_or_default());
+    let delay = ctx
+        .settings
+        .pacing
+        .after_error(failures, error.retry_after());
+    tracing::warn!(
+        namespace = sender.namespace().unwrap_or_default(),
+        name = sender.name_any(),
+        error = %error,
+        error_kind = error.metric_label(),
+        failures,
+        retry_in_ms = delay.as_millis() as u64,
+        "reconcile failed"
+    );
+    Action::requeue(delay)
+}
+
+/// Why `run` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "the WhatsAppSender CRD is not installed in this cluster: install it with `kubectl apply \
+         -f crds/` (or `senderops crd | kubectl apply -f -`)"
+    )]
+    CrdMissing,
+    #[error("not allowed to list WhatsAppSenders: {0}; check the operator's RBAC")]
+    Forbidden(String),
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Unreachable(String),
+}
+
+/// Checks that the API server is reachable and the CRD installed, with errors a user can act
+/// on, before any watch starts retrying in the background.
+pub async fn preflight(client: &Client, namespace: Option<&str>) -> Result<(), StartError> {
+    let api: Api<WhatsAppSender> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(StartError::CrdMissing),
+        Err(kube::Error::Api(status)) if status.is_forbidden() => {
+            Err(StartError::Forbidden(status.message.clone()))
+        }
+        Err(other) => Err(StartError::Unreachable(other.to_string())),
+    }
+}
+
+/// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let budgets = AccountBudgets::new(settings.twilio.budget);
+    let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+    let (sender_store, sender_writer) = reflector::store();
+    let (secret_store, secret_writer) = reflector::store();
+    let reporter = Reporter {
+        controller: "senderops".into(),
+        instance: settings.instance.clone(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        clients: ClientCache::new(settings.twilio.clone(), budgets),
+        views: AccountViews::new(settings.lookup_reuse),
+        onboarding: Onboarding::new(settings.serial_onboarding, settings.onboarding_max_hold),
+        memory: Memory::default(),
+        referrers: Referrers::default(),
+        secrets: secret_store,
+        wake: wake_tx,
+        kube: client.clone(),
+        settings,
+    });
+
+    let (senders_api, secrets_api): (Api<WhatsAppSender>, Api<PartialObjectMeta<Secret>>) =
+        match &ctx.settings.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+
+    let indexer = ctx.clone();
+    let senders = watcher(senders_api, watcher::Config::default())
+        .default_backoff()
+        .modify(|s: &mut WhatsAppSender| s.managed_fields_mut().clear())
+        .reflect(sender_writer)
+        .inspect_ok(move |event| indexer.observe(event))
+        .applied_objects()
+        .predicate_filter(worth_reconciling, Default::default());
+
+    // Metadata only: the operator never holds Secret data in a cache.
+    let secrets = watcher(secrets_api, watcher::Config::default())
+        .default_backoff()
+        .modify(|s: &mut PartialObjectMeta<Secret>| {
+            s.metadata.managed_fields = None;
+            s.metadata.annotations = None;
+            s.metadata.labels = None;
+        })
+        .reflect(secret_writer)
+        .touched_objects()
+        .predicate_filter(predicates::resource_version, Default::default());
+    let mapper_ctx = ctx.clone();
+    let secret_to_senders = move |secret: PartialObjectMeta<Secret>| {
+        mapper_ctx
+            .referrers
+            .of_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
+    };
+
+    let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
+        rx.recv().await.map(|key| (key, rx))
+    });
+
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
+    Controller::for_stream(senders, sender_store)
+        .watches_stream(secrets, secret_to_senders)
+        .reconcile_on(woken)
+        .with_config(config)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    tracing::debug!(%obj, "sender gone before its reconcile")
+                }
+                Err(err) => tracing::warn!(error = %err, "controller error"),
+            }
+        })
+        .await;
+}

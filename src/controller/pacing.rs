@@ -1,0 +1,200 @@
+//! When to look at a sender again. Pure: Twilio's status and a few counters in, a delay out.
+//!
+//! Twilio's registration steps take seconds to minutes and nothing notifies us, so senders in
+//! motion are polled, starting quickly and backing off. Settled senders are read once per
+//! resync. Errors back off per object and reset on success.
+
+use std::time::Duration;
+
+use crate::twilio::SenderStatus;
+
+/// The longest a sender in motion waits between two polls.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest an object waits after repeated errors.
+pub const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(300);
+
+/// 63114 (too many codes) lifts after hours; asking sooner only extends the lockout.
+pub const TOO_MANY_CODES_RETRY: Duration = Duration::from_secs(3600);
+
+/// How often a sender queued behind another one's onboarding checks its turn, in case the
+/// wake-up from the one ahead is lost (e.g. it was deleted while the operator was down).
+pub const QUEUED_RECHECK: Duration = Duration::from_secs(30);
+
+/// Operator-wide timing settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// First poll of a sender in motion; doubles per poll in the same status.
+    pub poll_interval: Duration,
+    /// Reading settled senders.
+    pub resync_interval: Duration,
+    /// First retry after an error; doubles per consecutive error.
+    pub error_backoff: Duration,
+}
+
+impl Default for Pacing {
+    /// Twilio moves a sender through CREATING and VERIFYING in seconds to minutes: a 5 s first
+    /// poll sees most steps soon after they happen without spending the account's request
+    /// budget. 5 minutes between reads of an ONLINE sender notices quality-rating drops and
+    /// out-of-band edits well within an hour, at 12 reads per hour per account (batched).
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(5),
+            resync_interval: Duration::from_secs(300),
+            error_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Twilio is working on the sender and will move it on by itself.
+pub fn in_motion(status: &SenderStatus) -> bool {
+    matches!(
+        status,
+        SenderStatus::Creating
+            | SenderStatus::Verifying
+            | SenderStatus::OnlineUpdating
+            | SenderStatus::TwilioReview
+    )
+}
+
+/// Still being registered: Twilio advises onboarding one such number per account at a time.
+pub fn onboarding(status: &SenderStatus) -> bool {
+    matches!(
+        status,
+        SenderStatus::Creating | SenderStatus::PendingVerification | SenderStatus::Verifying
+    )
+}
+
+/// `base` doubled `steps` times, at most `max`.
+fn doubled(base: Duration, steps: u32, max: Duration) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(steps.min(20)))
+        .min(max)
+}
+
+impl Pacing {
+    /// The poll after `polls_in_status` earlier polls found the sender in the same moving
+    /// state. OFFLINE right after registration is usual for a few minutes, so an OFFLINE sender
+    /// without a reason for the user is polled like one in motion.
+    pub fn next_poll(&self, status: &SenderStatus, polls_in_status: u32) -> Duration {
+        let moving = in_motion(status) || *status == SenderStatus::Offline;
+        if moving {
+            doubled(self.poll_interval, polls_in_status, MAX_POLL_INTERVAL)
+                .min(self.resync_interval)
+        } else {
+            self.resync_interval
+        }
+    }
+
+    /// The wait after the `failures`-th consecutive error (1-based), never shorter than what
+    /// Twilio asked for with `Retry-After`.
+    pub fn after_error(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = doubled(
+            self.error_backoff,
+            failures.saturating_sub(1),
+            MAX_ERROR_BACKOFF,
+        );
+        retry_after.map_or(backoff, |wait| backoff.max(wait))
+    }
+}
+
+/// Spreads requeues by up to 10 % so that senders reconciled together do not all come back in
+/// the same instant. `seed` is any per-object number.
+pub fn jittered(delay: Duration, seed: u64) -> Duration {
+    let tenth = delay.as_millis() as u64 / 10;
+    if tenth == 0 {
+        return delay;
+    }
+    delay + Duration::from_millis(seed % tenth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacing() -> Pacing {
+        Pacing {
+            poll_interval: Duration::from_secs(2),
+            resync_interval: Duration::from_secs(300),
+            error_backoff: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn moving_senders_are_polled_with_backoff() {
+        let p = pacing();
+        let waits: Vec<u64> = (0..8)
+            .map(|n| p.next_poll(&SenderStatus::Creating, n).as_secs())
+            .collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(
+            p.next_poll(&SenderStatus::Offline, 0),
+            Duration::from_secs(2)
+        );
+        for status in [
+            SenderStatus::Verifying,
+            SenderStatus::OnlineUpdating,
+            SenderStatus::TwilioReview,
+        ] {
+            assert_eq!(p.next_poll(&status, 0), Duration::from_secs(2), "{status}");
+        }
+    }
+
+    #[test]
+    fn settled_senders_wait_for_the_resync() {
+        let p = pacing();
+        for status in [
+            SenderStatus::Online,
+            SenderStatus::PendingVerification,
+            SenderStatus::Draft,
+            SenderStatus::Unknown("NEW".into()),
+        ] {
+            assert_eq!(p.next_poll(&status, 0), p.resync_interval, "{status}");
+        }
+        let short_resync = Pacing {
+            resync_interval: Duration::from_secs(10),
+            ..p
+        };
+        assert_eq!(
+            short_resync.next_poll(&SenderStatus::Creating, 9),
+            Duration::from_secs(10),
+            "a poll never waits longer than the resync"
+        );
+    }
+
+    #[test]
+    fn errors_back_off_and_honour_retry_after() {
+        let p = pacing();
+        let waits: Vec<u64> = (1..=11).map(|n| p.after_error(n, None).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(
+            p.after_error(1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            p.after_error(9, Some(Duration::from_secs(30))),
+            Duration::from_secs(256)
+        );
+        assert_eq!(p.after_error(u32::MAX, None), MAX_ERROR_BACKOFF);
+    }
+
+    #[test]
+    fn onboarding_states() {
+        assert!(onboarding(&SenderStatus::PendingVerification));
+        assert!(!in_motion(&SenderStatus::PendingVerification));
+        assert!(!onboarding(&SenderStatus::Online));
+        assert!(!onboarding(&SenderStatus::OnlineUpdating));
+    }
+
+    #[test]
+    fn jitter_stays_within_a_tenth() {
+        let d = Duration::from_secs(300);
+        for seed in [0, 1, 29_999, 30_000, u64::MAX] {
+            let j = jittered(d, seed);
+            assert!(j >= d && j < d + Duration::from_secs(30), "{seed}: {j:?}");
+        }
+        assert_eq!(
+            jittered(Duration::from_millis(5), 7),
+            Duration::from_millis(5)
+        );
+    }
+}

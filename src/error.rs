@@ -1,0 +1,138 @@
+//! The operator's error type: what a reconcile can fail with, how long to back off, and what
+//! the user reads in the `Synced` condition.
+
+use std::time::Duration;
+
+use crate::controller::conditions::reason;
+use crate::twilio::TwilioError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API refused or failed a request.
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// A Twilio request failed in a way worth retrying (or retried by backoff anyway).
+    #[error("could not {action} at Twilio: {source}")]
+    Twilio {
+        action: &'static str,
+        #[source]
+        source: TwilioError,
+    },
+
+    /// Deleting the sender cannot go ahead; `message` says what the user can do.
+    #[error("{message}")]
+    DeletionBlocked {
+        reason: &'static str,
+        message: String,
+    },
+
+    /// The finalizer could not be handled (an object without a name, a bad finalizer name).
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Error {
+    pub fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Error {
+        move |source| Error::Twilio { action, source }
+    }
+
+    /// A short label for metrics and logs, one per kind of failure.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kubernetes",
+            Self::Twilio { source, .. } => match source {
+                TwilioError::Api { http_status, .. } if *http_status == 429 => "twilio_throttled",
+                TwilioError::Api { .. } => "twilio_api",
+                TwilioError::Timeout => "twilio_timeout",
+                TwilioError::Connect(_) | TwilioError::Transport(_) => "twilio_transport",
+                TwilioError::Decode(_) | TwilioError::Pagination(_) => "twilio_response",
+                TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "twilio_config",
+            },
+            Self::DeletionBlocked { .. } => "deletion_blocked",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+
+    /// How long Twilio asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Twilio { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The `Synced` condition's reason and message for this failure.
+    pub fn condition(&self) -> (&'static str, String) {
+        match self {
+            Self::Kube(err) => (
+                reason::KUBERNETES_ERROR,
+                format!("{err}; retrying with backoff"),
+            ),
+            Self::Twilio { action, source } => {
+                (reason::TWILIO_UNAVAILABLE, twilio_message(action, source))
+            }
+            Self::DeletionBlocked { reason, message } => (reason, message.clone()),
+            Self::Finalizer(message) => (reason::KUBERNETES_ERROR, message.clone()),
+        }
+    }
+}
+
+/// "could not create the sender (Twilio error 63104, HTTP 400): <advice>". Twilio's own message
+/// may appear (the advice quotes it where it helps); request contents never do.
+pub fn twilio_message(action: &str, err: &TwilioError) -> String {
+    let what = match err {
+        TwilioError::Api {
+            http_status,
+            code: Some(code),
+            ..
+        } => format!("Twilio error {code}, HTTP {http_status}"),
+        TwilioError::Api { http_status, .. } => format!("HTTP {http_status}"),
+        TwilioError::Timeout => "timed out".to_string(),
+        TwilioError::Connect(_) => "connection failed".to_string(),
+        TwilioError::Transport(_) => "connection broke".to_string(),
+        TwilioError::Decode(_) | TwilioError::Pagination(_) => "unreadable answer".to_string(),
+        TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "refused locally".into(),
+    };
+    format!("could not {action} ({what}): {}", err.advice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twilio_failures_carry_code_and_advice() {
+        let err = TwilioError::from_response(
+            400,
+            r#"{"code":63104,"message":"Maximum number reached","status":400}"#,
+            None,
+        );
+        let message = twilio_message("create the sender", &err);
+        assert!(
+            message.starts_with("could not create the sender (Twilio error 63104, HTTP 400): "),
+            "{message}"
+        );
+        assert!(
+            message.contains("maximum number of phone numbers"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn throttling_keeps_retry_after() {
+        let err = Error::Twilio {
+            action: "read the sender",
+            source: TwilioError::from_response(
+                429,
+                r#"{"code":20429,"message":"Too Many Requests"}"#,
+                Some(Duration::from_secs(9)),
+            ),
+        };
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(9)));
+        assert_eq!(err.metric_label(), "twilio_throttled");
+        assert_eq!(err.condition().0, reason::TWILIO_UNAVAILABLE);
+    }
+}
