@@ -300,10 +300,7 @@ async fn phone_number_display_name_and_waba_are_immutable_but_the_rest_may_chang
         out.stderr
     );
 
-    for (change, value) in [
-        ("changed", Some(json!("99999999"))),
-        ("removed", None),
-    ] {
+    for (change, value) in [("changed", Some(json!("99999999"))), ("removed", None)] {
         let out = apply(&ns, &with(original.clone(), "/spec/wabaId", value))
             .expect_failure(&format!("a {change} wabaId"));
         assert!(

@@ -49,6 +49,8 @@ struct Entry {
     failures: u32,
     polls: Option<(String, u32)>,
     updates: Option<(i64, Vec<&'static str>, u32)>,
+    /// Twilio refused to send more codes (63114) until about then.
+    codes_locked_until: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +145,22 @@ impl Memory {
         self.with(key, uid, |e| e.updates = None);
     }
 
+    /// Twilio said 63114: no code requests for `wait`.
+    pub fn codes_locked(&self, key: &SenderKey, uid: &str, wait: std::time::Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        self.with(key, uid, |e| e.codes_locked_until = Some(until));
+    }
+
+    /// How long code requests must still wait, if Twilio locked them.
+    pub fn codes_lockout_left(&self, key: &SenderKey, uid: &str) -> Option<std::time::Duration> {
+        let now = tokio::time::Instant::now();
+        self.with(key, uid, |e| {
+            e.codes_locked_until
+                .filter(|until| *until > now)
+                .map(|until| until - now)
+        })
+    }
+
     pub fn forget(&self, key: &SenderKey) {
         self.entries
             .lock()
@@ -211,5 +229,19 @@ mod tests {
 
         memory.forget(&key());
         assert!(memory.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_code_lockout_runs_out() {
+        let memory = Memory::default();
+        assert_eq!(memory.codes_lockout_left(&key(), "u"), None);
+        memory.codes_locked(&key(), "u", std::time::Duration::from_secs(60));
+        tokio::time::advance(std::time::Duration::from_secs(20)).await;
+        assert_eq!(
+            memory.codes_lockout_left(&key(), "u"),
+            Some(std::time::Duration::from_secs(40))
+        );
+        tokio::time::advance(std::time::Duration::from_secs(40)).await;
+        assert_eq!(memory.codes_lockout_left(&key(), "u"), None);
     }
 }

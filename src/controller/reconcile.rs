@@ -11,6 +11,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -277,6 +278,12 @@ impl<'a> Reconcile<'a> {
     async fn apply(mut self) -> Result<Action> {
         match self.apply_steps().await {
             Ok(outcome) => {
+                self.conclude(&outcome.assessment).await?;
+                Ok(outcome.requeue)
+            }
+            // Wherever it came from, an error retrying cannot fix waits for the user.
+            Err(Error::Twilio { action, source }) if source.class() == ErrorClass::NeedsUser => {
+                let outcome = self.twilio_stalled(action, &source);
                 self.conclude(&outcome.assessment).await?;
                 Ok(outcome.requeue)
             }
@@ -927,10 +934,27 @@ impl<'a> Reconcile<'a> {
     }
 
     async fn request_new_code(&mut self, client: &SendersClient, value: &str) -> Result<Outcome> {
+        // Asking again while Twilio's lockout runs only prolongs it.
+        if let Some(left) = self.ctx.memory.codes_lockout_left(&self.key, &self.uid) {
+            let message = format!(
+                "Twilio refused to send more codes (63114); the request in annotation {} is                  retried in {}",
+                otp::RESEND_CODE_ANNOTATION,
+                humantime::format_duration(Duration::from_secs(left.as_secs()))
+            );
+            return Ok(Outcome::new(
+                Assessment::stalled(reason::TOO_MANY_CODES, message),
+                Action::requeue(left),
+            ));
+        }
         // Registering a number that waits for its code again is how Twilio sends a new one.
         match client.create(&diff::create_request(self.spec())).await {
             Ok(_) => {}
             Err(err) if err.class() == ErrorClass::NeedsUser => {
+                if err.twilio_code() == Some(63114) {
+                    self.ctx
+                        .memory
+                        .codes_locked(&self.key, &self.uid, TOO_MANY_CODES_RETRY);
+                }
                 return Ok(self.twilio_stalled("request a new code", &err));
             }
             Err(err) => return Err(Error::twilio("request a new code")(err)),
