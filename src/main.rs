@@ -25,7 +25,9 @@ enum Command {
     Run(RunArgs),
 }
 
+/// Later flags win over earlier ones, so wrappers and tests can override a default they pass.
 #[derive(Args)]
+#[command(args_override_self = true)]
 struct RunArgs {
     /// Base URL of Twilio's Messaging API (a proxy or the simulator in tests).
     #[arg(

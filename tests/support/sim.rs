@@ -185,6 +185,15 @@ impl Sim {
         body
     }
 
+    /// `GET /_sim/stats`: `{"requests": [{method, route, status, count}], "lost_answers"}`.
+    pub async fn stats(&self) -> Value {
+        let (code, body) = self
+            .control(reqwest::Method::GET, "/_sim/stats", None)
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body
+    }
+
     /// Every /v2 request the simulator answered (or lost), all routes and statuses.
     pub async fn requests_total(&self) -> u64 {
         let (code, body) = self
