@@ -242,3 +242,171 @@ impl AccountView {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use twilio_sim::{Account, SimConfig};
+
+    use super::*;
+    use crate::twilio::{
+        AccountBudgets, BudgetConfig, ClientConfig, CreateSenderRequest, Credentials, FieldUpdate,
+        Profile,
+    };
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+
+    struct World {
+        sim: twilio_sim::SimHandle,
+        client: SendersClient,
+    }
+
+    async fn world() -> World {
+        let sim = twilio_sim::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            SimConfig {
+                accounts: vec![Account::parse(&format!("{ACCOUNT}:token")).unwrap()],
+                step_delay: Duration::from_millis(20),
+                ..SimConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let config = ClientConfig {
+            base_url: sim.base_url(),
+            list_page_size: 2,
+            ..ClientConfig::default()
+        };
+        let budgets = AccountBudgets::new(BudgetConfig::default());
+        let client = SendersClient::new(
+            Credentials::auth_token(ACCOUNT, "token"),
+            &config,
+            budgets.for_account(ACCOUNT),
+        )
+        .unwrap();
+        World { sim, client }
+    }
+
+    async fn register(client: &SendersClient, phone: &str) -> Sender {
+        client
+            .create(&CreateSenderRequest {
+                sender_id: sender_id_for(phone),
+                profile: Some(Profile {
+                    name: FieldUpdate::Set("Acme".into()),
+                    ..Profile::default()
+                }),
+                ..CreateSenderRequest::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn list_requests(sim: &twilio_sim::SimHandle) -> u64 {
+        let stats: Value = reqwest::get(format!("{}/_sim/stats", sim.base_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["route"] == "/v2/Channels/Senders")
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn lookups_around_the_same_time_share_one_list_pass() {
+        let w = world().await;
+        for i in 0..5 {
+            register(&w.client, &format!("+1500555000{i}")).await;
+        }
+        let view = AccountView::new(Duration::from_secs(30));
+        let phones: Vec<String> = (0..8).map(|i| format!("+1500555000{i}")).collect();
+        let lookups = phones
+            .iter()
+            .map(|phone| view.lookup(&w.client, phone, false));
+        let found = futures::future::try_join_all(lookups).await.unwrap();
+        assert_eq!(found.iter().filter(|l| l.sender.is_some()).count(), 5);
+        assert_eq!(
+            found.iter().filter(|l| l.listed).count(),
+            1,
+            "one caller listed"
+        );
+        // Five senders at two per page: three pages, one pass.
+        assert_eq!(list_requests(&w.sim).await, 3);
+    }
+
+    #[tokio::test]
+    async fn a_number_that_changed_needs_a_list_made_after_the_change() {
+        let w = world().await;
+        let view = AccountView::new(Duration::from_secs(30));
+        assert!(
+            view.lookup(&w.client, "+15005550001", false)
+                .await
+                .unwrap()
+                .sender
+                .is_none()
+        );
+        // A create whose answer was lost: the old list cannot answer for this number.
+        register(&w.client, "+15005550001").await;
+        view.number_changed("+15005550001");
+        let again = view.lookup(&w.client, "+15005550001", false).await.unwrap();
+        assert!(again.listed && again.sender.is_some());
+        // Another number may still use that fresh list.
+        let other = view.lookup(&w.client, "+15005550009", false).await.unwrap();
+        assert!(!other.listed);
+        assert!(
+            view.lookup(&w.client, "+15005550009", true)
+                .await
+                .unwrap()
+                .listed,
+            "fresh"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_after_a_write_waits_for_a_newer_list() {
+        let w = world().await;
+        let sid = register(&w.client, "+15005550001").await.sid;
+        let view = AccountView::new(Duration::from_secs(30));
+        let max_age = Duration::from_secs(60);
+        assert!(view.refresh(&w.client, &sid, max_age).await.unwrap().listed);
+        assert!(
+            !view.refresh(&w.client, &sid, max_age).await.unwrap().listed,
+            "reused"
+        );
+        view.written(&sid, max_age);
+        let after = view.refresh(&w.client, &sid, max_age).await.unwrap();
+        assert!(
+            after.listed,
+            "a list older than the write shows stale fields"
+        );
+        assert_eq!(after.sender.unwrap().sid, sid);
+        assert!(
+            view.refresh(&w.client, "XE00000000000000000000000000000000", max_age)
+                .await
+                .unwrap()
+                .sender
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn settled_senders_are_tracked_for_waking() {
+        let view = AccountView::new(Duration::from_secs(30));
+        let key = |n: &str| SenderKey::new(n).within("ns");
+        view.set_settled("XE1", &key("a"), true);
+        view.set_settled("XE2", &key("b"), true);
+        view.set_settled("XE3", &key("c"), false);
+        assert_eq!(view.settled_count(), 2);
+        assert_eq!(view.settled_except("XE1"), [key("b")]);
+        view.set_settled("XE2", &key("b"), false);
+        view.forget("XE1");
+        assert_eq!(view.settled_count(), 0);
+    }
+}

@@ -176,6 +176,15 @@ impl Assessment {
         }
     }
 
+    /// Changes nothing, but fills in conditions that were never set.
+    pub fn unchanged() -> Self {
+        Self {
+            ready: None,
+            synced: None,
+            stalled: None,
+        }
+    }
+
     /// The verdict of the condition `type_`, if this assessment sets it.
     pub fn get(&self, type_: &str) -> Option<&Verdict> {
         match type_ {

@@ -221,6 +221,15 @@ impl<'a> Reconcile<'a> {
         if self.status == self.written {
             return Ok(());
         }
+        if self.status.conditions.is_empty() {
+            // Whatever is written first, kstatus readers see all three conditions.
+            self.status.conditions = conditions::merge(
+                &[],
+                &Assessment::unchanged(),
+                self.obj.metadata.generation,
+                &Time(Timestamp::now()),
+            );
+        }
         let patch = json!({
             "apiVersion": WhatsAppSender::api_version(&()),
             "kind": WhatsAppSender::kind(&()),
