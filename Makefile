@@ -11,11 +11,17 @@ GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
 PRISM := tests/prism/node_modules/.bin/prism
 
-.PHONY: test controlplane manifests lint fmt prism clean-testplane
+.PHONY: test demo controlplane manifests lint fmt prism clean-testplane
 
 ## test: build the control plane and Prism, then run every Rust test against them.
 test: controlplane prism
 	cargo test --workspace --locked
+
+## demo: the control plane, twilio-sim and senderops run with the examples, until all are ONLINE.
+## DEMO_ONESHOT=1 exits once they are (CI-friendly); otherwise it runs until Ctrl-C.
+demo: controlplane
+	cargo build --workspace --locked
+	hack/demo.sh
 
 ## controlplane: kube-apiserver + embedded etcd (and a kubectl in version skew) for tests.
 controlplane: $(TESTPLANE_DIR)/testplane $(TESTPLANE_DIR)/kubectl
