@@ -7,20 +7,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use senderops::twilio::{CreateSenderRequest, FieldUpdate, Profile, sender_id_for};
+use senderops::twilio::Credentials;
 use serde_json::json;
-use support::operator::{Fixture, condition, spec};
+use support::operator::{Fixture, condition, register_by_hand, sid_of, spec, spec_with_code};
 use support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B};
 
 const PHONE: &str = "+15005550001";
-
-fn sid_of(sender: &senderops::api::WhatsAppSender) -> String {
-    sender
-        .status
-        .as_ref()
-        .and_then(|s| s.sid.clone())
-        .expect("status.sid is set")
-}
 
 #[tokio::test]
 async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resumes() {
@@ -147,20 +139,8 @@ async fn every_error_only_the_user_can_fix_stalls_with_advice() {
 async fn a_number_registered_in_another_account_stalls_and_is_left_alone() {
     let f = Fixture::new("elsewhere").await;
     f.sim.number(PHONE, "auto_verify").await;
-    f.sim
-        .client(senderops::twilio::Credentials::auth_token(
-            ACCOUNT_B, TOKEN_B,
-        ))
-        .create(&CreateSenderRequest {
-            sender_id: sender_id_for(PHONE),
-            profile: Some(Profile {
-                name: FieldUpdate::Set("Someone Else".into()),
-                ..Profile::default()
-            }),
-            ..CreateSenderRequest::default()
-        })
-        .await
-        .expect("register the number in account B");
+    let account_b = f.sim.client(Credentials::auth_token(ACCOUNT_B, TOKEN_B));
+    register_by_hand(&account_b, PHONE, "Someone Else").await;
     f.apply("acme", spec(PHONE, json!({}))).await;
     let sender = f
         .wait_condition("acme", "Stalled", "True", "AlreadyRegistered")
@@ -175,18 +155,7 @@ async fn a_number_registered_in_another_account_stalls_and_is_left_alone() {
 async fn a_different_display_name_at_twilio_is_reported_not_retried() {
     let f = Fixture::new("name").await;
     f.sim.number(PHONE, "auto_verify").await;
-    f.sim
-        .client_a()
-        .create(&CreateSenderRequest {
-            sender_id: sender_id_for(PHONE),
-            profile: Some(Profile {
-                name: FieldUpdate::Set("Acme Old Name".into()),
-                ..Profile::default()
-            }),
-            ..CreateSenderRequest::default()
-        })
-        .await
-        .expect("register with another name");
+    register_by_hand(&f.sim.client_a(), PHONE, "Acme Old Name").await;
     f.apply("acme", spec(PHONE, json!({}))).await;
     let sender = f
         .wait_condition("acme", "Stalled", "True", "DisplayNameMismatch")
@@ -194,11 +163,7 @@ async fn a_different_display_name_at_twilio_is_reported_not_retried() {
     let message = condition(&sender, "Stalled").unwrap().message;
     assert!(message.contains("Acme Old Name"), "{message}");
     f.wait_event("acme", "DisplayNameMismatch").await;
-    f.patch(
-        "acme",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "1"}}}),
-    )
-    .await;
+    f.request_reconcile("acme", "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await
@@ -213,14 +178,7 @@ async fn malformed_codes_are_refused_locally() {
     let f = Fixture::new("badcode").await;
     f.sim.number(PHONE, "needs_code").await;
     f.secret("otp", &[("code", "12ab56")]).await;
-    f.apply(
-        "acme",
-        spec(
-            PHONE,
-            json!({"verification": {"codeSecretRef": {"name": "otp", "key": "code"}}}),
-        ),
-    )
-    .await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
     let sender = f
         .wait_condition("acme", "Stalled", "True", "InvalidCode")
         .await;
@@ -238,14 +196,7 @@ async fn malformed_codes_are_refused_locally() {
 async fn new_codes_on_request_until_twilio_says_too_many() {
     let f = Fixture::new("resend").await;
     f.sim.number(PHONE, "needs_code").await;
-    f.apply(
-        "acme",
-        spec(
-            PHONE,
-            json!({"verification": {"codeSecretRef": {"name": "otp", "key": "code"}}}),
-        ),
-    )
-    .await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
     let sid = sid_of(
         &f.wait_condition("acme", "Ready", "False", "WaitingForCode")
             .await,

@@ -6,23 +6,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
-use senderops::twilio::{
-    CreateSenderRequest, FieldUpdate, Profile, SenderStatus, is_valid_sender_sid, sender_id_for,
-};
+use senderops::twilio::{SenderStatus, is_valid_sender_sid};
 use serde_json::{Value, json};
-use support::operator::{Fixture, condition, spec};
+use support::operator::{Fixture, condition, register_by_hand, sid_of, spec, spec_with_code};
 use support::sim::{ACCOUNT_A, wait_for_status};
 
 const AUTO: &str = "+15005550001";
 const CODED: &str = "+15005550002";
-
-fn sid_of(sender: &senderops::api::WhatsAppSender) -> String {
-    sender
-        .status
-        .as_ref()
-        .and_then(|s| s.sid.clone())
-        .expect("status.sid is set")
-}
 
 #[tokio::test]
 async fn an_auto_verified_number_becomes_ready() {
@@ -125,14 +115,7 @@ async fn a_code_secret_created_later_is_submitted_at_once() {
 async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     let f = Fixture::new("wrong").await;
     f.sim.number(CODED, "needs_code").await;
-    f.apply(
-        "coded",
-        spec(
-            CODED,
-            json!({"verification": {"codeSecretRef": {"name": "otp", "key": "code"}}}),
-        ),
-    )
-    .await;
+    f.apply("coded", spec_with_code(CODED, "otp")).await;
     let waiting = f
         .wait_condition("coded", "Ready", "False", "WaitingForCode")
         .await;
@@ -157,11 +140,7 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     assert!(!note.contains(wrong), "{note}");
 
     // Ask again through an unrelated change: the rejected version is not sent again.
-    f.patch(
-        "coded",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "1"}}}),
-    )
-    .await;
+    f.request_reconcile("coded", "1").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let twilio = f.sim.sender(&sid).await;
     assert_eq!(twilio["wrong_codes"], 1, "{twilio}");
@@ -250,11 +229,7 @@ async fn spec_changes_reach_twilio_and_removed_fields_are_cleared() {
 
     // Nothing differs any more: a forced reconcile sends nothing.
     let updates = f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await;
-    f.patch(
-        "acme",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "now"}}}),
-    )
-    .await;
+    f.request_reconcile("acme", "now").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
@@ -277,11 +252,7 @@ async fn quality_rating_and_messaging_limit_changes_are_mirrored() {
         )
         .await;
     // The resync is an hour away; the annotation asks for a reconcile now.
-    f.patch(
-        "acme",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "t1"}}}),
-    )
-    .await;
+    f.request_reconcile("acme", "t1").await;
     let sender = f
         .wait_for("acme", "LOW / 10K", |s| {
             s.status.as_ref().is_some_and(|st| {
@@ -311,11 +282,7 @@ async fn quality_rating_and_messaging_limit_changes_are_mirrored() {
             json!({"status": "OFFLINE", "offline_reasons": [{"code": "30008", "message": "No delivery"}]}),
         )
         .await;
-    f.patch(
-        "acme",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "t2"}}}),
-    )
-    .await;
+    f.request_reconcile("acme", "t2").await;
     let offline = f.wait_condition("acme", "Ready", "False", "Offline").await;
     let status = offline.status.unwrap();
     assert_eq!(status.twilio_status.as_deref(), Some("OFFLINE"));
@@ -327,19 +294,7 @@ async fn quality_rating_and_messaging_limit_changes_are_mirrored() {
 async fn a_sender_already_registered_in_the_account_is_adopted() {
     let f = Fixture::new("adopt").await;
     f.sim.number(AUTO, "auto_verify").await;
-    let existing = f
-        .sim
-        .client_a()
-        .create(&CreateSenderRequest {
-            sender_id: sender_id_for(AUTO),
-            profile: Some(Profile {
-                name: FieldUpdate::Set("Acme".into()),
-                ..Profile::default()
-            }),
-            ..CreateSenderRequest::default()
-        })
-        .await
-        .expect("register the number by hand");
+    let existing = register_by_hand(&f.sim.client_a(), AUTO, "Acme").await;
     wait_for_status(&f.sim.client_a(), &existing.sid, SenderStatus::Online).await;
 
     f.apply("acme", spec(AUTO, json!({}))).await;
@@ -374,11 +329,7 @@ async fn a_sender_deleted_at_twilio_is_registered_again() {
         .delete(&old)
         .await
         .expect("delete at Twilio");
-    f.patch(
-        "acme",
-        json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": "gone"}}}),
-    )
-    .await;
+    f.request_reconcile("acme", "gone").await;
     let again = f
         .wait_for("acme", "Ready with a new SID", |s| {
             s.status

@@ -1047,36 +1047,29 @@ impl<'a> Reconcile<'a> {
             submitted_at: Time(Timestamp::now()),
             rejected,
         };
-        match result {
-            Ok(_) => {}
-            Err(err) if err.certainly_not_processed() => {
-                return Err(Error::twilio("submit the code")(err));
-            }
-            Err(err) if err.class() == ErrorClass::NeedsUser => {
-                self.status
-                    .verification
-                    .get_or_insert_default()
-                    .submitted_code = Some(record(true));
-                self.save().await?;
-                return Ok(self.twilio_stalled("submit the code", &err));
-            }
-            Err(err) => {
-                // It may have arrived: never send this version again; the next read tells.
-                self.status
-                    .verification
-                    .get_or_insert_default()
-                    .submitted_code = Some(record(false));
-                view.written(&sender.sid, self.ctx.settings.pacing.resync_interval);
-                self.save().await?;
-                return Err(Error::twilio("submit the code")(err));
-            }
+        if let Err(err) = &result
+            && err.certainly_not_processed()
+        {
+            return Err(Error::twilio("submit the code")(result.unwrap_err()));
         }
+        // Recorded whatever came back, so this version is never sent again: refused, accepted,
+        // or of unknown fate (the next read tells).
+        let refused = result
+            .as_ref()
+            .is_err_and(|err| err.class() == ErrorClass::NeedsUser);
         self.status
             .verification
             .get_or_insert_default()
-            .submitted_code = Some(record(false));
-        view.written(&sender.sid, self.ctx.settings.pacing.resync_interval);
+            .submitted_code = Some(record(refused));
+        if !refused {
+            view.written(&sender.sid, self.ctx.settings.pacing.resync_interval);
+        }
         self.save().await?;
+        match result {
+            Ok(_) => {}
+            Err(err) if refused => return Ok(self.twilio_stalled("submit the code", &err)),
+            Err(err) => return Err(Error::twilio("submit the code")(err)),
+        }
         self.note(Note::normal(
             event::CODE_SUBMITTED,
             format!(

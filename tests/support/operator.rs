@@ -16,6 +16,9 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use senderops::api::WhatsAppSender;
+use senderops::twilio::{
+    CreateSenderRequest, FieldUpdate, Profile, Sender, SendersClient, sender_id_for,
+};
 use serde_json::{Value, json};
 
 use super::controlplane::{self, ControlPlane, repo_root};
@@ -262,6 +265,16 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("read WhatsAppSender {name}: {e}"))
     }
 
+    /// Sets `senderops.io/reconcile-requested-at` to `value`: a reconcile now, whatever the
+    /// resync interval.
+    pub async fn request_reconcile(&self, name: &str, value: &str) {
+        self.patch(
+            name,
+            json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": value}}}),
+        )
+        .await;
+    }
+
     /// Polls `name` until `done` holds, or panics after [`DEADLINE`] with what it last saw.
     pub async fn wait_for(
         &self,
@@ -399,6 +412,30 @@ impl Fixture {
     }
 }
 
+/// `status.sid`, asserting it is set.
+pub fn sid_of(sender: &WhatsAppSender) -> String {
+    sender
+        .status
+        .as_ref()
+        .and_then(|s| s.sid.clone())
+        .expect("status.sid is set")
+}
+
+/// Registers `phone` at Twilio directly, as someone would by hand, with display name `name`.
+pub async fn register_by_hand(client: &SendersClient, phone: &str, name: &str) -> Sender {
+    client
+        .create(&CreateSenderRequest {
+            sender_id: sender_id_for(phone),
+            profile: Some(Profile {
+                name: FieldUpdate::Set(name.into()),
+                ..Profile::default()
+            }),
+            ..CreateSenderRequest::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("register {phone} by hand: {e}"))
+}
+
 /// Condition `type_` of a sender.
 pub fn condition(sender: &WhatsAppSender, type_: &str) -> Option<Condition> {
     sender
@@ -420,6 +457,14 @@ pub fn spec(phone: &str, extra: Value) -> Value {
     });
     merge(&mut spec, extra);
     spec
+}
+
+/// [`spec`] for a number that needs a code, read from Secret `secret` key `code`.
+pub fn spec_with_code(phone: &str, secret: &str) -> Value {
+    spec(
+        phone,
+        json!({"verification": {"codeSecretRef": {"name": secret, "key": "code"}}}),
+    )
 }
 
 fn merge(base: &mut Value, extra: Value) {

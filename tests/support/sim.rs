@@ -196,11 +196,7 @@ impl Sim {
 
     /// Every /v2 request the simulator answered (or lost), all routes and statuses.
     pub async fn requests_total(&self) -> u64 {
-        let (code, body) = self
-            .control(reqwest::Method::GET, "/_sim/stats", None)
-            .await;
-        assert_eq!(code, 200, "{body}");
-        body["requests"]
+        self.stats().await["requests"]
             .as_array()
             .expect("requests")
             .iter()
