@@ -93,7 +93,8 @@ k -n "$namespace" create secret generic twilio \
 	--from-literal=accountSid="$account" --from-literal=authToken="$token" >/dev/null
 
 say "Starting senderops run (log: $dir/operator.log)"
-"$bin/senderops" run --twilio-api-url "$sim" --poll-interval 1s >"$dir/operator.log" 2>&1 &
+"$bin/senderops" run --twilio-api-url "$sim" --poll-interval 1s --metrics-addr 127.0.0.1:0 \
+	>"$dir/operator.log" 2>&1 &
 pids+=($!)
 
 k -n "$namespace" apply -f examples/sender-minimal.yaml -f examples/sender-sms-code.yaml \
@@ -149,6 +150,8 @@ Keep using it from another shell while this one runs:
   kubectl -n $namespace describe was acme-support        # conditions and Events
   kubectl -n $namespace patch was acme-support --type merge -p '{"spec":{"profile":{"about":"New text"}}}'
   kubectl -n $namespace delete was acme-notifications    # deregisters it at Twilio
+
+The operator's metrics: $(sed -n 's/.*serving \/metrics.*addr=\([0-9.:]*\).*/http:\/\/\1\/metrics/p' "$dir/operator.log" | head -n 1)
 
 The simulator plays Twilio and Meta at $sim:
   curl $sim/_sim/senders                          # what Twilio holds

@@ -3,6 +3,8 @@
 pub mod api;
 pub mod controller;
 mod error;
+pub mod leader;
+pub mod metrics;
 pub mod telemetry;
 pub mod twilio;
 

@@ -4,10 +4,16 @@ use std::num::NonZeroU32;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use clap::{Args, Parser, Subcommand};
 use senderops::controller::{self, Settings, pacing::Pacing};
+use senderops::leader::{self, LeaseConfig};
+use senderops::metrics::{self, Metrics};
 use senderops::telemetry::{self, LogFormat};
-use senderops::twilio::{BudgetConfig, ClientConfig, RetryPolicy};
+use senderops::twilio::{BudgetConfig, ClientConfig, Observer, RetryPolicy};
+use tokio::sync::watch;
 
 /// SenderOps: manage Twilio WhatsApp senders from Kubernetes.
 #[derive(Parser)]
@@ -22,7 +28,7 @@ enum Command {
     /// Print the WhatsAppSender CustomResourceDefinition as YAML.
     Crd,
     /// Run the operator: watch WhatsAppSenders and make Twilio match them.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Later flags win over earlier ones, so wrappers and tests can override a default they pass.
@@ -82,14 +88,40 @@ struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Only WhatsAppSenders matching this label selector (e.g. `senderops.io/shard=a`), so that
+    /// several operators can each own a shard.
+    #[arg(long)]
+    selector: Option<String>,
+
+    /// Where `/metrics` (Prometheus), `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+
+    /// Reconcile only while holding a Lease, so that one of several replicas is active.
+    #[arg(long)]
+    leader_election: bool,
+
+    /// Name of the Lease for leader election (one per shard).
+    #[arg(long, default_value = "senderops")]
+    lease_name: String,
+
+    /// Namespace of the Lease (default: the pod's namespace from POD_NAMESPACE, else default).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+
+    /// A leader that has not renewed its Lease for this long is replaced.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
 }
 
 impl RunArgs {
-    fn settings(&self) -> Settings {
+    fn settings(&self, metrics: &Arc<Metrics>) -> Settings {
         let per_second =
             NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
         Settings {
             namespace: self.namespace.clone(),
+            selector: self.selector.clone(),
             twilio: ClientConfig {
                 base_url: self.twilio_api_url.clone(),
                 timeout: self.twilio_timeout,
@@ -104,6 +136,7 @@ impl RunArgs {
                     per_second,
                     burst: per_second.saturating_mul(NonZeroU32::new(2).expect("non-zero")),
                 },
+                observer: Observer::new(metrics.clone()),
                 ..ClientConfig::default()
             },
             pacing: Pacing {
@@ -115,14 +148,24 @@ impl RunArgs {
             serial_onboarding: self.serial_onboarding,
             onboarding_max_hold: self.onboarding_timeout,
             batched_refresh: self.batched_refresh,
-            instance: std::env::var("POD_NAME").ok(),
+            instance: Some(identity()),
             ..Settings::default()
         }
     }
 }
 
+/// This replica's name: the pod name in a cluster, host and process elsewhere.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "senderops".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+async fn signalled() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(err) => {
@@ -135,14 +178,47 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    tracing::info!("shutting down: finishing in-flight reconciles");
+}
+
+/// A shutdown request that any number of tasks can wait for.
+fn shutdown_flag() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        signalled().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn requested(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 async fn run(args: RunArgs) -> ExitCode {
     telemetry::init(args.log_format);
     // reqwest and kube both use rustls; the process picks one crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let settings = args.settings();
+    let metrics = Arc::new(Metrics::new());
+    let settings = args.settings(&metrics);
+    let shutdown = shutdown_flag();
+
+    let server = match metrics::serve(
+        metrics.clone(),
+        args.metrics_addr,
+        requested(shutdown.clone()),
+    )
+    .await
+    {
+        Ok((addr, task)) => {
+            tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+            task
+        }
+        Err(err) => {
+            tracing::error!(addr = %args.metrics_addr, error = %err, "cannot serve metrics (--metrics-addr)");
+            return ExitCode::FAILURE;
+        }
+    };
     let client = match kube::Client::try_default().await {
         Ok(client) => client,
         Err(err) => {
@@ -154,16 +230,71 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(err) = controller::preflight(&client, settings.namespace.as_deref()).await {
+    if let Err(err) = controller::preflight(
+        &client,
+        settings.namespace.as_deref(),
+        settings.selector.as_deref(),
+    )
+    .await
+    {
         tracing::error!("{err}");
         return ExitCode::FAILURE;
     }
+    metrics.set_ready();
+
+    let mut leadership = None;
+    if args.leader_election {
+        let lease = LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity: identity(),
+            duration: args.lease_duration,
+        };
+        tokio::select! {
+            acquired = leader::acquire(client.clone(), &lease) => match acquired {
+                Ok(held) => leadership = Some(held),
+                Err(err) => {
+                    tracing::error!(error = %err, lease = %lease.name, "leader election failed");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ = requested(shutdown.clone()) => {
+                tracing::info!("stopped while standing by");
+                return ExitCode::SUCCESS;
+            }
+        }
+    }
+    metrics.set_leader(true);
     tracing::info!(
         namespace = settings.namespace.as_deref().unwrap_or("(all)"),
+        selector = settings.selector.as_deref().unwrap_or("(none)"),
         twilio = %settings.twilio.base_url,
         "senderops started"
     );
-    controller::run(client, settings, shutdown_signal()).await;
+
+    // A signal stops the controller gracefully (in-flight reconciles finish). Losing the Lease
+    // drops it at once: its reconciles are aborted, because another replica now leads.
+    let lease_lost = async {
+        match leadership.as_mut() {
+            Some(held) => held.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let lost = tokio::select! {
+        _ = controller::run(client, settings, metrics.clone(), requested(shutdown.clone())) => false,
+        _ = lease_lost => true,
+    };
+    metrics.set_leader(false);
+    if lost {
+        tracing::error!(
+            "lost the Lease to another replica; exiting so that this one restarts as a standby"
+        );
+        return ExitCode::FAILURE;
+    }
+    if let Some(held) = leadership {
+        held.release().await;
+    }
+    let _ = server.await;
     tracing::info!("senderops stopped");
     ExitCode::SUCCESS
 }
@@ -178,6 +309,6 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .expect("start the tokio runtime")
-            .block_on(run(args)),
+            .block_on(run(*args)),
     }
 }

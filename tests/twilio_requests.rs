@@ -499,6 +499,7 @@ fn config(base_url: String) -> ClientConfig {
         },
         budget: BudgetConfig::default(),
         list_page_size: 2,
+        ..ClientConfig::default()
     }
 }
 
@@ -937,4 +938,40 @@ async fn credentials_and_codes_never_reach_errors_or_traces() {
         assert!(!shown.contains(TOKEN), "token leaked: {shown}");
         assert!(!shown.contains(OTP), "OTP leaked: {shown}");
     }
+}
+
+/// Records what the client reports, as the metrics do.
+#[derive(Default)]
+struct Recorder {
+    attempts: std::sync::Mutex<Vec<(&'static str, String)>>,
+}
+
+impl senderops::twilio::RequestObserver for Recorder {
+    fn attempt(&self, operation: &'static str, outcome: &str, _elapsed: Duration) {
+        self.attempts
+            .lock()
+            .unwrap()
+            .push((operation, outcome.to_string()));
+    }
+
+    fn budget_wait(&self, _waited: Duration) {}
+}
+
+#[tokio::test]
+async fn every_attempt_is_reported_with_its_operation_and_status() {
+    let server = TestServer::start(|i, _| match i {
+        0 => twilio_error(503, 20503, "Service unavailable"),
+        _ => reply(200, openapi::example("whatsapp_fetch")),
+    })
+    .await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let config = ClientConfig {
+        observer: senderops::twilio::Observer::new(recorder.clone()),
+        ..config(server.url())
+    };
+    client_with(&config, unlimited()).fetch(SID).await.unwrap();
+    assert_eq!(
+        *recorder.attempts.lock().unwrap(),
+        [("fetch", "503".to_string()), ("fetch", "200".to_string())]
+    );
 }

@@ -37,6 +37,7 @@ pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, re
 
 use crate::api::WhatsAppSender;
 use crate::error::Error;
+use crate::metrics::Metrics;
 use crate::twilio::{AccountBudgets, ClientConfig, SendersClient};
 use account_view::AccountViews;
 use credentials::{ClientCache, CredentialsProblem};
@@ -45,11 +46,17 @@ use onboarding::{Onboarding, SenderKey};
 use pacing::Pacing;
 use referrers::Referrers;
 
+/// The longest a shutdown waits for the first list of senders to complete.
+const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);
+
 /// How `senderops run` behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Watch one namespace, or all of them.
     pub namespace: Option<String>,
+    /// Only senders with these labels (a label selector), so that several operators can each
+    /// own a shard.
+    pub selector: Option<String>,
     /// Twilio client settings (base URL, timeouts, retries, per-account request budget).
     pub twilio: ClientConfig,
     pub pacing: Pacing,
@@ -73,6 +80,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             namespace: None,
+            selector: None,
             twilio: ClientConfig::default(),
             pacing: Pacing::default(),
             concurrency: 10,
@@ -88,6 +96,7 @@ impl Default for Settings {
 /// Everything reconciles share.
 pub struct Context {
     pub kube: Client,
+    pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub settings: Settings,
     pub clients: ClientCache,
@@ -221,6 +230,8 @@ pub enum StartError {
          -f crds/` (or `senderops crd | kubectl apply -f -`)"
     )]
     CrdMissing,
+    #[error("the API server refused the request: {0}; check --selector")]
+    BadSelector(String),
     #[error("not allowed to list WhatsAppSenders: {0}; check the operator's RBAC")]
     Forbidden(String),
     #[error("cannot reach the Kubernetes API: {0}")]
@@ -229,15 +240,26 @@ pub enum StartError {
 
 /// Checks that the API server is reachable and the CRD installed, with errors a user can act
 /// on, before any watch starts retrying in the background.
-pub async fn preflight(client: &Client, namespace: Option<&str>) -> Result<(), StartError> {
+pub async fn preflight(
+    client: &Client,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<(), StartError> {
     let api: Api<WhatsAppSender> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    match api.list_metadata(&ListParams::default().limit(1)).await {
+    let mut params = ListParams::default().limit(1);
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    match api.list_metadata(&params).await {
         Ok(_) => Ok(()),
         // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
         Err(kube::Error::Api(status)) if status.code == 404 => Err(StartError::CrdMissing),
+        Err(kube::Error::Api(status)) if status.code == 400 => {
+            Err(StartError::BadSelector(status.message.clone()))
+        }
         Err(kube::Error::Api(status)) if status.is_forbidden() => {
             Err(StartError::Forbidden(status.message.clone()))
         }
@@ -249,6 +271,7 @@ pub async fn preflight(client: &Client, namespace: Option<&str>) -> Result<(), S
 pub async fn run(
     client: Client,
     settings: Settings,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let budgets = AccountBudgets::new(settings.twilio.budget);
@@ -259,7 +282,9 @@ pub async fn run(
         controller: "senderops".into(),
         instance: settings.instance.clone(),
     };
+    metrics.watch_senders(sender_store.clone());
     let ctx = Arc::new(Context {
+        metrics,
         recorder: Recorder::new(client.clone(), reporter),
         clients: ClientCache::new(settings.twilio.clone(), budgets),
         views: AccountViews::new(settings.lookup_reuse),
@@ -282,7 +307,11 @@ pub async fn run(
         };
 
     let indexer = ctx.clone();
-    let senders = watcher(senders_api, watcher::Config::default())
+    let mut sender_watch = watcher::Config::default();
+    if let Some(selector) = &ctx.settings.selector {
+        sender_watch = sender_watch.labels(selector);
+    }
+    let senders = watcher(senders_api, sender_watch)
         .default_backoff()
         .modify(|s: &mut WhatsAppSender| s.managed_fields_mut().clear())
         .reflect(sender_writer)
@@ -312,6 +341,15 @@ pub async fn run(
         rx.recv().await.map(|key| (key, rx))
     });
 
+    // kube's controller stops feeding its cache once a graceful shutdown starts, and its runner
+    // waits for that cache to be ready: a shutdown before the first list completes would
+    // never finish. So the shutdown is held until the cache is ready (or briefly, if it never
+    // gets there).
+    let ready = sender_store.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = tokio::time::timeout(CACHE_READY_ON_SHUTDOWN, ready.wait_until_ready()).await;
+    };
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     Controller::for_stream(senders, sender_store)
         .watches_stream(secrets, secret_to_senders)

@@ -91,6 +91,7 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
     let key = SenderKey::from_obj(&*obj);
     let uid = obj.uid().unwrap_or_default();
     let api: Api<WhatsAppSender> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let started = std::time::Instant::now();
     let result = finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             finalizer::Event::Apply(obj) => Reconcile::new(&ctx, &api, obj).apply().await,
@@ -109,6 +110,10 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
     if result.is_ok() {
         ctx.memory.succeeded(&key, &uid);
     }
+    ctx.metrics.reconciled(
+        started.elapsed(),
+        result.as_ref().err().map(Error::metric_label),
+    );
     result
 }
 

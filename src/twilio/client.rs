@@ -31,6 +31,48 @@ const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
 /// senders, far more than one account can hold, so hitting it means the pages never end.
 const MAX_PAGES: usize = 1_000;
 
+/// Told about every attempt a client makes, for metrics. The client knows nothing of how
+/// they are kept.
+pub trait RequestObserver: Send + Sync {
+    /// One attempt of `operation` (create, fetch, update, delete, list) ended with `outcome`:
+    /// the HTTP status ("202", "429", …), or "timeout", "connect" or "transport".
+    fn attempt(&self, operation: &'static str, outcome: &str, elapsed: Duration);
+    /// A request waited this long for the account's request budget.
+    fn budget_wait(&self, waited: Duration);
+}
+
+/// An optional [`RequestObserver`], shared by every client built with the same config.
+#[derive(Clone, Default)]
+pub struct Observer(Option<Arc<dyn RequestObserver>>);
+
+impl Observer {
+    pub fn new(observer: Arc<dyn RequestObserver>) -> Self {
+        Self(Some(observer))
+    }
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Observer(set)"
+        } else {
+            "Observer(none)"
+        })
+    }
+}
+
+impl PartialEq for Observer {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Observer {}
+
 /// Settings shared by all clients the operator makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -45,6 +87,8 @@ pub struct ClientConfig {
     pub budget: BudgetConfig,
     /// `PageSize` for `list_all`/`find_by_sender_id`.
     pub list_page_size: u32,
+    /// Told about every attempt (metrics).
+    pub observer: Observer,
 }
 
 impl Default for ClientConfig {
@@ -59,6 +103,7 @@ impl Default for ClientConfig {
             retry: RetryPolicy::default(),
             budget: BudgetConfig::default(),
             list_page_size: 100,
+            observer: Observer::default(),
         }
     }
 }
@@ -82,6 +127,7 @@ pub struct SendersClient {
     retry: RetryPolicy,
     budget: RequestBudget,
     list_page_size: u32,
+    observer: Observer,
 }
 
 impl std::fmt::Debug for SendersClient {
@@ -124,6 +170,7 @@ impl SendersClient {
             retry: config.retry,
             budget,
             list_page_size: config.list_page_size.clamp(1, 1000),
+            observer: config.observer.clone(),
         })
     }
 
@@ -331,6 +378,7 @@ impl SendersClient {
         body: Option<Vec<u8>>,
         replay: Replay,
     ) -> Result<Vec<u8>, TwilioError> {
+        let operation = operation_name(&method, route);
         // info, not debug: the retry warnings inside must carry account and route at the
         // operator's default log level.
         let span = tracing::info_span!(
@@ -347,7 +395,7 @@ impl SendersClient {
         let result = self
             .retry
             .run(should_retry, |attempt| {
-                self.attempt(attempt, method.clone(), &url, body.as_deref())
+                self.attempt(operation, attempt, method.clone(), &url, body.as_deref())
             })
             .instrument(span.clone())
             .await;
@@ -361,12 +409,20 @@ impl SendersClient {
 
     async fn attempt(
         &self,
+        operation: &'static str,
         attempt: u32,
         method: Method,
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, TwilioError> {
+        let queued = tokio::time::Instant::now();
         self.budget.acquire().await;
+        let waited = queued.elapsed();
+        if let Some(observer) = &self.observer.0
+            && !waited.is_zero()
+        {
+            observer.budget_wait(waited);
+        }
         let started = tokio::time::Instant::now();
         let mut request = self
             .http
@@ -393,7 +449,17 @@ impl SendersClient {
             Ok::<_, TwilioError>((status, retry_after, bytes))
         }
         .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        if let Some(observer) = &self.observer.0 {
+            let result = match &outcome {
+                Ok((status, _, _)) => status.as_str().to_string(),
+                Err(TwilioError::Timeout) => "timeout".to_string(),
+                Err(TwilioError::Connect(_)) => "connect".to_string(),
+                Err(_) => "transport".to_string(),
+            };
+            observer.attempt(operation, &result, elapsed);
+        }
         match outcome {
             Ok((status, retry_after, bytes)) => {
                 tracing::debug!(
@@ -417,6 +483,18 @@ impl SendersClient {
                 Err(err)
             }
         }
+    }
+}
+
+/// The Senders API operation a method on a route performs, as metrics name it.
+fn operation_name(method: &Method, route: &str) -> &'static str {
+    match (method.as_str(), route) {
+        ("POST", ROUTE_LIST) => "create",
+        ("GET", ROUTE_LIST) => "list",
+        ("GET", _) => "fetch",
+        ("POST", _) => "update",
+        ("DELETE", _) => "delete",
+        _ => "other",
     }
 }
 

@@ -15,7 +15,7 @@ pub mod models;
 mod retry;
 
 pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
-pub use client::{ClientConfig, SendersClient};
+pub use client::{ClientConfig, Observer, RequestObserver, SendersClient};
 pub use credentials::Credentials;
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};

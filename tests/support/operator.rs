@@ -33,6 +33,8 @@ pub const TEST_ARGS: &[&str] = &[
     "100ms",
     "--resync-interval",
     "1h",
+    "--metrics-addr",
+    "127.0.0.1:0",
 ];
 
 /// How long a test waits for the operator to get somewhere.
@@ -92,6 +94,11 @@ impl Operator {
         self.child = Some(child);
     }
 
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL, as a crash or an OOM kill would end it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -132,6 +139,28 @@ impl Operator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `http://ADDR` of `/metrics`, `/healthz` and `/readyz`, once the operator logged it.
+    pub async fn metrics_url(&self) -> String {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let log = self.log();
+            if let Some(addr) = log
+                .lines()
+                .find(|l| l.contains("serving /metrics"))
+                .and_then(|l| l.split("addr=").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+            {
+                return format!("http://{}", addr.trim_matches('"'));
+            }
+            assert!(
+                Instant::now() < until,
+                "the operator never served metrics:\n{}",
+                self.log_tail(20)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let log = self.log();
         let all: Vec<&str> = log.lines().collect();
@@ -168,8 +197,14 @@ impl Fixture {
     }
 
     pub async fn with_sim(prefix: &str, sim: Sim, extra: &[&str]) -> Fixture {
+        let ns = controlplane::shared().namespace(prefix).await;
+        Self::with_sim_in(&ns, sim, extra).await
+    }
+
+    /// A fixture in an existing namespace `ns`.
+    pub async fn with_sim_in(ns: &str, sim: Sim, extra: &[&str]) -> Fixture {
         let plane = controlplane::shared();
-        let ns = plane.namespace(prefix).await;
+        let ns = ns.to_string();
         let client = plane.client().await;
         let fixture = Fixture {
             plane,
