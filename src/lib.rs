@@ -3,9 +3,10 @@
 pub mod api;
 pub mod controller;
 mod error;
+pub mod export;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;
 pub mod twilio;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, twilio_message};

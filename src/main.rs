@@ -8,11 +8,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use senderops::api::DeletionPolicy;
 use senderops::controller::{self, Settings, pacing::Pacing};
+use senderops::export;
 use senderops::leader::{self, LeaseConfig};
 use senderops::metrics::{self, Metrics};
 use senderops::telemetry::{self, LogFormat};
-use senderops::twilio::{BudgetConfig, ClientConfig, Observer, RetryPolicy};
+use senderops::twilio::{
+    BudgetConfig, ClientConfig, Observer, RequestBudget, RetryPolicy, SendersClient,
+};
 use tokio::sync::watch;
 
 /// SenderOps: manage Twilio WhatsApp senders from Kubernetes.
@@ -29,6 +33,92 @@ enum Command {
     Crd,
     /// Run the operator: watch WhatsAppSenders and make Twilio match them.
     Run(Box<RunArgs>),
+    /// Print the account's existing WhatsApp senders as WhatsAppSender manifests to adopt
+    /// them with `kubectl apply`. Credentials come from TWILIO_ACCOUNT_SID with
+    /// TWILIO_AUTH_TOKEN, or with TWILIO_API_KEY and TWILIO_API_SECRET.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Base URL of Twilio's Messaging API.
+    #[arg(
+        long,
+        env = "TWILIO_API_URL",
+        default_value = "https://messaging.twilio.com"
+    )]
+    twilio_api_url: String,
+
+    /// Namespace written into every manifest (default: none, so `kubectl apply -n` decides).
+    #[arg(long)]
+    namespace: Option<String>,
+
+    /// The credentials Secret the manifests name in `credentialsRef`.
+    #[arg(long, default_value = "twilio")]
+    credentials_secret: String,
+
+    /// What deleting an exported object does at Twilio. Orphan (default) leaves the number
+    /// registered, as it was before it was adopted.
+    #[arg(long, value_enum, default_value_t = ExportDeletionPolicy::Orphan)]
+    deletion_policy: ExportDeletionPolicy,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportDeletionPolicy {
+    Orphan,
+    Delete,
+}
+
+async fn export(args: ExportArgs) -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let credentials = match export::credentials_from_env(|name| std::env::var(name).ok()) {
+        Ok(credentials) => credentials,
+        Err(problem) => {
+            eprintln!("senderops export: {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let account = credentials.account_sid().to_string();
+    let config = ClientConfig {
+        base_url: args.twilio_api_url.clone(),
+        ..ClientConfig::default()
+    };
+    let client = match SendersClient::new(credentials, &config, RequestBudget::new(config.budget)) {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("senderops export: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let senders = match client.list_all().await {
+        Ok(senders) => senders,
+        Err(err) => {
+            eprintln!(
+                "senderops export: {}",
+                senderops::twilio_message("list the account's senders", &err)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = export::ExportOptions {
+        namespace: args.namespace,
+        credentials_secret: args.credentials_secret,
+        deletion_policy: match args.deletion_policy {
+            ExportDeletionPolicy::Orphan => DeletionPolicy::Orphan,
+            ExportDeletionPolicy::Delete => DeletionPolicy::Delete,
+        },
+    };
+    let (yaml, warnings) = export::render(&senders, &options);
+    print!("{yaml}");
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    eprintln!(
+        "exported {} of {} senders of account {account}",
+        yaml.matches("\nkind: WhatsAppSender").count(),
+        senders.len()
+    );
+    ExitCode::SUCCESS
 }
 
 /// Later flags win over earlier ones, so wrappers and tests can override a default they pass.
@@ -305,6 +395,11 @@ fn main() -> ExitCode {
             print!("{}", senderops::api::crd_yaml());
             ExitCode::SUCCESS
         }
+        Command::Export(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("start the tokio runtime")
+            .block_on(export(args)),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
