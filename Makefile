@@ -10,11 +10,14 @@ GO_ENV := GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 GO_LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(K8S_MINOR)
 PRISM := tests/prism/node_modules/.bin/prism
+HELM := target/tools/helm
+# Copies of crds/ where kustomize and Helm can load them (neither reads files outside its root).
+CRD_COPIES := deploy/base/crd/whatsappsender.yaml deploy/helm/senderops/crds/whatsappsender.yaml
 
-.PHONY: test demo controlplane manifests lint fmt prism clean-testplane
+.PHONY: test demo controlplane manifests lint fmt prism helm clean-testplane
 
-## test: build the control plane and Prism, then run every Rust test against them.
-test: controlplane prism
+## test: build the control plane, Prism and helm, then run every Rust test against them.
+test: controlplane prism helm
 	cargo test --workspace --locked
 
 ## demo: the control plane, twilio-sim and senderops run with the examples, until all are ONLINE.
@@ -41,9 +44,17 @@ $(PRISM): tests/prism/package.json tests/prism/package-lock.json
 	npm ci --prefix tests/prism --no-audit --no-fund
 	@touch $@
 
-## manifests: regenerate crds/ from the Rust types.
+## helm: helm built from its Go module, for the chart's tests (tests/deploy.rs).
+helm: $(HELM)
+
+$(HELM): hack/ensure-helm.sh
+	hack/ensure-helm.sh $@
+	@touch $@
+
+## manifests: regenerate crds/ from the Rust types, and its copies under deploy/.
 manifests:
 	cargo run --quiet --locked -- crd > crds/whatsappsender.yaml
+	for copy in $(CRD_COPIES); do cp crds/whatsappsender.yaml "$$copy"; done
 
 ## lint: formatting and clippy, as CI checks them.
 lint:

@@ -3,12 +3,18 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use senderops::api::{DeletionPolicy, WhatsAppSender};
 use serde_json::{Value, json};
 use support::controlplane;
+use support::deploy::{kustomize, parse_yaml};
+
+/// The kustomization in examples/ that stamps out many senders from one base.
+const MANY_SENDERS: &str = "examples/many-senders";
+const MANY_SENDERS_AT_LEAST: usize = 5;
 
 /// Every spec field set.
 fn full_manifest(name: &str) -> Value {
@@ -129,16 +135,127 @@ async fn a_minimal_manifest_gets_the_defaults() {
     assert!(stored.status.is_none());
 }
 
+/// The manifests at the top of examples/ (what `kubectl apply -f examples/` reads), parsed.
+fn example_manifests() -> Vec<Value> {
+    let dir = controlplane::repo_root().join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list examples/")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            parse_yaml(&text)
+        })
+        .collect()
+}
+
+/// The phone numbers of the WhatsAppSenders in `objects`.
+fn phone_numbers(objects: &[Value]) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == "WhatsAppSender")
+        .map(|o| {
+            o["spec"]["phoneNumber"]
+                .as_str()
+                .expect("a phone number")
+                .to_string()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_examples_are_accepted() {
     let plane = controlplane::shared();
     let ns = plane.namespace("examples").await;
-    plane
+    let applied = plane
         .kubectl()
         .args(["apply", "-n", &ns, "-f"])
         .arg(controlplane::repo_root().join("examples"))
         .run()
         .expect_success("apply examples/");
+    // Every manifest in every file was applied (subdirectories are kustomizations: below).
+    let manifests = example_manifests();
+    assert_eq!(
+        applied.stdout.lines().count(),
+        manifests.len(),
+        "kubectl applied one object per manifest in examples/:\n{}",
+        applied.stdout
+    );
+    for kind in ["Secret", "WhatsAppSender"] {
+        assert!(
+            manifests.iter().any(|m| m["kind"] == kind),
+            "examples/ has a {kind}"
+        );
+    }
+
+    // Applied together, no two examples register the same number.
+    let mut phones = phone_numbers(&manifests);
+    phones.extend(phone_numbers(&parse_yaml(&kustomize(MANY_SENDERS))));
+    let distinct: BTreeSet<&String> = phones.iter().collect();
+    assert_eq!(distinct.len(), phones.len(), "phone numbers: {phones:?}");
+}
+
+#[tokio::test]
+async fn the_many_senders_example_stamps_one_sender_per_entry_with_the_shared_settings() {
+    let rendered = kustomize(MANY_SENDERS);
+    let senders = parse_yaml(&rendered);
+    assert!(
+        senders.len() >= MANY_SENDERS_AT_LEAST,
+        "{} senders rendered",
+        senders.len()
+    );
+    let mut display_names = BTreeSet::new();
+    for sender in &senders {
+        let name = sender["metadata"]["name"].as_str().expect("a name");
+        assert_eq!(sender["kind"], "WhatsAppSender", "{name}");
+        assert!(name.starts_with("acme-"), "namePrefix applied: {name}");
+        assert_eq!(
+            sender["metadata"]["labels"]["senderops.io/shard"], "a",
+            "{name}: labelled for its shard"
+        );
+        let spec = &sender["spec"];
+        assert_eq!(spec["credentialsRef"], json!({"name": "twilio"}), "{name}");
+        assert!(spec["webhook"]["callbackUrl"].is_string(), "{name}: {spec}");
+        assert_eq!(spec["profile"]["vertical"], "Shopping and Retail", "{name}");
+        assert!(
+            display_names.insert(spec["profile"]["name"].to_string()),
+            "{name} keeps its own display name: {spec}"
+        );
+    }
+    let phones = phone_numbers(&senders);
+    assert_eq!(
+        phones.iter().collect::<BTreeSet<_>>().len(),
+        phones.len(),
+        "one number each: {phones:?}"
+    );
+
+    let plane = controlplane::shared();
+    let ns = plane.namespace("many-senders").await;
+    let output = plane
+        .kubectl()
+        .args([
+            "apply",
+            "-n",
+            &ns,
+            "--server-side",
+            "--dry-run=server",
+            "-f",
+            "-",
+        ])
+        .stdin(rendered)
+        .run()
+        .expect_success("dry-run examples/many-senders on the API server");
+    assert_eq!(
+        output.stdout.lines().count(),
+        senders.len(),
+        "{}",
+        output.stdout
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod deploy;
 pub mod kubectl;
 pub mod openapi;
 pub mod operator;

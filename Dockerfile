@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# The SenderOps operator image: `senderops` alone on distroless, running as non-root (65532).
+#   docker build -t ghcr.io/senderops/senderops:0.1.0 .
+# deploy/ and the Helm chart run it with `run` and flags; see deploy/README.md.
+#
+# Why gcr.io/distroless/cc-debian12 rather than a static musl build on distroless/static:
+# - the binary is built against glibc on Debian 12 (bookworm), the same glibc the runtime image
+#   has, with no cross toolchain (rustls with ring needs a C compiler for the target; musl-gcc
+#   is one more thing to install and pin);
+# - glibc's allocator serves a multi-threaded tokio process much better than musl's;
+# - cc-debian12 is distroless/static plus glibc and libgcc: still no shell, no package manager,
+#   and it carries the CA bundle (/etc/ssl/certs) that TLS to Twilio and the API server needs.
+# The :nonroot tag runs as uid/gid 65532, the user the manifests pin (runAsUser: 65532).
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY . .
+# The cache mounts keep the registry and target/ between builds on the same builder.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p senderops \
+    && install -D -m 0755 target/release/senderops /out/senderops
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=builder /out/senderops /senderops
+USER 65532:65532
+ENTRYPOINT ["/senderops"]
+CMD ["run"]
