@@ -299,3 +299,26 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
 }
+
+#[tokio::test]
+async fn a_code_submission_that_fails_is_sent_again_once_twilio_answers() {
+    let f = Fixture::new("codefail").await;
+    f.sim.number(PHONE, "needs_code").await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
+    let sid = sid_of(
+        &f.wait_condition("acme", "Ready", "False", "WaitingForCode")
+            .await,
+    );
+    let code = f.sim.otp(&sid).await.expect("a code was sent");
+    // Every code submission fails (500 or 503, applied to nothing) until the faults clear.
+    f.sim
+        .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders/{Sid}"}))
+        .await;
+    f.secret("otp", &[("code", &code)]).await;
+    f.wait_condition("acme", "Synced", "False", "TwilioUnavailable")
+        .await;
+    f.sim.faults(json!({})).await;
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
+    assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 0);
+}

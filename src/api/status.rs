@@ -107,4 +107,8 @@ pub struct SubmittedCode {
     /// True once Twilio was seen to refuse this code. Put a new code in the Secret to retry.
     #[serde(default)]
     pub rejected: bool,
+    /// The submission failed in a way that leaves unknown whether Twilio got it (a timeout, a
+    /// 500): if Twilio still waits for a code, this version is sent once more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
 }

@@ -56,10 +56,12 @@ pub enum CodeStep {
     AwaitVerdict,
     /// This Secret version was submitted and refused; a new value is needed.
     Rejected(CodeSource),
-    /// A Secret version not submitted before: read it and submit it.
+    /// A Secret version not submitted before (or whose one submission may not have reached
+    /// Twilio, then `retry`): read it and submit it.
     Submit {
         source: CodeSource,
         resource_version: String,
+        retry: bool,
     },
 }
 
@@ -80,6 +82,12 @@ pub fn code_step(
         Some(done) if source.is(done) && done.resource_version == version => {
             if done.rejected {
                 CodeStep::Rejected(source)
+            } else if done.uncertain {
+                CodeStep::Submit {
+                    source,
+                    resource_version: version.to_string(),
+                    retry: true,
+                }
             } else {
                 CodeStep::AwaitVerdict
             }
@@ -87,6 +95,7 @@ pub fn code_step(
         _ => CodeStep::Submit {
             source,
             resource_version: version.to_string(),
+            retry: false,
         },
     }
 }
@@ -169,6 +178,7 @@ mod tests {
             resource_version: version.into(),
             submitted_at: Time(Timestamp::UNIX_EPOCH),
             rejected,
+            uncertain: false,
         }
     }
 
@@ -204,7 +214,8 @@ mod tests {
             code_step(Some(source()), Some("7"), None),
             CodeStep::Submit {
                 source: source(),
-                resource_version: "7".into()
+                resource_version: "7".into(),
+                retry: false,
             }
         );
         assert_eq!(
@@ -220,9 +231,23 @@ mod tests {
             code_step(Some(source()), Some("8"), Some(&submitted("7", true))),
             CodeStep::Submit {
                 source: source(),
-                resource_version: "8".into()
+                resource_version: "8".into(),
+                retry: false,
             },
             "a new version is submitted"
+        );
+        let uncertain = SubmittedCode {
+            uncertain: true,
+            ..submitted("7", false)
+        };
+        assert_eq!(
+            code_step(Some(source()), Some("7"), Some(&uncertain)),
+            CodeStep::Submit {
+                source: source(),
+                resource_version: "7".into(),
+                retry: true,
+            },
+            "a submission that may not have arrived is sent once more"
         );
         let elsewhere = CodeSource {
             secret_name: "other".into(),

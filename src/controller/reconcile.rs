@@ -633,7 +633,20 @@ impl<'a> Reconcile<'a> {
         }
 
         match &sender.status {
-            SenderStatus::PendingVerification => self.verify(client, view, &sender).await,
+            SenderStatus::PendingVerification => {
+                let outcome = self.verify(client, view, &sender).await?;
+                // A sender that needs a person (a refused code, too many codes) must not keep
+                // its account's other numbers waiting for a turn.
+                if outcome
+                    .assessment
+                    .stalled
+                    .as_ref()
+                    .is_some_and(|v| v.status == conditions::Status::True)
+                {
+                    self.release_turn(account);
+                }
+                Ok(outcome)
+            }
             SenderStatus::Online if !drift.update.is_empty() => {
                 self.send_update(client, view, &sender, &drift).await
             }
@@ -888,8 +901,9 @@ impl<'a> Reconcile<'a> {
             CodeStep::Submit {
                 source,
                 resource_version,
+                retry,
             } => {
-                self.submit_code(client, view, sender, source, resource_version)
+                self.submit_code(client, view, sender, source, resource_version, retry)
                     .await
             }
         }
@@ -1003,6 +1017,7 @@ impl<'a> Reconcile<'a> {
         sender: &Sender,
         source: CodeSource,
         resource_version: String,
+        retry: bool,
     ) -> Result<Outcome> {
         let Some(secret) = self
             .ctx
@@ -1045,27 +1060,29 @@ impl<'a> Reconcile<'a> {
         let result = client
             .update(&sender.sid, &UpdateSenderRequest::verification_code(code))
             .await;
-        let record = |rejected: bool| SubmittedCode {
+        let record = |rejected: bool, uncertain: bool| SubmittedCode {
             secret_name: source.secret_name.clone(),
             key: source.key.clone(),
             resource_version: version.clone(),
             submitted_at: Time(Timestamp::now()),
             rejected,
+            uncertain,
         };
         if let Err(err) = &result
             && err.certainly_not_processed()
         {
             return Err(Error::twilio("submit the code")(result.unwrap_err()));
         }
-        // Recorded whatever came back, so this version is never sent again: refused, accepted,
-        // or of unknown fate (the next read tells).
+        // Recorded whatever came back: refused and accepted versions are never sent again; one
+        // of unknown fate (a timeout, a 500) is sent once more if Twilio still waits for a code.
         let refused = result
             .as_ref()
             .is_err_and(|err| err.class() == ErrorClass::NeedsUser);
+        let uncertain = result.is_err() && !refused && !retry;
         self.status
             .verification
             .get_or_insert_default()
-            .submitted_code = Some(record(refused));
+            .submitted_code = Some(record(refused, uncertain));
         if !refused {
             view.written(&sender.sid, self.ctx.settings.pacing.resync_interval);
         }
