@@ -28,23 +28,23 @@ pub mod reason {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     pub warning: bool,
-    pub reason: &'static str,
+    pub reason: String,
     pub message: String,
 }
 
 impl Note {
-    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn normal(reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             warning: false,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
 
-    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             warning: true,
-            reason,
+            reason: reason.into(),
             message: message.into(),
         }
     }
@@ -72,13 +72,13 @@ pub async fn publish(recorder: &Recorder, regarding: &ObjectReference, note: Not
         } else {
             EventType::Normal
         },
-        reason: note.reason.to_string(),
+        reason: note.reason.clone(),
         note: Some(truncate(&note.message)),
         action: "Reconcile".to_string(),
         secondary: None,
     };
     if let Err(err) = recorder.publish(&event, regarding).await {
-        tracing::warn!(reason = note.reason, error = %err, "could not publish an Event");
+        tracing::warn!(reason = %note.reason, error = %err, "could not publish an Event");
     }
 }
 

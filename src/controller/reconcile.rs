@@ -279,8 +279,8 @@ impl<'a> Reconcile<'a> {
                 && conditions::is_true(&self.status.conditions, STALLED)
                 && !conditions::is_true(&before, STALLED);
             if problem && changed && !stalled_too {
-                let reason = static_reason(&new.reason);
-                self.note(Note::warning(reason, new.message.clone())).await;
+                self.note(Note::warning(new.reason.clone(), new.message.clone()))
+                    .await;
             }
         }
         self.save().await
@@ -1293,38 +1293,6 @@ fn progress_of(status: &SenderStatus) -> (&'static str, String) {
     }
 }
 
-/// Condition reasons are `&'static str` in this crate; one read back from the API is mapped to
-/// the constant it came from.
-fn static_reason(reason: &str) -> &'static str {
-    const ALL: &[&str] = &[
-        reason::CREDENTIALS_NOT_FOUND,
-        reason::INVALID_CREDENTIALS,
-        reason::ACCOUNT_CHANGED,
-        reason::CODE_REJECTED,
-        reason::INVALID_CODE,
-        reason::TOO_MANY_CODES,
-        reason::DISPLAY_NAME_MISMATCH,
-        reason::WABA_MISMATCH,
-        reason::INVALID_SPEC,
-        reason::WABA_FULL,
-        reason::ALREADY_REGISTERED,
-        reason::NUMBER_NOT_FOUND,
-        reason::CANNOT_VERIFY,
-        reason::CODE_NOT_RECEIVED,
-        reason::TWILIO_REJECTED,
-        reason::TWILIO_UNAVAILABLE,
-        reason::KUBERNETES_ERROR,
-        reason::DELETION_BLOCKED,
-        reason::DELETING,
-        reason::QUEUED,
-        reason::SUSPENDED,
-    ];
-    ALL.iter()
-        .find(|r| **r == reason)
-        .copied()
-        .unwrap_or("Warning")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1359,11 +1327,5 @@ mod tests {
         assert_eq!(needs_user(Some("30008")), None);
         assert_eq!(needs_user(Some("junk")), None);
         assert_eq!(needs_user(None), None);
-    }
-
-    #[test]
-    fn reasons_read_back_map_to_constants() {
-        assert_eq!(static_reason("CodeRejected"), reason::CODE_REJECTED);
-        assert_eq!(static_reason("SomethingElse"), "Warning");
     }
 }
