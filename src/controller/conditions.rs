@@ -185,6 +185,13 @@ impl Assessment {
         }
     }
 
+    /// Whether this sets `Stalled=True`: only the user can move the sender on.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled
+            .as_ref()
+            .is_some_and(|v| v.status == Status::True)
+    }
+
     /// The verdict of the condition `type_`, if this assessment sets it.
     pub fn get(&self, type_: &str) -> Option<&Verdict> {
         match type_ {

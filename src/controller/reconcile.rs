@@ -290,32 +290,33 @@ impl<'a> Reconcile<'a> {
     // Apply
 
     async fn apply(mut self) -> Result<Action> {
-        match self.apply_steps().await {
-            Ok(outcome) => {
-                self.conclude(&outcome.assessment).await?;
-                Ok(outcome.requeue)
-            }
+        let outcome = match self.apply_steps().await {
+            Ok(outcome) => outcome,
             // Wherever it came from, an error retrying cannot fix waits for the user.
             Err(Error::Twilio { action, source }) if source.class() == ErrorClass::NeedsUser => {
-                let outcome = self.twilio_stalled(action, &source);
-                self.conclude(&outcome.assessment).await?;
-                Ok(outcome.requeue)
+                self.twilio_stalled(action, &source)
             }
             Err(err) => {
                 let (reason, message) = err.condition();
                 if let Err(write) = self.conclude(&Assessment::failed(reason, message)).await {
                     tracing::warn!(error = %write, "could not record the failure in status");
                 }
-                Err(err)
+                return Err(err);
             }
+        };
+        // A sender that waits for a person (stalled, suspended) must not keep its account's
+        // other numbers waiting for their onboarding turn.
+        if (outcome.assessment.is_stalled() || self.spec().suspend)
+            && let Some(account) = self.status.account_sid.clone()
+        {
+            self.release_turn(&account);
         }
+        self.conclude(&outcome.assessment).await?;
+        Ok(outcome.requeue)
     }
 
     async fn apply_steps(&mut self) -> Result<Outcome> {
         if self.spec().suspend {
-            if let Some(account) = self.status.account_sid.clone() {
-                self.release_turn(&account);
-            }
             return Ok(Outcome::new(
                 Assessment::suspended(),
                 Action::await_change(),
@@ -509,14 +510,10 @@ impl<'a> Reconcile<'a> {
                         self.adopt(account, &sender).await?;
                         Ok(Found::Sender(Box::new(sender)))
                     }
-                    None => {
-                        self.release_turn(account);
-                        Ok(Found::Stop(self.twilio_stalled("create the sender", &err)))
-                    }
+                    None => Ok(Found::Stop(self.twilio_stalled("create the sender", &err))),
                 }
             }
             Err(err) if err.class() == ErrorClass::NeedsUser => {
-                self.release_turn(account);
                 Ok(Found::Stop(self.twilio_stalled("create the sender", &err)))
             }
             Err(err) => {
@@ -633,20 +630,7 @@ impl<'a> Reconcile<'a> {
         }
 
         match &sender.status {
-            SenderStatus::PendingVerification => {
-                let outcome = self.verify(client, view, &sender).await?;
-                // A sender that needs a person (a refused code, too many codes) must not keep
-                // its account's other numbers waiting for a turn.
-                if outcome
-                    .assessment
-                    .stalled
-                    .as_ref()
-                    .is_some_and(|v| v.status == conditions::Status::True)
-                {
-                    self.release_turn(account);
-                }
-                Ok(outcome)
-            }
+            SenderStatus::PendingVerification => self.verify(client, view, &sender).await,
             SenderStatus::Online if !drift.update.is_empty() => {
                 self.send_update(client, view, &sender, &drift).await
             }
