@@ -68,12 +68,10 @@ fn stalled_reason(code: Option<u32>, http_status: Option<u16>) -> &'static str {
     }
 }
 
-/// An offline reason code that means the user must act (the same codes as errors that stall).
+/// An offline reason code that means the user must act: the codes that stall as errors too.
 fn needs_user(code: Option<&str>) -> Option<u32> {
     let code = code?.trim().parse::<u32>().ok()?;
-    [63100, 63104, 63110, 63111, 63113, 63114, 63116]
-        .contains(&code)
-        .then_some(code)
+    TwilioError::code_needs_user(code).then_some(code)
 }
 
 /// Entry point for kube's controller: the finalizer decides between apply and cleanup.

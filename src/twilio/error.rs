@@ -137,6 +137,12 @@ impl TwilioError {
         }
     }
 
+    /// Whether Twilio's error `code` is one only the user can resolve (also when Twilio reports
+    /// it as a sender's offline reason rather than as an error).
+    pub fn code_needs_user(code: u32) -> bool {
+        NEEDS_USER_CODES.contains(&code)
+    }
+
     /// Twilio's numeric error code, when Twilio sent one.
     pub fn twilio_code(&self) -> Option<u32> {
         match self {
