@@ -11,7 +11,9 @@ use kube::api::ObjectMeta;
 use crate::api::{
     CredentialsRef, DeletionPolicy, Profile, Webhook, WhatsAppSender, WhatsAppSenderSpec,
 };
-use crate::twilio::{Credentials, Sender, SenderProfile, SenderWebhook, Vertical, WebhookMethod};
+use crate::twilio::{
+    Credentials, MissingPart, Sender, SenderProfile, SenderWebhook, Vertical, WebhookMethod,
+};
 
 /// How exported manifests are written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,29 +37,26 @@ pub struct Exported {
 /// Twilio credentials from the environment, as Twilio's CLI reads them: `TWILIO_ACCOUNT_SID`
 /// with `TWILIO_AUTH_TOKEN`, or with `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
 pub fn credentials_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Credentials, String> {
-    let get = |name: &str| {
-        var(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let account = get("TWILIO_ACCOUNT_SID")
-        .ok_or("set TWILIO_ACCOUNT_SID to the account (or subaccount) SID, AC…")?;
-    let credentials = match (
-        get("TWILIO_API_KEY"),
-        get("TWILIO_API_SECRET"),
-        get("TWILIO_AUTH_TOKEN"),
-    ) {
-        (Some(key), Some(secret), _) => Credentials::api_key(account, key, secret),
-        (Some(_), None, _) | (None, Some(_), _) => {
-            return Err("an API key needs both TWILIO_API_KEY and TWILIO_API_SECRET".into());
+    let credentials = Credentials::from_parts(
+        var("TWILIO_ACCOUNT_SID"),
+        var("TWILIO_AUTH_TOKEN"),
+        var("TWILIO_API_KEY"),
+        var("TWILIO_API_SECRET"),
+    )
+    .map_err(|part| {
+        match part {
+            MissingPart::AccountSid => {
+                "set TWILIO_ACCOUNT_SID to the account (or subaccount) SID, AC…"
+            }
+            MissingPart::AuthTokenOrApiKey => {
+                "set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET"
+            }
+            MissingPart::ApiKeySid | MissingPart::ApiKeySecret => {
+                "an API key needs both TWILIO_API_KEY and TWILIO_API_SECRET"
+            }
         }
-        (None, None, Some(token)) => Credentials::auth_token(account, token),
-        (None, None, None) => {
-            return Err(
-                "set TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET".to_string(),
-            );
-        }
-    };
+        .to_string()
+    })?;
     credentials.validate().map_err(|e| e.to_string())?;
     Ok(credentials)
 }

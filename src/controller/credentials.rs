@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use crate::twilio::{AccountBudgets, ClientConfig, Credentials, SendersClient, TwilioError};
+use crate::twilio::{
+    AccountBudgets, ClientConfig, Credentials, MissingPart, SendersClient, TwilioError,
+};
 
 pub const ACCOUNT_SID_KEY: &str = "accountSid";
 pub const AUTH_TOKEN_KEY: &str = "authToken";
@@ -59,45 +61,37 @@ pub fn parse(
                 }),
         }
     };
-    let missing = |missing: &str, hint: &'static str| CredentialsProblem::MissingKey {
-        secret: secret.to_string(),
-        missing: missing.to_string(),
-        hint,
-    };
-    let account_sid = text(ACCOUNT_SID_KEY)?.ok_or_else(|| {
-        missing(
-            ACCOUNT_SID_KEY,
-            "add the Twilio account (or subaccount) SID, AC…",
-        )
-    })?;
-    let credentials = match (
+    let credentials = Credentials::from_parts(
+        text(ACCOUNT_SID_KEY)?,
+        text(AUTH_TOKEN_KEY)?,
         text(API_KEY_SID_KEY)?,
         text(API_KEY_SECRET_KEY)?,
-        text(AUTH_TOKEN_KEY)?,
-    ) {
-        (Some(key_sid), Some(key_secret), _) => {
-            Credentials::api_key(account_sid, key_sid, key_secret)
-        }
-        (Some(_), None, _) => {
-            return Err(missing(
-                API_KEY_SECRET_KEY,
-                "an API key needs both apiKeySid and apiKeySecret",
-            ));
-        }
-        (None, Some(_), _) => {
-            return Err(missing(
-                API_KEY_SID_KEY,
-                "an API key needs both apiKeySid and apiKeySecret",
-            ));
-        }
-        (None, None, Some(token)) => Credentials::auth_token(account_sid, token),
-        (None, None, None) => {
-            return Err(missing(
+    )
+    .map_err(|part| {
+        let (missing, hint) = match part {
+            MissingPart::AccountSid => (
+                ACCOUNT_SID_KEY,
+                "add the Twilio account (or subaccount) SID, AC…",
+            ),
+            MissingPart::AuthTokenOrApiKey => (
                 "authToken (or apiKeySid and apiKeySecret)",
                 "add the account's auth token, or an API key",
-            ));
+            ),
+            MissingPart::ApiKeySid => (
+                API_KEY_SID_KEY,
+                "an API key needs both apiKeySid and apiKeySecret",
+            ),
+            MissingPart::ApiKeySecret => (
+                API_KEY_SECRET_KEY,
+                "an API key needs both apiKeySid and apiKeySecret",
+            ),
+        };
+        CredentialsProblem::MissingKey {
+            secret: secret.to_string(),
+            missing: missing.to_string(),
+            hint,
         }
-    };
+    })?;
     credentials
         .validate()
         .map_err(|e| CredentialsProblem::Unusable {

@@ -9,6 +9,18 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::TwilioError;
 
+/// The part missing from what a user provided (see [`Credentials::from_parts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingPart {
+    AccountSid,
+    /// Neither an auth token nor an API key.
+    AuthTokenOrApiKey,
+    /// An API key secret without its SID.
+    ApiKeySid,
+    /// An API key SID without its secret.
+    ApiKeySecret,
+}
+
 /// How the operator authenticates to Twilio for one account.
 ///
 /// Subaccounts use their own account SID in both forms: the Senders API scopes every call to
@@ -30,6 +42,27 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// Credentials from the parts a user provides (a Secret's keys, environment variables):
+    /// the account SID with an API key (SID and secret), or else with an auth token. Parts are
+    /// trimmed (a trailing newline from `echo` is common); empty ones count as missing.
+    pub fn from_parts(
+        account_sid: Option<String>,
+        auth_token: Option<String>,
+        api_key_sid: Option<String>,
+        api_key_secret: Option<String>,
+    ) -> Result<Self, MissingPart> {
+        let given =
+            |part: Option<String>| part.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        let account_sid = given(account_sid).ok_or(MissingPart::AccountSid)?;
+        match (given(api_key_sid), given(api_key_secret), given(auth_token)) {
+            (Some(sid), Some(secret), _) => Ok(Self::api_key(account_sid, sid, secret)),
+            (Some(_), None, _) => Err(MissingPart::ApiKeySecret),
+            (None, Some(_), _) => Err(MissingPart::ApiKeySid),
+            (None, None, Some(token)) => Ok(Self::auth_token(account_sid, token)),
+            (None, None, None) => Err(MissingPart::AuthTokenOrApiKey),
+        }
+    }
+
     /// Account SID + auth token.
     pub fn auth_token(account_sid: impl Into<String>, auth_token: impl Into<String>) -> Self {
         Self::AuthToken {
@@ -134,6 +167,34 @@ impl fmt::Debug for Credentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_parts_prefers_an_api_key_and_names_what_is_missing() {
+        let some = |s: &str| Some(s.to_string());
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        let key =
+            Credentials::from_parts(some(sid), some("tok"), some("SK1"), some("s\n")).unwrap();
+        assert!(matches!(key, Credentials::ApiKey { .. }));
+        let token = Credentials::from_parts(some(sid), some(" tok\n"), None, None).unwrap();
+        assert_eq!(token.basic_auth_password(), "tok");
+        let missing = |a, t, k, s| Credentials::from_parts(a, t, k, s).unwrap_err();
+        assert_eq!(
+            missing(None, some("t"), None, None),
+            MissingPart::AccountSid
+        );
+        assert_eq!(
+            missing(some(sid), some("  "), None, None),
+            MissingPart::AuthTokenOrApiKey
+        );
+        assert_eq!(
+            missing(some(sid), None, some("SK1"), None),
+            MissingPart::ApiKeySecret
+        );
+        assert_eq!(
+            missing(some(sid), None, None, some("s")),
+            MissingPart::ApiKeySid
+        );
+    }
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
     const TOKEN: &str = "tok-5ecret-value-42";

@@ -16,7 +16,7 @@ mod retry;
 
 pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
 pub use client::{ClientConfig, Observer, RequestObserver, SendersClient};
-pub use credentials::Credentials;
+pub use credentials::{Credentials, MissingPart};
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};
 pub use models::{
