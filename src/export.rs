@@ -180,17 +180,27 @@ fn webhook(phone: &str, w: &SenderWebhook, warnings: &mut Vec<String>) -> Option
     (!empty).then_some(webhook)
 }
 
-/// Every sender as one multi-document YAML stream, in the order given, plus the warnings and
-/// the senders that could not be exported.
-pub fn render(senders: &[Sender], options: &ExportOptions) -> (String, Vec<String>) {
+/// Every sender as one multi-document YAML stream, in the order given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub yaml: String,
+    /// How many manifests `yaml` holds.
+    pub exported: usize,
+    /// What was left out, and the senders that could not be exported.
+    pub warnings: Vec<String>,
+}
+
+pub fn render(senders: &[Sender], options: &ExportOptions) -> Rendered {
     let mut yaml = String::from(
         "# Exported by `senderops export`. Review, then `kubectl apply -f` this file: the\n\
          # operator adopts each sender (Event `Adopted`) instead of registering it again.\n",
     );
     let mut warnings = Vec::new();
+    let mut count = 0;
     for sender in senders {
         match manifest(sender, options) {
             Ok(exported) => {
+                count += 1;
                 yaml.push_str("---\n");
                 yaml.push_str(
                     &serde_norway::to_string(&exported.manifest)
@@ -201,7 +211,11 @@ pub fn render(senders: &[Sender], options: &ExportOptions) -> (String, Vec<Strin
             Err(why) => warnings.push(format!("skipped {why}")),
         }
     }
-    (yaml, warnings)
+    Rendered {
+        yaml,
+        exported: count,
+        warnings,
+    }
 }
 
 #[cfg(test)]
@@ -282,7 +296,12 @@ mod tests {
     fn senders_without_a_name_or_number_are_skipped_with_a_reason() {
         let nameless = sender(json!({"profile": {"name": null}}));
         let rcs = sender(json!({"sender_id": "rcs:acme_agent"}));
-        let (yaml, warnings) = render(&[nameless, rcs, sender(json!({}))], &options());
+        let Rendered {
+            yaml,
+            exported,
+            warnings,
+        } = render(&[nameless, rcs, sender(json!({}))], &options());
+        assert_eq!(exported, 1);
         assert_eq!(yaml.matches("kind: WhatsAppSender").count(), 1, "{yaml}");
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("no display name"), "{warnings:?}");

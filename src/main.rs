@@ -108,14 +108,14 @@ async fn export(args: ExportArgs) -> ExitCode {
             ExportDeletionPolicy::Delete => DeletionPolicy::Delete,
         },
     };
-    let (yaml, warnings) = export::render(&senders, &options);
-    print!("{yaml}");
-    for warning in &warnings {
+    let rendered = export::render(&senders, &options);
+    print!("{}", rendered.yaml);
+    for warning in &rendered.warnings {
         eprintln!("warning: {warning}");
     }
     eprintln!(
         "exported {} of {} senders of account {account}",
-        yaml.matches("\nkind: WhatsAppSender").count(),
+        rendered.exported,
         senders.len()
     );
     ExitCode::SUCCESS

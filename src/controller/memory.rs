@@ -53,6 +53,15 @@ struct Entry {
     codes_locked_until: Option<tokio::time::Instant>,
 }
 
+impl Entry {
+    fn repeats(&self, generation: i64, fields: &[&'static str]) -> u32 {
+        match &self.updates {
+            Some((g, f, count)) if *g == generation && f.as_slice() == fields => *count,
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Memory {
     entries: Mutex<HashMap<SenderKey, Entry>>,
@@ -114,15 +123,10 @@ impl Memory {
         generation: i64,
         fields: &[&'static str],
     ) -> u32 {
-        self.with(key, uid, |e| match &mut e.updates {
-            Some((g, f, count)) if *g == generation && f.as_slice() == fields => {
-                *count = count.saturating_add(1);
-                *count
-            }
-            _ => {
-                e.updates = Some((generation, fields.to_vec(), 1));
-                1
-            }
+        self.with(key, uid, |e| {
+            let count = e.repeats(generation, fields).saturating_add(1);
+            e.updates = Some((generation, fields.to_vec(), count));
+            count
         })
     }
 
@@ -134,10 +138,7 @@ impl Memory {
         generation: i64,
         fields: &[&'static str],
     ) -> u32 {
-        self.with(key, uid, |e| match &e.updates {
-            Some((g, f, count)) if *g == generation && f.as_slice() == fields => *count,
-            _ => 0,
-        })
+        self.with(key, uid, |e| e.repeats(generation, fields))
     }
 
     /// Twilio matches the spec: forget sent updates.

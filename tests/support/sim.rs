@@ -196,28 +196,26 @@ impl Sim {
 
     /// Every /v2 request the simulator answered (or lost), all routes and statuses.
     pub async fn requests_total(&self) -> u64 {
-        self.stats().await["requests"]
-            .as_array()
-            .expect("requests")
-            .iter()
-            .map(|r| r["count"].as_u64().unwrap_or(0))
-            .sum()
+        requests_in(&self.stats().await, |_| true)
     }
 
     /// How many requests of `method` to `route` (a template) got `status`.
     pub async fn count(&self, method: &str, route: &str, status: u16) -> u64 {
-        let (code, body) = self
-            .control(reqwest::Method::GET, "/_sim/stats", None)
-            .await;
-        assert_eq!(code, 200, "{body}");
-        body["requests"]
-            .as_array()
-            .expect("requests")
-            .iter()
-            .filter(|r| r["method"] == method && r["route"] == route && r["status"] == status)
-            .map(|r| r["count"].as_u64().unwrap_or(0))
-            .sum()
+        requests_in(&self.stats().await, |r| {
+            r["method"] == method && r["route"] == route && r["status"] == status
+        })
     }
+}
+
+/// The requests counted in a `/_sim/stats` snapshot whose row (method, route, status) matches.
+pub fn requests_in(stats: &Value, matches: impl Fn(&Value) -> bool) -> u64 {
+    stats["requests"]
+        .as_array()
+        .expect("stats have requests")
+        .iter()
+        .filter(|r| matches(r))
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// Fetches `sid` until `done` holds for it, or panics after a deadline.
