@@ -13,7 +13,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -128,6 +128,15 @@ impl Outcome {
             requeue,
         }
     }
+}
+
+/// A code to submit: where it is, which version, whether this is the one retry of a
+/// submission of unknown fate, and the Secret if it was already read.
+struct Submission {
+    source: CodeSource,
+    resource_version: String,
+    retry: bool,
+    fetched: Option<Secret>,
 }
 
 /// The sender, found or created, or the reason to stop here.
@@ -831,9 +840,9 @@ impl<'a> Reconcile<'a> {
         }
 
         let source = CodeSource::from_spec(self.spec().verification.as_ref());
-        let version = match &source {
-            Some(source) => self.secret_version(&source.secret_name).await?,
-            None => None,
+        let (version, fetched) = match &source {
+            Some(source) => self.code_secret_version(&source.secret_name).await?,
+            None => (None, None),
         };
         let submitted = self
             .status
@@ -885,8 +894,13 @@ impl<'a> Reconcile<'a> {
                 resource_version,
                 retry,
             } => {
-                self.submit_code(client, view, sender, source, resource_version, retry)
-                    .await
+                let submission = Submission {
+                    source,
+                    resource_version,
+                    retry,
+                    fetched,
+                };
+                self.submit_code(client, view, sender, submission).await
             }
         }
     }
@@ -929,18 +943,19 @@ impl<'a> Reconcile<'a> {
         )
     }
 
-    /// The Secret's `resourceVersion`, from the metadata cache or, when the cache does not
-    /// have it (yet), from the API server.
-    async fn secret_version(&self, name: &str) -> Result<Option<String>> {
+    /// The code Secret's `resourceVersion` from the metadata cache or, when the cache does not
+    /// have it (yet), from the API server; then the Secret read is returned too, so that a
+    /// submission does not read it again.
+    async fn code_secret_version(&self, name: &str) -> Result<(Option<String>, Option<Secret>)> {
         let namespace = self.namespace();
         if let Some(version) = self.ctx.secret_version(&namespace, name) {
-            return Ok(Some(version));
+            return Ok((Some(version), None));
         }
-        Ok(self
-            .ctx
-            .secret(&namespace, name)
-            .await?
-            .and_then(|s| s.metadata.resource_version))
+        let secret = self.ctx.secret(&namespace, name).await?;
+        let version = secret
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone());
+        Ok((version, secret))
     }
 
     async fn request_new_code(&mut self, client: &SendersClient, value: &str) -> Result<Outcome> {
@@ -997,15 +1012,23 @@ impl<'a> Reconcile<'a> {
         client: &SendersClient,
         view: &AccountView,
         sender: &Sender,
-        source: CodeSource,
-        resource_version: String,
-        retry: bool,
+        submission: Submission,
     ) -> Result<Outcome> {
-        let Some(secret) = self
-            .ctx
-            .secret(&self.namespace(), &source.secret_name)
-            .await?
-        else {
+        let Submission {
+            source,
+            resource_version,
+            retry,
+            fetched,
+        } = submission;
+        let secret = match fetched {
+            Some(secret) => Some(secret),
+            None => {
+                self.ctx
+                    .secret(&self.namespace(), &source.secret_name)
+                    .await?
+            }
+        };
+        let Some(secret) = secret else {
             return Ok(Outcome::new(
                 Assessment::progressing(reason::WAITING_FOR_CODE, self.waiting_for(&source)),
                 self.resync(),
