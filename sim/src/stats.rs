@@ -1,4 +1,5 @@
-//! Request counters by route template, the lost-answer counter, and the one-line request log.
+//! Request counters by route template and account, the lost-answer counter, and the one-line
+//! request log.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use crate::lock;
 
 #[derive(Debug, Default)]
 pub struct Stats {
-    counts: BTreeMap<(String, String, u16), u64>,
+    counts: BTreeMap<(String, String, u16, Option<String>), u64>,
     lost_answers: u64,
 }
 
@@ -22,25 +23,33 @@ pub struct RequestCount {
     pub method: String,
     pub route: String,
     pub status: u16,
+    /// The authenticated account; `None` when authentication failed.
+    pub account: Option<String>,
     pub count: u64,
 }
 
 impl Stats {
-    pub fn record(&mut self, method: &str, route: &str, status: u16) {
+    pub fn record(&mut self, method: &str, route: &str, status: u16, account: Option<&str>) {
         *self
             .counts
-            .entry((route.to_string(), method.to_string(), status))
+            .entry((
+                route.to_string(),
+                method.to_string(),
+                status,
+                account.map(str::to_string),
+            ))
             .or_default() += 1;
     }
 
-    /// Sorted by route, then method, then status.
+    /// Sorted by route, then method, then status, then account.
     pub fn snapshot(&self) -> Vec<RequestCount> {
         self.counts
             .iter()
-            .map(|((route, method, status), count)| RequestCount {
+            .map(|((route, method, status, account), count)| RequestCount {
                 method: method.clone(),
                 route: route.clone(),
                 status: *status,
+                account: account.clone(),
                 count: *count,
             })
             .collect()
@@ -80,13 +89,14 @@ pub async fn track(
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    if route.starts_with("/v2/") {
-        lock(&stats).record(method.as_str(), &route, status);
-    }
     let account = response
         .extensions()
         .get::<LoggedAccount>()
-        .map_or("-", |a| a.0.as_str());
+        .map(|a| a.0.as_str());
+    if route.starts_with("/v2/") {
+        lock(&stats).record(method.as_str(), &route, status, account);
+    }
+    let account = account.unwrap_or("-");
     tracing::info!(
         method = %method,
         route = %route,

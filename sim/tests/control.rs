@@ -213,7 +213,7 @@ async fn sim_senders_lists_every_account_without_codes() {
 }
 
 #[tokio::test]
-async fn stats_count_v2_requests_by_route_template() {
+async fn stats_count_v2_requests_by_route_template_and_account() {
     let sim = TestSim::start().await;
     let sid = sim.create("+15005550001").await;
     sim.create("+15005550002").await;
@@ -227,13 +227,14 @@ async fn stats_count_v2_requests_by_route_template() {
     )
     .await;
     sim.api(A, Method::GET, LIST, None).await;
+    sim.api(B, Method::GET, LIST, None).await;
     sim.api(Creds(ACCOUNT_A, "nope"), Method::GET, LIST, None)
         .await;
     sim.control(Method::GET, "/_sim/senders", None).await;
 
     let stats = sim.control(Method::GET, "/_sim/stats", None).await;
     assert_eq!(stats.status, 200);
-    let mut rows: Vec<(String, String, u64, u64)> = stats.body["requests"]
+    let mut rows: Vec<(String, String, u64, Option<String>, u64)> = stats.body["requests"]
         .as_array()
         .unwrap()
         .iter()
@@ -242,19 +243,21 @@ async fn stats_count_v2_requests_by_route_template() {
                 r["method"].as_str().unwrap().to_string(),
                 r["route"].as_str().unwrap().to_string(),
                 r["status"].as_u64().unwrap(),
+                r["account"].as_str().map(str::to_string),
                 r["count"].as_u64().unwrap(),
             )
         })
         .collect();
     rows.sort();
     let expected = [
-        ("GET", "/v2/Channels/Senders", 200, 1),
-        ("GET", "/v2/Channels/Senders", 401, 1),
-        ("GET", "/v2/Channels/Senders/{Sid}", 200, 2),
-        ("GET", "/v2/Channels/Senders/{Sid}", 404, 1),
-        ("POST", "/v2/Channels/Senders", 202, 2),
+        ("GET", "/v2/Channels/Senders", 200, Some(ACCOUNT_A), 1),
+        ("GET", "/v2/Channels/Senders", 200, Some(ACCOUNT_B), 1),
+        ("GET", "/v2/Channels/Senders", 401, None, 1),
+        ("GET", "/v2/Channels/Senders/{Sid}", 200, Some(ACCOUNT_A), 2),
+        ("GET", "/v2/Channels/Senders/{Sid}", 404, Some(ACCOUNT_A), 1),
+        ("POST", "/v2/Channels/Senders", 202, Some(ACCOUNT_A), 2),
     ]
-    .map(|(m, r, s, c)| (m.to_string(), r.to_string(), s, c));
+    .map(|(m, r, s, a, c)| (m.to_string(), r.to_string(), s, a.map(str::to_string), c));
     assert_eq!(rows, expected);
 }
 
