@@ -92,6 +92,8 @@ struct SimSender {
     create_requests: u32,
     codes_sent: u32,
     wrong_codes: u32,
+    /// Unix time in milliseconds when the latest code submission arrived; null if none did.
+    last_code_received_ms: Option<u64>,
     /// How much longer code requests get 63114; null when not locked.
     lockout_remaining_ms: Option<u64>,
     #[serde(flatten)]
@@ -105,9 +107,15 @@ fn sim_sender(sender: &Sender, base: &str, now: Instant) -> SimSender {
         create_requests: sender.create_requests,
         codes_sent: sender.codes_sent,
         wrong_codes: sender.wrong_codes,
+        last_code_received_ms: sender.last_code_received.map(unix_ms),
         lockout_remaining_ms: sender.lockout_remaining(now).map(whole_ms),
         resource: sender.resource(base),
     }
+}
+
+fn unix_ms(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Milliseconds, rounded up so that a lockout about to lift never reads 0.

@@ -2,7 +2,7 @@
 //! applied lazily when the sender is next looked at: no background tasks, and a test that waits
 //! `step_delay` always sees the same outcome.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
 use rand::Rng;
@@ -145,6 +145,9 @@ pub struct Sender {
     pub codes_sent: u32,
     /// Wrong codes submitted, in all.
     pub wrong_codes: u32,
+    /// Wall-clock time the latest code submission arrived (in any status), so that a test can
+    /// time the way from a code's arrival at the user to its arrival here.
+    pub last_code_received: Option<SystemTime>,
     /// Code sends counted toward [`MAX_CODE_REQUESTS`] since the count last started.
     code_requests: u32,
     /// Until then every code request gets 63114.
@@ -182,6 +185,7 @@ impl Sender {
             create_requests: 1,
             codes_sent: 0,
             wrong_codes: 0,
+            last_code_received: None,
             code_requests: 0,
             locked_until: None,
             pending: Some(Pending {
@@ -306,6 +310,7 @@ impl Sender {
     /// VERIFYING; Meta's verdict shows one step later (ONLINE, or back to PENDING_VERIFICATION
     /// for a wrong code). Never refused: wrong codes are not limited.
     pub fn submit_code(&mut self, code: &str, now: Instant) {
+        self.last_code_received = Some(SystemTime::now());
         if self.status != Status::PendingVerification {
             return;
         }

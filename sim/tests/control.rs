@@ -213,6 +213,39 @@ async fn sim_senders_lists_every_account_without_codes() {
 }
 
 #[tokio::test]
+async fn the_arrival_of_a_code_submission_is_timestamped() {
+    let sim = TestSim::start().await;
+    let (sid, code) = sim.pending_with_code("+15005550001").await;
+    let read = |body: &Value| body["last_code_received_ms"].clone();
+    let path = format!("/_sim/senders/{sid}");
+    assert_eq!(
+        read(&sim.control(Method::GET, &path, None).await.body),
+        Value::Null
+    );
+
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let before = unix_ms();
+    let submitted = sim
+        .update(&sid, json!({"configuration": {"verification_code": code}}))
+        .await;
+    assert_eq!(submitted.status, 202, "{}", submitted.body);
+    let after = unix_ms();
+    let at = read(&sim.control(Method::GET, &path, None).await.body);
+    let at = at
+        .as_u64()
+        .unwrap_or_else(|| panic!("a Unix time in ms: {at}"));
+    assert!(
+        (before..=after).contains(&at),
+        "{before} <= {at} <= {after}"
+    );
+}
+
+#[tokio::test]
 async fn stats_count_v2_requests_by_route_template_and_account() {
     let sim = TestSim::start().await;
     let sid = sim.create("+15005550001").await;
