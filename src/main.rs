@@ -154,7 +154,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     max_concurrent_reconciles: u16,
 
-    /// Requests per second to Twilio per account (bursts of twice that are allowed).
+    /// Requests per second to Twilio per account; as many may go out at once after a quiet
+    /// spell, so no second carries more than twice this.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     twilio_requests_per_second: u32,
 
@@ -224,7 +225,7 @@ impl RunArgs {
                 },
                 budget: BudgetConfig {
                     per_second,
-                    burst: per_second.saturating_mul(NonZeroU32::new(2).expect("non-zero")),
+                    burst: per_second,
                 },
                 observer: Observer::new(metrics.clone()),
                 ..ClientConfig::default()

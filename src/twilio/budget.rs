@@ -25,16 +25,18 @@ pub struct BudgetConfig {
 }
 
 impl Default for BudgetConfig {
-    /// 5 requests/s with a burst of 10. Twilio's limits are per account and shared with
+    /// 5 requests/s with a burst of 5. Twilio's limits are per account and shared with
     /// whatever else the customer runs on that account (sending messages, other tools), and
     /// it answers bursts with 429/20429; the Senders API itself is slow-moving (registrations
     /// take minutes), so 5/s is plenty for reconciling hundreds of senders while leaving most
-    /// of the account's capacity to its real traffic. A burst of 10 lets one reconcile (a list
-    /// page or two plus a few fetches/updates) go out without queueing.
+    /// of the account's capacity to its real traffic. A burst of 5 lets one reconcile (a list
+    /// page or two plus a few fetches/updates) go out without queueing, while no one-second
+    /// window ever carries more than 10 requests (burst plus one second of refill): a burst
+    /// of 10 measured 429s against an account limited to 10/s.
     fn default() -> Self {
         Self {
             per_second: NonZeroU32::new(5).expect("non-zero"),
-            burst: NonZeroU32::new(10).expect("non-zero"),
+            burst: NonZeroU32::new(5).expect("non-zero"),
         }
     }
 }
@@ -231,6 +233,6 @@ mod tests {
     #[test]
     fn defaults() {
         let d = BudgetConfig::default();
-        assert_eq!((d.per_second.get(), d.burst.get()), (5, 10));
+        assert_eq!((d.per_second.get(), d.burst.get()), (5, 5));
     }
 }
