@@ -48,7 +48,9 @@ impl Error {
                 TwilioError::Api { .. } => "twilio_api",
                 TwilioError::Timeout => "twilio_timeout",
                 TwilioError::Connect(_) | TwilioError::Transport(_) => "twilio_transport",
-                TwilioError::Decode(_) | TwilioError::Pagination(_) => "twilio_response",
+                TwilioError::Decode(_)
+                | TwilioError::Pagination(_)
+                | TwilioError::ResponseTooLarge { .. } => "twilio_response",
                 TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "twilio_config",
             },
             Self::DeletionBlocked { .. } => "deletion_blocked",
@@ -94,6 +96,7 @@ pub fn twilio_message(action: &str, err: &TwilioError) -> String {
         TwilioError::Connect(_) => "connection failed".to_string(),
         TwilioError::Transport(_) => "connection broke".to_string(),
         TwilioError::Decode(_) | TwilioError::Pagination(_) => "unreadable answer".to_string(),
+        TwilioError::ResponseTooLarge { .. } => "answer too large".to_string(),
         TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "refused locally".into(),
     };
     format!("could not {action} ({what}): {}", err.advice())

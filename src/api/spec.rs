@@ -16,6 +16,16 @@ const HTTP_URL_RULE: &str =
     "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''";
 const HTTP_URL_MESSAGE: &str = "must be an absolute http:// or https:// URL";
 
+/// A Secret's name is a DNS subdomain. Checked here so that a typo is refused on apply instead
+/// of surfacing as a missing Secret, and so that nothing but a name reaches a request path.
+const SECRET_NAME_RULE: &str =
+    "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
+const SECRET_NAME_MESSAGE: &str = "must be the name of a Secret: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
+
+/// Each address or URL once: Twilio keeps a profile's list as a set, so a repeat would be
+/// sent again on every reconcile.
+const UNIQUE_ITEMS_RULE: &str = "self.all(x, self.exists_one(y, y == x))";
+
 /// A registered number stays in the WhatsApp Business Account it was registered in: Twilio's
 /// Senders API has no way to move it, so `wabaId` may be neither added, changed nor removed.
 /// The rule sits on the spec because a rule on the field never sees it appear or disappear.
@@ -116,6 +126,7 @@ pub struct WhatsAppSenderSpec {
 pub struct CredentialsRef {
     /// Name of a Secret in the same namespace.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message(SECRET_NAME_MESSAGE))]
     pub name: String,
 }
 
@@ -144,6 +155,7 @@ pub struct Verification {
 pub struct SecretKeyRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message(SECRET_NAME_MESSAGE))]
     pub name: String,
     /// Key within the Secret's data.
     #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
@@ -157,7 +169,12 @@ pub struct Profile {
     /// The display name customers see. Must follow Meta's display name guidelines; Meta reviews
     /// it after registration. Immutable: no API can change it; delete and recreate the sender.
     #[schemars(length(min = 1, max = 256))]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("profile.name is immutable: Twilio's API cannot change a WhatsApp display name (Meta reviews it once); delete this WhatsAppSender and create a new one to use another name"))]
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("profile.name is immutable: Twilio's API cannot change a WhatsApp display name (Meta reviews it once); delete this WhatsAppSender and create a new one to use another name"),
+        // A display name is one line: a newline or other control character has no place in it
+        // and would end up in every condition, Event and log line that quotes the name.
+        validation = Rule::new("!self.matches('[\\x00-\\x1f\\x7f]')").message("profile.name must not contain newlines, tabs or other control characters")
+    )]
     pub name: String,
 
     /// The profile's "About" text.
@@ -214,12 +231,16 @@ pub struct Profile {
         length(max = 2),
         inner(length(min = 3, max = 128), regex(pattern = r"^[^@\s]+@[^@\s]+$"))
     )]
+    #[x_kube(validation = Rule::new(UNIQUE_ITEMS_RULE).message("emails must not list the same address twice"))]
     pub emails: Vec<String>,
 
     /// Websites (at most 2), absolute http(s) URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 2), inner(length(max = 256)))]
-    #[x_kube(validation = Rule::new("self.all(w, isURL(w) && url(w).getScheme() in ['http', 'https'] && url(w).getHostname() != '')").message("each website must be an absolute http:// or https:// URL"))]
+    #[x_kube(
+        validation = Rule::new("self.all(w, isURL(w) && url(w).getScheme() in ['http', 'https'] && url(w).getHostname() != '')").message("each website must be an absolute http:// or https:// URL"),
+        validation = Rule::new(UNIQUE_ITEMS_RULE).message("websites must not list the same URL twice")
+    )]
     pub websites: Vec<String>,
 }
 

@@ -7,6 +7,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::condition_type::{READY, STALLED, SYNCED};
+use crate::error::twilio_message;
+use crate::twilio::{ErrorClass, TwilioError};
 
 /// Machine-readable reasons (`CamelCase`, as Kubernetes conventions ask).
 pub mod reason {
@@ -75,12 +77,70 @@ impl Status {
     }
 }
 
+/// The longest condition message written. Kubernetes allows 32 KiB; the operator's own
+/// messages stay under 1 KiB, and the cap keeps text quoted from Twilio or from the spec from
+/// bloating every status write (or, past the API server's limit, failing it).
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
 impl Verdict {
     pub fn new(status: Status, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             reason,
-            message: message.into(),
+            message: bounded(message.into()),
+        }
+    }
+}
+
+/// `message` on one line (a control character, such as a newline from quoted text, becomes a
+/// space), cut on a character boundary to at most [`MAX_MESSAGE_BYTES`], ending in `...` when
+/// cut.
+fn bounded(mut message: String) -> String {
+    if message.contains(char::is_control) {
+        message = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+    }
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES - 3;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str("...");
+    message
+}
+
+/// The reason a Twilio error code only the user can resolve stalls with.
+pub fn stalled_reason(code: Option<u32>, http_status: Option<u16>) -> &'static str {
+    match (code, http_status) {
+        (Some(20003), _) | (_, Some(401)) | (_, Some(403)) => reason::INVALID_CREDENTIALS,
+        (Some(20001), _) | (Some(63100), _) => reason::INVALID_SPEC,
+        (Some(63104), _) => reason::WABA_FULL,
+        (Some(63110), _) => reason::ALREADY_REGISTERED,
+        (Some(63111), _) => reason::NUMBER_NOT_FOUND,
+        (Some(63113), _) => reason::CANNOT_VERIFY,
+        (Some(63114), _) => reason::TOO_MANY_CODES,
+        (Some(63116), _) => reason::CODE_NOT_RECEIVED,
+        _ => reason::TWILIO_REJECTED,
+    }
+}
+
+/// What a failed attempt to `action` at Twilio concludes: stalled when only the user can fix
+/// it, otherwise failed (retried with backoff, `Ready` left as it was). The message says what
+/// failed and what to do.
+pub fn twilio_failure(action: &str, err: &TwilioError) -> Assessment {
+    let message = twilio_message(action, err);
+    match err.class() {
+        ErrorClass::NeedsUser => Assessment::stalled(
+            stalled_reason(err.twilio_code(), err.http_status()),
+            message,
+        ),
+        ErrorClass::Retryable | ErrorClass::NotFound => {
+            Assessment::failed(reason::TWILIO_UNAVAILABLE, message)
         }
     }
 }
@@ -352,6 +412,42 @@ mod tests {
     }
 
     #[test]
+    fn each_user_code_has_its_reason() {
+        let cases = [
+            (Some(20003), Some(401), reason::INVALID_CREDENTIALS),
+            (None, Some(403), reason::INVALID_CREDENTIALS),
+            (Some(63100), Some(400), reason::INVALID_SPEC),
+            (Some(63104), Some(400), reason::WABA_FULL),
+            (Some(63110), Some(400), reason::ALREADY_REGISTERED),
+            (Some(63111), Some(400), reason::NUMBER_NOT_FOUND),
+            (Some(63113), Some(400), reason::CANNOT_VERIFY),
+            (Some(63114), Some(400), reason::TOO_MANY_CODES),
+            (Some(63116), Some(400), reason::CODE_NOT_RECEIVED),
+            (Some(12345), Some(409), reason::TWILIO_REJECTED),
+        ];
+        for (code, status, expected) in cases {
+            assert_eq!(
+                stalled_reason(code, status),
+                expected,
+                "{code:?}/{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary_and_lose_control_characters() {
+        let verdict = Verdict::new(
+            Status::False,
+            reason::OFFLINE,
+            "é".repeat(MAX_MESSAGE_BYTES),
+        );
+        assert!(verdict.message.len() <= MAX_MESSAGE_BYTES);
+        assert!(verdict.message.ends_with("..."), "{}", verdict.message);
+        let verdict = Verdict::new(Status::False, reason::OFFLINE, "a\nforged: line\r\u{7}");
+        assert_eq!(verdict.message, "a forged: line  ");
+    }
+
+    #[test]
     fn stalled_sets_all_three_and_other_types_survive() {
         let foreign = Condition {
             type_: "Custom".into(),
@@ -372,5 +468,127 @@ mod tests {
         assert_eq!(get(&conditions, SYNCED).message, "fix the Secret");
         assert_eq!(get(&conditions, "Custom"), &foreign);
         assert_eq!(conditions.len(), 4);
+    }
+
+    mod hostile_errors {
+        //! Any Twilio error, with any code, status and text, becomes a bounded, one-line
+        //! condition that says what failed.
+
+        use std::time::Duration;
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::error::Error;
+
+        /// Text a hostile or broken endpoint might send: anything, control characters and
+        /// bidi overrides, or one character repeated up to 100 000 times.
+        fn hostile_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[a-z \n\r\t\u{0}\u{202E}\u{2066}é🚀]{0,64}",
+                (any::<char>(), 0..100_000usize).prop_map(|(c, n)| c.to_string().repeat(n)),
+            ]
+        }
+
+        fn any_code() -> impl Strategy<Value = Option<u32>> {
+            prop_oneof![
+                Just(None),
+                any::<u32>().prop_map(Some),
+                prop::sample::select(vec![
+                    20001, 20003, 20404, 20429, 63100, 63104, 63110, 63111, 63113, 63114, 63116,
+                ])
+                .prop_map(Some),
+            ]
+        }
+
+        fn any_twilio_error() -> impl Strategy<Value = TwilioError> {
+            prop_oneof![
+                (
+                    any::<u16>(),
+                    any_code(),
+                    hostile_text(),
+                    prop::option::of(hostile_text()),
+                    prop::option::of(any::<u32>()),
+                )
+                    .prop_map(|(http_status, code, message, more_info, retry)| {
+                        TwilioError::Api {
+                            http_status,
+                            code,
+                            message,
+                            more_info,
+                            retry_after: retry.map(|s| Duration::from_secs(s.into())),
+                        }
+                    }),
+                // What the client builds from a hostile error body.
+                (any::<u16>(), hostile_text())
+                    .prop_map(|(status, body)| TwilioError::from_response(status, &body, None)),
+                Just(()).prop_map(|()| TwilioError::Timeout),
+                hostile_text().prop_map(TwilioError::Connect),
+                hostile_text().prop_map(TwilioError::Transport),
+                hostile_text().prop_map(TwilioError::Decode),
+                hostile_text().prop_map(TwilioError::InvalidConfig),
+                hostile_text().prop_map(TwilioError::InvalidArgument),
+                hostile_text().prop_map(TwilioError::Pagination),
+                any::<usize>().prop_map(|limit| TwilioError::ResponseTooLarge { limit }),
+            ]
+        }
+
+        const ACTIONS: &[&str] = &[
+            "create the sender",
+            "read the sender",
+            "update the sender",
+            "submit the code",
+            "delete the sender",
+        ];
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 512,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn every_twilio_error_becomes_a_bounded_condition_that_says_what_failed(
+                err in any_twilio_error(),
+                action in prop::sample::select(ACTIONS),
+            ) {
+                let assessment = twilio_failure(action, &err);
+                let synced = assessment.synced.as_ref().expect("Synced is always set");
+                prop_assert_eq!(synced.status, Status::False);
+                let mut verdicts = vec![synced];
+                if err.class() == ErrorClass::NeedsUser {
+                    let stalled = assessment.stalled.as_ref().expect("Stalled is set");
+                    prop_assert_eq!(stalled.status, Status::True);
+                    prop_assert_eq!(
+                        stalled.reason,
+                        stalled_reason(err.twilio_code(), err.http_status())
+                    );
+                    verdicts.push(stalled);
+                    verdicts.extend(assessment.ready.as_ref());
+                } else {
+                    prop_assert!(!assessment.is_stalled(), "{err:?} is retried, not stalled");
+                    prop_assert!(assessment.ready.is_none(), "a passing failure leaves Ready");
+                    // The reconciler's other path to the same condition agrees.
+                    let (reason, message) = Error::twilio(action)(err).condition();
+                    prop_assert_eq!(Assessment::failed(reason, message), assessment.clone());
+                }
+                for verdict in verdicts {
+                    let message = &verdict.message;
+                    prop_assert!(
+                        message.starts_with(&format!("could not {action} (")),
+                        "{message:?}"
+                    );
+                    prop_assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
+                    prop_assert!(!message.contains(char::is_control), "{message:?}");
+                }
+                let conditions = merge(&[], &assessment, Some(1), &Time(Default::default()));
+                for condition in &conditions {
+                    prop_assert!(condition.message.len() <= MAX_MESSAGE_BYTES);
+                    prop_assert!(!condition.reason.is_empty());
+                }
+            }
+        }
     }
 }

@@ -27,6 +27,12 @@ use super::retry::RetryPolicy;
 const ROUTE_LIST: &str = "/v2/Channels/Senders";
 const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
 
+/// The largest answer body the client reads. A full list page (1 000 senders, Twilio's largest
+/// `PageSize`) at a few KiB each stays well under it; anything bigger is not a Senders API
+/// answer, and reading it whole would let a broken proxy or a hostile endpoint exhaust the
+/// operator's memory (every concurrent reconcile may hold one body).
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// `list_all` gives up after this many pages: with the default page size that is 100 000
 /// senders, far more than one account can hold, so hitting it means the pages never end.
 const MAX_PAGES: usize = 1_000;
@@ -35,7 +41,8 @@ const MAX_PAGES: usize = 1_000;
 /// they are kept.
 pub trait RequestObserver: Send + Sync {
     /// One attempt of `operation` (create, fetch, update, delete, list) ended with `outcome`:
-    /// the HTTP status ("202", "429", …), or "timeout", "connect" or "transport".
+    /// the HTTP status ("202", "429", …), or "timeout", "connect", "transport" or "too_large"
+    /// (a body over [`MAX_RESPONSE_BYTES`]).
     fn attempt(&self, operation: &'static str, outcome: &str, elapsed: Duration);
     /// A request waited this long for the account's request budget.
     fn budget_wait(&self, waited: Duration);
@@ -161,6 +168,9 @@ impl SendersClient {
             .user_agent(concat!("senderops/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
+            // Twilio's API never redirects. Following one would repeat a create elsewhere, or
+            // (307/308) send an OTP body to whatever host a proxy or a wrong base URL names.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TwilioError::InvalidConfig(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -389,7 +399,14 @@ impl SendersClient {
             sid = sid.unwrap_or(""),
         );
         let should_retry = |err: &TwilioError| match replay {
-            Replay::Safe => err.is_retryable() && !matches!(err, TwilioError::Decode(_)),
+            // A garbled or oversized answer would most likely come back the same at once.
+            Replay::Safe => {
+                err.is_retryable()
+                    && !matches!(
+                        err,
+                        TwilioError::Decode(_) | TwilioError::ResponseTooLarge { .. }
+                    )
+            }
             Replay::OnlyUnprocessed => err.is_retryable() && err.certainly_not_processed(),
         };
         let result = self
@@ -445,7 +462,7 @@ impl SendersClient {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let bytes = response.bytes().await.map_err(transport_error)?;
+            let bytes = read_body(response, MAX_RESPONSE_BYTES).await?;
             Ok::<_, TwilioError>((status, retry_after, bytes))
         }
         .await;
@@ -456,6 +473,7 @@ impl SendersClient {
                 Ok((status, _, _)) => status.as_str().to_string(),
                 Err(TwilioError::Timeout) => "timeout".to_string(),
                 Err(TwilioError::Connect(_)) => "connect".to_string(),
+                Err(TwilioError::ResponseTooLarge { .. }) => "too_large".to_string(),
                 Err(_) => "transport".to_string(),
             };
             observer.attempt(operation, &result, elapsed);
@@ -469,7 +487,7 @@ impl SendersClient {
                     "Twilio answered"
                 );
                 if status.is_success() {
-                    Ok(bytes.to_vec())
+                    Ok(bytes)
                 } else {
                     Err(TwilioError::from_response(
                         status.as_u16(),
@@ -484,6 +502,25 @@ impl SendersClient {
             }
         }
     }
+}
+
+/// The body of `response`, refused as soon as it (or its declared length) passes `limit`: a
+/// chunk at a time, so a hostile endpoint can make the client read at most `limit` bytes.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, TwilioError> {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit as u64)
+    {
+        return Err(TwilioError::ResponseTooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(TwilioError::ResponseTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The Senders API operation a method on a route performs, as metrics name it.

@@ -55,40 +55,95 @@ pub enum TwilioError {
     /// `next_page_url` went in circles or never ended.
     #[error("Twilio pagination did not terminate: {0}")]
     Pagination(String),
+    /// The answer's body was larger than the client reads (`MAX_RESPONSE_BYTES`).
+    #[error(
+        "Twilio's answer was larger than {limit} bytes, more than any Senders API answer; the \
+         client stopped reading it"
+    )]
+    ResponseTooLarge { limit: usize },
 }
 
 fn api_display(http_status: u16, code: Option<u32>, message: &str) -> String {
+    let message = quote(message);
     match code {
         Some(code) => format!("Twilio error {code} (HTTP {http_status}): {message}"),
         None => format!("Twilio answered HTTP {http_status}: {message}"),
     }
 }
 
-/// Twilio's error body: `{"code":20404,"message":"…","more_info":"…","status":404}`.
+/// Twilio's error body: `{"code":20404,"message":"…","more_info":"…","status":404}`. Each field
+/// is read on its own: one of an unexpected type (a proxy's body, a future Twilio's) must not
+/// hide the others, Twilio's code above all.
 #[derive(Deserialize)]
 struct ErrorBody {
-    #[serde(default, deserialize_with = "code_from_number_or_string")]
+    #[serde(default, deserialize_with = "lenient_code")]
     code: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
     message: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
     more_info: Option<String>,
 }
 
-fn code_from_number_or_string<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<u32>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Code {
-        Number(u32),
-        Text(String),
-    }
-    Ok(match Option::<Code>::deserialize(d)? {
-        Some(Code::Number(n)) => Some(n),
-        Some(Code::Text(s)) => s.trim().parse().ok(),
+/// A code sent as a number or as digits in a string; anything else is no code.
+fn lenient_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Ok(match d.deserialize_any(Scalar)? {
+        Some(ScalarValue::Number(n)) => u32::try_from(n).ok(),
+        Some(ScalarValue::Text(s)) => s.trim().parse().ok(),
         None => None,
     })
+}
+
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match d.deserialize_any(Scalar)? {
+        Some(ScalarValue::Text(s)) => Some(s),
+        _ => None,
+    })
+}
+
+enum ScalarValue {
+    Number(u64),
+    Text(String),
+}
+
+/// Reads a string or an unsigned integer; any other value (nested as deep as it likes) is
+/// skipped without being built, so it cannot hit the parser's recursion limit.
+struct Scalar;
+
+impl<'de> serde::de::Visitor<'de> for Scalar {
+    type Value = Option<ScalarValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(ScalarValue::Text(v.to_string())))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(ScalarValue::Number(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(v).ok().map(ScalarValue::Number))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
 }
 
 /// Twilio codes that only the user can resolve, whatever HTTP status carries them. 63114 (too
@@ -100,6 +155,42 @@ const NEEDS_USER_CODES: &[u32] = &[
 /// How much of a non-JSON error body to keep: enough to recognise a proxy page, no more.
 const BODY_SNIPPET_CHARS: usize = 200;
 
+/// How much of Twilio's own text (`message`, `more_info`) an error keeps and quotes. Twilio's
+/// messages are a sentence; anything longer is not worth a condition or a log line.
+const QUOTED_CHARS: usize = 300;
+
+/// Text from an answer, made safe to quote in a one-line log, an Event or a condition:
+/// control characters (newlines that would forge log lines) and bidirectional overrides
+/// (which make a terminal show text in another order) become spaces, runs of whitespace
+/// collapse, and it is cut to [`QUOTED_CHARS`] characters.
+pub(crate) fn quote(text: &str) -> String {
+    let mut out = String::new();
+    let mut kept = 0;
+    let mut space_pending = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() || is_bidi_control(c) {
+            space_pending = !out.is_empty();
+            continue;
+        }
+        if kept + usize::from(space_pending) >= QUOTED_CHARS {
+            out.push('…');
+            break;
+        }
+        if space_pending {
+            out.push(' ');
+            kept += 1;
+            space_pending = false;
+        }
+        out.push(c);
+        kept += 1;
+    }
+    out
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 impl TwilioError {
     /// Builds the error for a non-success answer. `body` is the response body, which Twilio
     /// fills with its JSON error; anything else (a proxy's HTML, an empty body) still gives a
@@ -108,21 +199,20 @@ impl TwilioError {
         if let Ok(parsed) = serde_json::from_str::<ErrorBody>(body)
             && (parsed.code.is_some() || parsed.message.is_some())
         {
+            let message = parsed.message.as_deref().map(quote).unwrap_or_default();
             return Self::Api {
                 http_status,
                 code: parsed.code,
-                message: parsed.message.unwrap_or_else(|| "(no message)".to_string()),
-                more_info: parsed.more_info,
+                message: if message.is_empty() {
+                    "(no message)".to_string()
+                } else {
+                    message
+                },
+                more_info: parsed.more_info.as_deref().map(quote),
                 retry_after,
             };
         }
-        let snippet: String = body
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .chars()
-            .take(BODY_SNIPPET_CHARS)
-            .collect();
+        let snippet: String = quote(body).chars().take(BODY_SNIPPET_CHARS).collect();
         let message = if snippet.is_empty() {
             "empty response body".to_string()
         } else {
@@ -195,7 +285,8 @@ impl TwilioError {
             | Self::Connect(_)
             | Self::Transport(_)
             | Self::Decode(_)
-            | Self::Pagination(_) => ErrorClass::Retryable,
+            | Self::Pagination(_)
+            | Self::ResponseTooLarge { .. } => ErrorClass::Retryable,
             Self::InvalidConfig(_) | Self::InvalidArgument(_) => ErrorClass::NeedsUser,
         }
     }
@@ -224,11 +315,13 @@ impl TwilioError {
 
     /// What the user (or the operator) should do about this error, in one sentence or two.
     pub fn advice(&self) -> String {
+        // Quoted again: an `Api` error may be built from a sender's offline reason, not only
+        // by `from_response`.
         let (message, more_info) = match self {
             Self::Api {
                 message, more_info, ..
-            } => (message.as_str(), more_info.as_deref()),
-            _ => ("", None),
+            } => (quote(message), more_info.as_deref().map(quote)),
+            _ => (String::new(), None),
         };
         let see = more_info.map(|u| format!(" (see {u})")).unwrap_or_default();
         match (self, self.twilio_code()) {
@@ -318,6 +411,10 @@ impl TwilioError {
                 format!("{self}: fix it in the WhatsAppSender or its credentials Secret")
             }
             (Self::Pagination(_), _) => format!("{self}: retrying later"),
+            (Self::ResponseTooLarge { .. }, _) => format!(
+                "{self}: check the client's base URL and any proxy in front of Twilio; retrying \
+                 later"
+            ),
         }
     }
 }

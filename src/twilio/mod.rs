@@ -15,7 +15,7 @@ pub mod models;
 mod retry;
 
 pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
-pub use client::{ClientConfig, Observer, RequestObserver, SendersClient};
+pub use client::{ClientConfig, MAX_RESPONSE_BYTES, Observer, RequestObserver, SendersClient};
 pub use credentials::{Credentials, MissingPart};
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};
