@@ -380,13 +380,17 @@ async fn deletion_honours_the_deletion_policy() {
 
 #[tokio::test]
 async fn a_blocked_deletion_says_why_and_orphan_releases_it() {
-    let f = Fixture::new("stuck").await;
+    let mut f = Fixture::new("stuck").await;
     f.sim.number(AUTO, "auto_verify").await;
     f.apply("acme", spec(AUTO, json!({}))).await;
     let sid = sid_of(&f.wait_ready("acme").await);
 
+    // A running operator deletes with the credentials it last read (tests/operator_disruptions.rs);
+    // one restarted after the Secret went has none.
+    f.operator.kill();
     f.delete_secret("twilio").await;
     f.delete("acme").await;
+    f.operator.restart();
     let blocked = f
         .wait_condition("acme", "Synced", "False", "DeletionBlocked")
         .await;

@@ -3,6 +3,11 @@
 //! A client is built when a Secret version is first used and reused until the Secret changes,
 //! so reconciles neither re-read the Secret nor rebuild HTTP connection pools. Secret values
 //! go straight into [`Credentials`] (redacted `Debug`) and are never logged or echoed.
+//!
+//! The last client of a Secret outlives the Secret, for deletions only: when a namespace is
+//! deleted its Secrets go at once while its senders wait on the operator's finalizer, and no
+//! Secret can be created in a Terminating namespace, so without them the senders could never
+//! be deleted at Twilio. The client is dropped once no sender refers to the Secret.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -154,7 +159,15 @@ impl ClientCache {
         Ok(client)
     }
 
-    /// Drops the client of a Secret that is gone.
+    /// The client of the last version of this Secret that was used, whatever the Secret holds
+    /// now (or whether it still exists): for deleting senders whose Secret is gone.
+    pub fn last_seen(&self, namespace: &str, secret: &str) -> Option<SendersClient> {
+        self.lock()
+            .get(&(namespace.to_string(), secret.to_string()))
+            .map(|(_, client)| client.clone())
+    }
+
+    /// Drops the client of a Secret no sender refers to any more.
     pub fn forget(&self, namespace: &str, secret: &str) {
         self.lock()
             .remove(&(namespace.to_string(), secret.to_string()));
@@ -270,7 +283,13 @@ mod tests {
         assert!(cache.get("other", "twilio", "1").is_none());
         cache.build("ns", "twilio", "2", creds()).unwrap();
         assert_eq!(cache.len(), 1, "the old version is replaced");
+        assert!(
+            cache.last_seen("ns", "twilio").is_some(),
+            "the last client is kept whatever the Secret's version now"
+        );
+        assert!(cache.last_seen("other", "twilio").is_none());
         cache.forget("ns", "twilio");
         assert!(cache.is_empty());
+        assert!(cache.last_seen("ns", "twilio").is_none());
     }
 }

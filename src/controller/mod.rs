@@ -49,6 +49,25 @@ use referrers::Referrers;
 /// The longest a shutdown waits for the first list of senders to complete.
 const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);
 
+/// Retries of a failed watch (and the controller's pause on its triggers' errors): from 250 ms,
+/// doubling to at most this (plus jitter), and back to the start once events flow. kube's
+/// default (client-go's, up to 30 s, at both levels) left the operator blind for about a
+/// minute after an API server restart: the reconnects fail while it is down, then the old
+/// resourceVersion is refused (410 Expired: its watch cache is new), and each failure doubles
+/// the wait before the relist. Two watches retrying every few seconds cost an API server
+/// nothing.
+const WATCH_RETRY_MAX: Duration = Duration::from_secs(3);
+
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(WATCH_RETRY_MAX)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
 /// How `senderops run` behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -140,7 +159,7 @@ impl Context {
             return Ok(Ok(client));
         }
         let Some(secret) = self.secret(namespace, name).await? else {
-            self.clients.forget(namespace, name);
+            // The cached client stays: cleanup may still need it (`ClientCache::last_seen`).
             return Ok(Err(CredentialsProblem::SecretNotFound(name.to_string())));
         };
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
@@ -176,6 +195,12 @@ impl Context {
                 let key = SenderKey::from_obj(sender);
                 self.referrers.forget(&key);
                 self.memory.forget(&key);
+                // Credentials kept for deletions are dropped with the last sender using them.
+                for (namespace, name) in referrers::secrets_of(sender) {
+                    if self.referrers.of_secret(&namespace, &name).is_empty() {
+                        self.clients.forget(&namespace, &name);
+                    }
+                }
             }
             watcher::Event::Init | watcher::Event::InitDone => {}
         }
@@ -312,7 +337,7 @@ pub async fn run(
         sender_watch = sender_watch.labels(selector);
     }
     let senders = watcher(senders_api, sender_watch)
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(|s: &mut WhatsAppSender| s.managed_fields_mut().clear())
         .reflect(sender_writer)
         .inspect_ok(move |event| indexer.observe(event))
@@ -321,7 +346,7 @@ pub async fn run(
 
     // Metadata only: the operator never holds Secret data in a cache.
     let secrets = watcher(secrets_api, watcher::Config::default())
-        .default_backoff()
+        .backoff(watch_backoff())
         .modify(|s: &mut PartialObjectMeta<Secret>| {
             s.metadata.managed_fields = None;
             s.metadata.annotations = None;
@@ -352,6 +377,8 @@ pub async fn run(
     };
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     Controller::for_stream(senders, sender_store)
+        // The controller backs off on its triggers' errors too, by default up to 30 s.
+        .trigger_backoff(watch_backoff())
         .watches_stream(secrets, secret_to_senders)
         .reconcile_on(woken)
         .with_config(config)

@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::account_view::AccountView;
-use super::conditions::{self, Assessment, reason};
+use super::conditions::{self, Assessment, reason, stalled_reason};
 use super::diff::{self, Drift};
 use super::events::{self, Note, reason as event};
 use super::memory::Pinned;
@@ -52,21 +52,6 @@ pub const RECONCILE_REQUESTED_ANNOTATION: &str = "senderops.io/reconcile-request
 /// The same update sent this many times for one generation without Twilio keeping it stops
 /// being sent: something (Twilio normalising a value, say) would otherwise loop forever.
 const MAX_UPDATE_REPEATS: u32 = 3;
-
-/// Twilio error codes that only the user can resolve, with the condition reason each gets.
-fn stalled_reason(code: Option<u32>, http_status: Option<u16>) -> &'static str {
-    match (code, http_status) {
-        (Some(20003), _) | (_, Some(401)) | (_, Some(403)) => reason::INVALID_CREDENTIALS,
-        (Some(20001), _) | (Some(63100), _) => reason::INVALID_SPEC,
-        (Some(63104), _) => reason::WABA_FULL,
-        (Some(63110), _) => reason::ALREADY_REGISTERED,
-        (Some(63111), _) => reason::NUMBER_NOT_FOUND,
-        (Some(63113), _) => reason::CANNOT_VERIFY,
-        (Some(63114), _) => reason::TOO_MANY_CODES,
-        (Some(63116), _) => reason::CODE_NOT_RECEIVED,
-        _ => reason::TWILIO_REJECTED,
-    }
-}
 
 /// An offline reason code that means the user must act: the codes that stall as errors too.
 fn needs_user(code: Option<&str>) -> Option<u32> {
@@ -574,10 +559,7 @@ impl<'a> Reconcile<'a> {
         } else {
             self.resync()
         };
-        Outcome::new(
-            Assessment::stalled(reason, twilio_message(action, err)),
-            requeue,
-        )
+        Outcome::new(conditions::twilio_failure(action, err), requeue)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1176,20 +1158,10 @@ impl<'a> Reconcile<'a> {
         }
         let client = match self.twilio_client().await? {
             Ok(client) => client,
-            Err(problem) => {
-                return Err(Error::DeletionBlocked {
-                    reason: if problem.is_not_found() {
-                        reason::CREDENTIALS_NOT_FOUND
-                    } else {
-                        reason::INVALID_CREDENTIALS
-                    },
-                    message: format!(
-                        "cannot delete the Twilio sender {}: {problem}; restore the Secret, \
-                         {orphan_hint}",
-                        sid.as_deref().unwrap_or("(SID not recorded)")
-                    ),
-                });
-            }
+            Err(problem) => match self.remembered_client(&problem) {
+                Some(client) => client,
+                None => return Err(self.no_credentials_to_delete(sid.as_deref(), &problem)),
+            },
         };
         if let Some(recorded) = &account
             && recorded != client.account_sid()
@@ -1259,6 +1231,52 @@ impl<'a> Reconcile<'a> {
     }
 }
 
+impl Reconcile<'_> {
+    /// The client last built from the credentials Secret, when the Secret is gone: in a
+    /// namespace deletion Secrets disappear at once while senders wait on the finalizer, and a
+    /// Terminating namespace accepts no new Secret. Used for deleting only; a Secret that exists
+    /// but no longer works is followed, not second-guessed.
+    fn remembered_client(&self, problem: &CredentialsProblem) -> Option<SendersClient> {
+        if !matches!(problem, CredentialsProblem::SecretNotFound(_)) {
+            return None;
+        }
+        let secret = &self.spec().credentials_ref.name;
+        let client = self.ctx.clients.last_seen(&self.namespace(), secret)?;
+        tracing::info!(
+            secret,
+            account = client.account_sid(),
+            "the credentials Secret is gone; deleting with the credentials last read from it"
+        );
+        Some(client)
+    }
+
+    fn no_credentials_to_delete(&self, sid: Option<&str>, problem: &CredentialsProblem) -> Error {
+        let sid = sid.unwrap_or("(SID not recorded)");
+        let (reason, fix) = if problem.is_not_found() {
+            (
+                reason::CREDENTIALS_NOT_FOUND,
+                format!(
+                    "the operator has no earlier copy of them (it restarted since it last read \
+                     them); restore the Secret, or, if it cannot be restored (a namespace being \
+                     deleted accepts no new Secret), set spec.deletionPolicy to Orphan to let \
+                     this object go and delete sender {sid} at Twilio yourself"
+                ),
+            )
+        } else {
+            (
+                reason::INVALID_CREDENTIALS,
+                "fix the Secret, or set spec.deletionPolicy to Orphan to leave the sender \
+                 registered at Twilio and let this object go"
+                    .to_string(),
+            )
+        };
+        Error::DeletionBlocked {
+            reason,
+            message: format!("cannot delete the Twilio sender {sid}: {problem}; {fix}"),
+        }
+    }
+}
+
 /// Deletion problems that only the user can clear (as opposed to Twilio being slow).
 fn stalls_deletion(reason: &str) -> bool {
     ![
@@ -1301,29 +1319,6 @@ fn progress_of(status: &SenderStatus) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_user_code_has_its_reason() {
-        let cases = [
-            (Some(20003), Some(401), reason::INVALID_CREDENTIALS),
-            (None, Some(403), reason::INVALID_CREDENTIALS),
-            (Some(63100), Some(400), reason::INVALID_SPEC),
-            (Some(63104), Some(400), reason::WABA_FULL),
-            (Some(63110), Some(400), reason::ALREADY_REGISTERED),
-            (Some(63111), Some(400), reason::NUMBER_NOT_FOUND),
-            (Some(63113), Some(400), reason::CANNOT_VERIFY),
-            (Some(63114), Some(400), reason::TOO_MANY_CODES),
-            (Some(63116), Some(400), reason::CODE_NOT_RECEIVED),
-            (Some(12345), Some(409), reason::TWILIO_REJECTED),
-        ];
-        for (code, status, expected) in cases {
-            assert_eq!(
-                stalled_reason(code, status),
-                expected,
-                "{code:?}/{status:?}"
-            );
-        }
-    }
 
     #[test]
     fn offline_reasons_that_need_the_user() {

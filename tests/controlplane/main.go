@@ -1,11 +1,17 @@
 // testplane runs a real kube-apiserver backed by an embedded etcd in one process, for the
-// operator's integration tests. It is a test tool only: no controller-manager, no scheduler.
+// operator's integration tests. It is a test tool only: of the controller-manager it runs just
+// the namespace controller (so deleted namespaces are emptied and go away); no scheduler, no
+// garbage collector, no token controller.
 //
 //	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir]
 //
 // It writes certificates and DIR/kubeconfig, prints "ready" on stdout once /readyz passes,
 // and shuts both servers down on SIGINT/SIGTERM, or when stdin closes if asked to: a test
 // harness holds the pipe, so the control plane goes away with the test process however it ends.
+//
+// Started again on a DIR it used before (without --remove-dir), it keeps that run's
+// certificates, etcd data and, unless --port says otherwise, port: clients of the first run,
+// with their kubeconfig, reconnect to the second as if the apiserver had restarted.
 package main
 
 import (
@@ -61,11 +67,14 @@ func run(dir string, port int) error {
 	cmd := app.NewAPIServerCommand()
 
 	if port == 0 {
+		port = previousPort(filepath.Join(dir, "kubeconfig"))
+	}
+	if port == 0 {
 		if port, err = freePort(); err != nil {
 			return err
 		}
 	}
-	pki, err := writePKI(dir)
+	pki, err := ensurePKI(dir)
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -83,7 +92,17 @@ func run(dir string, port int) error {
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute() }()
-	go announceReady(cmd.Context(), server, pki)
+	go func() {
+		ctx := cmd.Context()
+		if !waitReady(ctx, server, pki) {
+			return
+		}
+		if err := startNamespaceController(ctx, filepath.Join(dir, "kubeconfig")); err != nil {
+			fmt.Fprintf(os.Stderr, "testplane: %v\n", err)
+			return
+		}
+		fmt.Println("ready")
+	}()
 
 	select {
 	case err := <-done:
@@ -113,6 +132,9 @@ func apiserverFlags(dir string, port int, etcdURL string) []string {
 		// No controller-manager creates default ServiceAccounts, so this plugin would refuse pods.
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
+		// Stop within seconds even with clients watching (operators under test): without it
+		// net/http waits up to --request-timeout (60 s) for open watch connections.
+		"--shutdown-send-retry-after=true",
 		"--profiling=false",
 		"--v=0",
 	}

@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -18,6 +20,34 @@ import (
 // pki holds the PEM files a client needs to talk to the apiserver as cluster admin.
 type pki struct {
 	caPEM, adminCertPEM, adminKeyPEM []byte
+}
+
+// pkiFiles are what writePKI leaves in DIR.
+var pkiFiles = []string{"ca.crt", "serving.crt", "serving.key", "admin.crt", "admin.key", "sa.key"}
+
+// ensurePKI keeps the certificates of an earlier run in dir, so that a control plane restarted
+// on the same directory is still trusted by the clients (and tokens) of the first; otherwise it
+// generates them.
+func ensurePKI(dir string) (*pki, error) {
+	if p, err := readPKI(dir); err == nil {
+		return p, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return writePKI(dir)
+}
+
+// readPKI loads the files of an earlier writePKI; fs.ErrNotExist if any is missing.
+func readPKI(dir string) (*pki, error) {
+	data := map[string][]byte{}
+	for _, name := range pkiFiles {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		data[name] = b
+	}
+	return &pki{caPEM: data["ca.crt"], adminCertPEM: data["admin.crt"], adminKeyPEM: data["admin.key"]}, nil
 }
 
 // writePKI generates a fresh CA, the apiserver's serving certificate, the service-account

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,15 +24,35 @@ func writeKubeconfig(path, server string, p *pki) error {
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// announceReady polls /readyz as the admin and prints "ready" once it answers 200; the test
-// harness waits for that line.
-func announceReady(ctx context.Context, server string, p *pki) {
+// previousPort is the apiserver port in the kubeconfig an earlier run left, or 0.
+func previousPort(kubeconfig string) int {
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		return 0
+	}
+	cluster, ok := cfg.Clusters["testplane"]
+	if !ok {
+		return 0
+	}
+	u, err := url.Parse(cluster.Server)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return 0
+	}
+	return port
+}
+
+// waitReady polls /readyz as the admin until it answers 200 (true) or ctx ends (false).
+func waitReady(ctx context.Context, server string, p *pki) bool {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(p.caPEM)
 	cert, err := tls.X509KeyPair(p.adminCertPEM, p.adminKeyPEM)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testplane: admin key pair: %v\n", err)
-		return
+		return false
 	}
 	client := &http.Client{
 		Timeout:   2 * time.Second,
@@ -43,13 +65,12 @@ func announceReady(ctx context.Context, server string, p *pki) {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				fmt.Fprintf(os.Stderr, "testplane: ready after %s\n", time.Since(start).Round(time.Millisecond))
-				fmt.Println("ready")
-				return
+				return true
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -1,14 +1,19 @@
-//! A real kube-apiserver with embedded etcd (`make controlplane`), one per test binary.
+//! A real kube-apiserver with embedded etcd (`make controlplane`), one per test binary, plus the
+//! namespace controller (so deleted namespaces are emptied and removed, as in a cluster).
 //!
 //! The process is started on first use and shared by the binary's tests; each test gets its own
 //! namespace. The harness holds the child's stdin and the child runs with `--exit-on-stdin-eof`,
 //! so it stops when the test binary exits by any path, panics and aborts included.
+//!
+//! A test that stops the API server takes a [`dedicated`] control plane instead: its own
+//! process, which [`ControlPlane::stop`] ends (SIGTERM) and [`ControlPlane::start_again`] starts
+//! on the same directory, certificates and port, so clients reconnect with the same kubeconfig.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -22,10 +27,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct ControlPlane {
     dir: PathBuf,
     log: PathBuf,
-    // Held, never written: closing it (process exit) tells the control plane to stop.
-    _stdin: Mutex<ChildStdin>,
-    _child: Mutex<Child>,
+    /// The running process; `None` between [`ControlPlane::stop`] and a start.
+    process: Mutex<Option<Process>>,
     started_in: Duration,
+}
+
+struct Process {
+    child: Child,
+    // Held, never written: closing it (process exit) tells the control plane to stop.
+    _stdin: ChildStdin,
 }
 
 static SHARED: OnceLock<ControlPlane> = OnceLock::new();
@@ -33,10 +43,32 @@ static SHARED: OnceLock<ControlPlane> = OnceLock::new();
 /// The test binary's control plane, started (and the CRDs installed) on first use.
 pub fn shared() -> &'static ControlPlane {
     SHARED.get_or_init(|| {
-        let plane = ControlPlane::start();
+        let dir = tempfile::Builder::new()
+            .prefix("senderops-testplane-")
+            .tempdir()
+            .expect("create a temporary directory")
+            .keep();
+        let log = logs_dir().join(format!("{}.log", binary_name()));
+        let plane = ControlPlane::start(dir, log, true);
         plane.install_crds();
         plane
     })
+}
+
+/// A control plane for one test alone (with the CRDs), which the test may stop and start
+/// again. Like the shared one it lives until the test binary exits (stdin EOF stops it); its
+/// directory, `target/testplane/planes/BINARY-NAME`, is kept across restarts and cleared by the
+/// next run.
+pub fn dedicated(name: &str) -> &'static ControlPlane {
+    let dir = testplane_dir()
+        .join("planes")
+        .join(format!("{}-{name}", binary_name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the control plane's directory");
+    let log = logs_dir().join(format!("{}-{name}.log", binary_name()));
+    let plane = ControlPlane::start(dir, log, false);
+    plane.install_crds();
+    Box::leak(Box::new(plane))
 }
 
 pub fn repo_root() -> &'static Path {
@@ -47,54 +79,18 @@ fn testplane_dir() -> PathBuf {
     repo_root().join("target/testplane")
 }
 
+fn logs_dir() -> PathBuf {
+    let logs = testplane_dir().join("logs");
+    std::fs::create_dir_all(&logs).expect("create target/testplane/logs");
+    logs
+}
+
 impl ControlPlane {
-    fn start() -> ControlPlane {
-        let binary = testplane_dir().join("testplane");
-        assert!(
-            binary.is_file(),
-            "{} is missing: run `make controlplane` (or `make test`) first",
-            binary.display()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("senderops-testplane-")
-            .tempdir()
-            .expect("create a temporary directory")
-            .keep();
-        let logs = testplane_dir().join("logs");
-        std::fs::create_dir_all(&logs).expect("create target/testplane/logs");
-        // One log per test binary, overwritten by its next run.
-        let log = logs.join(format!("{}.log", binary_name()));
+    /// Starts a control plane in `dir`, logging to `log` (overwritten: one log per test binary,
+    /// kept until its next run). `remove_dir`: the process deletes `dir` when it stops.
+    fn start(dir: PathBuf, log: PathBuf, remove_dir: bool) -> ControlPlane {
         let log_file = std::fs::File::create(&log).expect("create the control plane log");
-
-        let began = Instant::now();
-        let mut child = Command::new(&binary)
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--exit-on-stdin-eof", "--remove-dir"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.trim() == "ready" {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        if ready_rx.recv_timeout(START_TIMEOUT).is_err() {
-            let _ = child.kill();
-            panic!(
-                "the test control plane did not become ready in {START_TIMEOUT:?}; its log:\n{}",
-                tail(&log, 40)
-            );
-        }
-        let started_in = began.elapsed();
+        let (process, started_in) = spawn(&dir, &log, log_file, remove_dir);
         eprintln!(
             "test control plane ready in {started_in:?} (log: {})",
             log.display()
@@ -102,12 +98,59 @@ impl ControlPlane {
         ControlPlane {
             dir,
             log,
-            _stdin: Mutex::new(stdin),
-            _child: Mutex::new(child),
+            process: Mutex::new(Some(process)),
             started_in,
         }
     }
 
+    fn process(&self) -> MutexGuard<'_, Option<Process>> {
+        self.process.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit. The directory stays for
+    /// [`ControlPlane::start_again`].
+    pub fn stop(&self) {
+        let mut process = self.process().take().expect("the control plane is running");
+        let pid = process.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = process.child.try_wait().expect("poll the control plane") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = process.child.kill();
+                panic!(
+                    "the control plane did not exit within 30 s of SIGTERM; its log:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "the control plane exited with {status} after SIGTERM; its log:\n{}",
+            self.log_tail(40)
+        );
+    }
+
+    /// Starts the stopped control plane again on the same directory: same etcd data,
+    /// certificates and port (testplane reuses them), so the kubeconfig stays valid. Returns
+    /// how long it took to be ready.
+    pub fn start_again(&self) -> Duration {
+        let mut process = self.process();
+        assert!(process.is_none(), "the control plane is still running");
+        let log_file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("open the control plane log");
+        let (started, took) = spawn(&self.dir, &self.log, log_file, false);
+        *process = Some(started);
+        took
+    }
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
     }
@@ -145,8 +188,9 @@ impl ControlPlane {
         kube::Client::try_from(config).expect("build a kube client")
     }
 
-    /// A fresh namespace for one test. Namespaces are never deleted: without a controller-manager
-    /// they would stay Terminating, and the control plane goes away with the test binary anyway.
+    /// A fresh namespace for one test. Tests need not delete it: the control plane goes away
+    /// with the test binary. Deleting one works as in a cluster: the namespace controller
+    /// deletes its content (objects with finalizers wait for them) and then the namespace.
     pub async fn namespace(&self, prefix: &str) -> String {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -183,6 +227,53 @@ impl ControlPlane {
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
     }
+}
+
+/// Runs testplane on `dir` and waits for its "ready"; returns the process and how long that took.
+fn spawn(dir: &Path, log: &Path, log_file: std::fs::File, remove_dir: bool) -> (Process, Duration) {
+    let binary = testplane_dir().join("testplane");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run `make controlplane` (or `make test`) first",
+        binary.display()
+    );
+    let began = Instant::now();
+    let mut command = Command::new(&binary);
+    command.arg("--dir").arg(dir).arg("--exit-on-stdin-eof");
+    if remove_dir {
+        command.arg("--remove-dir");
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    let stdin = child.stdin.take().expect("piped stdin");
+    let stdout = child.stdout.take().expect("piped stdout");
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim() == "ready" {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    if ready_rx.recv_timeout(START_TIMEOUT).is_err() {
+        let _ = child.kill();
+        panic!(
+            "the test control plane did not become ready in {START_TIMEOUT:?}; its log:\n{}",
+            tail(log, 40)
+        );
+    }
+    (
+        Process {
+            child,
+            _stdin: stdin,
+        },
+        began.elapsed(),
+    )
 }
 
 fn binary_name() -> String {

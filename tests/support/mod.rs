@@ -4,7 +4,9 @@
 
 pub mod controlplane;
 pub mod deploy;
+pub mod fleet;
 pub mod kubectl;
+pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod prism;

@@ -6,7 +6,7 @@
 //! runs out, panics with the object and the tail of the operator's log.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +47,9 @@ pub struct Operator {
     args: Vec<String>,
     namespace: String,
     twilio_url: String,
+    kubeconfig: PathBuf,
+    /// Environment on top of the defaults (see [`Operator::restart_with_env`]).
+    env: Vec<(String, String)>,
 }
 
 fn log_path(namespace: &str) -> PathBuf {
@@ -60,8 +63,20 @@ fn log_path(namespace: &str) -> PathBuf {
 }
 
 impl Operator {
-    /// Starts the operator for `namespace` with [`TEST_ARGS`] and `extra` flags.
+    /// Starts the operator for `namespace` with [`TEST_ARGS`] and `extra` flags, against the
+    /// shared control plane.
     pub fn start(namespace: &str, twilio_url: &str, extra: &[&str]) -> Operator {
+        let kubeconfig = controlplane::shared().kubeconfig();
+        Self::start_with_kubeconfig(&kubeconfig, namespace, twilio_url, extra)
+    }
+
+    /// [`Operator::start`] against the cluster of `kubeconfig` (a dedicated control plane).
+    pub fn start_with_kubeconfig(
+        kubeconfig: &Path,
+        namespace: &str,
+        twilio_url: &str,
+        extra: &[&str],
+    ) -> Operator {
         let mut args: Vec<String> = TEST_ARGS.iter().map(|a| a.to_string()).collect();
         args.extend(extra.iter().map(|a| a.to_string()));
         let mut operator = Operator {
@@ -70,6 +85,8 @@ impl Operator {
             args,
             namespace: namespace.to_string(),
             twilio_url: twilio_url.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            env: Vec::new(),
         };
         operator.spawn();
         operator
@@ -83,8 +100,9 @@ impl Operator {
             .args(["--namespace", &self.namespace])
             .args(["--twilio-api-url", &self.twilio_url])
             .args(&self.args)
-            .env("KUBECONFIG", controlplane::shared().kubeconfig())
+            .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,senderops=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("TWILIO_API_URL")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
@@ -99,6 +117,13 @@ impl Operator {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Whether the process (the same one, never restarted behind the caller's back) still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("poll the operator").is_none())
+    }
+
     /// SIGKILL, as a crash or an OOM kill would end it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -111,6 +136,16 @@ impl Operator {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// Starts it again with `env` added to its environment, after the defaults: `RUST_LOG`
+    /// here replaces the default filter. Later restarts keep it.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart();
     }
 
     /// SIGTERM, then waits (bounded) for the exit.
@@ -203,12 +238,27 @@ impl Fixture {
 
     /// A fixture in an existing namespace `ns`.
     pub async fn with_sim_in(ns: &str, sim: Sim, extra: &[&str]) -> Fixture {
-        let plane = controlplane::shared();
+        Self::on_plane(controlplane::shared(), ns, sim, extra).await
+    }
+
+    /// A fixture in namespace `ns` of `plane` (a dedicated control plane), whose operator
+    /// uses that plane's kubeconfig.
+    pub async fn on_plane(
+        plane: &'static ControlPlane,
+        ns: &str,
+        sim: Sim,
+        extra: &[&str],
+    ) -> Fixture {
         let ns = ns.to_string();
         let client = plane.client().await;
         let fixture = Fixture {
             plane,
-            operator: Operator::start(&ns, &sim.base_url(), extra),
+            operator: Operator::start_with_kubeconfig(
+                &plane.kubeconfig(),
+                &ns,
+                &sim.base_url(),
+                extra,
+            ),
             senders: Api::namespaced(client.clone(), &ns),
             secrets: Api::namespaced(client.clone(), &ns),
             client,
