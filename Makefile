@@ -14,11 +14,18 @@ HELM := target/tools/helm
 # Copies of crds/ where kustomize and Helm can load them (neither reads files outside its root).
 CRD_COPIES := deploy/base/crd/whatsappsender.yaml deploy/helm/senderops/crds/whatsappsender.yaml
 
-.PHONY: test demo controlplane manifests lint fmt prism helm clean-testplane
+.PHONY: test bench demo controlplane manifests lint fmt prism helm clean-testplane
 
 ## test: build the control plane, Prism and helm, then run every Rust test against them.
 test: controlplane prism helm
 	cargo test --workspace --locked
+
+## bench: 1000 senders over 10 accounts, then 10,000 with 10,000 unrelated Secrets, against the
+## control plane and twilio-sim (release build; about 12 minutes). Writes target/bench/report.json
+## and report.txt; fails if a target is missed. BENCH_SENDERS, BENCH_STEADY_SECONDS,
+## BENCH_SCALE_SENDERS and BENCH_UNRELATED_SECRETS change the sizes.
+bench: controlplane
+	cargo bench --locked --bench fleet
 
 ## demo: the control plane, twilio-sim and senderops run with the examples, until all are ONLINE.
 ## DEMO_ONESHOT=1 exits once they are (CI-friendly); otherwise it runs until Ctrl-C.

@@ -1,0 +1,399 @@
+//! `make bench`: SenderOps against the test control plane and twilio-sim at fleet scale.
+//!
+//! 1. Onboarding: N senders (`BENCH_SENDERS`, 1000) over 10 accounts, half needing a code that
+//!    a stand-in user writes as soon as the simulator sends it, applied at once. Two operators
+//!    share the work by label: one with batched refresh (the default) for half the accounts,
+//!    one with `--batched-refresh=false` (one GET per sender, as generic operators poll) for
+//!    the other half, so both request costs come from the same run.
+//! 2. Steady state: all ONLINE, requests counted over a window a little longer than the default
+//!    resync (`BENCH_STEADY_SECONDS`, 330), scaled to an hour and to all N senders.
+//! 3. Scale: 10,000 senders (`BENCH_SCALE_SENDERS`; the rest registered at Twilio beforehand, as
+//!    an imported fleet would be) and 10,000 unrelated 4 KiB Secrets; one operator started
+//!    over them: time to its first status write, and its peak RSS until all are Ready.
+//!
+//! Writes `target/bench/report.json` and `report.txt`, prints the table, and exits non-zero
+//! if a target is missed.
+//!
+//! For profiling: `BENCH_ONLY_SCALE=1` runs step 3 alone, and `BENCH_WRAP_SCALE="heaptrack
+//! -o target/bench/heaptrack"` runs its operator under a profiler (its RSS is then not the
+//! operator's).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod operator;
+mod report;
+mod user;
+mod watch;
+mod world;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use operator::OperatorProcess;
+use report::{Report, quantile, round2};
+use watch::FleetWatch;
+use world::{BenchAccount, Planned, REFRESH_LABEL, SimControl};
+
+const STEP: Duration = Duration::from_millis(50);
+const SIM_LIMIT_PER_SECOND: u32 = 10;
+/// The operator's first poll of a sender in motion, matched to the simulator's 50 ms steps as
+/// the default 5 s is matched to Twilio's. Everything else is the default.
+const OPERATOR_FLAGS: &[&str] = &["--poll-interval", "100ms"];
+const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
+/// The client's list page size.
+const PAGE_SIZE: usize = 100;
+const ONBOARDING_DEADLINE: Duration = Duration::from_secs(600);
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+struct Bench {
+    client: kube::Client,
+    kubeconfig: std::path::PathBuf,
+    sim: SimControl,
+    accounts: Vec<BenchAccount>,
+    out: std::path::PathBuf,
+}
+
+impl Bench {
+    fn operator(&self, name: &str, extra: &[&str]) -> OperatorProcess {
+        self.operator_wrapped(name, extra, &[])
+    }
+
+    fn operator_wrapped(&self, name: &str, extra: &[&str], wrapper: &[String]) -> OperatorProcess {
+        let flags: Vec<String> = OPERATOR_FLAGS
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        OperatorProcess::start(
+            wrapper,
+            &self.kubeconfig,
+            &self.sim.base,
+            &flags,
+            self.out.join(format!("operator-{name}.log")),
+        )
+    }
+
+    fn account_sids(&self, batched: bool) -> Vec<&str> {
+        self.accounts
+            .iter()
+            .filter(|a| a.batched == batched)
+            .map(|a| a.sid.as_str())
+            .collect()
+    }
+
+    /// How many of `plan` belong to the batched (or the unbatched) operator's accounts.
+    fn senders_in(&self, plan: &[Planned], batched: bool) -> usize {
+        plan.iter()
+            .filter(|p| self.accounts[p.account].batched == batched)
+            .count()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let began = Instant::now();
+    let only_scale = std::env::var_os("BENCH_ONLY_SCALE").is_some();
+    let n = if only_scale {
+        0
+    } else {
+        setting("BENCH_SENDERS", 1000)
+    };
+    let account_count = setting("BENCH_ACCOUNTS", 10);
+    let scale = setting("BENCH_SCALE_SENDERS", 10_000);
+    // Start-up is timed to the first status write, which only new senders are sure to cause.
+    assert!(
+        scale > n,
+        "BENCH_SCALE_SENDERS ({scale}) must exceed BENCH_SENDERS ({n})"
+    );
+    let unrelated = setting("BENCH_UNRELATED_SECRETS", 10_000);
+    let steady_window = Duration::from_secs(setting("BENCH_STEADY_SECONDS", 330) as u64);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let plane = support::controlplane::shared();
+    let client = plane.client().await;
+    let run = std::process::id().to_string();
+    let accounts = world::accounts(account_count, &run);
+    let handle = world::start_sim(&accounts, STEP).await;
+    let bench = Bench {
+        client: client.clone(),
+        kubeconfig: plane.kubeconfig(),
+        sim: SimControl::new(handle.base_url()),
+        accounts,
+        out: support::controlplane::repo_root().join("target/bench"),
+    };
+    std::fs::create_dir_all(&bench.out).expect("create target/bench");
+    bench.sim.set_faults(sim_limit()).await;
+    world::create_namespaces_and_credentials(&client, &bench.accounts).await;
+
+    let mut report = Report {
+        senders: n,
+        accounts: account_count,
+        ..Report::default()
+    };
+    report.details.operator_flags = OPERATOR_FLAGS.iter().map(|s| s.to_string()).collect();
+    report.details.simulator_step_ms = STEP.as_millis() as u64;
+    report.details.simulator_limit_per_second_per_account = SIM_LIMIT_PER_SECOND;
+    report.details.batched_accounts = bench.account_sids(true).len();
+
+    let plan: Vec<Planned> = (0..n)
+        .map(|i| world::plan(i, account_count, true))
+        .collect();
+    let (sid_tx, sid_rx) = tokio::sync::mpsc::unbounded_channel();
+    let fleet = FleetWatch::start(client.clone(), sid_tx).await;
+    if !only_scale {
+        let by_name = (0..n)
+            .map(|i| world::plan(i, account_count, true))
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        let (secret_times, _user) =
+            user::start(client.clone(), bench.sim.clone(), Arc::new(by_name), sid_rx);
+        let operators = onboard(&bench, &plan, &fleet, &mut report).await;
+        let latencies = code_latencies(&bench.sim.senders().await, &secret_times.lock().unwrap());
+        assert_eq!(
+            latencies.len(),
+            report.details.coded_senders,
+            "every coded sender got its code in"
+        );
+        report.code_to_submit_ms_p50 = quantile(&latencies, 0.5);
+        report.code_to_submit_ms_p99 = quantile(&latencies, 0.99);
+        eprintln!(
+            "bench: requests/sender to Ready {} (unbatched {}, floor {}); code to submit p50 {} \
+             ms, p99 {} ms",
+            report.twilio_requests_per_sender_to_ready,
+            report.unbatched_twilio_requests_per_sender_to_ready,
+            report.floor_requests_per_sender_to_ready,
+            report.code_to_submit_ms_p50,
+            report.code_to_submit_ms_p99
+        );
+        measure_steady_state(&bench, &plan, steady_window, &mut report).await;
+        for operator in operators {
+            operator.stop().await;
+        }
+    }
+    let extra: Vec<Planned> = (n..scale)
+        .map(|i| world::plan(i, account_count, false))
+        .collect();
+    measure_scale(&bench, &extra, unrelated, &fleet, &mut report).await;
+
+    let final_stats = bench.sim.stats().await;
+    report.throttled_requests = world::requests_with_status(&final_stats, 429);
+    report.duplicate_senders = duplicates(&bench.sim.senders().await, scale);
+    report.details.seconds_total = round2(began.elapsed().as_secs_f64());
+
+    report
+        .write(&bench.out)
+        .expect("write target/bench/report.json");
+    println!("{}", report.table());
+    println!("written: {}", bench.out.join("report.json").display());
+    let missed: Vec<&str> = report
+        .targets()
+        .iter()
+        .filter(|t| !t.met)
+        .map(|t| t.figure)
+        .collect();
+    drop(handle);
+    if !missed.is_empty() {
+        eprintln!("bench: targets missed: {}", missed.join(", "));
+        std::process::exit(1);
+    }
+}
+
+fn sim_limit() -> Value {
+    json!({"rate_limit_per_second": SIM_LIMIT_PER_SECOND})
+}
+
+/// Step 1: all of `plan` applied at once, run by two operators (batched refresh and not) until
+/// every sender is Ready. Returns the operators, still running, for step 2.
+async fn onboard(
+    bench: &Bench,
+    plan: &[Planned],
+    fleet: &FleetWatch,
+    report: &mut Report,
+) -> [OperatorProcess; 2] {
+    bench.sim.set_numbers(plan).await;
+    let mut batched = bench.operator(
+        "batched",
+        &["--selector", &format!("{REFRESH_LABEL}=batched")],
+    );
+    let mut single = bench.operator(
+        "unbatched",
+        &[
+            "--selector",
+            &format!("{REFRESH_LABEL}=single"),
+            "--batched-refresh=false",
+        ],
+    );
+    batched.wait_ready(Duration::from_secs(60)).await;
+    single.wait_ready(Duration::from_secs(60)).await;
+    let n = plan.len();
+    eprintln!(
+        "bench: applying {n} senders over {} accounts",
+        bench.accounts.len()
+    );
+    let applied = Instant::now();
+    world::create_senders(&bench.client, &bench.accounts, plan).await;
+    fleet.wait_ready(n, ONBOARDING_DEADLINE, "onboarding").await;
+    report.seconds_to_all_ready = round2(applied.elapsed().as_secs_f64());
+    eprintln!(
+        "bench: all {n} Ready in {:.1} s",
+        report.seconds_to_all_ready
+    );
+
+    let stats = bench.sim.stats().await;
+    let per_sender = |batched: bool| {
+        let requests = world::requests_of(&stats, &bench.account_sids(batched));
+        requests as f64 / bench.senders_in(plan, batched).max(1) as f64
+    };
+    let coded = plan.iter().filter(|p| p.coded).count();
+    report.details.coded_senders = coded;
+    // One create, plus a code for half of them, plus one read per transition to see:
+    // CREATING -> ONLINE, or CREATING -> PENDING_VERIFICATION and VERIFYING -> ONLINE.
+    report.floor_requests_per_sender_to_ready =
+        round2((2.0 * (n - coded) as f64 + 4.0 * coded as f64) / n as f64);
+    report.twilio_requests_per_sender_to_ready = round2(per_sender(true));
+    report.unbatched_twilio_requests_per_sender_to_ready = round2(per_sender(false));
+    report.unbatched_to_batched_ratio_to_ready = round2(
+        report.unbatched_twilio_requests_per_sender_to_ready
+            / report.twilio_requests_per_sender_to_ready,
+    );
+    [batched, single]
+}
+
+/// Step 2: every sender ONLINE; requests over `window` at the default resync, per hour, scaled
+/// from each operator's half to all senders.
+async fn measure_steady_state(
+    bench: &Bench,
+    plan: &[Planned],
+    window: Duration,
+    report: &mut Report,
+) {
+    eprintln!("bench: counting steady-state requests for {window:?}");
+    let before = bench.sim.stats().await;
+    let window_start = Instant::now();
+    tokio::time::sleep(window).await;
+    let after = bench.sim.stats().await;
+    let seconds = window_start.elapsed().as_secs_f64();
+    let n = plan.len() as f64;
+    let rate = |batched: bool| {
+        let sids = bench.account_sids(batched);
+        let count = world::requests_of(&after, &sids) - world::requests_of(&before, &sids);
+        let share = bench.senders_in(plan, batched).max(1) as f64 / n;
+        (count, count as f64 * 3600.0 / seconds / share)
+    };
+    let (batched_count, batched_rate) = rate(true);
+    let (single_count, single_rate) = rate(false);
+    report.details.steady_window_seconds = round2(seconds);
+    report.details.steady_requests_batched = batched_count;
+    report.details.steady_requests_unbatched = single_count;
+    report.twilio_requests_per_hour_steady = round2(batched_rate);
+    report.unbatched_twilio_requests_per_hour_steady = round2(single_rate);
+    report.unbatched_to_batched_ratio_steady = round2(single_rate / batched_rate.max(1e-9));
+    let accounts = bench.accounts.len();
+    let pages_per_list = plan.len().div_ceil(accounts).div_ceil(PAGE_SIZE).max(1);
+    report.floor_requests_per_hour_steady =
+        round2((accounts * pages_per_list) as f64 * 3600.0 / DEFAULT_RESYNC.as_secs_f64());
+}
+
+/// Step 3: `extra` senders registered at Twilio beforehand and applied with `unrelated`
+/// Secrets; one operator with default flags started over all of them.
+async fn measure_scale(
+    bench: &Bench,
+    extra: &[Planned],
+    unrelated: usize,
+    fleet: &FleetWatch,
+    report: &mut Report,
+) {
+    let total = fleet.ready() + extra.len();
+    eprintln!("bench: preparing {total} senders and {unrelated} unrelated Secrets");
+    bench.sim.set_faults(json!({})).await;
+    bench.sim.set_numbers(extra).await;
+    futures::stream::iter(extra)
+        .for_each_concurrent(32, |p| {
+            let account = &bench.accounts[p.account];
+            async move { bench.sim.register(account, &world::typed_spec(p)).await }
+        })
+        .await;
+    bench.sim.set_faults(sim_limit()).await;
+    world::create_unrelated_secrets(&bench.client, &bench.accounts, unrelated).await;
+    world::create_senders(&bench.client, &bench.accounts, extra).await;
+    report.details.scale_senders = total;
+    report.details.scale_unrelated_secrets = unrelated;
+
+    eprintln!("bench: starting one operator over {total} senders");
+    let wrapper: Vec<String> = std::env::var("BENCH_WRAP_SCALE")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let spawned = Instant::now();
+    let mut operator = bench.operator_wrapped("scale", &[], &wrapper);
+    let startup = loop {
+        if let Some(at) = fleet.first_status_write_since(spawned) {
+            break at - spawned;
+        }
+        assert!(
+            spawned.elapsed() < Duration::from_secs(300),
+            "no status write within 300 s; see {}",
+            operator.log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    report.startup_seconds = round2(startup.as_secs_f64());
+    report.details.scale_rss_mib_at_first_status_write = round2(operator.rss_mib().1);
+    operator.wait_ready(Duration::from_secs(60)).await;
+    fleet.wait_ready(total, ONBOARDING_DEADLINE, "scale").await;
+    report.details.scale_seconds_to_all_ready = round2(spawned.elapsed().as_secs_f64());
+    let (peak, now) = operator.rss_mib();
+    report.operator_rss_mib = round2(peak);
+    report.details.scale_operator_rss_mib_at_end = round2(now);
+    operator.stop().await;
+}
+
+/// Milliseconds from each code Secret's creation to the simulator receiving the code.
+fn code_latencies(senders: &[Value], written: &HashMap<String, u64>) -> Vec<f64> {
+    let by_phone: HashMap<String, &Value> = senders
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["sender_id"]
+                    .as_str()?
+                    .trim_start_matches("whatsapp:")
+                    .to_string(),
+                s,
+            ))
+        })
+        .collect();
+    written
+        .iter()
+        .filter_map(|(name, at)| {
+            let index: usize = name.trim_start_matches("s-").parse().ok()?;
+            let phone = format!("+1500{index:07}");
+            let received = by_phone.get(&phone)?["last_code_received_ms"].as_u64()?;
+            Some(received.saturating_sub(*at) as f64)
+        })
+        .collect()
+}
+
+/// Twilio senders beyond one per object: extra senders for a number, and extra accepted
+/// creates (each one a second registration attempt Meta would see).
+fn duplicates(senders: &[Value], objects: usize) -> u64 {
+    let extra_senders = senders.len().saturating_sub(objects) as u64;
+    let extra_creates: u64 = senders
+        .iter()
+        .map(|s| s["create_requests"].as_u64().unwrap_or(1).saturating_sub(1))
+        .sum();
+    extra_senders + extra_creates
+}
