@@ -50,7 +50,9 @@ impl AccountViews {
 #[derive(Debug)]
 pub struct Snapshot {
     pub started: Instant,
-    by_sid: HashMap<String, Sender>,
+    /// Boxed: a `Sender` is most of a kilobyte, and a table keeps up to twice as many slots as
+    /// entries; with 10,000 senders the unboxed tables took 13 MiB.
+    by_sid: HashMap<String, Box<Sender>>,
     sid_by_number: HashMap<String, String>,
 }
 
@@ -60,7 +62,7 @@ impl Snapshot {
         let mut sid_by_number = HashMap::with_capacity(senders.len());
         for sender in senders {
             sid_by_number.insert(normalize(&sender.sender_id), sender.sid.clone());
-            by_sid.insert(sender.sid.clone(), sender);
+            by_sid.insert(sender.sid.clone(), Box::new(sender));
         }
         Self {
             started,
@@ -70,13 +72,14 @@ impl Snapshot {
     }
 
     pub fn by_sid(&self, sid: &str) -> Option<&Sender> {
-        self.by_sid.get(sid)
+        self.by_sid.get(sid).map(Box::as_ref)
     }
 
     pub fn by_number(&self, phone_e164: &str) -> Option<&Sender> {
         self.sid_by_number
             .get(&normalize(&sender_id_for(phone_e164)))
             .and_then(|sid| self.by_sid.get(sid))
+            .map(Box::as_ref)
     }
 
     pub fn len(&self) -> usize {

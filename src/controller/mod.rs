@@ -27,7 +27,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PartialObjectMeta};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
@@ -112,11 +112,21 @@ impl Default for Settings {
     }
 }
 
+/// Drops what the operator never reads from a cached sender: managed fields, and the copy of
+/// the whole manifest that `kubectl apply` keeps in an annotation. Together they can double an
+/// object's size, and the cache holds every sender.
+fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
+    sender.managed_fields_mut().clear();
+    sender
+        .annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
 /// Everything reconciles share.
 pub struct Context {
     pub kube: Client,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    pub events: events::Publisher,
     pub settings: Settings,
     pub clients: ClientCache,
     pub views: AccountViews,
@@ -310,7 +320,7 @@ pub async fn run(
     metrics.watch_senders(sender_store.clone());
     let ctx = Arc::new(Context {
         metrics,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: events::Publisher::new(client.clone(), reporter),
         clients: ClientCache::new(settings.twilio.clone(), budgets),
         views: AccountViews::new(settings.lookup_reuse),
         onboarding: Onboarding::new(settings.serial_onboarding, settings.onboarding_max_hold),
@@ -338,7 +348,7 @@ pub async fn run(
     }
     let senders = watcher(senders_api, sender_watch)
         .backoff(watch_backoff())
-        .modify(|s: &mut WhatsAppSender| s.managed_fields_mut().clear())
+        .modify(forget_what_is_not_read)
         .reflect(sender_writer)
         .inspect_ok(move |event| indexer.observe(event))
         .applied_objects()

@@ -26,7 +26,7 @@ use tracing::Instrument;
 use super::account_view::AccountView;
 use super::conditions::{self, Assessment, reason, stalled_reason};
 use super::diff::{self, Drift};
-use super::events::{self, Note, reason as event};
+use super::events::{Note, reason as event};
 use super::memory::Pinned;
 use super::onboarding::SenderKey;
 use super::otp::{self, CodeSource, CodeStep};
@@ -203,7 +203,7 @@ impl<'a> Reconcile<'a> {
     }
 
     async fn note(&self, note: Note) {
-        events::publish(&self.ctx.recorder, &self.reference, note).await;
+        self.ctx.events.publish(&self.reference, note).await;
     }
 
     // -----------------------------------------------------------------------------------------
