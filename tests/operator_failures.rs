@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use senderops::twilio::Credentials;
 use serde_json::json;
 use support::operator::{Fixture, condition, register_by_hand, sid_of, spec, spec_with_code};
-use support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B};
+use support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B, requests_in};
 
 const PHONE: &str = "+15005550001";
 
@@ -317,6 +317,27 @@ async fn a_code_submission_that_fails_is_sent_again_once_twilio_answers() {
     f.secret("otp", &[("code", &code)]).await;
     f.wait_condition("acme", "Synced", "False", "TwilioUnavailable")
         .await;
+    // Several failed submissions in a row are still no verdict on the code.
+    let failed_submissions = || async {
+        let stats = f.sim.stats().await;
+        requests_in(&stats, |r| {
+            r["method"] == "POST"
+                && r["route"] == "/v2/Channels/Senders/{Sid}"
+                && r["status"].as_u64().is_some_and(|s| s >= 500)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while failed_submissions().await < 3 {
+        assert!(Instant::now() < deadline, "the code was not resubmitted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(
+        condition(&f.get("acme").await.unwrap(), "Stalled")
+            .unwrap()
+            .reason,
+        "CodeRejected",
+        "a code that never reached Twilio was not rejected"
+    );
     f.sim.faults(json!({})).await;
     let ready = f.wait_ready("acme").await;
     assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");

@@ -56,7 +56,7 @@ pub enum CodeStep {
     AwaitVerdict,
     /// This Secret version was submitted and refused; a new value is needed.
     Rejected(CodeSource),
-    /// A Secret version not submitted before (or whose one submission may not have reached
+    /// A Secret version not submitted before (or whose last submission may not have reached
     /// Twilio, then `retry`): read it and submit it.
     Submit {
         source: CodeSource,
@@ -247,7 +247,7 @@ mod tests {
                 resource_version: "7".into(),
                 retry: true,
             },
-            "a submission that may not have arrived is sent once more"
+            "a submission that may not have arrived is sent again"
         );
         let elsewhere = CodeSource {
             secret_name: "other".into(),

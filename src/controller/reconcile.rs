@@ -115,8 +115,8 @@ impl Outcome {
     }
 }
 
-/// A code to submit: where it is, which version, whether this is the one retry of a
-/// submission of unknown fate, and the Secret if it was already read.
+/// A code to submit: where it is, which version, whether it repeats a submission of unknown
+/// fate, and the Secret if it was already read.
 struct Submission {
     source: CodeSource,
     resource_version: String,
@@ -1044,6 +1044,12 @@ impl<'a> Reconcile<'a> {
         };
         drop(data);
 
+        if retry {
+            tracing::info!(
+                "submitting the code again: the last submission of this Secret version may not \
+                 have reached Twilio"
+            );
+        }
         let result = client
             .update(&sender.sid, &UpdateSenderRequest::verification_code(code))
             .await;
@@ -1060,12 +1066,15 @@ impl<'a> Reconcile<'a> {
         {
             return Err(Error::twilio("submit the code")(result.unwrap_err()));
         }
-        // Recorded whatever came back: refused and accepted versions are never sent again; one
-        // of unknown fate (a timeout, a 500) is sent once more if Twilio still waits for a code.
+        // Recorded whatever came back: refused and accepted versions are never sent again. One
+        // of unknown fate (a timeout, a 500) is sent again, with error backoff, for as long as
+        // Twilio still waits for a code: only an accepted submission followed by
+        // PENDING_VERIFICATION means the code was wrong. (Declaring a rejection after two
+        // failed submissions stalled senders whose code never reached Twilio.)
         let refused = result
             .as_ref()
             .is_err_and(|err| err.class() == ErrorClass::NeedsUser);
-        let uncertain = result.is_err() && !refused && !retry;
+        let uncertain = result.is_err() && !refused;
         self.status
             .verification
             .get_or_insert_default()
