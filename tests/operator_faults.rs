@@ -10,6 +10,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -211,55 +212,160 @@ async fn lease_holder(f: &Fixture) -> Option<u32> {
     holder.rsplit('-').next()?.parse().ok()
 }
 
+/// Two replicas run as a Deployment's pods would: one that exits on its own (a replica that
+/// loses the Lease, e.g. when a loaded machine delays its renewal, exits to come back as a
+/// standby) is started again at once, as kubelet would. If the test fails, the tails of every
+/// replica's logs, those of exited and killed processes included, are printed.
+#[derive(Default)]
+struct Supervisor {
+    /// (replica, pid, log file) for every process started, in order.
+    started: Vec<(&'static str, Option<u32>, PathBuf)>,
+    /// What happened besides the planned kill: exits and restarts.
+    history: Vec<String>,
+}
+
+impl Supervisor {
+    fn started(&mut self, name: &'static str, replica: &Operator) {
+        let entry = (name, replica.pid(), replica.log_file().to_path_buf());
+        self.started.push(entry);
+    }
+
+    /// Restarts `replica` if it has exited.
+    fn tend(&mut self, name: &'static str, replica: &mut Operator) {
+        if let Some(status) = replica.exit_status() {
+            self.history.push(format!(
+                "{name} (pid {:?}) exited ({status}) and was restarted",
+                replica.pid()
+            ));
+            replica.restart();
+            self.started(name, replica);
+        }
+    }
+
+    /// Kills `replica` and starts it again (a crash, then the restart).
+    fn crash(&mut self, name: &'static str, replica: &mut Operator) {
+        self.history
+            .push(format!("{name} (pid {:?}) killed", replica.pid()));
+        replica.kill();
+        replica.restart();
+        self.started(name, replica);
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        eprintln!("replica history: {:#?}", self.history);
+        for (name, pid, log) in &self.started {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "---- {name} (pid {pid:?}), last 40 lines of its log:\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    }
+}
+
+/// Waits (restarting replicas that exit) until the Lease names a running replica other than
+/// `not`, and returns its pid.
+async fn running_leader(
+    f: &mut Fixture,
+    second: &mut Operator,
+    supervisor: &mut Supervisor,
+    not: Option<u32>,
+) -> u32 {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        supervisor.tend("first", &mut f.operator);
+        supervisor.tend("second", second);
+        let holder = lease_holder(f).await;
+        if let Some(pid) = holder
+            && holder != not
+            && [f.operator.pid(), second.pid()].contains(&holder)
+            && f.operator.exit_status().is_none()
+            && second.exit_status().is_none()
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < until,
+            "no running replica took the Lease within 30 s (holder: {holder:?}, not {not:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     let sim = Sim::start().await;
     let plane = support::controlplane::shared();
     let ns = plane.namespace("replicas").await;
+    // 6 s leaves the leader 2 s to renew (it starts a third of the duration before expiry):
+    // with 3 s, a busy machine delayed renewals past expiry and the leader lost the Lease.
     let args = [
         "--leader-election",
         "--lease-namespace",
         &ns,
         "--lease-duration",
-        "3s",
+        "6s",
     ];
+    let mut supervisor = Supervisor::default();
     let mut f = Fixture::with_sim_in(&ns, sim, &args).await;
+    supervisor.started("first", &f.operator);
     let mut second = Operator::start(&ns, &f.sim.base_url(), &args);
+    supervisor.started("second", &second);
     f.sim.faults(json!({"error_rate": 0.2})).await;
     let fleet = fleet("replicas", FLEET);
     apply_fleet(&f, &fleet).await;
 
-    // Halfway through, the leader dies; the standby takes over and a new standby starts.
+    // Halfway through, the leader dies; the standby takes over and the dead one restarts as
+    // the new standby.
     let mut user = StandInUser::default();
     let started = Instant::now();
     while not_ready(&f, &fleet).await.len() > FLEET / 2 {
         assert!(
             started.elapsed() < ONBOARDING_DEADLINE,
-            "half the fleet never became Ready:\n{}",
-            f.operator.log_tail(40)
+            "half the fleet never became Ready"
         );
+        supervisor.tend("first", &mut f.operator);
+        supervisor.tend("second", &mut second);
         user.play(&f, &fleet).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let leader = lease_holder(&f).await;
-    let crashed = if leader == f.operator.pid() {
-        &mut f.operator
+    let leader = running_leader(&mut f, &mut second, &mut supervisor, None).await;
+    if Some(leader) == f.operator.pid() {
+        supervisor.crash("first", &mut f.operator);
     } else {
-        assert_eq!(leader, second.pid(), "one of the two replicas leads");
-        &mut second
-    };
-    crashed.kill();
-    crashed.restart();
+        supervisor.crash("second", &mut second);
+    }
 
-    let took = onboard(&f, &fleet, &mut user).await;
+    let took = Instant::now();
+    loop {
+        supervisor.tend("first", &mut f.operator);
+        supervisor.tend("second", &mut second);
+        user.play(&f, &fleet).await;
+        let waiting = not_ready(&f, &fleet).await;
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            took.elapsed() < ONBOARDING_DEADLINE,
+            "{} of {FLEET} senders not Ready {ONBOARDING_DEADLINE:?} after the takeover:\n{}",
+            waiting.len(),
+            waiting.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = took.elapsed();
     assert_registered_once(&f, &fleet).await;
-    let new_leader = lease_holder(&f).await;
-    assert_ne!(new_leader, leader, "a live replica took over");
-    assert!(
-        [f.operator.pid(), second.pid()].contains(&new_leader),
-        "the Lease names a running replica: {new_leader:?}"
-    );
+    // The killed leader's Lease passed to a live replica (the killed pid no longer runs).
+    let new_leader = running_leader(&mut f, &mut second, &mut supervisor, Some(leader)).await;
     eprintln!(
-        "two replicas, 20% errors, leader killed halfway: Ready {took:.1?} after the takeover"
+        "two replicas, 20% errors, leader killed halfway: Ready {took:.1?} after the takeover; \
+         leader {leader} then {new_leader}; {:?}",
+        supervisor.history
     );
 }

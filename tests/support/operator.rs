@@ -124,6 +124,17 @@ impl Operator {
             .is_some_and(|c| c.try_wait().expect("poll the operator").is_none())
     }
 
+    /// How the process ended, once it has exited on its own (`None` while it runs, or when it
+    /// was never started or was killed by [`Operator::kill`]).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().expect("poll the operator")
+    }
+
+    /// The log file of the current process (each start writes a new one).
+    pub fn log_file(&self) -> &Path {
+        &self.log
+    }
+
     /// SIGKILL, as a crash or an OOM kill would end it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
