@@ -432,13 +432,14 @@ impl SendersClient {
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, TwilioError> {
-        let queued = tokio::time::Instant::now();
-        self.budget.acquire().await;
-        let waited = queued.elapsed();
-        if let Some(observer) = &self.observer.0
-            && !waited.is_zero()
-        {
-            observer.budget_wait(waited);
+        // Only requests the budget held back are observed, so the histogram's count is the
+        // number of throttled requests (a measured wait is never exactly zero).
+        if !self.budget.try_acquire() {
+            let queued = tokio::time::Instant::now();
+            self.budget.acquire().await;
+            if let Some(observer) = &self.observer.0 {
+                observer.budget_wait(queued.elapsed());
+            }
         }
         let started = tokio::time::Instant::now();
         let mut request = self
