@@ -944,7 +944,8 @@ impl<'a> Reconcile<'a> {
         // Asking again while Twilio's lockout runs only prolongs it.
         if let Some(left) = self.ctx.memory.codes_lockout_left(&self.key, &self.uid) {
             let message = format!(
-                "Twilio refused to send more codes (63114); the request in annotation {} is                  retried in {}",
+                "Twilio refused to send more codes (63114); the request in annotation {} is \
+                 retried in {}",
                 otp::RESEND_CODE_ANNOTATION,
                 humantime::format_duration(Duration::from_secs(left.as_secs()))
             );
