@@ -7,7 +7,8 @@
 # - the binary is built against glibc on Debian 12 (bookworm), the same glibc the runtime image
 #   has, with no cross toolchain (rustls with ring needs a C compiler for the target; musl-gcc
 #   is one more thing to install and pin);
-# - glibc's allocator serves a multi-threaded tokio process much better than musl's;
+# - the operator links jemalloc as its allocator (see src/main.rs), built from source by cargo
+#   with the bookworm image's C toolchain;
 # - cc-debian12 is distroless/static plus glibc and libgcc: still no shell, no package manager,
 #   and it carries the CA bundle (/etc/ssl/certs) that TLS to Twilio and the API server needs.
 # The :nonroot tag runs as uid/gid 65532, the user the manifests pin (runAsUser: 65532).
