@@ -170,15 +170,7 @@ async fn a_sender_deleted_while_twilio_holds_its_create_answer_is_deleted_at_twi
         .faults(json!({"answer_delay_ms": 3000, "only": "POST /v2/Channels/Senders"}))
         .await;
     f.apply("acme", spec(PHONE, json!({}))).await;
-    let until = Instant::now() + Duration::from_secs(30);
-    while f.sim_senders_for(PHONE).await.is_empty() {
-        assert!(
-            Instant::now() < until,
-            "the create never arrived\n{}",
-            f.operator.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    f.wait_create_at_twilio(PHONE).await;
     f.delete("acme").await;
     let waiting = f.get("acme").await.expect("the finalizer holds the object");
     assert!(waiting.metadata.deletion_timestamp.is_some());
@@ -215,43 +207,6 @@ async fn senders_whose_credentials_secret_is_gone_are_deleted_with_the_credentia
         "{}",
         f.operator.log_tail(40)
     );
-}
-
-#[tokio::test]
-async fn a_deletion_without_credentials_after_a_restart_says_how_to_let_the_object_go() {
-    const PHONE: &str = "+15005550001";
-    let mut f = Fixture::new("creds-lost").await;
-    f.sim.number(PHONE, "auto_verify").await;
-    f.apply("acme", spec(PHONE, json!({}))).await;
-    let sid = sid_of(&f.wait_ready("acme").await);
-
-    // The operator restarts after the Secret went: it has no copy of the credentials.
-    f.operator.kill();
-    f.delete_secret("twilio").await;
-    f.delete("acme").await;
-    f.operator.restart();
-    let blocked = f
-        .wait_condition("acme", "Synced", "False", "DeletionBlocked")
-        .await;
-    let message = condition(&blocked, "Synced").unwrap().message;
-    for needle in [&sid, "Secret twilio", "deletionPolicy", "Orphan"] {
-        assert!(
-            message.contains(needle),
-            "{needle:?} missing from: {message}"
-        );
-    }
-    let stalled = condition(&blocked, "Stalled").unwrap();
-    assert_eq!(
-        (stalled.status.as_str(), stalled.reason.as_str()),
-        ("True", "CredentialsNotFound")
-    );
-    assert_eq!(f.sim_senders_for(PHONE).await.len(), 1);
-
-    // The fix the message gives releases the object and leaves the sender registered.
-    f.patch("acme", json!({"spec": {"deletionPolicy": "Orphan"}}))
-        .await;
-    f.wait_gone("acme").await;
-    assert_eq!(f.sim_sender(PHONE).await["sid"], sid.as_str());
 }
 
 #[tokio::test]

@@ -276,15 +276,7 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
         .faults(json!({"answer_delay_ms": 5000, "only": "POST /v2/Channels/Senders"}))
         .await;
     f.apply("acme", spec(PHONE, json!({}))).await;
-    let until = Instant::now() + Duration::from_secs(30);
-    while f.sim_senders_for(PHONE).await.is_empty() {
-        assert!(
-            Instant::now() < until,
-            "the create never arrived\n{}",
-            f.operator.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    f.wait_create_at_twilio(PHONE).await;
     f.operator.kill();
     let before_restart = f.get("acme").await.unwrap();
     assert!(

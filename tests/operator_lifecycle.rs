@@ -395,11 +395,22 @@ async fn a_blocked_deletion_says_why_and_orphan_releases_it() {
         .wait_condition("acme", "Synced", "False", "DeletionBlocked")
         .await;
     let message = condition(&blocked, "Synced").unwrap().message;
-    assert!(
-        message.contains("Secret twilio") && message.contains("deletionPolicy to Orphan"),
-        "{message}"
+    for needle in [sid.as_str(), "Secret twilio", "deletionPolicy to Orphan"] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    let stalled = condition(&blocked, "Stalled").unwrap();
+    assert_eq!(
+        (stalled.status.as_str(), stalled.reason.as_str()),
+        ("True", "CredentialsNotFound")
     );
-    assert_eq!(condition(&blocked, "Stalled").unwrap().status, "True");
+    assert_eq!(
+        f.sim_senders_for(AUTO).await.len(),
+        1,
+        "nothing was deleted"
+    );
     assert!(blocked.metadata.deletion_timestamp.is_some());
     f.wait_event("acme", "CredentialsNotFound").await;
 

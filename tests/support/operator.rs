@@ -490,6 +490,20 @@ impl Fixture {
     }
 
     /// The simulator's senders for `phone` (any account).
+    /// Waits until the simulator has a sender for `phone`: the create arrived (its answer may
+    /// still be held).
+    pub async fn wait_create_at_twilio(&self, phone: &str) {
+        let until = Instant::now() + DEADLINE;
+        while self.sim_senders_for(phone).await.is_empty() {
+            assert!(
+                Instant::now() < until,
+                "the create for {phone} never arrived\n{}",
+                self.operator.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn sim_senders_for(&self, phone: &str) -> Vec<Value> {
         let sender_id = format!("whatsapp:{phone}");
         self.sim
