@@ -25,6 +25,7 @@ use senderops::twilio::{
     Sender, SenderPage, SenderStatus, SendersClient, TwilioError,
 };
 use serde_json::{Value, json};
+use support::json_paths::pointers;
 use support::openapi::example;
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -101,29 +102,6 @@ fn hostile_value() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
-}
-
-/// Every JSON pointer inside `doc` (not the root), and whether it names an object.
-fn pointers(doc: &Value) -> Vec<(String, bool)> {
-    fn walk(node: &Value, at: String, out: &mut Vec<(String, bool)>) {
-        let children: Vec<(String, &Value)> = match node {
-            Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), v))
-                .collect(),
-            _ => return,
-        };
-        for (key, child) in children {
-            let path = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
-            out.push((path.clone(), child.is_object()));
-            walk(child, path, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(doc, String::new(), &mut out);
-    out
 }
 
 /// A sender example with the value at one of its pointers replaced by `value`.

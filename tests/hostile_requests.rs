@@ -14,6 +14,7 @@ use senderops::api::{WhatsAppSender, WhatsAppSenderSpec};
 use senderops::controller::diff::{create_request, drift};
 use senderops::twilio::{Sender, UpdateSenderRequest, VerificationCode};
 use serde_json::{Value, json};
+use support::json_paths::pointers;
 use support::openapi::{request_schema_name, validate_request};
 
 fn config() -> Config {
@@ -404,29 +405,11 @@ fn any_json() -> impl Strategy<Value = Value> {
 fn mutated_spec_json() -> impl Strategy<Value = Value> {
     (valid_spec(), any::<prop::sample::Index>(), any_json()).prop_map(|(spec, at, value)| {
         let mut doc = serde_json::to_value(&spec).unwrap();
-        let mut paths = Vec::new();
-        collect_pointers(&doc, String::new(), &mut paths);
-        let path = &paths[at.index(paths.len())];
+        let paths = pointers(&doc);
+        let (path, _) = &paths[at.index(paths.len())];
         *doc.pointer_mut(path).unwrap() = value;
         doc
     })
-}
-
-fn collect_pointers(node: &Value, at: String, out: &mut Vec<String>) {
-    let children: Vec<(String, &Value)> = match node {
-        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i.to_string(), v))
-            .collect(),
-        _ => return,
-    };
-    for (key, child) in children {
-        let path = format!("{at}/{key}");
-        out.push(path.clone());
-        collect_pointers(child, path, out);
-    }
 }
 
 /// Free text anywhere, unbounded (as if the schema had been bypassed).

@@ -5,6 +5,7 @@
 pub mod controlplane;
 pub mod deploy;
 pub mod fleet;
+pub mod json_paths;
 pub mod kubectl;
 pub mod metrics;
 pub mod openapi;
