@@ -134,7 +134,7 @@ async fn twenty_senders_converge_once_when_answers_are_lost_after_twilio_acted()
 
 #[tokio::test]
 async fn a_429_storm_is_waited_out_and_every_sender_is_created_once() {
-    // The operator's budget (10/s, bursts of 20) is far above what the account allows (2/s).
+    // The operator's budget (10/s, bursts of 10) is far above what the account allows (2/s).
     let f = Fixture::with_args("storm", &["--twilio-requests-per-second", "10"]).await;
     f.sim.faults(json!({"rate_limit_per_second": 2})).await;
     let fleet = fleet("storm", FLEET);
@@ -172,8 +172,8 @@ async fn a_429_storm_is_waited_out_and_every_sender_is_created_once() {
 
 #[tokio::test]
 async fn an_operator_held_within_the_accounts_limit_is_never_throttled() {
-    // A budget of 2/s allows bursts of 4: at most 4 requests in any second after a quiet
-    // spell, plus 2 refilled within it. An account limit of 6/s is therefore never exceeded,
+    // A budget of 2/s allows bursts of 2: at most 2 requests at once after a quiet spell, plus
+    // 2 refilled within the second. An account limit of 6/s is therefore never exceeded,
     // unless the operator sends more than its budget.
     let f = Fixture::with_args("budget", &["--twilio-requests-per-second", "2"]).await;
     f.sim.faults(json!({"rate_limit_per_second": 6})).await;
