@@ -392,10 +392,12 @@ async fn run(args: RunArgs) -> ExitCode {
 
 /// jemalloc hands freed pages back to the system; glibc's allocator kept the operator at about
 /// twice its live heap after the list and reconcile bursts of 10,000 senders (`make bench`).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Two arenas instead of four per core, and freed pages returned within a second.
+#[cfg(feature = "jemalloc")]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static JEMALLOC_CONF: &[u8] =
     b"narenas:2,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";

@@ -96,9 +96,15 @@ impl OperatorProcess {
         }
     }
 
-    /// SIGTERM, and waits for the exit.
+    /// SIGTERM, and waits for the exit. Under a wrapper the signal goes to the wrapper's
+    /// children too: a profiler's launch script does not pass it on, and the profile is only
+    /// written when the operator exits.
     pub async fn stop(mut self) {
         let pid = self.pid().to_string();
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &pid])
+            .status()
+            .await;
         let _ = Command::new("kill").args(["-TERM", &pid]).status().await;
         if tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
