@@ -57,18 +57,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(started: Instant, senders: Vec<Sender>) -> Self {
-        let mut by_sid = HashMap::with_capacity(senders.len());
-        let mut sid_by_number = HashMap::with_capacity(senders.len());
-        for sender in senders {
-            sid_by_number.insert(normalize(&sender.sender_id), sender.sid.clone());
-            by_sid.insert(sender.sid.clone(), Box::new(sender));
-        }
-        Self {
-            started,
-            by_sid,
-            sid_by_number,
-        }
+    /// Lists the account, indexing each page as it arrives.
+    async fn list(client: &SendersClient) -> Result<Self, TwilioError> {
+        let mut snapshot = Self {
+            started: Instant::now(),
+            by_sid: HashMap::new(),
+            sid_by_number: HashMap::new(),
+        };
+        client.list_each(|sender| snapshot.insert(sender)).await?;
+        Ok(snapshot)
+    }
+
+    fn insert(&mut self, sender: Sender) {
+        self.sid_by_number
+            .insert(normalize(&sender.sender_id), sender.sid.clone());
+        self.by_sid.insert(sender.sid.clone(), Box::new(sender));
     }
 
     pub fn by_sid(&self, sid: &str) -> Option<&Sender> {
@@ -188,8 +191,7 @@ impl AccountView {
         if let Some(snapshot) = latest.as_ref().filter(|s| s.started >= not_before) {
             return Ok((snapshot.clone(), false));
         }
-        let started = Instant::now();
-        let snapshot = Arc::new(Snapshot::new(started, client.list_all().await?));
+        let snapshot = Arc::new(Snapshot::list(client).await?);
         *latest = Some(snapshot.clone());
         Ok((snapshot, true))
     }

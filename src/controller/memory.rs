@@ -64,7 +64,9 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct Memory {
-    entries: Mutex<HashMap<SenderKey, Entry>>,
+    /// Boxed: an entry is a few hundred bytes, and the table keeps up to twice as many slots
+    /// as senders (6 MiB of mostly empty slots at 10,000 senders, unboxed).
+    entries: Mutex<HashMap<SenderKey, Box<Entry>>>,
 }
 
 impl Memory {
@@ -72,7 +74,7 @@ impl Memory {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let entry = entries.entry(key.clone()).or_default();
         if entry.uid != uid {
-            *entry = Entry {
+            **entry = Entry {
                 uid: uid.to_string(),
                 ..Entry::default()
             };

@@ -112,14 +112,24 @@ impl Default for Settings {
     }
 }
 
-/// Drops what the operator never reads from a cached sender: managed fields, and the copy of
-/// the whole manifest that `kubectl apply` keeps in an annotation. Together they can double an
-/// object's size, and the cache holds every sender.
+/// The annotations a reconcile reads; the cache keeps no others.
+const ANNOTATIONS_READ: [&str; 2] = [RECONCILE_REQUESTED_ANNOTATION, otp::RESEND_CODE_ANNOTATION];
+
+/// Drops what the operator never reads from a cached sender: managed fields, labels (selectors
+/// are applied by the API server), and annotations other than its own, such as the copy of the
+/// whole manifest that `kubectl apply` keeps. Together they can double an object's size, and
+/// the cache holds every sender.
 fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
-    sender.managed_fields_mut().clear();
-    sender
-        .annotations_mut()
-        .remove("kubectl.kubernetes.io/last-applied-configuration");
+    let metadata = &mut sender.metadata;
+    metadata.managed_fields = None;
+    metadata.labels = None;
+    if let Some(annotations) = metadata.annotations.as_mut() {
+        annotations.retain(|key, _| ANNOTATIONS_READ.contains(&key.as_str()));
+    }
+    // An empty map still holds a node.
+    if metadata.annotations.as_ref().is_some_and(|a| a.is_empty()) {
+        metadata.annotations = None;
+    }
 }
 
 /// Everything reconciles share.
@@ -230,7 +240,7 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
         .map(|t| t.0.to_string())
         .hash(&mut hasher);
     sender.finalizers().hash(&mut hasher);
-    for annotation in [RECONCILE_REQUESTED_ANNOTATION, otp::RESEND_CODE_ANNOTATION] {
+    for annotation in ANNOTATIONS_READ {
         sender.annotations().get(annotation).hash(&mut hasher);
     }
     Some(hasher.finish())

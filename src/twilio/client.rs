@@ -294,7 +294,23 @@ impl SendersClient {
 
     /// Every WhatsApp sender of the account, following `meta.next_page_url`.
     pub async fn list_all(&self) -> Result<Vec<Sender>, TwilioError> {
-        self.collect_pages(|_| false).await
+        let mut all = Vec::new();
+        self.walk_pages(|page| {
+            all.extend(page);
+            false
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// Every WhatsApp sender of the account handed to `each` page by page, so that a caller
+    /// that indexes them never holds the whole list twice.
+    pub async fn list_each(&self, mut each: impl FnMut(Sender)) -> Result<(), TwilioError> {
+        self.walk_pages(|page| {
+            page.into_iter().for_each(&mut each);
+            false
+        })
+        .await
     }
 
     /// The sender registered for `sender_id` (`whatsapp:+E164`, or the bare `+E164`), if any.
@@ -305,25 +321,30 @@ impl SendersClient {
         } else {
             sender_id_for(sender_id)
         };
-        let matches = |s: &Sender| s.sender_id.trim().eq_ignore_ascii_case(&wanted);
-        let senders = self.collect_pages(|page| page.iter().any(matches)).await?;
-        Ok(senders.into_iter().find(matches))
+        let mut found = None;
+        self.walk_pages(|page| {
+            found = page
+                .into_iter()
+                .find(|s| s.sender_id.trim().eq_ignore_ascii_case(&wanted));
+            found.is_some()
+        })
+        .await?;
+        Ok(found)
     }
 
-    /// Walks the pages until `next_page_url` runs out or `stop` says the last page is enough.
-    async fn collect_pages(
+    /// Walks the pages until `next_page_url` runs out or `on_page` says it has seen enough.
+    async fn walk_pages(
         &self,
-        mut stop: impl FnMut(&[Sender]) -> bool,
-    ) -> Result<Vec<Sender>, TwilioError> {
-        let mut all = Vec::new();
+        mut on_page: impl FnMut(Vec<Sender>) -> bool,
+    ) -> Result<(), TwilioError> {
         let mut page = self.list_page(self.list_page_size, None).await?;
         let mut seen = HashSet::new();
         loop {
-            let done = stop(&page.senders);
-            all.append(&mut page.senders);
-            let next = match page.meta.next_page_url.as_deref().map(str::trim) {
+            let next = page.meta.next_page_url.take();
+            let done = on_page(std::mem::take(&mut page.senders));
+            let next = match next.as_deref().map(str::trim) {
                 Some(next) if !done && !next.is_empty() => self.rebase_next_page(next)?,
-                _ => return Ok(all),
+                _ => return Ok(()),
             };
             if !seen.insert(next.clone()) {
                 return Err(TwilioError::Pagination(format!(
