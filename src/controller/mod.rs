@@ -2,8 +2,9 @@
 //!
 //! - [`reconcile`]: one sender, apply and cleanup (the only module that talks to both sides).
 //! - [`diff`], [`otp`], [`conditions`], [`pacing`]: pure decisions, unit-tested without servers.
-//! - [`account_view`], [`onboarding`], [`credentials`], [`memory`], [`referrers`]: state shared
-//!   across reconciles (lists per account, onboarding turns, clients per Secret version).
+//! - [`account_view`], [`onboarding`], [`credentials`], [`memory`], [`referrers`],
+//!   [`secret_versions`]: state shared across reconciles (lists per account, onboarding turns,
+//!   clients per Secret version, which senders read which Secrets, and those Secrets' versions).
 
 pub mod account_view;
 pub mod conditions;
@@ -16,6 +17,7 @@ pub mod otp;
 pub mod pacing;
 mod reconcile;
 pub mod referrers;
+pub mod secret_versions;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -28,8 +30,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, PartialObjectMeta};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::reflector;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
@@ -45,6 +47,7 @@ use memory::Memory;
 use onboarding::{Onboarding, SenderKey};
 use pacing::Pacing;
 use referrers::Referrers;
+use secret_versions::SecretVersions;
 
 /// The longest a shutdown waits for the first list of senders to complete.
 const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -143,7 +146,7 @@ pub struct Context {
     pub onboarding: Onboarding,
     pub memory: Memory,
     pub referrers: Referrers,
-    secrets: Store<PartialObjectMeta<Secret>>,
+    pub secret_versions: SecretVersions,
     wake: mpsc::UnboundedSender<SenderKey>,
 }
 
@@ -154,17 +157,20 @@ impl Context {
         let _ = self.wake.send(sender);
     }
 
-    /// A Secret's `resourceVersion` from the metadata cache.
+    /// The `resourceVersion` of a Secret that senders read, as last seen.
     pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
-        self.secrets
-            .get(&ObjectRef::new(name).within(namespace))
-            .and_then(|s| s.metadata.resource_version.clone())
+        self.secret_versions.get(namespace, name)
     }
 
-    /// Reads one Secret, data included, from the API server. Secret data is never cached.
+    /// Reads one Secret, data included, from the API server. Secret data is never cached; its
+    /// version is.
     pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
         let api: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
-        Ok(api.get_opt(name).await?)
+        let secret = api.get_opt(name).await?;
+        if let Some(version) = secret.as_ref().and_then(|s| s.resource_version()) {
+            self.secret_versions.learned(namespace, name, &version);
+        }
+        Ok(secret)
     }
 
     /// The Twilio client for the credentials in Secret `name`, built once per Secret version.
@@ -219,6 +225,7 @@ impl Context {
                 for (namespace, name) in referrers::secrets_of(sender) {
                     if self.referrers.of_secret(&namespace, &name).is_empty() {
                         self.clients.forget(&namespace, &name);
+                        self.secret_versions.forget(&namespace, &name);
                     }
                 }
             }
@@ -322,7 +329,6 @@ pub async fn run(
     let budgets = AccountBudgets::new(settings.twilio.budget);
     let (wake_tx, wake_rx) = mpsc::unbounded_channel();
     let (sender_store, sender_writer) = reflector::store();
-    let (secret_store, secret_writer) = reflector::store();
     let reporter = Reporter {
         controller: "senderops".into(),
         instance: settings.instance.clone(),
@@ -336,7 +342,7 @@ pub async fn run(
         onboarding: Onboarding::new(settings.serial_onboarding, settings.onboarding_max_hold),
         memory: Memory::default(),
         referrers: Referrers::default(),
-        secrets: secret_store,
+        secret_versions: SecretVersions::default(),
         wake: wake_tx,
         kube: client.clone(),
         settings,
@@ -364,23 +370,30 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(worth_reconciling, Default::default());
 
-    // Metadata only: the operator never holds Secret data in a cache.
-    let secrets = watcher(secrets_api, watcher::Config::default())
+    // Metadata only, and only the versions of Secrets that senders read (`SecretVersions`).
+    let secrets_ctx = ctx.clone();
+    let secret_changes = watcher(secrets_api, watcher::Config::default())
         .backoff(watch_backoff())
-        .modify(|s: &mut PartialObjectMeta<Secret>| {
-            s.metadata.managed_fields = None;
-            s.metadata.annotations = None;
-            s.metadata.labels = None;
+        .filter_map(move |event| {
+            let senders: Vec<SenderKey> = match event {
+                Ok(event) => {
+                    let referrers = &secrets_ctx.referrers;
+                    let is_read = |(ns, name): &(String, String)| referrers.is_read(ns, name);
+                    secrets_ctx
+                        .secret_versions
+                        .observe(&event, is_read)
+                        .into_iter()
+                        .flat_map(|(ns, name)| referrers.of_secret(&ns, &name))
+                        .collect()
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "watching Secrets failed; retrying");
+                    Vec::new()
+                }
+            };
+            futures::future::ready(Some(futures::stream::iter(senders)))
         })
-        .reflect(secret_writer)
-        .touched_objects()
-        .predicate_filter(predicates::resource_version, Default::default());
-    let mapper_ctx = ctx.clone();
-    let secret_to_senders = move |secret: PartialObjectMeta<Secret>| {
-        mapper_ctx
-            .referrers
-            .of_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
-    };
+        .flatten();
 
     let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
         rx.recv().await.map(|key| (key, rx))
@@ -399,7 +412,7 @@ pub async fn run(
     Controller::for_stream(senders, sender_store)
         // The controller backs off on its triggers' errors too, by default up to 30 s.
         .trigger_backoff(watch_backoff())
-        .watches_stream(secrets, secret_to_senders)
+        .reconcile_on(secret_changes)
         .reconcile_on(woken)
         .with_config(config)
         .graceful_shutdown_on(shutdown)

@@ -81,6 +81,13 @@ impl Referrers {
     }
 
     /// The senders that read Secret `name` in `namespace`.
+    /// Whether any sender reads this Secret.
+    pub fn is_read(&self, namespace: &str, name: &str) -> bool {
+        self.lock()
+            .by_secret
+            .contains_key(&(namespace.to_string(), name.to_string()))
+    }
+
     pub fn of_secret(&self, namespace: &str, name: &str) -> Vec<SenderKey> {
         self.lock()
             .by_secret
