@@ -16,7 +16,7 @@
 //!
 //! For profiling: `BENCH_ONLY_SCALE=1` runs step 3 alone, and `BENCH_WRAP_SCALE="heaptrack
 //! -o target/bench/heaptrack"` runs its operator under a profiler (its RSS is then not the
-//! operator's).
+//! operator's). Heap profilers see only the system allocator: add `--no-default-features`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
