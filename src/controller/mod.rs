@@ -374,7 +374,7 @@ pub async fn run(
     let secrets_ctx = ctx.clone();
     let secret_changes = watcher(secrets_api, watcher::Config::default())
         .backoff(watch_backoff())
-        .filter_map(move |event| {
+        .flat_map(move |event| {
             let senders: Vec<SenderKey> = match event {
                 Ok(event) => {
                     let referrers = &secrets_ctx.referrers;
@@ -391,9 +391,8 @@ pub async fn run(
                     Vec::new()
                 }
             };
-            futures::future::ready(Some(futures::stream::iter(senders)))
-        })
-        .flatten();
+            futures::stream::iter(senders)
+        });
 
     let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
         rx.recv().await.map(|key| (key, rx))

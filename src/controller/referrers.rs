@@ -80,14 +80,14 @@ impl Referrers {
         }
     }
 
-    /// The senders that read Secret `name` in `namespace`.
-    /// Whether any sender reads this Secret.
+    /// Whether any sender reads Secret `name` in `namespace`.
     pub fn is_read(&self, namespace: &str, name: &str) -> bool {
         self.lock()
             .by_secret
             .contains_key(&(namespace.to_string(), name.to_string()))
     }
 
+    /// The senders that read Secret `name` in `namespace`.
     pub fn of_secret(&self, namespace: &str, name: &str) -> Vec<SenderKey> {
         self.lock()
             .by_secret

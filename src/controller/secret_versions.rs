@@ -24,8 +24,8 @@ pub struct SecretVersions {
 #[derive(Debug, Default)]
 struct Inner {
     versions: HashMap<SecretKey, String>,
-    /// The Secrets listed since a relist began; kept ones not among them were deleted while
-    /// the watch was down.
+    /// The read Secrets listed since a relist began; kept ones not among them were deleted
+    /// while the watch was down.
     relisted: Option<HashSet<SecretKey>>,
 }
 
@@ -76,14 +76,14 @@ impl SecretVersions {
             }
             watcher::Event::InitApply(secret) | watcher::Event::Apply(secret) => {
                 let key = key_of(secret);
-                if let (watcher::Event::InitApply(_), Some(seen)) = (event, &mut inner.relisted) {
-                    seen.insert(key.clone());
-                }
-                let version = secret.resource_version().unwrap_or_default();
                 if !is_read(&key) {
                     inner.versions.remove(&key);
                     return Vec::new();
                 }
+                if let (watcher::Event::InitApply(_), Some(seen)) = (event, &mut inner.relisted) {
+                    seen.insert(key.clone());
+                }
+                let version = secret.resource_version().unwrap_or_default();
                 if inner.versions.get(&key) == Some(&version) {
                     return Vec::new();
                 }
