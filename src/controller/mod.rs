@@ -222,10 +222,11 @@ impl Context {
                 self.referrers.forget(&key);
                 self.memory.forget(&key);
                 // Credentials kept for deletions are dropped with the last sender using them.
-                for (namespace, name) in referrers::secrets_of(sender) {
-                    if self.referrers.of_secret(&namespace, &name).is_empty() {
-                        self.clients.forget(&namespace, &name);
-                        self.secret_versions.forget(&namespace, &name);
+                for secret in referrers::secrets_of(sender) {
+                    if !self.referrers.is_read(&secret) {
+                        let (namespace, name) = &secret;
+                        self.clients.forget(namespace, name);
+                        self.secret_versions.forget(namespace, name);
                     }
                 }
             }
@@ -378,10 +379,9 @@ pub async fn run(
             let senders: Vec<SenderKey> = match event {
                 Ok(event) => {
                     let referrers = &secrets_ctx.referrers;
-                    let is_read = |(ns, name): &(String, String)| referrers.is_read(ns, name);
                     secrets_ctx
                         .secret_versions
-                        .observe(&event, is_read)
+                        .observe(&event, |secret| referrers.is_read(secret))
                         .into_iter()
                         .flat_map(|(ns, name)| referrers.of_secret(&ns, &name))
                         .collect()

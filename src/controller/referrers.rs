@@ -80,11 +80,10 @@ impl Referrers {
         }
     }
 
-    /// Whether any sender reads Secret `name` in `namespace`.
-    pub fn is_read(&self, namespace: &str, name: &str) -> bool {
-        self.lock()
-            .by_secret
-            .contains_key(&(namespace.to_string(), name.to_string()))
+    /// Whether any sender reads this Secret. Asked for every Secret event in the cluster, so
+    /// it takes the key as is.
+    pub fn is_read(&self, secret: &SecretKey) -> bool {
+        self.lock().by_secret.contains_key(secret)
     }
 
     /// The senders that read Secret `name` in `namespace`.
@@ -134,6 +133,8 @@ mod tests {
         assert_eq!(names(referrers.of_secret("ns", "twilio")), ["a", "b"]);
         assert_eq!(names(referrers.of_secret("ns", "otp-a")), ["a"]);
         assert!(referrers.of_secret("other", "twilio").is_empty());
+        assert!(referrers.is_read(&("ns".into(), "otp-a".into())));
+        assert!(!referrers.is_read(&("other".into(), "twilio".into())));
 
         referrers.observe(&sender("a", "twilio", Some("otp-a2")));
         assert!(
