@@ -40,6 +40,23 @@ fn attempts(metrics: &str, status_code: &str) -> f64 {
     )
 }
 
+/// Waits until the operator's metrics count a reconcile that failed and was requeued with
+/// backoff.
+async fn wait_for_failed_reconcile(operator: &Operator) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = scrape(operator).await;
+        if sum(&metrics, "senderops_reconcile_errors_total", &[]) > 0.0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed reconcile within 30 s although every create fails:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Lets requests still on the wire land, so that the simulator's and the operator's counts can
 /// be compared: nothing polls once every sender is ONLINE (the test resync is an hour).
 async fn settle() {
@@ -49,11 +66,18 @@ async fn settle() {
 #[tokio::test]
 async fn twenty_senders_converge_once_through_errors_and_latency_and_are_deleted() {
     let f = Fixture::new("errors").await;
+    // Creates fail outright until one failure has gone back to the controller's backoff, so
+    // that the backoff shows whatever the 20 % draws later (a create's 500 is never retried
+    // in place, but 20 creates draw none in about 1 run of 8).
     f.sim
-        .faults(json!({"error_rate": 0.2, "latency_ms": 200}))
+        .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
         .await;
     let fleet = fleet("errors", FLEET);
     apply_fleet(&f, &fleet).await;
+    wait_for_failed_reconcile(&f.operator).await;
+    f.sim
+        .faults(json!({"error_rate": 0.2, "latency_ms": 200}))
+        .await;
     let took = onboard(&f, &fleet, &mut StandInUser::default()).await;
     assert_registered_once(&f, &fleet).await;
 

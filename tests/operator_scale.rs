@@ -160,17 +160,18 @@ async fn twenty_senders_with_injected_errors_all_become_ready_once() {
         ],
     )
     .await;
-    f.sim.faults(json!({"error_rate": 0.1})).await;
+    f.sim.faults(json!({"error_rate": 0.2})).await;
     let plan = plan();
     apply_all(&f, &plan).await;
     onboard(&f, &plan).await;
     f.sim.faults(json!({})).await;
     let duplicates = assert_no_duplicates(&f, &plan).await;
     assert_eq!(duplicates, 0);
-    let failed = f.sim.count("GET", "/v2/Channels/Senders/{Sid}", 500).await
-        + f.sim.count("GET", "/v2/Channels/Senders/{Sid}", 503).await
-        + f.sim.count("POST", "/v2/Channels/Senders", 500).await
-        + f.sim.count("POST", "/v2/Channels/Senders", 503).await;
+    // Every route counts: with batched refresh most reads are list pages, and creates plus
+    // single-sender GETs alone (about 20 requests) drew no fault in about 0.9^20 = 12 % of runs.
+    let failed = requests_in(&f.sim.stats().await, |r| {
+        r["status"] == 500 || r["status"] == 503
+    });
     assert!(failed > 0, "the faults were injected");
 }
 
