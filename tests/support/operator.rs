@@ -489,7 +489,6 @@ impl Fixture {
         }
     }
 
-    /// The simulator's senders for `phone` (any account).
     /// Waits until the simulator has a sender for `phone`: the create arrived (its answer may
     /// still be held).
     pub async fn wait_create_at_twilio(&self, phone: &str) {
@@ -504,6 +503,7 @@ impl Fixture {
         }
     }
 
+    /// The simulator's senders for `phone` (any account).
     pub async fn sim_senders_for(&self, phone: &str) -> Vec<Value> {
         let sender_id = format!("whatsapp:{phone}");
         self.sim
