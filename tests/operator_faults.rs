@@ -5,8 +5,9 @@
 //! one Twilio sender per object), what the operator saw visible in its /metrics, and, where
 //! the faults allow it, every sender deleted again with nothing left at Twilio.
 //!
-//! (`tests/operator_scale.rs` measures cost without faults and with light errors; crashes of
-//! the operator and of the API server, and deletion races, are in `tests/operator_disruptions.rs`.)
+//! (`tests/operator_scale.rs` measures cost without faults, and convergence with errors under a
+//! tight request budget; crashes of the operator and of the API server, and deletion races, are
+//! in `tests/operator_disruptions.rs`.)
 
 mod support;
 
