@@ -33,7 +33,7 @@ const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
 /// operator's memory (every concurrent reconcile may hold one body).
 pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
-/// `list_all` gives up after this many pages: with the default page size that is 100 000
+/// A walk through the list gives up after this many pages: with the default page size that is 100 000
 /// senders, far more than one account can hold, so hitting it means the pages never end.
 const MAX_PAGES: usize = 1_000;
 
@@ -92,7 +92,7 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Size of each account's bucket; used by whoever builds the shared `AccountBudgets`.
     pub budget: BudgetConfig,
-    /// `PageSize` for `list_all`/`find_by_sender_id`.
+    /// `PageSize` for `list_all`/`list_each`/`find_by_sender_id`.
     pub list_page_size: u32,
     /// Told about every attempt (metrics).
     pub observer: Observer,
@@ -295,11 +295,7 @@ impl SendersClient {
     /// Every WhatsApp sender of the account, following `meta.next_page_url`.
     pub async fn list_all(&self) -> Result<Vec<Sender>, TwilioError> {
         let mut all = Vec::new();
-        self.walk_pages(|page| {
-            all.extend(page);
-            false
-        })
-        .await?;
+        self.list_each(|sender| all.push(sender)).await?;
         Ok(all)
     }
 
