@@ -138,10 +138,10 @@ pub struct Verification {
     #[serde(default)]
     pub method: VerificationMethod,
 
-    /// Where the operator reads the one-time code once someone has received it. The operator
-    /// submits each new value once; put a fresh code here to retry.
+    /// Where the operator reads the one-time code once someone has received it (key `code`
+    /// unless set). The operator submits each new value once; put a fresh code here to retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_secret_ref: Option<SecretKeyRef>,
+    pub code_secret_ref: Option<CodeSecretRef>,
 
     /// The Twilio Voice application (`AP…`) that receives the verification call, for `voice`
     /// on a Twilio number.
@@ -150,14 +150,22 @@ pub struct Verification {
     pub voice_application_sid: Option<String>,
 }
 
-/// A key in a Secret in the same namespace.
+/// The Secret key read when `codeSecretRef.key` is not set.
+pub const DEFAULT_CODE_KEY: &str = "code";
+
+fn default_code_key() -> String {
+    DEFAULT_CODE_KEY.to_string()
+}
+
+/// The Secret (same namespace) and key where the one-time code is put.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct SecretKeyRef {
+pub struct CodeSecretRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
     #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message(SECRET_NAME_MESSAGE))]
     pub name: String,
-    /// Key within the Secret's data.
+    /// Key within the Secret's data that holds the code: `code` unless set.
+    #[serde(default = "default_code_key")]
     #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
     pub key: String,
 }

@@ -7,11 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{SecretKeyRef, SubmittedCode, Verification};
+use crate::api::{CodeSecretRef, SubmittedCode, Verification};
 use crate::twilio::VerificationCode;
-
-/// The Secret key read when `codeSecretRef.key` is not set.
-pub const DEFAULT_CODE_KEY: &str = "code";
 
 /// Annotation whose every new value asks Twilio for a new code.
 pub const RESEND_CODE_ANNOTATION: &str = "senderops.io/resend-code";
@@ -29,14 +26,10 @@ pub struct CodeSource {
 impl CodeSource {
     /// From `spec.verification`, or `None` when the spec names no code Secret.
     pub fn from_spec(verification: Option<&Verification>) -> Option<Self> {
-        let SecretKeyRef { name, key } = verification?.code_secret_ref.as_ref()?;
+        let CodeSecretRef { name, key } = verification?.code_secret_ref.as_ref()?;
         Some(Self {
             secret_name: name.clone(),
-            key: if key.trim().is_empty() {
-                DEFAULT_CODE_KEY.to_string()
-            } else {
-                key.clone()
-            },
+            key: key.clone(),
         })
     }
 
@@ -188,14 +181,9 @@ mod tests {
 
     #[test]
     fn the_key_defaults_to_code() {
-        let verification = Verification {
-            method: VerificationMethod::Sms,
-            code_secret_ref: Some(SecretKeyRef {
-                name: "otp".into(),
-                key: String::new(),
-            }),
-            voice_application_sid: None,
-        };
+        let verification: Verification =
+            serde_json::from_value(serde_json::json!({"codeSecretRef": {"name": "otp"}})).unwrap();
+        assert_eq!(verification.method, VerificationMethod::Sms);
         assert_eq!(CodeSource::from_spec(Some(&verification)), Some(source()));
         assert_eq!(CodeSource::from_spec(None), None);
     }
