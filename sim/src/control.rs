@@ -238,6 +238,8 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(json!({
         "requests": stats.snapshot(),
         "lost_answers": stats.lost_answers(),
+        "lost_answers_by_route": stats.lost_answers_by_route(),
+        "create_attempts": stats.create_attempts(),
     }))
 }
 

@@ -1,5 +1,5 @@
-//! Request counters by route template and account, the lost-answer counter, and the one-line
-//! request log.
+//! Request counters by route template and account, create attempts by number, lost answers by
+//! route, and the one-line request log.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,19 @@ use crate::lock;
 #[derive(Debug, Default)]
 pub struct Stats {
     counts: BTreeMap<(String, String, u16, Option<String>), u64>,
-    lost_answers: u64,
+    /// Lost answers by method and route template.
+    lost_answers: BTreeMap<(String, String), u64>,
+    /// `POST /v2/Channels/Senders` by the number in its body, whatever the answer (refused
+    /// by auth, a fault, a 63110 or accepted): a no-duplicate check counts attempts, since a
+    /// refused second create is as harmful as an accepted one (it asks Meta for a new code).
+    create_attempts: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LostAnswers {
+    pub method: String,
+    pub route: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,12 +68,42 @@ impl Stats {
     }
 
     /// A processed request whose answer was lost on purpose (it is counted by status too).
-    pub fn record_lost_answer(&mut self) {
-        self.lost_answers += 1;
+    pub fn record_lost_answer(&mut self, method: &str, route: &str) {
+        *self
+            .lost_answers
+            .entry((method.to_string(), route.to_string()))
+            .or_default() += 1;
     }
 
     pub fn lost_answers(&self) -> u64 {
-        self.lost_answers
+        self.lost_answers.values().sum()
+    }
+
+    /// Sorted by route, then method.
+    pub fn lost_answers_by_route(&self) -> Vec<LostAnswers> {
+        let mut out: Vec<LostAnswers> = self
+            .lost_answers
+            .iter()
+            .map(|((method, route), count)| LostAnswers {
+                method: method.clone(),
+                route: route.clone(),
+                count: *count,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.route, &a.method).cmp(&(&b.route, &b.method)));
+        out
+    }
+
+    /// One more create for `phone_number` (E.164).
+    pub fn record_create_attempt(&mut self, phone_number: &str) {
+        *self
+            .create_attempts
+            .entry(phone_number.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn create_attempts(&self) -> &BTreeMap<String, u64> {
+        &self.create_attempts
     }
 
     pub fn reset(&mut self) {

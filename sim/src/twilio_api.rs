@@ -42,6 +42,10 @@ pub fn routes(sim: Arc<Sim>) -> Router {
 /// Auth first, then faults (latency, rate limit, random errors), then the request, then the
 /// answer faults (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
 async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+    let request = match count_create_attempt(&sim, request).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     let mut response = authenticated(&sim, request, next).await;
     let id = format!("RQ{:032x}", rand::random::<u128>());
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -60,7 +64,8 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let faulty = lock(&sim.faults).apply_to(request.method().as_str(), &route);
+    let method = request.method().as_str().to_string();
+    let faulty = lock(&sim.faults).apply_to(&method, &route);
     let latency = lock(&sim.faults).latency().filter(|_| faulty);
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
@@ -74,7 +79,7 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
             request.extensions_mut().insert(Authed(account.clone()));
             let response = next.run(request).await;
             match faulty {
-                true => processed(sim, &account, response).await,
+                true => processed(sim, &account, &method, &route, response).await,
                 false => response,
             }
         }
@@ -84,15 +89,59 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
     response
 }
 
+/// The largest body a create may have; the handlers' own limit (axum's default) is the same.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Counts a create by the number in its body before anything can refuse it (auth, faults,
+/// validation), so that attempts refused in any way are seen. The body is read and put back.
+async fn count_create_attempt(sim: &Sim, request: Request) -> Result<Request, Response> {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if request.method() != axum::http::Method::POST || route != Some(LIST_ROUTE) {
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
+    if let Some(phone) = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .as_ref()
+        .and_then(|body| body.get("sender_id"))
+        .and_then(Value::as_str)
+        .map(phone_of)
+    {
+        lock(&sim.stats).record_create_attempt(&phone);
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// `whatsapp:+15005550006` (any case of the prefix) → `+15005550006`.
+fn phone_of(sender_id: &str) -> String {
+    let id = sender_id.trim();
+    match id.get(..9) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("whatsapp:") => id[9..].to_string(),
+        _ => id.to_string(),
+    }
+}
+
 /// The request has been handled (its changes are made): hold the answer, and maybe lose it.
-async fn processed(sim: &Sim, account: &str, mut response: Response) -> Response {
+async fn processed(
+    sim: &Sim,
+    account: &str,
+    method: &str,
+    route: &str,
+    mut response: Response,
+) -> Response {
     let delay = lock(&sim.faults).answer_delay();
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     let lose = lock(&sim.faults).lose_answer();
     if lose {
-        lock(&sim.stats).record_lost_answer();
+        lock(&sim.stats).record_lost_answer(method, route);
         tracing::info!(
             account,
             status = response.status().as_u16(),
