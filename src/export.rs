@@ -9,7 +9,8 @@
 use kube::api::ObjectMeta;
 
 use crate::api::{
-    CredentialsRef, DeletionPolicy, Profile, Webhook, WhatsAppSender, WhatsAppSenderSpec,
+    CredentialsRef, DeletionPolicy, EXPORTED_FROM_ANNOTATION, Profile, Webhook, WhatsAppSender,
+    WhatsAppSenderSpec,
 };
 use crate::twilio::{
     Credentials, MissingPart, Sender, SenderProfile, SenderWebhook, Vertical, WebhookMethod,
@@ -146,7 +147,7 @@ pub fn manifest(sender: &Sender, options: &ExportOptions) -> Result<Exported, St
     manifest.metadata = ObjectMeta {
         name: Some(object_name(phone)),
         namespace: options.namespace.clone(),
-        annotations: Some([("senderops.io/exported-from".to_string(), sender.sid.clone())].into()),
+        annotations: Some([(EXPORTED_FROM_ANNOTATION.to_string(), sender.sid.clone())].into()),
         ..ObjectMeta::default()
     };
     Ok(Exported { manifest, warnings })

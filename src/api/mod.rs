@@ -4,7 +4,7 @@ mod spec;
 mod status;
 
 pub use spec::{
-    CredentialsRef, DeletionPolicy, Profile, SecretKeyRef, Verification, Webhook, WhatsAppSender,
+    CodeSecretRef, CredentialsRef, DeletionPolicy, Profile, Verification, Webhook, WhatsAppSender,
     WhatsAppSenderSpec,
 };
 pub use status::{
@@ -12,6 +12,11 @@ pub use status::{
 };
 
 use kube::CustomResourceExt;
+
+/// Names the Twilio sender (its SID) a manifest was exported from (`senderops export`). The
+/// operator fetches that sender first and adopts it if it is this number in this account,
+/// without looking the number up in a list.
+pub const EXPORTED_FROM_ANNOTATION: &str = "senderops.io/exported-from";
 
 /// The CRD as YAML, exactly as `crds/whatsappsender.yaml` holds it.
 pub fn crd_yaml() -> String {

@@ -138,24 +138,35 @@ impl AccountView {
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The sender registered for `phone_e164` in this account, if any. `fresh` demands a list
-    /// that starts now (after a 63110, say); otherwise a recent one is reused unless the number
-    /// changed since it began.
+    /// The sender registered for `phone_e164` in this account, if any. A recent list may say
+    /// that the number is registered; only one that began after `seen` (when the operator
+    /// first saw the object asking for it) may say that it is not: someone may have
+    /// registered it by hand moments before applying the object, and a create for a number
+    /// waiting for its code asks Meta for a new one. `fresh` demands a list that starts now
+    /// (after a 63110, say); otherwise a recent one is reused unless the number changed since
+    /// it began.
     pub async fn lookup(
         &self,
         client: &SendersClient,
         phone_e164: &str,
         fresh: bool,
+        seen: Instant,
     ) -> Result<Listed, TwilioError> {
         let now = Instant::now();
-        let not_before = if fresh {
+        let found_since = if fresh {
             now
         } else {
             let changed = self.marks().numbers.get(&normalize(phone_e164)).copied();
             let recent = now.checked_sub(self.lookup_reuse).unwrap_or(now);
             changed.map_or(recent, |c| c.max(recent))
         };
-        let (snapshot, listed) = self.snapshot_since(client, not_before).await?;
+        let absent_since = found_since.max(seen);
+        let (snapshot, listed) = self
+            .snapshot_where(client, |snapshot| {
+                snapshot.started >= absent_since
+                    || (snapshot.started >= found_since && snapshot.by_number(phone_e164).is_some())
+            })
+            .await?;
         Ok(Listed {
             sender: snapshot.by_number(phone_e164).cloned(),
             listed,
@@ -187,8 +198,18 @@ impl AccountView {
         client: &SendersClient,
         not_before: Instant,
     ) -> Result<(Arc<Snapshot>, bool), TwilioError> {
+        self.snapshot_where(client, |snapshot| snapshot.started >= not_before)
+            .await
+    }
+
+    /// The latest list if `usable` accepts it, else a new one.
+    async fn snapshot_where(
+        &self,
+        client: &SendersClient,
+        usable: impl Fn(&Snapshot) -> bool,
+    ) -> Result<(Arc<Snapshot>, bool), TwilioError> {
         let mut latest = self.latest.lock().await;
-        if let Some(snapshot) = latest.as_ref().filter(|s| s.started >= not_before) {
+        if let Some(snapshot) = latest.as_ref().filter(|s| usable(s)) {
             return Ok((snapshot.clone(), false));
         }
         let snapshot = Arc::new(Snapshot::list(client).await?);
@@ -331,10 +352,11 @@ mod tests {
             register(&w.client, &format!("+1500555000{i}")).await;
         }
         let view = AccountView::new(Duration::from_secs(30));
+        let seen = Instant::now();
         let phones: Vec<String> = (0..8).map(|i| format!("+1500555000{i}")).collect();
         let lookups = phones
             .iter()
-            .map(|phone| view.lookup(&w.client, phone, false));
+            .map(|phone| view.lookup(&w.client, phone, false, seen));
         let found = futures::future::try_join_all(lookups).await.unwrap();
         assert_eq!(found.iter().filter(|l| l.sender.is_some()).count(), 5);
         assert_eq!(
@@ -350,8 +372,9 @@ mod tests {
     async fn a_number_that_changed_needs_a_list_made_after_the_change() {
         let w = world().await;
         let view = AccountView::new(Duration::from_secs(30));
+        let seen = Instant::now();
         assert!(
-            view.lookup(&w.client, "+15005550001", false)
+            view.lookup(&w.client, "+15005550001", false, seen)
                 .await
                 .unwrap()
                 .sender
@@ -360,18 +383,55 @@ mod tests {
         // A create whose answer was lost: the old list cannot answer for this number.
         register(&w.client, "+15005550001").await;
         view.number_changed("+15005550001");
-        let again = view.lookup(&w.client, "+15005550001", false).await.unwrap();
+        let again = view
+            .lookup(&w.client, "+15005550001", false, seen)
+            .await
+            .unwrap();
         assert!(again.listed && again.sender.is_some());
         // Another number may still use that fresh list.
-        let other = view.lookup(&w.client, "+15005550009", false).await.unwrap();
+        let other = view
+            .lookup(&w.client, "+15005550009", false, seen)
+            .await
+            .unwrap();
         assert!(!other.listed);
         assert!(
-            view.lookup(&w.client, "+15005550009", true)
+            view.lookup(&w.client, "+15005550009", true, seen)
                 .await
                 .unwrap()
                 .listed,
             "fresh"
         );
+    }
+
+    #[tokio::test]
+    async fn only_a_list_made_after_the_object_was_seen_says_its_number_is_free() {
+        let w = world().await;
+        let view = AccountView::new(Duration::from_secs(30));
+        let first = view
+            .lookup(&w.client, "+15005550001", false, Instant::now())
+            .await
+            .unwrap();
+        assert!(first.listed && first.sender.is_none());
+        // Someone registers a second number by hand, then applies an object for it.
+        register(&w.client, "+15005550002").await;
+        let seen = Instant::now();
+        let second = view
+            .lookup(&w.client, "+15005550002", false, seen)
+            .await
+            .unwrap();
+        assert!(
+            second.listed,
+            "a list older than the object must not say its number is free"
+        );
+        assert!(second.sender.is_some(), "{second:?}");
+        // Registered in a list made before the object was seen: that answer stands.
+        register(&w.client, "+15005550003").await;
+        let third = view
+            .lookup(&w.client, "+15005550002", false, Instant::now())
+            .await
+            .unwrap();
+        assert!(!third.listed && third.sender.is_some(), "{third:?}");
+        assert_eq!(list_requests(&w.sim).await, 2, "one page per list pass");
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ pub mod reason {
     pub const RECREATED: &str = "Recreated";
     pub const DELETED: &str = "Deleted";
     pub const ORPHANED: &str = "Orphaned";
+    pub const SENDER_MISMATCH: &str = "SenderMismatch";
 }
 
 /// One Event to publish about a sender.

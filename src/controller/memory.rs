@@ -6,6 +6,8 @@
 //!   It also keeps the SID when writing the status failed.
 //! - Consecutive errors (for backoff) and polls in one Twilio status (for poll backoff).
 //! - Updates sent for one generation, to stop re-sending a change Twilio does not keep.
+//! - When the operator first saw the object: only a list made after that may say its number is
+//!   not registered (someone may have registered it by hand just before applying it).
 //!
 //! All of it is rebuilt from `.status` and Twilio after a restart.
 
@@ -51,6 +53,8 @@ struct Entry {
     updates: Option<(i64, Vec<&'static str>, u32)>,
     /// Twilio refused to send more codes (63114) until about then.
     codes_locked_until: Option<tokio::time::Instant>,
+    /// When the watch first delivered the object (or its first reconcile began).
+    first_seen: Option<tokio::time::Instant>,
 }
 
 impl Entry {
@@ -80,6 +84,13 @@ impl Memory {
             };
         }
         f(entry)
+    }
+
+    /// When the operator first saw this object; the first call records now.
+    pub fn first_seen(&self, key: &SenderKey, uid: &str) -> tokio::time::Instant {
+        self.with(key, uid, |e| {
+            *e.first_seen.get_or_insert_with(tokio::time::Instant::now)
+        })
     }
 
     pub fn pinned(&self, key: &SenderKey, uid: &str) -> Option<Pinned> {
@@ -232,6 +243,19 @@ mod tests {
 
         memory.forget(&key());
         assert!(memory.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_seen_is_the_first_call_and_a_new_uid_sees_anew() {
+        let memory = Memory::default();
+        let first = memory.first_seen(&key(), "u");
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert_eq!(memory.first_seen(&key(), "u"), first);
+        assert_eq!(
+            memory.first_seen(&key(), "u2"),
+            first + std::time::Duration::from_secs(5),
+            "a recreated object is new"
+        );
     }
 
     #[tokio::test(start_paused = true)]

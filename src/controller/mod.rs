@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, reconcile};
 
-use crate::api::WhatsAppSender;
+use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::twilio::{AccountBudgets, ClientConfig, SendersClient};
@@ -116,7 +116,11 @@ impl Default for Settings {
 }
 
 /// The annotations a reconcile reads; the cache keeps no others.
-const ANNOTATIONS_READ: [&str; 2] = [RECONCILE_REQUESTED_ANNOTATION, otp::RESEND_CODE_ANNOTATION];
+const ANNOTATIONS_READ: [&str; 3] = [
+    RECONCILE_REQUESTED_ANNOTATION,
+    otp::RESEND_CODE_ANNOTATION,
+    EXPORTED_FROM_ANNOTATION,
+];
 
 /// Drops what the operator never reads from a cached sender: managed fields, labels (selectors
 /// are applied by the API server), and annotations other than its own, such as the copy of the
@@ -215,7 +219,11 @@ impl Context {
     fn observe(&self, event: &watcher::Event<WhatsAppSender>) {
         match event {
             watcher::Event::Apply(sender) | watcher::Event::InitApply(sender) => {
-                self.referrers.observe(sender)
+                self.referrers.observe(sender);
+                self.memory.first_seen(
+                    &SenderKey::from_obj(sender),
+                    &sender.uid().unwrap_or_default(),
+                );
             }
             watcher::Event::Delete(sender) => {
                 let key = SenderKey::from_obj(sender);

@@ -33,7 +33,9 @@ use super::otp::{self, CodeSource, CodeStep};
 use super::pacing::{self, QUEUED_RECHECK, TOO_MANY_CODES_RETRY};
 use super::{Context, credentials::CredentialsProblem};
 use crate::api::condition_type::{STALLED, SYNCED};
-use crate::api::{DeletionPolicy, OfflineReason, SubmittedCode, WhatsAppSender};
+use crate::api::{
+    DeletionPolicy, EXPORTED_FROM_ANNOTATION, OfflineReason, SubmittedCode, WhatsAppSender,
+};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{
     ErrorClass, Sender, SenderStatus, SendersClient, TwilioError, UpdateSenderRequest,
@@ -196,6 +198,10 @@ impl<'a> Reconcile<'a> {
         ))
     }
 
+    fn first_seen(&self) -> tokio::time::Instant {
+        self.ctx.memory.first_seen(&self.key, &self.uid)
+    }
+
     fn seed(&self) -> u64 {
         let mut hasher = DefaultHasher::new();
         self.uid.hash(&mut hasher);
@@ -342,7 +348,15 @@ impl<'a> Reconcile<'a> {
 
         let sender = match self.status.sid.clone() {
             Some(sid) => match self.read(&client, &view, &sid).await? {
-                Some(sender) => sender,
+                Some(sender) if sender.is_for(self.phone()) => sender,
+                Some(other) => {
+                    self.not_this_number("status.sid", &other).await;
+                    self.status.sid = None;
+                    match self.find_or_create(&client, &view, &account, false).await? {
+                        Found::Sender(sender) => *sender,
+                        Found::Stop(outcome) => return Ok(outcome),
+                    }
+                }
                 None => {
                     tracing::warn!(
                         sid,
@@ -357,12 +371,66 @@ impl<'a> Reconcile<'a> {
                     }
                 }
             },
-            None => match self.find_or_create(&client, &view, &account, false).await? {
-                Found::Sender(sender) => *sender,
-                Found::Stop(outcome) => return Ok(outcome),
+            None => match self.adopt_named(&client, &account).await? {
+                Some(sender) => sender,
+                None => match self.find_or_create(&client, &view, &account, false).await? {
+                    Found::Sender(sender) => *sender,
+                    Found::Stop(outcome) => return Ok(outcome),
+                },
             },
         };
         self.converge(&client, &view, &account, sender).await
+    }
+
+    /// Adopts the sender the object names in [`EXPORTED_FROM_ANNOTATION`] if Twilio has it as
+    /// this number in this account (a fetch with this account's credentials finds only its
+    /// own): no list, no create. `None` sends the caller to the lookup by number.
+    async fn adopt_named(
+        &mut self,
+        client: &SendersClient,
+        account: &str,
+    ) -> Result<Option<Sender>> {
+        let Some(sid) = self
+            .obj
+            .annotations()
+            .get(EXPORTED_FROM_ANNOTATION)
+            .map(|sid| sid.trim().to_string())
+            .filter(|sid| is_valid_sender_sid(sid))
+        else {
+            return Ok(None);
+        };
+        let sender = match client.fetch(&sid).await {
+            Ok(sender) => sender,
+            Err(err) if err.is_not_found() => {
+                tracing::info!(
+                    sid,
+                    "the sender named by {EXPORTED_FROM_ANNOTATION} is not in this account; \
+                     looking the number up"
+                );
+                return Ok(None);
+            }
+            Err(err) => return Err(Error::twilio("read the exported sender")(err)),
+        };
+        if !sender.is_for(self.phone()) {
+            self.not_this_number(EXPORTED_FROM_ANNOTATION, &sender)
+                .await;
+            return Ok(None);
+        }
+        self.adopt(account, &sender).await?;
+        Ok(Some(sender))
+    }
+
+    /// `source` named a sender of another number: it is left alone and the number looked up.
+    async fn not_this_number(&self, source: &str, sender: &Sender) {
+        let message = format!(
+            "{source} names Twilio sender {}, which is {:?}, not {}: the operator leaves it \
+             alone and looks the number up instead",
+            sender.sid,
+            sender.sender_id,
+            self.phone()
+        );
+        self.note(Note::warning(event::SENDER_MISMATCH, message))
+            .await;
     }
 
     fn account_changed(&self, recorded: &str, now: &str) -> String {
@@ -445,7 +513,7 @@ impl<'a> Reconcile<'a> {
         }
         let phone = self.phone().to_string();
         let listed = view
-            .lookup(client, &phone, fresh)
+            .lookup(client, &phone, fresh, self.first_seen())
             .await
             .map_err(Error::twilio("look up the number"))?;
         if let Some(sender) = listed.sender {
@@ -494,7 +562,7 @@ impl<'a> Reconcile<'a> {
                 // Registered already: ours if it is in this account (a create whose answer was
                 // lost, another tool), someone else's otherwise.
                 let again = view
-                    .lookup(client, &phone, true)
+                    .lookup(client, &phone, true, self.first_seen())
                     .await
                     .map_err(Error::twilio("look up the number"))?;
                 match again.sender {
@@ -1189,7 +1257,7 @@ impl<'a> Reconcile<'a> {
             Some(sid) => sid,
             // The operator may have died between a create and the SID write.
             None => match view
-                .lookup(&client, self.phone(), true)
+                .lookup(&client, self.phone(), true, self.first_seen())
                 .await
                 .map_err(Error::twilio("look up the number"))?
                 .sender

@@ -333,6 +333,16 @@ pub struct Sender {
     pub url: Option<String>,
 }
 
+impl Sender {
+    /// Whether this sender is the WhatsApp sender of `phone_e164` (Twilio may change the case
+    /// of the `whatsapp:` prefix).
+    pub fn is_for(&self, phone_e164: &str) -> bool {
+        self.sender_id
+            .trim()
+            .eq_ignore_ascii_case(&sender_id_for(phone_e164))
+    }
+}
+
 /// `configuration` as Twilio reports it. Twilio echoes `verification_code` in answers; it is
 /// deliberately not read, so the OTP never lives in a response value that gets logged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
