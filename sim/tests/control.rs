@@ -466,7 +466,12 @@ async fn reset_forgets_all_but_accounts() {
     );
     assert_eq!(
         sim.control(Method::GET, "/_sim/stats", None).await.body,
-        json!({"requests": [], "lost_answers": 0})
+        json!({
+            "requests": [],
+            "lost_answers": 0,
+            "lost_answers_by_route": [],
+            "create_attempts": {},
+        })
     );
     assert_eq!(
         sim.control(Method::GET, "/_sim/faults", None).await.body["latency_ms"],
