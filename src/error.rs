@@ -1,9 +1,9 @@
-//! The operator's error type: what a reconcile can fail with, how long to back off, and what
-//! the user reads in the `Synced` condition.
+//! The operator's error type: the transient failures a reconcile backs off from, how long to
+//! back off, and what the user reads in the `Synced` condition meanwhile.
 
 use std::time::Duration;
 
-use crate::controller::conditions::reason;
+use crate::api::reason;
 use crate::twilio::TwilioError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -14,19 +14,13 @@ pub enum Error {
     #[error("Kubernetes API request failed: {0}")]
     Kube(#[from] kube::Error),
 
-    /// A Twilio request failed in a way worth retrying (or retried by backoff anyway).
+    /// A Twilio request failed in a way worth retrying. Failures only the user can fix are
+    /// not errors but Stalled outcomes.
     #[error("could not {action} at Twilio: {source}")]
     Twilio {
         action: &'static str,
         #[source]
         source: TwilioError,
-    },
-
-    /// Deleting the sender cannot go ahead; `message` says what the user can do.
-    #[error("{message}")]
-    DeletionBlocked {
-        reason: &'static str,
-        message: String,
     },
 
     /// The finalizer could not be handled (an object without a name, a bad finalizer name).
@@ -53,7 +47,6 @@ impl Error {
                 | TwilioError::ResponseTooLarge { .. } => "twilio_response",
                 TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "twilio_config",
             },
-            Self::DeletionBlocked { .. } => "deletion_blocked",
             Self::Finalizer(_) => "finalizer",
         }
     }
@@ -76,7 +69,6 @@ impl Error {
             Self::Twilio { action, source } => {
                 (reason::TWILIO_UNAVAILABLE, twilio_message(action, source))
             }
-            Self::DeletionBlocked { reason, message } => (reason, message.clone()),
             Self::Finalizer(message) => (reason::KUBERNETES_ERROR, message.clone()),
         }
     }

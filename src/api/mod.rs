@@ -8,7 +8,7 @@ pub use spec::{
     WhatsAppSenderSpec,
 };
 pub use status::{
-    OfflineReason, SubmittedCode, VerificationStatus, WhatsAppSenderStatus, condition_type,
+    OfflineReason, SubmittedCode, VerificationStatus, WhatsAppSenderStatus, condition_type, reason,
 };
 
 use kube::CustomResourceExt;

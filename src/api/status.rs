@@ -14,6 +14,87 @@ pub mod condition_type {
     pub const STALLED: &str = "Stalled";
 }
 
+/// Condition reasons (`CamelCase`, as Kubernetes conventions ask): what tools and people match
+/// on. Which reason a Twilio error code stalls with is in the error table
+/// (`twilio::codes`).
+pub mod reason {
+    // Ready
+    pub const ONLINE: &str = "Online";
+    pub const CREATING: &str = "Creating";
+    pub const PENDING_VERIFICATION: &str = "PendingVerification";
+    pub const WAITING_FOR_CODE: &str = "WaitingForCode";
+    pub const CODE_SUBMITTED: &str = "CodeSubmitted";
+    pub const VERIFYING: &str = "Verifying";
+    pub const UPDATING: &str = "Updating";
+    pub const IN_REVIEW: &str = "InReview";
+    pub const OFFLINE: &str = "Offline";
+    pub const QUEUED: &str = "Queued";
+    pub const NOT_ONLINE: &str = "NotOnline";
+    pub const RECONCILING: &str = "Reconciling";
+    // Synced
+    pub const APPLIED: &str = "Applied";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const TWILIO_UNAVAILABLE: &str = "TwilioUnavailable";
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    pub const DELETING: &str = "Deleting";
+    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
+    // Stalled (and Ready/Synced when stalled)
+    pub const NOT_STALLED: &str = "NotStalled";
+    pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";
+    pub const INVALID_CREDENTIALS: &str = "InvalidCredentials";
+    pub const ACCOUNT_CHANGED: &str = "AccountChanged";
+    pub const CODE_REJECTED: &str = "CodeRejected";
+    pub const INVALID_CODE: &str = "InvalidCode";
+    pub const TOO_MANY_CODES: &str = "TooManyCodes";
+    pub const DISPLAY_NAME_MISMATCH: &str = "DisplayNameMismatch";
+    pub const WABA_MISMATCH: &str = "WabaMismatch";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const WABA_FULL: &str = "WabaFull";
+    pub const ALREADY_REGISTERED: &str = "AlreadyRegistered";
+    pub const NUMBER_NOT_FOUND: &str = "NumberNotFound";
+    pub const CANNOT_VERIFY: &str = "CannotVerify";
+    pub const CODE_NOT_RECEIVED: &str = "CodeNotReceived";
+    pub const TWILIO_REJECTED: &str = "TwilioRejected";
+
+    /// Every reason above.
+    pub const ALL: &[&str] = &[
+        ONLINE,
+        CREATING,
+        PENDING_VERIFICATION,
+        WAITING_FOR_CODE,
+        CODE_SUBMITTED,
+        VERIFYING,
+        UPDATING,
+        IN_REVIEW,
+        OFFLINE,
+        QUEUED,
+        NOT_ONLINE,
+        RECONCILING,
+        APPLIED,
+        SUSPENDED,
+        TWILIO_UNAVAILABLE,
+        KUBERNETES_ERROR,
+        DELETING,
+        DELETION_BLOCKED,
+        NOT_STALLED,
+        CREDENTIALS_NOT_FOUND,
+        INVALID_CREDENTIALS,
+        ACCOUNT_CHANGED,
+        CODE_REJECTED,
+        INVALID_CODE,
+        TOO_MANY_CODES,
+        DISPLAY_NAME_MISMATCH,
+        WABA_MISMATCH,
+        INVALID_SPEC,
+        WABA_FULL,
+        ALREADY_REGISTERED,
+        NUMBER_NOT_FOUND,
+        CANNOT_VERIFY,
+        CODE_NOT_RECEIVED,
+        TWILIO_REJECTED,
+    ];
+}
+
 /// Observed state of the sender, mirrored from Twilio.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]

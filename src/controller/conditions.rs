@@ -7,50 +7,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::condition_type::{READY, STALLED, SYNCED};
+use crate::api::reason;
 use crate::error::twilio_message;
 use crate::twilio::{ErrorClass, TwilioError};
-
-/// Machine-readable reasons (`CamelCase`, as Kubernetes conventions ask).
-pub mod reason {
-    // Ready
-    pub const ONLINE: &str = "Online";
-    pub const CREATING: &str = "Creating";
-    pub const PENDING_VERIFICATION: &str = "PendingVerification";
-    pub const WAITING_FOR_CODE: &str = "WaitingForCode";
-    pub const CODE_SUBMITTED: &str = "CodeSubmitted";
-    pub const VERIFYING: &str = "Verifying";
-    pub const UPDATING: &str = "Updating";
-    pub const IN_REVIEW: &str = "InReview";
-    pub const OFFLINE: &str = "Offline";
-    pub const QUEUED: &str = "Queued";
-    pub const NOT_ONLINE: &str = "NotOnline";
-    pub const SPEC_NOT_APPLIED: &str = "SpecNotApplied";
-    pub const RECONCILING: &str = "Reconciling";
-    // Synced
-    pub const APPLIED: &str = "Applied";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const TWILIO_UNAVAILABLE: &str = "TwilioUnavailable";
-    pub const KUBERNETES_ERROR: &str = "KubernetesError";
-    pub const DELETING: &str = "Deleting";
-    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
-    // Stalled (and Ready/Synced when stalled)
-    pub const NOT_STALLED: &str = "NotStalled";
-    pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";
-    pub const INVALID_CREDENTIALS: &str = "InvalidCredentials";
-    pub const ACCOUNT_CHANGED: &str = "AccountChanged";
-    pub const CODE_REJECTED: &str = "CodeRejected";
-    pub const INVALID_CODE: &str = "InvalidCode";
-    pub const TOO_MANY_CODES: &str = "TooManyCodes";
-    pub const DISPLAY_NAME_MISMATCH: &str = "DisplayNameMismatch";
-    pub const WABA_MISMATCH: &str = "WabaMismatch";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const WABA_FULL: &str = "WabaFull";
-    pub const ALREADY_REGISTERED: &str = "AlreadyRegistered";
-    pub const NUMBER_NOT_FOUND: &str = "NumberNotFound";
-    pub const CANNOT_VERIFY: &str = "CannotVerify";
-    pub const CODE_NOT_RECEIVED: &str = "CodeNotReceived";
-    pub const TWILIO_REJECTED: &str = "TwilioRejected";
-}
 
 /// One condition's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,31 +73,13 @@ fn bounded(mut message: String) -> String {
     message
 }
 
-/// The reason a Twilio error code only the user can resolve stalls with.
-pub fn stalled_reason(code: Option<u32>, http_status: Option<u16>) -> &'static str {
-    match (code, http_status) {
-        (Some(20003), _) | (_, Some(401)) | (_, Some(403)) => reason::INVALID_CREDENTIALS,
-        (Some(20001), _) | (Some(63100), _) => reason::INVALID_SPEC,
-        (Some(63104), _) => reason::WABA_FULL,
-        (Some(63110), _) => reason::ALREADY_REGISTERED,
-        (Some(63111), _) => reason::NUMBER_NOT_FOUND,
-        (Some(63113), _) => reason::CANNOT_VERIFY,
-        (Some(63114), _) => reason::TOO_MANY_CODES,
-        (Some(63116), _) => reason::CODE_NOT_RECEIVED,
-        _ => reason::TWILIO_REJECTED,
-    }
-}
-
 /// What a failed attempt to `action` at Twilio concludes: stalled when only the user can fix
 /// it, otherwise failed (retried with backoff, `Ready` left as it was). The message says what
 /// failed and what to do.
 pub fn twilio_failure(action: &str, err: &TwilioError) -> Assessment {
     let message = twilio_message(action, err);
     match err.class() {
-        ErrorClass::NeedsUser => Assessment::stalled(
-            stalled_reason(err.twilio_code(), err.http_status()),
-            message,
-        ),
+        ErrorClass::NeedsUser => Assessment::stalled(err.stall_reason(), message),
         ErrorClass::Retryable | ErrorClass::NotFound => {
             Assessment::failed(reason::TWILIO_UNAVAILABLE, message)
         }
@@ -412,29 +353,6 @@ mod tests {
     }
 
     #[test]
-    fn each_user_code_has_its_reason() {
-        let cases = [
-            (Some(20003), Some(401), reason::INVALID_CREDENTIALS),
-            (None, Some(403), reason::INVALID_CREDENTIALS),
-            (Some(63100), Some(400), reason::INVALID_SPEC),
-            (Some(63104), Some(400), reason::WABA_FULL),
-            (Some(63110), Some(400), reason::ALREADY_REGISTERED),
-            (Some(63111), Some(400), reason::NUMBER_NOT_FOUND),
-            (Some(63113), Some(400), reason::CANNOT_VERIFY),
-            (Some(63114), Some(400), reason::TOO_MANY_CODES),
-            (Some(63116), Some(400), reason::CODE_NOT_RECEIVED),
-            (Some(12345), Some(409), reason::TWILIO_REJECTED),
-        ];
-        for (code, status, expected) in cases {
-            assert_eq!(
-                stalled_reason(code, status),
-                expected,
-                "{code:?}/{status:?}"
-            );
-        }
-    }
-
-    #[test]
     fn long_messages_are_cut_on_a_character_boundary_and_lose_control_characters() {
         let verdict = Verdict::new(
             Status::False,
@@ -561,10 +479,7 @@ mod tests {
                 if err.class() == ErrorClass::NeedsUser {
                     let stalled = assessment.stalled.as_ref().expect("Stalled is set");
                     prop_assert_eq!(stalled.status, Status::True);
-                    prop_assert_eq!(
-                        stalled.reason,
-                        stalled_reason(err.twilio_code(), err.http_status())
-                    );
+                    prop_assert_eq!(stalled.reason, err.stall_reason());
                     verdicts.push(stalled);
                     verdicts.extend(assessment.ready.as_ref());
                 } else {

@@ -1,20 +1,10 @@
-//! Twilio credentials from a Secret, and one Senders client per Secret version.
-//!
-//! A client is built when a Secret version is first used and reused until the Secret changes,
-//! so reconciles neither re-read the Secret nor rebuild HTTP connection pools. Secret values
-//! go straight into [`Credentials`] (redacted `Debug`) and are never logged or echoed.
-//!
-//! The last client of a Secret outlives the Secret, for deletions only: when a namespace is
-//! deleted its Secrets go at once while its senders wait on the operator's finalizer, and no
-//! Secret can be created in a Terminating namespace, so without them the senders could never
-//! be deleted at Twilio. The client is dropped once no sender refers to the Secret.
+//! Twilio credentials from a Secret's data. Secret values go straight into [`Credentials`]
+//! (redacted `Debug`) and are never logged or echoed; problems name keys, never values. The
+//! client built from them is kept per Secret version in the controller's state.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
-use crate::twilio::{
-    AccountBudgets, ClientConfig, Credentials, MissingPart, SendersClient, TwilioError,
-};
+use crate::twilio::{Credentials, MissingPart, TwilioError};
 
 pub const ACCOUNT_SID_KEY: &str = "accountSid";
 pub const AUTH_TOKEN_KEY: &str = "authToken";
@@ -109,83 +99,9 @@ pub fn parse(
     Ok(credentials)
 }
 
-/// Clients keyed by Secret (`namespace/name`), each remembering the Secret version it was
-/// built from.
-#[derive(Debug)]
-pub struct ClientCache {
-    config: ClientConfig,
-    budgets: AccountBudgets,
-    clients: Mutex<HashMap<(String, String), (String, SendersClient)>>,
-}
-
-impl ClientCache {
-    pub fn new(config: ClientConfig, budgets: AccountBudgets) -> Self {
-        Self {
-            config,
-            budgets,
-            clients: Mutex::default(),
-        }
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, SendersClient)>> {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The client built from exactly this Secret version, if there is one.
-    pub fn get(&self, namespace: &str, secret: &str, version: &str) -> Option<SendersClient> {
-        self.lock()
-            .get(&(namespace.to_string(), secret.to_string()))
-            .filter(|(v, _)| v == version)
-            .map(|(_, client)| client.clone())
-    }
-
-    /// Builds (and caches) the client for this Secret version. The account's request budget is
-    /// shared with every other client of the same account.
-    pub fn build(
-        &self,
-        namespace: &str,
-        secret: &str,
-        version: &str,
-        credentials: Credentials,
-    ) -> Result<SendersClient, TwilioError> {
-        let budget = self.budgets.for_account(credentials.account_sid());
-        let client = SendersClient::new(credentials, &self.config, budget)?;
-        self.lock().insert(
-            (namespace.to_string(), secret.to_string()),
-            (version.to_string(), client.clone()),
-        );
-        Ok(client)
-    }
-
-    /// The client of the last version of this Secret that was used, whatever the Secret holds
-    /// now (or whether it still exists): for deleting senders whose Secret is gone.
-    pub fn last_seen(&self, namespace: &str, secret: &str) -> Option<SendersClient> {
-        self.lock()
-            .get(&(namespace.to_string(), secret.to_string()))
-            .map(|(_, client)| client.clone())
-    }
-
-    /// Drops the client of a Secret no sender refers to any more.
-    pub fn forget(&self, namespace: &str, secret: &str) {
-        self.lock()
-            .remove(&(namespace.to_string(), secret.to_string()));
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::twilio::BudgetConfig;
 
     const SID: &str = "AC0123456789abcdef0123456789abcdef";
 
@@ -264,32 +180,5 @@ mod tests {
                 key: "authToken"
             }
         );
-    }
-
-    #[tokio::test]
-    async fn one_client_per_secret_version() {
-        let cache = ClientCache::new(
-            ClientConfig::default(),
-            AccountBudgets::new(BudgetConfig::default()),
-        );
-        let creds = || Credentials::auth_token(SID, "tok");
-        assert!(cache.get("ns", "twilio", "1").is_none());
-        cache.build("ns", "twilio", "1", creds()).unwrap();
-        assert!(cache.get("ns", "twilio", "1").is_some());
-        assert!(
-            cache.get("ns", "twilio", "2").is_none(),
-            "a new version needs a new client"
-        );
-        assert!(cache.get("other", "twilio", "1").is_none());
-        cache.build("ns", "twilio", "2", creds()).unwrap();
-        assert_eq!(cache.len(), 1, "the old version is replaced");
-        assert!(
-            cache.last_seen("ns", "twilio").is_some(),
-            "the last client is kept whatever the Secret's version now"
-        );
-        assert!(cache.last_seen("other", "twilio").is_none());
-        cache.forget("ns", "twilio");
-        assert!(cache.is_empty());
-        assert!(cache.last_seen("ns", "twilio").is_none());
     }
 }

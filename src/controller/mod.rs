@@ -1,23 +1,24 @@
 //! The `WhatsAppSender` controller: watches, shared context, error policy, and `run()`.
 //!
-//! - [`reconcile`]: one sender, apply and cleanup (the only module that talks to both sides).
-//! - [`diff`], [`otp`], [`conditions`], [`pacing`]: pure decisions, unit-tested without servers.
-//! - [`account_view`], [`onboarding`], [`credentials`], [`memory`], [`referrers`],
-//!   [`secret_versions`]: state shared across reconciles (lists per account, onboarding turns,
-//!   clients per Secret version, which senders read which Secrets, and those Secrets' versions).
+//! - [`reconcile`]: one sender: the driver and its phases (the only module that talks to both
+//!   sides).
+//! - [`state`]: the one owner of what the controller remembers, per sender, Secret and
+//!   account.
+//! - [`diff`], [`otp`], [`conditions`], [`pacing`]: pure helpers the phases share.
+//! - [`lists`]: an account's latest list pass; [`credentials`]: credentials from a Secret;
+//!   [`events`]: Events.
 
-pub mod account_view;
-pub mod conditions;
-pub mod credentials;
+mod conditions;
+mod credentials;
 pub mod diff;
-pub mod events;
-pub mod memory;
-pub mod onboarding;
-pub mod otp;
+mod events;
+mod lists;
+mod otp;
 pub mod pacing;
 mod reconcile;
-pub mod referrers;
-pub mod secret_versions;
+#[cfg(test)]
+mod sim_world;
+mod state;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -35,19 +36,16 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
-pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION, reconcile};
+pub use otp::RESEND_CODE_ANNOTATION;
+pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION};
 
 use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::twilio::{AccountBudgets, ClientConfig, SendersClient};
-use account_view::AccountViews;
-use credentials::{ClientCache, CredentialsProblem};
-use memory::Memory;
-use onboarding::{Onboarding, SenderKey};
+use crate::twilio::{ClientConfig, SendersClient};
+use credentials::CredentialsProblem;
 use pacing::Pacing;
-use referrers::Referrers;
-use secret_versions::SecretVersions;
+use state::{SecretKey, SenderKey, State, StateConfig};
 
 /// The longest a shutdown waits for the first list of senders to complete.
 const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -118,7 +116,7 @@ impl Default for Settings {
 /// The annotations a reconcile reads; the cache keeps no others.
 const ANNOTATIONS_READ: [&str; 3] = [
     RECONCILE_REQUESTED_ANNOTATION,
-    otp::RESEND_CODE_ANNOTATION,
+    RESEND_CODE_ANNOTATION,
     EXPORTED_FROM_ANNOTATION,
 ];
 
@@ -141,59 +139,48 @@ fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
 
 /// Everything reconciles share.
 pub struct Context {
-    pub kube: Client,
-    pub metrics: Arc<Metrics>,
-    pub events: events::Publisher,
-    pub settings: Settings,
-    pub clients: ClientCache,
-    pub views: AccountViews,
-    pub onboarding: Onboarding,
-    pub memory: Memory,
-    pub referrers: Referrers,
-    pub secret_versions: SecretVersions,
+    kube: Client,
+    metrics: Arc<Metrics>,
+    events: events::Publisher,
+    settings: Settings,
+    state: State,
     wake: mpsc::UnboundedSender<SenderKey>,
 }
 
 impl Context {
     /// Asks for a reconcile of `sender` now (its onboarding turn came, a fresh list is ready).
-    pub fn wake(&self, sender: SenderKey) {
+    fn wake(&self, sender: SenderKey) {
         // Only fails once the controller has stopped, when nobody needs waking.
         let _ = self.wake.send(sender);
     }
 
-    /// The `resourceVersion` of a Secret that senders read, as last seen.
-    pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
-        self.secret_versions.get(namespace, name)
-    }
-
-    /// Reads one Secret, data included, from the API server. Secret data is never cached; its
+    /// Reads one Secret, data included, from the API server. Secret data is never kept; its
     /// version is.
-    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
         let api: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
         let secret = api.get_opt(name).await?;
         if let Some(version) = secret.as_ref().and_then(|s| s.resource_version()) {
-            self.secret_versions.learned(namespace, name, &version);
+            self.state
+                .secret_read(&(namespace.to_string(), name.to_string()), &version);
         }
         Ok(secret)
     }
 
     /// The Twilio client for the credentials in Secret `name`, built once per Secret version.
-    pub async fn twilio_client(
+    async fn twilio_client(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Result<SendersClient, CredentialsProblem>, Error> {
-        if let Some(version) = self.secret_version(namespace, name)
-            && let Some(client) = self.clients.get(namespace, name, &version)
-        {
+        let key: SecretKey = (namespace.to_string(), name.to_string());
+        if let Some(client) = self.state.current_client(&key) {
             return Ok(Ok(client));
         }
         let Some(secret) = self.secret(namespace, name).await? else {
-            // The cached client stays: cleanup may still need it (`ClientCache::last_seen`).
             return Ok(Err(CredentialsProblem::SecretNotFound(name.to_string())));
         };
         let version = secret.metadata.resource_version.clone().unwrap_or_default();
-        if let Some(client) = self.clients.get(namespace, name, &version) {
+        if let Some(client) = self.state.client_at(&key, &version) {
             return Ok(Ok(client));
         }
         let data: BTreeMap<String, Vec<u8>> = secret
@@ -206,39 +193,16 @@ impl Context {
             Ok(credentials) => credentials,
             Err(problem) => return Ok(Err(problem)),
         };
-        Ok(self
-            .clients
-            .build(namespace, name, &version, credentials)
-            .map_err(|e| CredentialsProblem::Unusable {
+        let budget = self.state.budget(credentials.account_sid());
+        match SendersClient::new(credentials, &self.settings.twilio, budget) {
+            Ok(client) => {
+                self.state.client_built(&key, &version, client.clone());
+                Ok(Ok(client))
+            }
+            Err(e) => Ok(Err(CredentialsProblem::Unusable {
                 secret: name.to_string(),
                 reason: e.to_string(),
-            }))
-    }
-
-    /// Keeps the Secret index and per-sender memory in step with the senders' watch.
-    fn observe(&self, event: &watcher::Event<WhatsAppSender>) {
-        match event {
-            watcher::Event::Apply(sender) | watcher::Event::InitApply(sender) => {
-                self.referrers.observe(sender);
-                self.memory.first_seen(
-                    &SenderKey::from_obj(sender),
-                    &sender.uid().unwrap_or_default(),
-                );
-            }
-            watcher::Event::Delete(sender) => {
-                let key = SenderKey::from_obj(sender);
-                self.referrers.forget(&key);
-                self.memory.forget(&key);
-                // Credentials kept for deletions are dropped with the last sender using them.
-                for secret in referrers::secrets_of(sender) {
-                    if !self.referrers.is_read(&secret) {
-                        let (namespace, name) = &secret;
-                        self.clients.forget(namespace, name);
-                        self.secret_versions.forget(namespace, name);
-                    }
-                }
-            }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            })),
         }
     }
 }
@@ -263,10 +227,9 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
 }
 
 /// Backoff per sender: doubles with each consecutive failure, resets on success, and waits at
-/// least as long as Twilio's `Retry-After`.
+/// least as long as Twilio's `Retry-After`. The reconcile counted the failure already.
 fn error_policy(sender: Arc<WhatsAppSender>, error: &Error, ctx: Arc<Context>) -> Action {
-    let key = SenderKey::from_obj(&*sender);
-    let failures = ctx.memory.failed(&key, &sender.uid().unwrap_or_default());
+    let failures = ctx.state.failures(&SenderKey::from_obj(&*sender)).max(1);
     let delay = ctx
         .settings
         .pacing
@@ -335,7 +298,6 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let budgets = AccountBudgets::new(settings.twilio.budget);
     let (wake_tx, wake_rx) = mpsc::unbounded_channel();
     let (sender_store, sender_writer) = reflector::store();
     let reporter = Reporter {
@@ -343,15 +305,20 @@ pub async fn run(
         instance: settings.instance.clone(),
     };
     metrics.watch_senders(sender_store.clone());
+    let state = State::new(
+        StateConfig {
+            budget: settings.twilio.budget,
+            serial_onboarding: settings.serial_onboarding,
+            onboarding_max_hold: settings.onboarding_max_hold,
+            lookup_reuse: settings.lookup_reuse,
+            resync_interval: settings.pacing.resync_interval,
+        },
+        metrics.state_lock(),
+    );
     let ctx = Arc::new(Context {
         metrics,
         events: events::Publisher::new(client.clone(), reporter),
-        clients: ClientCache::new(settings.twilio.clone(), budgets),
-        views: AccountViews::new(settings.lookup_reuse),
-        onboarding: Onboarding::new(settings.serial_onboarding, settings.onboarding_max_hold),
-        memory: Memory::default(),
-        referrers: Referrers::default(),
-        secret_versions: SecretVersions::default(),
+        state,
         wake: wake_tx,
         kube: client.clone(),
         settings,
@@ -375,25 +342,21 @@ pub async fn run(
         .backoff(watch_backoff())
         .modify(forget_what_is_not_read)
         .reflect(sender_writer)
-        .inspect_ok(move |event| indexer.observe(event))
+        .inspect_ok(move |event| {
+            for sender in indexer.state.sender_event(event) {
+                indexer.wake(sender);
+            }
+        })
         .applied_objects()
         .predicate_filter(worth_reconciling, Default::default());
 
-    // Metadata only, and only the versions of Secrets that senders read (`SecretVersions`).
+    // Metadata only, and only the versions of Secrets that senders read.
     let secrets_ctx = ctx.clone();
     let secret_changes = watcher(secrets_api, watcher::Config::default())
         .backoff(watch_backoff())
         .flat_map(move |event| {
-            let senders: Vec<SenderKey> = match event {
-                Ok(event) => {
-                    let referrers = &secrets_ctx.referrers;
-                    secrets_ctx
-                        .secret_versions
-                        .observe(&event, |secret| referrers.is_read(secret))
-                        .into_iter()
-                        .flat_map(|(ns, name)| referrers.of_secret(&ns, &name))
-                        .collect()
-                }
+            let senders = match event {
+                Ok(event) => secrets_ctx.state.secret_event(&event),
                 Err(err) => {
                     tracing::warn!(error = %err, "watching Secrets failed; retrying");
                     Vec::new()
@@ -423,7 +386,7 @@ pub async fn run(
         .reconcile_on(woken)
         .with_config(config)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile::reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok(_) => {}

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::codes;
+use crate::api::reason;
+
 /// What the caller should do with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
@@ -146,12 +149,6 @@ impl<'de> serde::de::Visitor<'de> for Scalar {
     }
 }
 
-/// Twilio codes that only the user can resolve, whatever HTTP status carries them. 63114 (too
-/// many codes) clears by itself, but only after hours: far beyond any retry loop.
-const NEEDS_USER_CODES: &[u32] = &[
-    20001, 20003, 63100, 63104, 63110, 63111, 63113, 63114, 63116,
-];
-
 /// How much of a non-JSON error body to keep: enough to recognise a proxy page, no more.
 const BODY_SNIPPET_CHARS: usize = 200;
 
@@ -227,12 +224,6 @@ impl TwilioError {
         }
     }
 
-    /// Whether Twilio's error `code` is one only the user can resolve (also when Twilio reports
-    /// it as a sender's offline reason rather than as an error).
-    pub fn code_needs_user(code: u32) -> bool {
-        NEEDS_USER_CODES.contains(&code)
-    }
-
     /// Twilio's numeric error code, when Twilio sent one.
     pub fn twilio_code(&self) -> Option<u32> {
         match self {
@@ -262,18 +253,13 @@ impl TwilioError {
             Self::Api {
                 http_status, code, ..
             } => {
-                // Only Twilio's own "not found" counts: a bare 404 (wrong base URL, a proxy)
-                // must not let a delete believe the sender is gone.
-                if *code == Some(20404) {
-                    ErrorClass::NotFound
-                } else if code.is_some_and(|c| NEEDS_USER_CODES.contains(&c)) {
-                    // Even if sent with 429/5xx: repeating the request cannot fix these.
-                    ErrorClass::NeedsUser
-                } else if *http_status == 429
-                    || *code == Some(20429)
-                    || *http_status >= 500
-                    || *http_status == 408
-                {
+                // Twilio's code decides where it is known: a needs-user code even when sent
+                // with 429/5xx (repeating the request cannot fix it), and only Twilio's own
+                // "not found" (a bare 404 from a wrong base URL or a proxy must not let a
+                // delete believe the sender is gone).
+                if let Some(known) = code.and_then(codes::lookup) {
+                    known.class
+                } else if *http_status == 429 || *http_status >= 500 || *http_status == 408 {
                     ErrorClass::Retryable
                 } else {
                     ErrorClass::NeedsUser
@@ -288,6 +274,21 @@ impl TwilioError {
             | Self::Pagination(_)
             | Self::ResponseTooLarge { .. } => ErrorClass::Retryable,
             Self::InvalidConfig(_) | Self::InvalidArgument(_) => ErrorClass::NeedsUser,
+        }
+    }
+
+    /// The condition reason of a sender this error stalls (for `NeedsUser` errors).
+    pub fn stall_reason(&self) -> &'static str {
+        if let Some(known) = self
+            .twilio_code()
+            .and_then(codes::lookup)
+            .filter(|c| c.needs_user())
+        {
+            return known.reason;
+        }
+        match self.http_status() {
+            Some(401 | 403) => reason::INVALID_CREDENTIALS,
+            _ => reason::TWILIO_REJECTED,
         }
     }
 
@@ -323,59 +324,25 @@ impl TwilioError {
             } => (quote(message), more_info.as_deref().map(quote)),
             _ => (String::new(), None),
         };
+        if let Some(known) = self.twilio_code().and_then(codes::lookup) {
+            return known.advice(&message, more_info.as_deref());
+        }
         let see = more_info.map(|u| format!(" (see {u})")).unwrap_or_default();
         match (self, self.twilio_code()) {
-            (_, Some(20003))
-            | (
+            (
                 Self::Api {
                     http_status: 401, ..
                 },
                 None,
-            ) => "Twilio rejected the credentials: check accountSid/authToken (or \
-                 apiKeySid/apiKeySecret) in the credentials Secret"
-                .to_string(),
-            (_, Some(20001)) => format!(
-                "Twilio rejected a request parameter: {message}{see}. Check the spec; if it is \
-                 right, this is a SenderOps bug"
-            ),
-            (_, Some(20404)) => "The sender no longer exists at Twilio (deleted outside the \
-                                 operator?)"
-                .to_string(),
-            (_, Some(63100)) => format!(
-                "Twilio rejected the sender's fields: {message}{see}. Fix the WhatsAppSender \
-                 spec"
-            ),
-            (_, Some(63104)) => "The WhatsApp Business Account has reached its maximum number \
-                                 of phone numbers: remove unused numbers from the WABA or ask \
-                                 Meta to raise the limit, then recreate"
-                .to_string(),
-            (_, Some(63110)) => "The number is already registered on WhatsApp: delete it from \
-                                 the WhatsApp (Business) app, or turn off two-step verification \
-                                 in WhatsApp Manager, then recreate"
-                .to_string(),
-            (_, Some(63111)) => "The phone number or WhatsApp Business Account was not found: \
-                                 check phoneNumber and wabaId (the number must belong to this \
-                                 Twilio account)"
-                .to_string(),
-            (_, Some(63113)) => format!(
-                "The sender cannot be verified: {message}{see}. Check that the number can \
-                 receive SMS or voice calls, then recreate the sender"
-            ),
-            (_, Some(63114)) => "Too many verification codes were requested for this number: \
-                                 wait several hours before requesting another"
-                .to_string(),
-            (_, Some(63116)) => "The verification code was not received: switch \
-                                 verification.method to voice or request a new code"
-                .to_string(),
-            (_, Some(20429))
-            | (
+            ) => codes::lookup(20003)
+                .expect("20003 is in the table")
+                .advice(&message, None),
+            (
                 Self::Api {
                     http_status: 429, ..
                 },
                 _,
-            ) => "Twilio is rate limiting this account: requests are retried with backoff; \
-                 lower the request budget or onboard fewer numbers at once if this persists"
-                .to_string(),
+            ) => codes::RATE_LIMITED.to_string(),
             (
                 Self::Api {
                     http_status: 403, ..
@@ -534,6 +501,33 @@ mod tests {
         assert_eq!(TwilioError::InvalidConfig("x".into()).class(), NeedsUser);
         assert!(twilio(404, 20404, "m").is_not_found());
         assert!(twilio(503, 20503, "m").is_retryable());
+    }
+
+    #[test]
+    fn each_user_code_stalls_with_its_reason() {
+        let cases = [
+            (401, Some(20003), reason::INVALID_CREDENTIALS),
+            (403, None, reason::INVALID_CREDENTIALS),
+            (400, Some(20001), reason::INVALID_SPEC),
+            (400, Some(63100), reason::INVALID_SPEC),
+            (400, Some(63104), reason::WABA_FULL),
+            (400, Some(63110), reason::ALREADY_REGISTERED),
+            (400, Some(63111), reason::NUMBER_NOT_FOUND),
+            (400, Some(63113), reason::CANNOT_VERIFY),
+            (400, Some(63114), reason::TOO_MANY_CODES),
+            (400, Some(63116), reason::CODE_NOT_RECEIVED),
+            (409, Some(12345), reason::TWILIO_REJECTED),
+        ];
+        for (http_status, code, expected) in cases {
+            let err = TwilioError::Api {
+                http_status,
+                code,
+                message: "m".into(),
+                more_info: None,
+                retry_after: None,
+            };
+            assert_eq!(err.stall_reason(), expected, "{code:?}/{http_status}");
+        }
     }
 
     #[test]

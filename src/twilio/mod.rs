@@ -2,12 +2,14 @@
 //!
 //! - [`SendersClient`]: one account's client (create, fetch, update, delete, list).
 //! - [`models`]: request bodies (strict, typed) and response bodies (lenient).
-//! - [`TwilioError`] with [`ErrorClass`] and per-code advice.
+//! - [`TwilioError`] with [`ErrorClass`]; [`codes`]: Twilio's error codes, one table (needs the
+//!   user or not, condition reason, advice).
 //! - [`AccountBudgets`]/[`RequestBudget`]: one token bucket per account, shared by its clients.
 //! - [`RetryPolicy`]: exponential backoff with jitter that honours `Retry-After`.
 
 mod budget;
 mod client;
+pub mod codes;
 mod credentials;
 mod enums;
 mod error;

@@ -1,0 +1,434 @@
+//! Converge: bring Twilio in line with the spec once the sender is known. [`decide`] (pure)
+//! reads the spec, what Twilio reports and the sender's record, and returns the step: stall
+//! on what only the user can fix, hand over to [`super::verify`] while Twilio waits for the
+//! code, send the fields that differ, or report progress and poll. The executor sends updates
+//! and reads senders (one GET, or a shared list when batched refresh pays).
+
+use super::run::{Outcome, Requeue, Run};
+use super::{Phase, twilio};
+use crate::api::{WhatsAppSenderSpec, reason};
+use crate::controller::conditions::Assessment;
+use crate::controller::diff::{self, Drift};
+use crate::controller::events::{Note, reason as event};
+use crate::controller::pacing;
+use crate::controller::state::{SenderFacts, UpdateGuard};
+use crate::twilio::{Sender, SenderStatus, SendersClient, TwilioError, codes};
+use tokio::time::Instant;
+
+/// The same update sent this many times for one generation without Twilio keeping it stops
+/// being sent: something (Twilio normalising a value, say) would otherwise loop forever.
+pub const MAX_UPDATE_REPEATS: u32 = 3;
+
+/// What to do with a sender Twilio has.
+#[derive(Debug, PartialEq)]
+pub enum Step {
+    /// Nothing to send: set these conditions.
+    Conclude(Outcome),
+    /// Twilio holds what the spec asks (as far as an API can change it): sent updates are
+    /// forgotten.
+    Converged(Outcome),
+    /// Twilio waits for the one-time code.
+    Verify,
+    /// Send the fields that differ.
+    Update(Box<Drift>),
+}
+
+pub fn decide(
+    spec: &WhatsAppSenderSpec,
+    sender: &Sender,
+    facts: &SenderFacts,
+    generation: i64,
+) -> Step {
+    let drift = diff::drift(spec, sender);
+    if let Some(actual) = &drift.waba_id {
+        let message = format!(
+            "Twilio registered the sender in WABA {actual}, but the spec asks for {}: a number \
+             cannot move between WABAs; delete and recreate the WhatsAppSender (and the \
+             number's registration) to change it",
+            spec.waba_id.as_deref().unwrap_or_default()
+        );
+        return stall(reason::WABA_MISMATCH, message);
+    }
+    if let Some((code, offline)) = sender.offline_reasons.iter().find_map(|r| {
+        codes::parse(r.code.as_deref()?)
+            .filter(|c| c.needs_user())
+            .map(|c| (c, r))
+    }) {
+        let advice = TwilioError::Api {
+            http_status: 400,
+            code: Some(code.number),
+            message: offline.message.clone().unwrap_or_default(),
+            more_info: offline.more_info.clone(),
+            retry_after: None,
+        }
+        .advice();
+        let message = format!(
+            "Twilio reports the sender {} (offline reason {}): {advice}",
+            sender.status, code.number
+        );
+        return stall(code.reason, message);
+    }
+    match &sender.status {
+        SenderStatus::PendingVerification => Step::Verify,
+        SenderStatus::Online if !drift.update.is_empty() => {
+            let repeats = facts.update_repeats(generation, &drift.fields);
+            if repeats >= MAX_UPDATE_REPEATS {
+                let message = format!(
+                    "Twilio does not keep {} as the spec sets them (sent {repeats} times); check \
+                     the values (Twilio may normalise them) and edit the spec to match",
+                    drift.fields.join(", ")
+                );
+                return stall(reason::TWILIO_REJECTED, message);
+            }
+            Step::Update(Box::new(drift))
+        }
+        SenderStatus::Online => {
+            if let Some(name) = &drift.display_name {
+                let message = format!(
+                    "Twilio shows the display name {name:?} but the spec asks for {:?}: no API \
+                     can change a display name (Meta reviews it); change it in WhatsApp \
+                     Manager, or delete and recreate the sender",
+                    spec.profile.name
+                );
+                return Step::Converged(Outcome::new(
+                    Assessment::stalled(reason::DISPLAY_NAME_MISMATCH, message),
+                    Requeue::Resync,
+                ));
+            }
+            Step::Converged(Outcome::new(
+                Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
+                Requeue::Poll(SenderStatus::Online),
+            ))
+        }
+        other => {
+            let (reason, message) = progress_of(other);
+            Step::Conclude(Outcome::new(
+                Assessment::progressing(reason, message),
+                Requeue::Poll(other.clone()),
+            ))
+        }
+    }
+}
+
+fn stall(reason: &'static str, message: String) -> Step {
+    Step::Conclude(Outcome::new(
+        Assessment::stalled(reason, message),
+        Requeue::Resync,
+    ))
+}
+
+/// The reason and message of `Ready=False` while Twilio works.
+pub fn progress_of(status: &SenderStatus) -> (&'static str, String) {
+    match status {
+        SenderStatus::Creating => (
+            reason::CREATING,
+            "Twilio is registering the number with WhatsApp".into(),
+        ),
+        SenderStatus::Verifying => (
+            reason::VERIFYING,
+            "Twilio is verifying the one-time code".into(),
+        ),
+        SenderStatus::OnlineUpdating => (
+            reason::UPDATING,
+            "Twilio is applying a profile or webhook change".into(),
+        ),
+        SenderStatus::TwilioReview => (reason::IN_REVIEW, "Twilio is reviewing the sender".into()),
+        SenderStatus::Offline => (
+            reason::OFFLINE,
+            "Twilio reports the sender OFFLINE without a reason for you to act on; new senders \
+             may read OFFLINE for a few minutes"
+                .into(),
+        ),
+        other => (
+            reason::NOT_ONLINE,
+            format!("Twilio reports the sender {other}"),
+        ),
+    }
+}
+
+/// Runs the converge step for a sender Twilio has.
+pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> Phase<Outcome> {
+    match decide(run.spec(), sender, &run.facts, run.generation()) {
+        Step::Conclude(outcome) => Ok(outcome),
+        Step::Converged(outcome) => {
+            run.conclusion.updates = Some(None);
+            Ok(outcome)
+        }
+        Step::Verify => super::verify::run(run, client, sender).await,
+        Step::Update(drift) => send_update(run, client, sender, &drift).await,
+    }
+}
+
+async fn send_update(
+    run: &mut Run<'_>,
+    client: &SendersClient,
+    sender: &Sender,
+    drift: &Drift,
+) -> Phase<Outcome> {
+    client
+        .update(&sender.sid, &drift.update)
+        .await
+        .map_err(twilio("update the sender"))?;
+    let generation = run.generation();
+    run.conclusion.updates = Some(Some(UpdateGuard::after(
+        &run.facts,
+        generation,
+        &drift.fields,
+    )));
+    run.conclusion.written = Some((
+        client.account_sid().to_string(),
+        sender.sid.clone(),
+        Instant::now(),
+    ));
+    let fields = drift.fields.join(", ");
+    run.note(Note::normal(
+        event::UPDATED,
+        format!("updated {fields} at Twilio"),
+    ))
+    .await;
+    Ok(Outcome::new(
+        Assessment::progressing(
+            reason::UPDATING,
+            format!("sent {fields} to Twilio; waiting for Twilio to apply them"),
+        ),
+        Requeue::After(run.ctx.settings.pacing.poll_interval),
+    ))
+}
+
+/// The sender as Twilio has it now, or `None` if Twilio no longer has it. Settled senders of
+/// an account with several come from a shared list when batching is on.
+pub async fn read(run: &Run<'_>, client: &SendersClient, sid: &str) -> Phase<Option<Sender>> {
+    let ctx = run.ctx;
+    let settled = run
+        .status
+        .twilio_status
+        .as_deref()
+        .map(SenderStatus::parse)
+        .is_some_and(|s| !pacing::in_motion(&s));
+    let account = client.account_sid();
+    if ctx.settings.batched_refresh && settled && ctx.state.settled_count(account) >= 2 {
+        let max_age = ctx.settings.pacing.resync_interval / 2;
+        let listed = ctx
+            .state
+            .refresh(client, sid, max_age)
+            .await
+            .map_err(twilio("list the account's senders"))?;
+        if listed.listed {
+            // Everyone settled in this account can use this list now, which keeps the
+            // account at one list per resync.
+            for other in ctx.state.settled_except(account, sid) {
+                ctx.wake(other);
+            }
+        }
+        if listed.sender.is_some() {
+            return Ok(listed.sender);
+        }
+    }
+    match client.fetch(sid).await {
+        Ok(sender) => Ok(Some(sender)),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(twilio("read the sender")(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::condition_type::{READY, STALLED};
+    use crate::controller::conditions::Status;
+
+    const SID: &str = "XE0123456789abcdef0123456789abcdef";
+
+    fn spec(extra: serde_json::Value) -> WhatsAppSenderSpec {
+        let mut spec = json!({
+            "phoneNumber": "+15017122661",
+            "credentialsRef": {"name": "twilio"},
+            "profile": {"name": "Acme", "about": "Hello"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn sender(status: &str, extra: serde_json::Value) -> Sender {
+        let mut sender = json!({
+            "sid": SID,
+            "status": status,
+            "sender_id": "whatsapp:+15017122661",
+            "profile": {"name": "Acme", "about": "Hello"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            sender[k] = v.clone();
+        }
+        serde_json::from_value(sender).unwrap()
+    }
+
+    fn facts() -> SenderFacts {
+        SenderFacts::new(Instant::now())
+    }
+
+    /// Ready's reason and whether it stalls, of a step that concludes.
+    fn concluded(step: &Step) -> (&'static str, bool, String) {
+        match step {
+            Step::Conclude(outcome) | Step::Converged(outcome) => {
+                let ready = outcome.assessment.get(READY).unwrap();
+                let stalled = outcome
+                    .assessment
+                    .get(STALLED)
+                    .is_some_and(|v| v.status == Status::True);
+                (ready.reason, stalled, ready.message.clone())
+            }
+            other => panic!("expected a conclusion, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_twilio_status_and_problem_has_its_step() {
+        let cases: Vec<(WhatsAppSenderSpec, Sender, &str, bool, &str)> = vec![
+            (
+                spec(json!({})),
+                sender("ONLINE", json!({})),
+                reason::ONLINE,
+                false,
+                "ONLINE at Twilio as XE",
+            ),
+            (
+                spec(json!({})),
+                sender("CREATING", json!({})),
+                reason::CREATING,
+                false,
+                "registering",
+            ),
+            (
+                spec(json!({})),
+                sender("VERIFYING", json!({})),
+                reason::VERIFYING,
+                false,
+                "verifying",
+            ),
+            (
+                spec(json!({})),
+                sender("ONLINE:UPDATING", json!({})),
+                reason::UPDATING,
+                false,
+                "applying",
+            ),
+            (
+                spec(json!({})),
+                sender("TWILIO_REVIEW", json!({})),
+                reason::IN_REVIEW,
+                false,
+                "reviewing",
+            ),
+            (
+                spec(json!({})),
+                sender("OFFLINE", json!({})),
+                reason::OFFLINE,
+                false,
+                "without a reason",
+            ),
+            (
+                spec(json!({})),
+                sender("DRAFT", json!({})),
+                reason::NOT_ONLINE,
+                false,
+                "DRAFT",
+            ),
+            (
+                spec(json!({"wabaId": "111"})),
+                sender("ONLINE", json!({"configuration": {"waba_id": "222"}})),
+                reason::WABA_MISMATCH,
+                true,
+                "registered the sender in WABA 222, but the spec asks for 111",
+            ),
+            (
+                spec(json!({})),
+                sender(
+                    "OFFLINE",
+                    json!({"offline_reasons": [{"code": "63110", "message": "taken"}]}),
+                ),
+                reason::ALREADY_REGISTERED,
+                true,
+                "(offline reason 63110): The number is already registered on WhatsApp",
+            ),
+            (
+                spec(json!({})),
+                sender("OFFLINE", json!({"offline_reasons": [{"code": "63116"}]})),
+                reason::CODE_NOT_RECEIVED,
+                true,
+                "switch verification.method to voice",
+            ),
+            (
+                spec(json!({})),
+                sender(
+                    "ONLINE",
+                    json!({"profile": {"name": "Acme Corp", "about": "Hello"}}),
+                ),
+                reason::DISPLAY_NAME_MISMATCH,
+                true,
+                "no API can change a display name",
+            ),
+        ];
+        for (spec, sender, reason, stalls, text) in cases {
+            let step = decide(&spec, &sender, &facts(), 1);
+            let (got, stalled, message) = concluded(&step);
+            assert_eq!(
+                (got, stalled),
+                (reason, stalls),
+                "{}: {message}",
+                sender.status
+            );
+            assert!(message.contains(text), "{message:?} lacks {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_pending_sender_goes_to_verification() {
+        let step = decide(
+            &spec(json!({})),
+            &sender("PENDING_VERIFICATION", json!({})),
+            &facts(),
+            1,
+        );
+        assert_eq!(step, Step::Verify);
+    }
+
+    #[test]
+    fn a_difference_is_sent_until_twilio_refuses_to_keep_it() {
+        let spec = spec(json!({"profile": {"name": "Acme", "about": "New"}}));
+        let online = sender("ONLINE", json!({}));
+        let mut facts = facts();
+        for _ in 0..MAX_UPDATE_REPEATS {
+            match decide(&spec, &online, &facts, 4) {
+                Step::Update(drift) => {
+                    assert_eq!(drift.fields, ["profile.about"]);
+                    facts.updates = Some(UpdateGuard::after(&facts, 4, &drift.fields));
+                }
+                other => panic!("expected an update, got {other:?}"),
+            }
+        }
+        let (got, stalled, message) = concluded(&decide(&spec, &online, &facts, 4));
+        assert_eq!((got, stalled), (reason::TWILIO_REJECTED, true));
+        assert!(
+            message.contains("Twilio does not keep profile.about"),
+            "{message}"
+        );
+        assert!(
+            matches!(decide(&spec, &online, &facts, 5), Step::Update(_)),
+            "a new generation is sent again"
+        );
+    }
+
+    #[test]
+    fn an_online_sender_is_polled_at_the_resync() {
+        match decide(&spec(json!({})), &sender("ONLINE", json!({})), &facts(), 1) {
+            Step::Converged(outcome) => {
+                assert_eq!(outcome.requeue, Requeue::Poll(SenderStatus::Online))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

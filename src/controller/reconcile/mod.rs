@@ -1,0 +1,170 @@
+//! One reconcile of one `WhatsAppSender`: the only place that talks to both Kubernetes and
+//! Twilio. The driver holds the finalizer and runs the phases in order:
+//!
+//! 1. [`identity`]: credentials pinned to the sender's account, then the sender by its SID,
+//!    by the SID the object names, by its number (adopted), or created in its account's turn;
+//! 2. [`mirror`]: what Twilio reports, into status, with an Event per transition;
+//! 3. [`converge`]: the fields that differ, or [`verify`] (the one-time code) while Twilio
+//!    waits for it;
+//!
+//! then the conditions and a requeue paced by Twilio's status. A deleted object goes through
+//! [`cleanup`]. Each phase is a pure decision (spec × what Twilio reports × the sender's
+//! record → a step) and a thin executor doing the I/O. Whatever the path, the reconcile ends
+//! by handing its [`Conclusion`] to the state, once.
+
+mod cleanup;
+mod converge;
+mod identity;
+mod mirror;
+mod run;
+mod verify;
+
+use std::sync::{Arc, Mutex};
+
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer};
+use tracing::Instrument;
+
+use super::Context;
+use super::state::{Conclusion, SenderKey};
+use crate::api::WhatsAppSender;
+use crate::error::{Error, Result};
+use crate::twilio::{ErrorClass, TwilioError};
+use run::{Outcome, Run};
+
+/// Held on every sender until Twilio has let go of it (or the user chose `Orphan`).
+pub const FINALIZER: &str = "messaging.senderops.io/cleanup";
+
+/// Field manager of the operator's status writes.
+pub const FIELD_MANAGER: &str = "senderops";
+
+/// Any new value forces an immediate reconcile.
+pub const RECONCILE_REQUESTED_ANNOTATION: &str = "senderops.io/reconcile-requested-at";
+
+/// Why the phases end before the last: with an outcome (a decision, or a Twilio error only the
+/// user can fix), or with a transient failure, which backs off. The first is the one way a
+/// phase says "this waits for the user"; errors never do.
+#[derive(Debug)]
+pub enum Halt {
+    Outcome(Box<Outcome>),
+    Failed(Error),
+}
+
+/// What a phase returns: what it found for the next one, or why the reconcile ends here.
+pub type Phase<T> = std::result::Result<T, Halt>;
+
+impl From<Error> for Halt {
+    fn from(err: Error) -> Self {
+        Halt::Failed(err)
+    }
+}
+
+/// Ends the phases with `outcome`.
+pub fn stop<T>(outcome: Outcome) -> Phase<T> {
+    Err(Halt::Outcome(Box::new(outcome)))
+}
+
+/// A failed Twilio request to `action`: a Stalled outcome when only the user can fix it,
+/// otherwise a failure to back off from.
+pub fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
+    move |err| match err.class() {
+        ErrorClass::NeedsUser => Halt::Outcome(Box::new(identity::stalled(action, &err))),
+        _ => Halt::Failed(Error::twilio(action)(err)),
+    }
+}
+
+/// Why the finalizer closure did not end with `Ok`. kube's finalizer helper keeps the
+/// finalizer on any error; that is how a deletion that is not finished (waiting for the user,
+/// or for Twilio to let go) keeps it. The driver turns `Deleting` back into the outcome's
+/// requeue: a blocked deletion is not a failed reconcile.
+#[derive(Debug, thiserror::Error)]
+enum NotDone {
+    #[error("the deletion is not finished")]
+    Deleting(Action),
+    #[error(transparent)]
+    Failed(Error),
+}
+
+/// Entry point for kube's controller.
+pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = %namespace,
+        name = %obj.name_any(),
+        sid = tracing::field::Empty,
+    );
+    if let Some(sid) = obj.status.as_ref().and_then(|s| s.sid.as_deref()) {
+        span.record("sid", sid);
+    }
+    let key = SenderKey::from_obj(&*obj);
+    let uid = obj.uid().unwrap_or_default();
+    let api: Api<WhatsAppSender> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let started = std::time::Instant::now();
+    let concluded = Mutex::new(Conclusion::default());
+    let result = finalizer(&api, FINALIZER, obj, |event| async {
+        let (obj, deleting) = match event {
+            finalizer::Event::Apply(obj) => (obj, false),
+            finalizer::Event::Cleanup(obj) => (obj, true),
+        };
+        let mut run = Run::new(&ctx, &api, &obj);
+        let result = if deleting {
+            cleanup::run(&mut run).await
+        } else {
+            apply(&mut run).await.map_err(NotDone::Failed)
+        };
+        *concluded.lock().unwrap_or_else(|p| p.into_inner()) = run.conclusion;
+        result
+    })
+    .instrument(span)
+    .await
+    .or_else(|err| match err {
+        finalizer::Error::CleanupFailed(NotDone::Deleting(action)) => Ok(action),
+        finalizer::Error::ApplyFailed(NotDone::Failed(err))
+        | finalizer::Error::CleanupFailed(NotDone::Failed(err)) => Err(err),
+        finalizer::Error::ApplyFailed(NotDone::Deleting(_)) => {
+            Err(Error::Finalizer("apply reported a deletion".into()))
+        }
+        finalizer::Error::AddFinalizer(err) | finalizer::Error::RemoveFinalizer(err) => {
+            Err(Error::Kube(err))
+        }
+        other => Err(Error::Finalizer(other.to_string())),
+    });
+    let mut conclusion = concluded.into_inner().unwrap_or_else(|p| p.into_inner());
+    conclusion.failed = result.is_err();
+    for sender in ctx.state.concluded(&key, &uid, conclusion) {
+        ctx.wake(sender);
+    }
+    ctx.metrics.reconciled(
+        started.elapsed(),
+        result.as_ref().err().map(Error::metric_label),
+    );
+    result
+}
+
+async fn apply(run: &mut Run<'_>) -> Result<Action> {
+    match phases(run).await {
+        Ok(outcome) => run.finish(outcome).await,
+        Err(Halt::Outcome(outcome)) => run.finish(*outcome).await,
+        Err(Halt::Failed(err)) => Err(run.failed(err).await),
+    }
+}
+
+/// The phases in order; any of them may end the reconcile with its outcome.
+async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
+    if run.spec().suspend {
+        return stop(Outcome::new(
+            super::conditions::Assessment::suspended(),
+            run::Requeue::OnChange,
+        ));
+    }
+    let client = identity::credentials(run).await?;
+    let sender = identity::find(run, &client).await?;
+    mirror::run(run, client.account_sid(), &sender).await;
+    converge::run(run, &client, &sender).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! One Twilio account's record: its latest list, the marks that say which lists may still
+//! answer for a number or a sender, its settled senders (batched refresh), its onboarding turn
+//! and queue, and its request budget.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::SenderKey;
+use crate::controller::lists::Lists;
+use crate::twilio::{RequestBudget, sender_id_for};
+
+#[derive(Debug)]
+pub(super) struct AccountRecord {
+    pub lists: Arc<Lists>,
+    pub budget: RequestBudget,
+    /// Numbers whose registration changed in a way an older list may not show (a create of
+    /// unknown fate, a sender found deleted), and when.
+    pub numbers_changed: HashMap<String, Instant>,
+    /// Senders the operator changed at Twilio (profile, webhook, code), and when: an older
+    /// list shows stale fields.
+    pub written: HashMap<String, Instant>,
+    /// Settled senders (not moving through a Twilio step), by SID.
+    pub settled: HashMap<String, SenderKey>,
+    pub onboarding: Onboarding,
+}
+
+impl AccountRecord {
+    pub fn new(budget: RequestBudget) -> Self {
+        Self {
+            lists: Arc::new(Lists::default()),
+            budget,
+            numbers_changed: HashMap::new(),
+            written: HashMap::new(),
+            settled: HashMap::new(),
+            onboarding: Onboarding::default(),
+        }
+    }
+
+    /// Records that `phone` changed at `at`; marks older than `keep` go.
+    pub fn number_changed(&mut self, phone: &str, at: Instant, keep: Duration) {
+        self.numbers_changed
+            .retain(|_, t| at.saturating_duration_since(*t) < keep);
+        self.numbers_changed.insert(number_key(phone), at);
+    }
+
+    /// Records that `sid` was written at `at`; marks older than `keep` go.
+    pub fn written(&mut self, sid: &str, at: Instant, keep: Duration) {
+        self.written
+            .retain(|_, t| at.saturating_duration_since(*t) < keep);
+        self.written.insert(sid.to_string(), at);
+    }
+
+    pub fn number_changed_at(&self, phone: &str) -> Option<Instant> {
+        self.numbers_changed.get(&number_key(phone)).copied()
+    }
+
+    /// `sid` is no longer at Twilio as a sender of this operator.
+    pub fn forget_sid(&mut self, sid: &str) {
+        self.settled.remove(sid);
+        self.written.remove(sid);
+    }
+}
+
+fn number_key(phone: &str) -> String {
+    sender_id_for(phone).to_ascii_lowercase()
+}
+
+/// Serial onboarding: Twilio advises registering one number per account at a time and waiting
+/// until it leaves CREATING / PENDING_VERIFICATION / VERIFYING before starting the next. One
+/// turn; senders that find it taken queue up and are woken, in order, when it frees. A sender
+/// waiting for a code nobody provides must not block its account forever, so a turn is held
+/// for at most `max_hold`.
+#[derive(Debug, Default)]
+pub(super) struct Onboarding {
+    turn: Option<Turn>,
+    queue: VecDeque<SenderKey>,
+}
+
+#[derive(Debug)]
+struct Turn {
+    holder: SenderKey,
+    since: Instant,
+}
+
+/// Why a sender may not start registering now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Busy {
+    /// The sender whose turn it is.
+    pub holder: SenderKey,
+    /// Senders ahead of this one in the queue, the holder excluded.
+    pub ahead: usize,
+}
+
+impl Onboarding {
+    /// Takes the turn for `sender` if it is free, already its own, or held longer than
+    /// `max_hold`; otherwise queues `sender` (once) and says who holds it.
+    pub fn try_start(&mut self, sender: &SenderKey, max_hold: Duration) -> Result<(), Busy> {
+        let now = Instant::now();
+        let free = match &self.turn {
+            None => true,
+            Some(turn) => &turn.holder == sender || now - turn.since >= max_hold,
+        };
+        if free {
+            if self.turn.as_ref().is_none_or(|t| &t.holder != sender) {
+                self.turn = Some(Turn {
+                    holder: sender.clone(),
+                    since: now,
+                });
+            }
+            self.queue.retain(|k| k != sender);
+            return Ok(());
+        }
+        let ahead = match self.queue.iter().position(|k| k == sender) {
+            Some(position) => position,
+            None => {
+                self.queue.push_back(sender.clone());
+                self.queue.len() - 1
+            }
+        };
+        Err(Busy {
+            holder: self.turn.as_ref().expect("turn is taken").holder.clone(),
+            ahead,
+        })
+    }
+
+    /// What Twilio reports for `sender`: still onboarding keeps (or, after a restart, claims)
+    /// the turn; anything else ends it. Returns the sender to wake, if the turn freed.
+    pub fn observe(&mut self, sender: &SenderKey, onboarding: bool) -> Option<SenderKey> {
+        if onboarding {
+            if self.turn.is_none() {
+                self.turn = Some(Turn {
+                    holder: sender.clone(),
+                    since: Instant::now(),
+                });
+            }
+            return None;
+        }
+        self.finish(sender)
+    }
+
+    /// `sender` no longer registers (gone, suspended, stalled): drops its turn and its place
+    /// in the queue. Returns the sender to wake, if the turn freed.
+    pub fn leave(&mut self, sender: &SenderKey) -> Option<SenderKey> {
+        self.queue.retain(|k| k != sender);
+        self.finish(sender)
+    }
+
+    fn finish(&mut self, sender: &SenderKey) -> Option<SenderKey> {
+        if self.turn.as_ref().is_some_and(|t| &t.holder == sender) {
+            self.turn = None;
+            return self.queue.front().cloned();
+        }
+        None
+    }
+
+    #[cfg(test)]
+    pub fn is_idle(&self) -> bool {
+        self.turn.is_none() && self.queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> SenderKey {
+        SenderKey::new(name).within("ns")
+    }
+
+    const HOLD: Duration = Duration::from_secs(600);
+
+    #[tokio::test(start_paused = true)]
+    async fn one_sender_at_a_time() {
+        let mut turns = Onboarding::default();
+        assert_eq!(turns.try_start(&key("a"), HOLD), Ok(()));
+        assert_eq!(turns.try_start(&key("a"), HOLD), Ok(()), "re-entrant");
+        let busy = turns.try_start(&key("b"), HOLD).unwrap_err();
+        assert_eq!((busy.holder, busy.ahead), (key("a"), 0));
+        assert_eq!(turns.try_start(&key("c"), HOLD).unwrap_err().ahead, 1);
+        assert_eq!(
+            turns.try_start(&key("b"), HOLD).unwrap_err().ahead,
+            0,
+            "queued once"
+        );
+        assert_eq!(turns.observe(&key("a"), true), None, "still onboarding");
+        assert_eq!(turns.observe(&key("a"), false), Some(key("b")));
+        assert_eq!(turns.try_start(&key("b"), HOLD), Ok(()));
+        assert_eq!(
+            turns.try_start(&key("c"), HOLD).unwrap_err().holder,
+            key("b")
+        );
+        assert_eq!(turns.leave(&key("b")), Some(key("c")));
+        assert_eq!(turns.try_start(&key("c"), HOLD), Ok(()));
+        assert_eq!(turns.leave(&key("c")), None);
+        assert!(turns.is_idle());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_held_too_long_passes_on() {
+        let mut turns = Onboarding::default();
+        turns.try_start(&key("a"), HOLD).unwrap();
+        tokio::time::advance(HOLD - Duration::from_secs(1)).await;
+        assert!(turns.try_start(&key("b"), HOLD).is_err());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(turns.try_start(&key("b"), HOLD), Ok(()));
+        assert_eq!(
+            turns.observe(&key("a"), false),
+            None,
+            "the old holder finishing does not free b's turn"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sender_seen_onboarding_after_a_restart_claims_the_turn() {
+        let mut turns = Onboarding::default();
+        assert_eq!(turns.observe(&key("a"), true), None);
+        assert_eq!(
+            turns.try_start(&key("b"), HOLD).unwrap_err().holder,
+            key("a")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn marks_expire_and_numbers_match_in_any_form() {
+        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        let keep = Duration::from_secs(30);
+        account.number_changed("+15005550001", Instant::now(), keep);
+        assert!(account.number_changed_at("15005550001").is_some());
+        tokio::time::advance(keep).await;
+        account.number_changed("+15005550002", Instant::now(), keep);
+        assert_eq!(account.numbers_changed.len(), 1, "the old mark went");
+        account.written("XE1", Instant::now(), keep);
+        account.settled.insert("XE1".into(), key("a"));
+        account.forget_sid("XE1");
+        assert!(account.written.is_empty() && account.settled.is_empty());
+    }
+}

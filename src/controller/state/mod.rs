@@ -1,0 +1,629 @@
+//! The one owner of what the controller remembers: a record per sender, per Secret and per
+//! Twilio account, in one index behind one lock (the shape of linkerd2's policy-controller
+//! index). It changes only through a few named operations:
+//!
+//! - [`State::sender_event`]: the senders' watch (applied, deleted, relisted);
+//! - [`State::secret_event`]: the Secrets' metadata watch; [`State::secret_read`] and
+//!   [`State::client_built`] when a reconcile had to read a Secret itself;
+//! - [`State::claim_turn`]: a reconcile asks for its account's onboarding turn;
+//! - [`State::concluded`]: what a reconcile concluded.
+//!
+//! A sender is forgotten in one place (`forget`, reached from a Delete event or a relist that
+//! no longer shows it), and a conclusion about a sender that is gone, or about an older object
+//! of the same name, changes nothing. Everything else only reads: a copy of a sender's facts
+//! when its reconcile starts, Secret versions and clients, an account's budget and lists. An
+//! account's latest list is a cache of Twilio that the listing reconcile replaces
+//! ([`super::lists::Lists`]); which list may answer which question is decided here.
+//!
+//! One lock, not one per account: every operation is a few map lookups (microseconds), and
+//! even the 10,000-sender scale step of `make bench` performs a few hundred per second, so the
+//! lock is free almost all the time (see the README's Performance section for the measured
+//! hold times). Locks per account would add a second level of maps and lock ordering between
+//! a sender's record and its account's for no measurable gain.
+
+mod account;
+mod secret;
+mod sender;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::PartialObjectMeta;
+use kube::runtime::watcher;
+use tokio::time::Instant;
+
+pub use account::Busy;
+pub use sender::{Identity, Polls, SenderFacts, UpdateGuard};
+
+use super::lists::Listed;
+use super::otp::CodeSource;
+use crate::api::WhatsAppSender;
+use crate::metrics::StateLockCounters;
+use crate::twilio::{BudgetConfig, RequestBudget, SendersClient, TwilioError};
+use account::AccountRecord;
+use secret::SecretRecord;
+use sender::SenderRecord;
+
+/// Identifies a sender (`namespace/name`).
+pub type SenderKey = kube::runtime::reflector::ObjectRef<WhatsAppSender>;
+
+/// A Secret by namespace and name.
+pub type SecretKey = (String, String);
+
+/// How the state's rules are tuned (from `senderops run`'s flags).
+#[derive(Clone, Copy, Debug)]
+pub struct StateConfig {
+    /// Each account's request budget.
+    pub budget: BudgetConfig,
+    /// One registration per account at a time.
+    pub serial_onboarding: bool,
+    /// How long a registration may hold its account's turn.
+    pub onboarding_max_hold: Duration,
+    /// How old a list may be to say that a number is registered.
+    pub lookup_reuse: Duration,
+    /// How long a write to a sender makes older lists stale for it.
+    pub resync_interval: Duration,
+}
+
+/// What one reconcile concluded, for the sender's record and its account's.
+#[derive(Clone, Debug, Default)]
+pub struct Conclusion {
+    /// The reconcile failed (it backs off by the count of failures in a row).
+    pub failed: bool,
+    /// The identity in status now (recorded even when the status write failed).
+    pub identity: Option<Identity>,
+    pub polls: Option<Polls>,
+    /// `Some(None)`: Twilio matches the spec, forget sent updates.
+    pub updates: Option<Option<UpdateGuard>>,
+    pub codes_locked_until: Option<Instant>,
+    /// What Twilio reported for the sender.
+    pub seen: Option<Seen>,
+    /// A SID that no longer belongs to this sender at Twilio (deleted, orphaned, vanished).
+    pub gone: Option<(String, String)>,
+    /// The sender no longer registers (stalled, suspended, deleted): its account's next
+    /// number may start.
+    pub leaves_onboarding: Option<String>,
+    /// A create of unknown fate, or a sender found deleted: older lists cannot answer for
+    /// this number (account, phone, when).
+    pub number_changed: Option<(String, String, Instant)>,
+    /// The operator changed the sender at Twilio (account, SID, when).
+    pub written: Option<(String, String, Instant)>,
+}
+
+/// Twilio's view of a sender, as far as its account's records care.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub account: String,
+    pub sid: String,
+    /// Not moving through a Twilio step: refreshed by batched lists.
+    pub settled: bool,
+    /// Still being registered: holds its account's onboarding turn.
+    pub onboarding: bool,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    senders: HashMap<SenderKey, Box<SenderRecord>>,
+    secrets: HashMap<SecretKey, SecretRecord>,
+    accounts: HashMap<String, AccountRecord>,
+    /// Senders listed since a relist of the watch began.
+    senders_relisted: Option<HashSet<SenderKey>>,
+    /// Read Secrets listed since a relist of their watch began.
+    secrets_relisted: Option<HashSet<SecretKey>>,
+}
+
+pub struct State {
+    config: StateConfig,
+    index: Mutex<Index>,
+    lock_counters: StateLockCounters,
+}
+
+/// The index, locked; records how long it was held when dropped.
+struct Locked<'a> {
+    guard: MutexGuard<'a, Index>,
+    since: std::time::Instant,
+    held: &'a prometheus_client::metrics::counter::Counter<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Index;
+    fn deref(&self) -> &Index {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Index {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.held.inc_by(self.since.elapsed().as_secs_f64());
+    }
+}
+
+/// The Secrets a sender reads: its credentials and, if named, its code Secret.
+pub fn secrets_of(sender: &WhatsAppSender) -> Vec<SecretKey> {
+    let namespace = sender.namespace().unwrap_or_default();
+    let mut names = vec![sender.spec.credentials_ref.name.clone()];
+    if let Some(code) = CodeSource::from_spec(sender.spec.verification.as_ref()) {
+        names.push(code.secret_name);
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| (namespace.clone(), name))
+        .collect()
+}
+
+fn secret_key(secret: &PartialObjectMeta<Secret>) -> SecretKey {
+    (secret.namespace().unwrap_or_default(), secret.name_any())
+}
+
+impl State {
+    pub fn new(config: StateConfig, lock_counters: StateLockCounters) -> Self {
+        Self {
+            config,
+            index: Mutex::default(),
+            lock_counters,
+        }
+    }
+
+    fn lock(&self) -> Locked<'_> {
+        let asked = std::time::Instant::now();
+        let guard = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let since = std::time::Instant::now();
+        let counters = &self.lock_counters;
+        counters.acquired.inc();
+        counters.waited.inc_by((since - asked).as_secs_f64());
+        Locked {
+            guard,
+            since,
+            held: &counters.held,
+        }
+    }
+
+    // -- the senders' watch ---------------------------------------------------------------
+
+    /// Applies one event of the senders' watch. Returns senders to wake (an onboarding turn
+    /// freed by a sender that went).
+    pub fn sender_event(&self, event: &watcher::Event<WhatsAppSender>) -> Vec<SenderKey> {
+        let mut index = self.lock();
+        match event {
+            watcher::Event::Init => {
+                index.senders_relisted = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(sender) => {
+                if let Some(seen) = index.senders_relisted.as_mut() {
+                    seen.insert(SenderKey::from_obj(sender));
+                }
+                index.applied(sender)
+            }
+            watcher::Event::Apply(sender) => index.applied(sender),
+            watcher::Event::Delete(sender) => index.forget(&SenderKey::from_obj(sender)),
+            watcher::Event::InitDone => {
+                let Some(seen) = index.senders_relisted.take() else {
+                    return Vec::new();
+                };
+                let gone: Vec<SenderKey> = index
+                    .senders
+                    .keys()
+                    .filter(|key| !seen.contains(*key))
+                    .cloned()
+                    .collect();
+                gone.iter().flat_map(|key| index.forget(key)).collect()
+            }
+        }
+    }
+
+    // -- Secrets --------------------------------------------------------------------------
+
+    /// Applies one event of the Secrets' metadata watch. Returns the senders that must look
+    /// again: their Secret changed, was deleted, or went while the watch was down. Secrets no
+    /// sender reads are ignored (clusters hold many).
+    pub fn secret_event(
+        &self,
+        event: &watcher::Event<PartialObjectMeta<Secret>>,
+    ) -> Vec<SenderKey> {
+        let mut index = self.lock();
+        let index = &mut *index;
+        let readers = |record: &SecretRecord| record.readers.iter().cloned().collect::<Vec<_>>();
+        match event {
+            watcher::Event::Init => {
+                index.secrets_relisted = Some(HashSet::new());
+                Vec::new()
+            }
+            watcher::Event::InitApply(secret) | watcher::Event::Apply(secret) => {
+                let key = secret_key(secret);
+                let Some(record) = index.secrets.get_mut(&key) else {
+                    return Vec::new();
+                };
+                if let (watcher::Event::InitApply(_), Some(seen)) =
+                    (event, index.secrets_relisted.as_mut())
+                {
+                    seen.insert(key);
+                }
+                let version = secret.resource_version();
+                if record.version == version {
+                    return Vec::new();
+                }
+                record.version = version;
+                readers(record)
+            }
+            watcher::Event::Delete(secret) => match index.secrets.get_mut(&secret_key(secret)) {
+                Some(record) => {
+                    record.version = None;
+                    readers(record)
+                }
+                None => Vec::new(),
+            },
+            watcher::Event::InitDone => {
+                let Some(seen) = index.secrets_relisted.take() else {
+                    return Vec::new();
+                };
+                let mut woken = Vec::new();
+                for (key, record) in &mut index.secrets {
+                    if record.version.is_some() && !seen.contains(key) {
+                        record.version = None;
+                        woken.extend(readers(record));
+                    }
+                }
+                woken
+            }
+        }
+    }
+
+    /// A reconcile read the Secret itself (the watch had not shown it yet). A version the
+    /// watch delivered meanwhile is as new or newer, so it stays.
+    pub fn secret_read(&self, key: &SecretKey, version: &str) {
+        if let Some(record) = self.lock().secrets.get_mut(key)
+            && record.version.is_none()
+        {
+            record.version = Some(version.to_string());
+        }
+    }
+
+    /// A client was built from the credentials in version `version` of Secret `key`.
+    pub fn client_built(&self, key: &SecretKey, version: &str, client: SendersClient) {
+        if let Some(record) = self.lock().secrets.get_mut(key) {
+            record.client = Some((version.to_string(), client));
+        }
+    }
+
+    /// The Secret's version as last seen, if it exists.
+    pub fn secret_version(&self, key: &SecretKey) -> Option<String> {
+        self.lock().secrets.get(key)?.version.clone()
+    }
+
+    /// The client built from the Secret's current version.
+    pub fn current_client(&self, key: &SecretKey) -> Option<SendersClient> {
+        self.lock().secrets.get(key)?.current_client().cloned()
+    }
+
+    /// The client built from version `version`.
+    pub fn client_at(&self, key: &SecretKey, version: &str) -> Option<SendersClient> {
+        self.lock().secrets.get(key)?.client_at(version).cloned()
+    }
+
+    /// The client last built from the Secret, whatever it holds now or whether it still
+    /// exists: for deleting senders whose Secret is gone.
+    pub fn last_client(&self, key: &SecretKey) -> Option<SendersClient> {
+        let index = self.lock();
+        index
+            .secrets
+            .get(key)?
+            .client
+            .as_ref()
+            .map(|(_, c)| c.clone())
+    }
+
+    /// The request budget every client of `account` shares.
+    pub fn budget(&self, account: &str) -> RequestBudget {
+        let mut index = self.lock();
+        index.account(account, &self.config).budget.clone()
+    }
+
+    // -- reconciles -----------------------------------------------------------------------
+
+    /// A copy of the sender's facts for a reconcile; fresh facts if the record is gone (a
+    /// conclusion about it will change nothing).
+    pub fn facts(&self, key: &SenderKey, uid: &str) -> SenderFacts {
+        match self.lock().senders.get(key) {
+            Some(record) if record.uid == uid => record.facts.clone(),
+            _ => SenderFacts::new(Instant::now()),
+        }
+    }
+
+    /// Takes `account`'s onboarding turn for `sender` if it is free (or its own), else queues
+    /// it and says who holds the turn.
+    pub fn claim_turn(&self, account: &str, sender: &SenderKey) -> Result<(), Busy> {
+        if !self.config.serial_onboarding {
+            return Ok(());
+        }
+        let mut index = self.lock();
+        let index = &mut *index;
+        let Some(record) = index.senders.get_mut(sender) else {
+            return Ok(());
+        };
+        record.onboarding_in = Some(account.to_string());
+        account_in(&mut index.accounts, account, &self.config)
+            .onboarding
+            .try_start(sender, self.config.onboarding_max_hold)
+    }
+
+    /// Records what a reconcile of `sender` (object `uid`) concluded. Returns the senders to
+    /// wake (an onboarding turn it freed).
+    pub fn concluded(
+        &self,
+        sender: &SenderKey,
+        uid: &str,
+        conclusion: Conclusion,
+    ) -> Vec<SenderKey> {
+        let mut index = self.lock();
+        let index = &mut *index;
+        let Some(record) = index.senders.get_mut(sender).filter(|r| r.uid == uid) else {
+            return Vec::new();
+        };
+        let facts = &mut record.facts;
+        facts.failures = if conclusion.failed {
+            facts.failures.saturating_add(1)
+        } else {
+            0
+        };
+        if let Some(identity) = conclusion.identity {
+            facts.identity = Some(identity);
+        }
+        if let Some(polls) = conclusion.polls {
+            facts.polls = Some(polls);
+        }
+        if let Some(updates) = conclusion.updates {
+            facts.updates = updates;
+        }
+        if let Some(until) = conclusion.codes_locked_until {
+            facts.codes_locked_until = Some(until);
+        }
+
+        let config = &self.config;
+        let accounts = &mut index.accounts;
+        let mut woken = Vec::new();
+        if let Some((account, sid)) = &conclusion.gone {
+            account_in(accounts, account, config).forget_sid(sid);
+            if record.settled.as_ref().is_some_and(|(_, s)| s == sid) {
+                record.settled = None;
+            }
+        }
+        if let Some(seen) = &conclusion.seen {
+            let account = account_in(accounts, &seen.account, config);
+            if seen.settled {
+                account.settled.insert(seen.sid.clone(), sender.clone());
+                record.settled = Some((seen.account.clone(), seen.sid.clone()));
+            } else {
+                account.settled.remove(&seen.sid);
+                record.settled = None;
+            }
+            if config.serial_onboarding {
+                record.onboarding_in = Some(seen.account.clone());
+                woken.extend(account.onboarding.observe(sender, seen.onboarding));
+            }
+        }
+        if let Some(account) = &conclusion.leaves_onboarding {
+            woken.extend(
+                account_in(accounts, account, config)
+                    .onboarding
+                    .leave(sender),
+            );
+        }
+        if let Some((account, phone, at)) = &conclusion.number_changed {
+            account_in(accounts, account, config).number_changed(phone, *at, config.lookup_reuse);
+        }
+        if let Some((account, sid, at)) = &conclusion.written {
+            account_in(accounts, account, config).written(sid, *at, config.resync_interval);
+        }
+        woken
+    }
+
+    /// Consecutive failed reconciles of `sender`.
+    pub fn failures(&self, sender: &SenderKey) -> u32 {
+        self.lock()
+            .senders
+            .get(sender)
+            .map_or(0, |r| r.facts.failures)
+    }
+
+    /// The sender registered for `phone_e164` in `client`'s account, if any. A recent list may
+    /// say that the number is registered; only one that began after `seen` (when the operator
+    /// first saw the object asking for it) may say that it is not: someone may have registered
+    /// it by hand moments before applying the object, and a create for a number waiting for
+    /// its code asks Meta for a new one. `fresh` demands a list that starts now (after a
+    /// 63110, say); otherwise a recent one is reused unless the number changed since it began.
+    pub async fn lookup(
+        &self,
+        client: &SendersClient,
+        phone_e164: &str,
+        fresh: bool,
+        seen: Instant,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let (lists, found_since) = {
+            let mut index = self.lock();
+            let account = index.account(client.account_sid(), &self.config);
+            let found_since = if fresh {
+                now
+            } else {
+                let recent = now.checked_sub(self.config.lookup_reuse).unwrap_or(now);
+                account
+                    .number_changed_at(phone_e164)
+                    .map_or(recent, |changed| changed.max(recent))
+            };
+            (account.lists.clone(), found_since)
+        };
+        let absent_since = found_since.max(seen);
+        let (snapshot, listed) = lists
+            .latest_where(client, |snapshot| {
+                snapshot.started >= absent_since
+                    || (snapshot.started >= found_since && snapshot.by_number(phone_e164).is_some())
+            })
+            .await?;
+        Ok(Listed {
+            sender: snapshot.by_number(phone_e164).cloned(),
+            listed,
+        })
+    }
+
+    /// `sid` as a list no older than `max_age` (and younger than the operator's last change to
+    /// it) shows it. `sender: None` means the list does not have it: fetch it to tell a
+    /// deleted sender from one the list missed.
+    pub async fn refresh(
+        &self,
+        client: &SendersClient,
+        sid: &str,
+        max_age: Duration,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let (lists, not_before) = {
+            let mut index = self.lock();
+            let account = index.account(client.account_sid(), &self.config);
+            let recent = now.checked_sub(max_age).unwrap_or(now);
+            let written = account.written.get(sid).copied();
+            (
+                account.lists.clone(),
+                written.map_or(recent, |w| w.max(recent)),
+            )
+        };
+        let (snapshot, listed) = lists
+            .latest_where(client, |s| s.started >= not_before)
+            .await?;
+        Ok(Listed {
+            sender: snapshot.by_sid(sid).cloned(),
+            listed,
+        })
+    }
+
+    /// How many of `account`'s senders are settled.
+    pub fn settled_count(&self, account: &str) -> usize {
+        self.lock()
+            .accounts
+            .get(account)
+            .map_or(0, |a| a.settled.len())
+    }
+
+    /// `account`'s settled senders other than `except` (a SID), to wake after a fresh list.
+    pub fn settled_except(&self, account: &str, except: &str) -> Vec<SenderKey> {
+        let index = self.lock();
+        let Some(account) = index.accounts.get(account) else {
+            return Vec::new();
+        };
+        account
+            .settled
+            .iter()
+            .filter(|(sid, _)| sid.as_str() != except)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize) {
+        let index = self.lock();
+        (index.senders.len(), index.secrets.len())
+    }
+}
+
+/// `account`'s record, made on first use.
+fn account_in<'a>(
+    accounts: &'a mut HashMap<String, AccountRecord>,
+    account: &str,
+    config: &StateConfig,
+) -> &'a mut AccountRecord {
+    accounts
+        .entry(account.to_string())
+        .or_insert_with(|| AccountRecord::new(RequestBudget::new(config.budget)))
+}
+
+impl Index {
+    fn account(&mut self, account: &str, config: &StateConfig) -> &mut AccountRecord {
+        account_in(&mut self.accounts, account, config)
+    }
+
+    /// A sender appeared or changed: its record (new, or fresh for a recreated object) and
+    /// the Secrets it reads.
+    fn applied(&mut self, sender: &WhatsAppSender) -> Vec<SenderKey> {
+        let key = SenderKey::from_obj(sender);
+        let uid = sender.uid().unwrap_or_default();
+        let reads = secrets_of(sender);
+        let mut woken = Vec::new();
+        match self.senders.get(&key) {
+            Some(record) if record.uid == uid => {
+                if record.reads == reads {
+                    return woken;
+                }
+                let old = std::mem::take(&mut self.senders.get_mut(&key).expect("present").reads);
+                self.unlink(&key, &old);
+            }
+            // The watch missed the deletion of an older object of this name.
+            Some(_) => woken = self.forget(&key),
+            None => {}
+        }
+        for secret in &reads {
+            self.secrets
+                .entry(secret.clone())
+                .or_default()
+                .readers
+                .insert(key.clone());
+        }
+        let record = self.senders.entry(key).or_insert_with(|| {
+            Box::new(SenderRecord {
+                uid,
+                facts: SenderFacts::new(Instant::now()),
+                reads: Vec::new(),
+                settled: None,
+                onboarding_in: None,
+            })
+        });
+        record.reads = reads;
+        woken
+    }
+
+    /// The one place a sender is forgotten: its record, its place among its Secrets' readers
+    /// (a Secret no one reads any more goes, client included), its account's marks and its
+    /// onboarding turn. Returns the sender to wake if the turn freed.
+    fn forget(&mut self, key: &SenderKey) -> Vec<SenderKey> {
+        let Some(record) = self.senders.remove(key) else {
+            return Vec::new();
+        };
+        self.unlink(key, &record.reads);
+        if let Some((account, sid)) = &record.settled
+            && let Some(account) = self.accounts.get_mut(account)
+            && account.settled.get(sid) == Some(key)
+        {
+            account.settled.remove(sid);
+        }
+        record
+            .onboarding_in
+            .as_ref()
+            .and_then(|account| self.accounts.get_mut(account))
+            .and_then(|account| account.onboarding.leave(key))
+            .into_iter()
+            .collect()
+    }
+
+    fn unlink(&mut self, key: &SenderKey, reads: &[SecretKey]) {
+        for secret in reads {
+            if let Some(record) = self.secrets.get_mut(secret) {
+                record.readers.remove(key);
+                if record.readers.is_empty() {
+                    self.secrets.remove(secret);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

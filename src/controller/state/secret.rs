@@ -1,0 +1,37 @@
+//! One Secret's record: the version last seen, the senders that read it, and the Twilio client
+//! built from it (credentials Secrets only).
+//!
+//! Secret data is never kept, only the version: a client is built once per credentials
+//! version, and a code is submitted once per code Secret version. The last client outlives the
+//! Secret itself, for deletions: when a namespace is deleted its Secrets go at once while its
+//! senders wait on the operator's finalizer, and a Terminating namespace accepts no new
+//! Secret. The record (client included) goes with its last reader.
+
+use std::collections::HashSet;
+
+use super::SenderKey;
+use crate::twilio::SendersClient;
+
+#[derive(Debug, Default)]
+pub(super) struct SecretRecord {
+    /// The `resourceVersion` last seen, by the watch or a read; `None` while it does not exist.
+    pub version: Option<String>,
+    pub readers: HashSet<SenderKey>,
+    /// The client built from the credentials of one version.
+    pub client: Option<(String, SendersClient)>,
+}
+
+impl SecretRecord {
+    /// The client built from the version seen last, if there is one.
+    pub fn current_client(&self) -> Option<&SendersClient> {
+        let version = self.version.as_deref()?;
+        self.client_at(version)
+    }
+
+    pub fn client_at(&self, version: &str) -> Option<&SendersClient> {
+        self.client
+            .as_ref()
+            .filter(|(built_from, _)| built_from == version)
+            .map(|(_, client)| client)
+    }
+}

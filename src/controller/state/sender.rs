@@ -1,0 +1,175 @@
+//! One sender's record: what the operator remembers about it between reconciles, and the pure
+//! rules for its counters. All of it is rebuilt from `.status` and Twilio after a restart.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::SecretKey;
+use crate::api::{VerificationStatus, WhatsAppSenderStatus};
+
+/// What a reconcile reads about its sender at the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SenderFacts {
+    /// When the watch first delivered the object: only a list made after it may say that its
+    /// number is not registered.
+    pub first_seen: Instant,
+    /// The identity last written to status. The watch cache can lag behind the operator's own
+    /// status writes by a moment, and a status write can fail; a reconcile starting then must
+    /// not believe the sender was never created, or a code never submitted.
+    pub identity: Option<Identity>,
+    /// Consecutive failed reconciles (error backoff).
+    pub failures: u32,
+    /// Polls in a row that found the sender in one Twilio status (poll backoff).
+    pub polls: Option<Polls>,
+    /// The update last sent, to stop re-sending a change Twilio does not keep.
+    pub updates: Option<UpdateGuard>,
+    /// Twilio refused to send more codes (63114) until about then.
+    pub codes_locked_until: Option<Instant>,
+}
+
+impl SenderFacts {
+    pub fn new(first_seen: Instant) -> Self {
+        Self {
+            first_seen,
+            identity: None,
+            failures: 0,
+            polls: None,
+            updates: None,
+            codes_locked_until: None,
+        }
+    }
+
+    /// How many times in a row this update was already sent for `generation`.
+    pub fn update_repeats(&self, generation: i64, fields: &[&'static str]) -> u32 {
+        self.updates
+            .as_ref()
+            .filter(|u| u.generation == generation && u.fields == fields)
+            .map_or(0, |u| u.sent)
+    }
+
+    /// How long code requests must still wait, if Twilio locked them.
+    pub fn lockout_left(&self, now: Instant) -> Option<Duration> {
+        self.codes_locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+}
+
+/// Status fields that must never go backwards.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Identity {
+    pub sid: Option<String>,
+    pub account_sid: Option<String>,
+    pub verification: Option<VerificationStatus>,
+}
+
+impl Identity {
+    pub fn of(status: &WhatsAppSenderStatus) -> Self {
+        Self {
+            sid: status.sid.clone(),
+            account_sid: status.account_sid.clone(),
+            verification: status.verification.clone(),
+        }
+    }
+
+    /// Puts the remembered fields over a (possibly stale) status.
+    pub fn overlay(&self, status: &mut WhatsAppSenderStatus) {
+        status.sid = self.sid.clone();
+        status.account_sid = self.account_sid.clone();
+        status.verification = self.verification.clone();
+    }
+}
+
+/// Polls in a row in one Twilio status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Polls {
+    pub status: String,
+    /// Earlier polls in this status (0 on the first).
+    pub count: u32,
+}
+
+impl Polls {
+    /// The count after a poll that found `status`.
+    pub fn after(previous: Option<&Polls>, status: &str) -> Polls {
+        match previous {
+            Some(p) if p.status == status => Polls {
+                status: p.status.clone(),
+                count: p.count.saturating_add(1),
+            },
+            _ => Polls {
+                status: status.to_string(),
+                count: 0,
+            },
+        }
+    }
+}
+
+/// The same update sent `sent` times for `generation`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateGuard {
+    pub generation: i64,
+    pub fields: Vec<&'static str>,
+    pub sent: u32,
+}
+
+impl UpdateGuard {
+    /// The guard after sending `fields` once more for `generation`.
+    pub fn after(facts: &SenderFacts, generation: i64, fields: &[&'static str]) -> UpdateGuard {
+        UpdateGuard {
+            generation,
+            fields: fields.to_vec(),
+            sent: facts.update_repeats(generation, fields).saturating_add(1),
+        }
+    }
+}
+
+/// The index's record of one sender.
+#[derive(Debug)]
+pub(super) struct SenderRecord {
+    /// The object's UID: a deleted and recreated object of the same name starts afresh.
+    pub uid: String,
+    pub facts: SenderFacts,
+    /// The Secrets it reads (credentials, code).
+    pub reads: Vec<SecretKey>,
+    /// The account and SID under which it counts as settled, for batched refresh.
+    pub settled: Option<(String, String)>,
+    /// The account whose onboarding turn it holds or waits for.
+    pub onboarding_in: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_count_in_one_status() {
+        let first = Polls::after(None, "CREATING");
+        assert_eq!(first.count, 0);
+        let second = Polls::after(Some(&first), "CREATING");
+        assert_eq!(second.count, 1);
+        assert_eq!(Polls::after(Some(&second), "VERIFYING").count, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_repeat_per_generation_and_lockouts_run_out() {
+        let mut facts = SenderFacts::new(Instant::now());
+        let fields = ["profile.about"];
+        assert_eq!(facts.update_repeats(1, &fields), 0);
+        facts.updates = Some(UpdateGuard::after(&facts, 1, &fields));
+        facts.updates = Some(UpdateGuard::after(&facts, 1, &fields));
+        assert_eq!(facts.update_repeats(1, &fields), 2);
+        assert_eq!(facts.update_repeats(2, &fields), 0, "new generation");
+        assert_eq!(facts.update_repeats(1, &["webhook.callback_url"]), 0);
+
+        assert_eq!(facts.lockout_left(Instant::now()), None);
+        facts.codes_locked_until = Some(Instant::now() + Duration::from_secs(60));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        assert_eq!(
+            facts.lockout_left(Instant::now()),
+            Some(Duration::from_secs(40))
+        );
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert_eq!(facts.lockout_left(Instant::now()), None);
+    }
+}
