@@ -41,13 +41,10 @@ enum Command {
 
 #[derive(Args)]
 struct ExportArgs {
-    /// Base URL of Twilio's Messaging API.
-    #[arg(
-        long,
-        env = "TWILIO_API_URL",
-        default_value = "https://messaging.twilio.com"
-    )]
-    twilio_api_url: String,
+    /// Base URL of Twilio's Senders API (default: https://messaging.twilio.com), e.g. the
+    /// simulator or a proxy.
+    #[arg(long, env = "TWILIO_API_URL")]
+    twilio_api_url: Option<String>,
 
     /// Namespace written into every manifest (default: none, so `kubectl apply -n` decides).
     #[arg(long)]
@@ -79,9 +76,9 @@ async fn export(args: ExportArgs) -> ExitCode {
         }
     };
     let account = credentials.account_sid().to_string();
-    let config = ClientConfig {
-        base_url: args.twilio_api_url.clone(),
-        ..ClientConfig::default()
+    let config = match &args.twilio_api_url {
+        Some(url) => ClientConfig::default().all_products_at(url),
+        None => ClientConfig::default(),
     };
     let client = match SendersClient::new(credentials, &config, RequestBudget::new(config.budget)) {
         Ok(client) => client,
@@ -125,13 +122,12 @@ async fn export(args: ExportArgs) -> ExitCode {
 #[derive(Args)]
 #[command(args_override_self = true)]
 struct RunArgs {
-    /// Base URL of Twilio's Messaging API (a proxy or the simulator in tests).
-    #[arg(
-        long,
-        env = "TWILIO_API_URL",
-        default_value = "https://messaging.twilio.com"
-    )]
-    twilio_api_url: String,
+    /// One base URL for every Twilio product the operator calls (a proxy or the simulator).
+    /// Unset, each product is called at its own Twilio host: the Senders API (messaging) at
+    /// https://messaging.twilio.com, the Error Log's alerts (monitor) at
+    /// https://monitor.twilio.com.
+    #[arg(long, env = "TWILIO_API_URL")]
+    twilio_api_url: Option<String>,
 
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
@@ -207,6 +203,14 @@ struct RunArgs {
 }
 
 impl RunArgs {
+    /// Twilio's hosts, or all of them at `--twilio-api-url`.
+    fn twilio_hosts(&self) -> ClientConfig {
+        match &self.twilio_api_url {
+            Some(url) => ClientConfig::default().all_products_at(url),
+            None => ClientConfig::default(),
+        }
+    }
+
     fn settings(&self, metrics: &Arc<Metrics>) -> Settings {
         let per_second =
             NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
@@ -214,7 +218,6 @@ impl RunArgs {
             namespace: self.namespace.clone(),
             selector: self.selector.clone(),
             twilio: ClientConfig {
-                base_url: self.twilio_api_url.clone(),
                 timeout: self.twilio_timeout,
                 // Short waits inside a reconcile; anything longer is a requeue, so a worker is
                 // never held for long.
@@ -228,7 +231,7 @@ impl RunArgs {
                     burst: per_second,
                 },
                 observer: Observer::new(metrics.clone()),
-                ..ClientConfig::default()
+                ..self.twilio_hosts()
             },
             pacing: Pacing {
                 poll_interval: self.poll_interval,
@@ -360,6 +363,7 @@ async fn run(args: RunArgs) -> ExitCode {
         namespace = settings.namespace.as_deref().unwrap_or("(all)"),
         selector = settings.selector.as_deref().unwrap_or("(none)"),
         twilio = %settings.twilio.base_url,
+        twilio_monitor = %settings.twilio.monitor_url,
         "senderops started"
     );
 

@@ -1,4 +1,5 @@
-//! The HTTP client for `/v2/Channels/Senders` of one Twilio account.
+//! The HTTP client of one Twilio account: the Senders API (`/v2/Channels/Senders`, on the
+//! messaging host) and the account's Error Log (`/v1/Alerts`, on the monitor host).
 //!
 //! Every attempt (retries included) first takes a token from the account's [`RequestBudget`],
 //! runs under the per-request timeout, and is traced with method, route template, status,
@@ -8,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::jiff::Timestamp;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde::Serialize;
@@ -18,14 +20,19 @@ use super::budget::{BudgetConfig, RequestBudget};
 use super::credentials::Credentials;
 use super::error::{TwilioError, parse_retry_after};
 use super::models::{
-    CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest, is_valid_sender_sid,
-    sender_id_for,
+    Alert, AlertPage, CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest,
+    is_valid_sender_sid, sender_id_for,
 };
 use super::retry::RetryPolicy;
 
 /// Route templates, as traced (the SID goes in its own field).
 const ROUTE_LIST: &str = "/v2/Channels/Senders";
 const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
+const ROUTE_ALERTS: &str = "/v1/Alerts";
+
+/// Twilio's hosts, one per product.
+pub const MESSAGING_URL: &str = "https://messaging.twilio.com";
+pub const MONITOR_URL: &str = "https://monitor.twilio.com";
 
 /// The largest answer body the client reads. A full list page (1 000 senders, Twilio's largest
 /// `PageSize`) at a few KiB each stays well under it; anything bigger is not a Senders API
@@ -83,16 +90,18 @@ impl Eq for Observer {}
 /// Settings shared by all clients the operator makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// Scheme, host and optional path prefix; the simulator or a proxy in tests and air-gapped
-    /// setups, Twilio otherwise.
+    /// The Senders API's base URL (messaging): scheme, host and optional path prefix; the
+    /// simulator or a proxy in tests and air-gapped setups, Twilio otherwise.
     pub base_url: String,
+    /// The Error Log's base URL (monitor), the same way.
+    pub monitor_url: String,
     /// Whole-request limit (connect, send, read the answer) for each attempt.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
     /// Size of each account's bucket; used by whoever builds the shared `AccountBudgets`.
     pub budget: BudgetConfig,
-    /// `PageSize` for `list_all`/`list_each`/`find_by_sender_id`.
+    /// `PageSize` of every list (senders, alerts).
     pub list_page_size: u32,
     /// Told about every attempt (metrics).
     pub observer: Observer,
@@ -104,7 +113,8 @@ impl Default for ClientConfig {
     /// a large account to a few requests.
     fn default() -> Self {
         Self {
-            base_url: "https://messaging.twilio.com".to_string(),
+            base_url: MESSAGING_URL.to_string(),
+            monitor_url: MONITOR_URL.to_string(),
             timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
@@ -112,6 +122,15 @@ impl Default for ClientConfig {
             list_page_size: 100,
             observer: Observer::default(),
         }
+    }
+}
+
+impl ClientConfig {
+    /// Every Twilio product at one base URL (the simulator, or a proxy that routes by path).
+    pub fn all_products_at(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.to_string();
+        self.monitor_url = base_url.to_string();
+        self
     }
 }
 
@@ -130,6 +149,7 @@ enum Replay {
 pub struct SendersClient {
     http: reqwest::Client,
     base_url: String,
+    monitor_url: String,
     credentials: Arc<Credentials>,
     retry: RetryPolicy,
     budget: RequestBudget,
@@ -156,6 +176,7 @@ impl SendersClient {
     ) -> Result<Self, TwilioError> {
         credentials.validate()?;
         let base_url = normalize_base_url(&config.base_url)?;
+        let monitor_url = normalize_base_url(&config.monitor_url)?;
         if config.retry.max_attempts == 0 {
             return Err(TwilioError::InvalidConfig(
                 "retry.max_attempts must be at least 1".into(),
@@ -176,6 +197,7 @@ impl SendersClient {
         Ok(Self {
             http,
             base_url,
+            monitor_url,
             credentials: Arc::new(credentials),
             retry: config.retry,
             budget,
@@ -289,7 +311,7 @@ impl SendersClient {
                 query.append_pair("PageToken", token);
             }
         }
-        self.get_page(url.into()).await
+        self.get_page(ROUTE_LIST, url.into()).await
     }
 
     /// Every WhatsApp sender of the account, following `meta.next_page_url`.
@@ -302,7 +324,8 @@ impl SendersClient {
     /// Every WhatsApp sender of the account handed to `each` page by page, so that a caller
     /// that indexes them never holds the whole list twice.
     pub async fn list_each(&self, mut each: impl FnMut(Sender)) -> Result<(), TwilioError> {
-        self.walk_pages(|page| {
+        let first = self.list_page(self.list_page_size, None).await?;
+        self.walk_pages(ROUTE_LIST, &self.base_url, Some(CHANNEL), first, |page| {
             page.into_iter().for_each(&mut each);
             false
         })
@@ -318,7 +341,8 @@ impl SendersClient {
             sender_id_for(sender_id)
         };
         let mut found = None;
-        self.walk_pages(|page| {
+        let first = self.list_page(self.list_page_size, None).await?;
+        self.walk_pages(ROUTE_LIST, &self.base_url, Some(CHANNEL), first, |page| {
             found = page
                 .into_iter()
                 .find(|s| s.sender_id.trim().eq_ignore_ascii_case(&wanted));
@@ -328,18 +352,46 @@ impl SendersClient {
         Ok(found)
     }
 
-    /// Walks the pages until `next_page_url` runs out or `on_page` says it has seen enough.
-    async fn walk_pages(
+    /// `GET /v1/Alerts` on the monitor host: the account's Error Log entries at level `error`
+    /// from `since` on (Twilio's `StartDate` is inclusive, to the second), handed to `each`
+    /// page by page.
+    pub async fn alerts_since(
         &self,
-        mut on_page: impl FnMut(Vec<Sender>) -> bool,
+        since: Timestamp,
+        mut each: impl FnMut(Alert),
     ) -> Result<(), TwilioError> {
-        let mut page = self.list_page(self.list_page_size, None).await?;
+        let mut url = Url::parse(&format!("{}{ROUTE_ALERTS}", self.monitor_url))
+            .map_err(|e| TwilioError::InvalidConfig(format!("monitor URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("LogLevel", "error")
+            .append_pair(
+                "StartDate",
+                &since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            )
+            .append_pair("PageSize", &self.list_page_size.clamp(1, 1000).to_string());
+        let first: AlertPage = self.get_page(ROUTE_ALERTS, url.into()).await?;
+        self.walk_pages(ROUTE_ALERTS, &self.monitor_url, None, first, |page| {
+            page.into_iter().for_each(&mut each);
+            false
+        })
+        .await
+    }
+
+    /// Walks from `page` until `next_page_url` runs out or `on_page` says it has seen enough.
+    async fn walk_pages<P: Page>(
+        &self,
+        route: &'static str,
+        base: &str,
+        keep: Option<(&str, &str)>,
+        mut page: P,
+        mut on_page: impl FnMut(Vec<P::Item>) -> bool,
+    ) -> Result<(), TwilioError> {
         let mut seen = HashSet::new();
         loop {
-            let next = page.meta.next_page_url.take();
-            let done = on_page(std::mem::take(&mut page.senders));
+            let (items, next) = page.split();
+            let done = on_page(items);
             let next = match next.as_deref().map(str::trim) {
-                Some(next) if !done && !next.is_empty() => self.rebase_next_page(next)?,
+                Some(next) if !done && !next.is_empty() => rebase_next_page(base, next, keep)?,
                 _ => return Ok(()),
             };
             if !seen.insert(next.clone()) {
@@ -353,35 +405,19 @@ impl SendersClient {
                     "more than {MAX_PAGES} pages"
                 )));
             }
-            page = self.get_page(next).await?;
+            page = self.get_page(route, next).await?;
         }
     }
 
-    async fn get_page(&self, url: String) -> Result<SenderPage, TwilioError> {
+    async fn get_page<P: DeserializeOwned>(
+        &self,
+        route: &'static str,
+        url: String,
+    ) -> Result<P, TwilioError> {
         let bytes = self
-            .execute(Method::GET, ROUTE_LIST, None, url, None, Replay::Safe)
+            .execute(Method::GET, route, None, url, None, Replay::Safe)
             .await?;
-        decode(ROUTE_LIST, &bytes)
-    }
-
-    /// Twilio's `next_page_url` names Twilio's host. Only its path and query are kept and put
-    /// under our base URL, so a proxy, a path prefix or the simulator keep working. `Channel`
-    /// is added if the link lost it (Twilio answers 20001 without it).
-    fn rebase_next_page(&self, next: &str) -> Result<String, TwilioError> {
-        let parsed = match Url::parse(next) {
-            Ok(url) => url,
-            // Relative link: resolve against a dummy origin just to split path and query.
-            Err(_) => Url::parse("http://relative.invalid")
-                .and_then(|base| base.join(next))
-                .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?,
-        };
-        let mut url = Url::parse(&format!("{}{}", self.base_url, parsed.path()))
-            .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?;
-        url.set_query(parsed.query());
-        if !url.query_pairs().any(|(k, _)| k == "Channel") {
-            url.query_pairs_mut().append_pair("Channel", "whatsapp");
-        }
-        Ok(url.into())
+        decode(route, &bytes)
     }
 
     fn instance_url(&self, sid: &str) -> Result<String, TwilioError> {
@@ -522,6 +558,55 @@ impl SendersClient {
     }
 }
 
+/// The Senders list's required filter: Twilio answers 20001 without it.
+const CHANNEL: (&str, &str) = ("Channel", "whatsapp");
+
+/// A list page of Twilio's shape: items and `meta.next_page_url`.
+trait Page: DeserializeOwned {
+    type Item;
+    fn split(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl Page for SenderPage {
+    type Item = Sender;
+    fn split(self) -> (Vec<Sender>, Option<String>) {
+        (self.senders, self.meta.next_page_url)
+    }
+}
+
+impl Page for AlertPage {
+    type Item = Alert;
+    fn split(self) -> (Vec<Alert>, Option<String>) {
+        (self.alerts, self.meta.next_page_url)
+    }
+}
+
+/// Twilio's `next_page_url` names Twilio's host. Only its path and query are kept and put under
+/// our base URL (`base`), so a proxy, a path prefix or the simulator keep working. A required
+/// query parameter (`keep`) is added if the link lost it.
+fn rebase_next_page(
+    base: &str,
+    next: &str,
+    keep: Option<(&str, &str)>,
+) -> Result<String, TwilioError> {
+    let parsed = match Url::parse(next) {
+        Ok(url) => url,
+        // Relative link: resolve against a dummy origin just to split path and query.
+        Err(_) => Url::parse("http://relative.invalid")
+            .and_then(|origin| origin.join(next))
+            .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?,
+    };
+    let mut url = Url::parse(&format!("{base}{}", parsed.path()))
+        .map_err(|e| TwilioError::Pagination(format!("bad next_page_url: {e}")))?;
+    url.set_query(parsed.query());
+    if let Some((key, value)) = keep
+        && !url.query_pairs().any(|(k, _)| k == key)
+    {
+        url.query_pairs_mut().append_pair(key, value);
+    }
+    Ok(url.into())
+}
+
 /// The body of `response`, refused as soon as it (or its declared length) passes `limit`: a
 /// chunk at a time, so a hostile endpoint can make the client read at most `limit` bytes.
 async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, TwilioError> {
@@ -546,6 +631,7 @@ fn operation_name(method: &Method, route: &str) -> &'static str {
     match (method.as_str(), route) {
         ("POST", ROUTE_LIST) => "create",
         ("GET", ROUTE_LIST) => "list",
+        ("GET", ROUTE_ALERTS) => "list_alerts",
         ("GET", _) => "fetch",
         ("POST", _) => "update",
         ("DELETE", _) => "delete",
@@ -665,21 +751,32 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
-    async fn next_page_links_are_rebased_onto_the_base_url() {
-        let c = client("http://127.0.0.1:9/prefix/");
+    #[test]
+    fn next_page_links_are_rebased_onto_the_base_url() {
+        let base = normalize_base_url("http://127.0.0.1:9/prefix/").unwrap();
         assert_eq!(
-            c.rebase_next_page(
-                "https://messaging.twilio.com/v2/Channels/Senders?PageSize=2&Page=1&PageToken=PT1&Channel=whatsapp"
+            rebase_next_page(
+                &base,
+                "https://messaging.twilio.com/v2/Channels/Senders?PageSize=2&Page=1&PageToken=PT1&Channel=whatsapp",
+                Some(CHANNEL),
             )
             .unwrap(),
             "http://127.0.0.1:9/prefix/v2/Channels/Senders?PageSize=2&Page=1&PageToken=PT1&Channel=whatsapp"
         );
         assert_eq!(
-            c.rebase_next_page("/v2/Channels/Senders?PageToken=x")
-                .unwrap(),
+            rebase_next_page(&base, "/v2/Channels/Senders?PageToken=x", Some(CHANNEL)).unwrap(),
             "http://127.0.0.1:9/prefix/v2/Channels/Senders?PageToken=x&Channel=whatsapp",
             "relative links work and Channel is restored"
+        );
+        assert_eq!(
+            rebase_next_page(
+                &base,
+                "https://monitor.twilio.com/v1/Alerts?PageSize=50&Page=1&PageToken=PA1",
+                None,
+            )
+            .unwrap(),
+            "http://127.0.0.1:9/prefix/v1/Alerts?PageSize=50&Page=1&PageToken=PA1",
+            "the Error Log's links need no Channel"
         );
     }
 

@@ -1,4 +1,5 @@
-//! Twilio Senders API (`/v2/Channels/Senders`): typed client, models, errors, request budget.
+//! Twilio's Senders API (`/v2/Channels/Senders`) and the Error Log's alerts (`/v1/Alerts`):
+//! typed client, models, errors, request budget.
 //!
 //! - [`SendersClient`]: one account's client (create, fetch, update, delete, list).
 //! - [`models`]: request bodies (strict, typed) and response bodies (lenient).
@@ -17,14 +18,17 @@ pub mod models;
 mod retry;
 
 pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
-pub use client::{ClientConfig, MAX_RESPONSE_BYTES, Observer, RequestObserver, SendersClient};
+pub use client::{
+    ClientConfig, MAX_RESPONSE_BYTES, MESSAGING_URL, MONITOR_URL, Observer, RequestObserver,
+    SendersClient,
+};
 pub use credentials::{Credentials, MissingPart};
 pub use enums::{VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};
 pub use models::{
-    Configuration, CreateSenderRequest, FieldUpdate, OfflineReason, PageMeta, Profile,
-    ProfileEmail, ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration, SenderPage,
-    SenderProfile, SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest,
+    Alert, AlertPage, Configuration, CreateSenderRequest, FieldUpdate, OfflineReason, PageMeta,
+    Profile, ProfileEmail, ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration,
+    SenderPage, SenderProfile, SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest,
     VerificationCode, Webhook, is_valid_sender_sid, sender_id_for,
 };
 pub use retry::RetryPolicy;

@@ -506,6 +506,38 @@ pub struct SenderPage {
     pub meta: PageMeta,
 }
 
+/// One entry of the account's Error Log (`monitor.v1.alert`), as far as the operator reads it.
+/// Every field is lenient: an entry that cannot be mapped to a sender is skipped, not an error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub sid: String,
+    /// Twilio's error code, as a string (`"63104"`).
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// The resource the alert is about: a sender's `XE…` SID for registration failures.
+    #[serde(default)]
+    pub resource_sid: Option<String>,
+    #[serde(default)]
+    pub alert_text: Option<String>,
+    #[serde(default)]
+    pub more_info: Option<String>,
+    #[serde(default)]
+    pub log_level: Option<String>,
+    /// ISO 8601, GMT.
+    #[serde(default)]
+    pub date_created: Option<String>,
+}
+
+/// Body of `GET /v1/Alerts`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct AlertPage {
+    #[serde(default, deserialize_with = "list_skipping_nulls")]
+    pub alerts: Vec<Alert>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub meta: PageMeta,
+}
+
 /// `meta` of a list page. `next_page_url` is absolute and points at Twilio's host; the client
 /// keeps only its path and query.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
