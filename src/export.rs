@@ -9,11 +9,12 @@
 use kube::api::ObjectMeta;
 
 use crate::api::{
-    CredentialsRef, DeletionPolicy, EXPORTED_FROM_ANNOTATION, Profile, Webhook, WhatsAppSender,
-    WhatsAppSenderSpec,
+    CredentialsRef, DeletionPolicy, EXPORTED_FROM_ANNOTATION, Profile, Verification, Webhook,
+    WhatsAppSender, WhatsAppSenderSpec,
 };
 use crate::twilio::{
-    Credentials, MissingPart, Sender, SenderProfile, SenderWebhook, Vertical, WebhookMethod,
+    AccountType, Credentials, MissingPart, Sender, SenderProfile, SenderWebhook,
+    VerificationMethod, Vertical, WebhookMethod,
 };
 
 /// How exported manifests are written.
@@ -111,17 +112,25 @@ pub fn manifest(sender: &Sender, options: &ExportOptions) -> Result<Exported, St
                 })
                 .ok()
         });
+    let configuration = sender.configuration.as_ref();
     let spec = WhatsAppSenderSpec {
         phone_number: phone.to_string(),
         credentials_ref: CredentialsRef {
             name: options.credentials_secret.clone(),
         },
-        waba_id: sender
-            .configuration
-            .as_ref()
-            .and_then(|c| non_empty(&c.waba_id)),
-        // Registered already: no code to wait for.
-        verification: None,
+        waba_id: configuration.and_then(|c| non_empty(&c.waba_id)),
+        // Registered already: no code to wait for. The voice application stays as Twilio has
+        // it (the operator would clear it otherwise).
+        verification: configuration
+            .and_then(|c| non_empty(&c.voice_application_sid))
+            .map(|sid| Verification {
+                method: VerificationMethod::default(),
+                code_secret_ref: None,
+                voice_application_sid: Some(sid),
+            }),
+        account_type: configuration
+            .and_then(|c| non_empty(&c.account_type))
+            .and_then(|t| account_type(phone, &t, &mut warnings)),
         profile: Profile {
             name,
             about: non_empty(&profile.about),
@@ -151,6 +160,17 @@ pub fn manifest(sender: &Sender, options: &ExportOptions) -> Result<Exported, St
         ..ObjectMeta::default()
     };
     Ok(Exported { manifest, warnings })
+}
+
+fn account_type(phone: &str, value: &str, warnings: &mut Vec<String>) -> Option<AccountType> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|_| {
+            warnings.push(format!(
+                "{phone}: account type {value:?} is not one the CRD accepts and was left out; \
+                 once applied, the operator would clear it at Twilio: set spec.accountType first"
+            ))
+        })
+        .ok()
 }
 
 fn webhook(phone: &str, w: &SenderWebhook, warnings: &mut Vec<String>) -> Option<Webhook> {

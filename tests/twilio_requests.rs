@@ -20,10 +20,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use senderops::twilio::{
-    BudgetConfig, ClientConfig, Configuration, CreateSenderRequest, Credentials, ErrorClass,
-    FieldUpdate, Profile, RequestBudget, RetryPolicy, SenderStatus, SendersClient, TwilioError,
-    UpdateSenderRequest, VerificationCode, VerificationMethod, Vertical, Webhook, WebhookMethod,
-    sender_id_for,
+    AccountType, AccountTypeUpdate, BudgetConfig, ClientConfig, Configuration, CreateSenderRequest,
+    Credentials, ErrorClass, FieldUpdate, Profile, RequestBudget, RetryPolicy, SenderStatus,
+    SendersClient, TwilioError, UpdateSenderRequest, VerificationCode, VerificationMethod,
+    Vertical, Webhook, WebhookMethod, sender_id_for,
 };
 use serde_json::{Value, json};
 use support::openapi;
@@ -49,7 +49,8 @@ fn create_full() -> CreateSenderRequest {
             waba_id: Some("12345678912345".into()),
             verification_method: Some(VerificationMethod::Voice),
             verification_code: None,
-            voice_application_sid: Some("AP0123456789abcdef0123456789abcdef".into()),
+            voice_application_sid: FieldUpdate::Set("AP0123456789abcdef0123456789abcdef".into()),
+            account_type: Some(AccountTypeUpdate::Set(AccountType::IsvSubAccount)),
         }),
         webhook: Some(Webhook {
             callback_url: FieldUpdate::Set("https://hooks.acme.example/whatsapp".into()),

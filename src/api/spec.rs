@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::status::WhatsAppSenderStatus;
-use crate::twilio::{VerificationMethod, Vertical, WebhookMethod};
+use crate::twilio::{AccountType, VerificationMethod, Vertical, WebhookMethod};
 
 /// CEL for an absolute http(s) URL; `isURL` alone also accepts relative references.
 const HTTP_URL_RULE: &str =
@@ -97,6 +97,12 @@ pub struct WhatsAppSenderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^[0-9]+$"))]
     pub waba_id: Option<String>,
+
+    /// The account type Twilio records for ISV account-type migration: `ISV` (the ISV's own
+    /// account) or `ISVSubAccount` (a subaccount run for a customer). Sent on creation and
+    /// whenever it changes; removing it clears it at Twilio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_type: Option<AccountType>,
 
     /// How the number proves it is yours. Numbers Twilio can verify itself (Twilio SMS numbers)
     /// need none.

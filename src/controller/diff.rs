@@ -6,8 +6,9 @@
 
 use crate::api::{Profile as SpecProfile, Webhook as SpecWebhook, WhatsAppSenderSpec};
 use crate::twilio::{
-    Configuration, CreateSenderRequest, FieldUpdate, Profile, Sender, SenderProfile, SenderWebhook,
-    UpdateSenderRequest, Webhook, WebhookMethod, sender_id_for,
+    AccountTypeUpdate, Configuration, CreateSenderRequest, FieldUpdate, Profile, Sender,
+    SenderConfiguration, SenderProfile, SenderWebhook, UpdateSenderRequest, Webhook, WebhookMethod,
+    sender_id_for,
 };
 
 /// What a sender's spec asks Twilio to create.
@@ -17,10 +18,10 @@ pub fn create_request(spec: &WhatsAppSenderSpec) -> CreateSenderRequest {
         waba_id: spec.waba_id.clone(),
         verification_method: verification.map(|v| v.method),
         verification_code: None,
-        voice_application_sid: verification.and_then(|v| v.voice_application_sid.clone()),
+        voice_application_sid: set(verification.and_then(|v| v.voice_application_sid.clone())),
+        account_type: spec.account_type.map(AccountTypeUpdate::Set),
     };
-    let has_configuration =
-        configuration.waba_id.is_some() || configuration.verification_method.is_some();
+    let has_configuration = configuration != Configuration::default();
     CreateSenderRequest {
         sender_id: sender_id_for(&spec.phone_number),
         configuration: has_configuration.then_some(configuration),
@@ -97,6 +98,7 @@ pub fn drift(spec: &WhatsAppSenderSpec, observed: &Sender) -> Drift {
     let observed_profile = observed.profile.as_ref().unwrap_or(&no_profile);
     let profile = profile_update(&spec.profile, observed_profile, &mut fields);
     let no_webhook = SenderWebhook::default();
+    let no_configuration = SenderConfiguration::default();
     let webhook = webhook_update(
         spec.webhook.as_ref(),
         observed.webhook.as_ref().unwrap_or(&no_webhook),
@@ -115,9 +117,14 @@ pub fn drift(spec: &WhatsAppSenderSpec, observed: &Sender) -> Drift {
             .map(str::to_string),
         _ => None,
     };
+    let configuration = configuration_update(
+        spec,
+        observed.configuration.as_ref().unwrap_or(&no_configuration),
+        &mut fields,
+    );
     Drift {
         update: UpdateSenderRequest {
-            configuration: None,
+            configuration,
             webhook,
             profile,
         },
@@ -239,6 +246,43 @@ fn profile_update(
         ),
     };
     (profile != Profile::default()).then_some(profile)
+}
+
+/// The configuration fields an update may change: the voice application that takes the
+/// verification call, and the account type. (The WABA cannot change; the verification method
+/// only matters while a code is pending, which an update does not restart.)
+fn configuration_update(
+    spec: &WhatsAppSenderSpec,
+    actual: &SenderConfiguration,
+    fields: &mut Vec<&'static str>,
+) -> Option<Configuration> {
+    let wanted_voice = spec
+        .verification
+        .as_ref()
+        .and_then(|v| v.voice_application_sid.clone());
+    let voice_application_sid = compare(
+        "configuration.voice_application_sid",
+        wanted_voice,
+        actual.voice_application_sid.as_deref(),
+        |w, a| w.eq_ignore_ascii_case(a),
+        fields,
+    );
+    let actual_type = actual.account_type.as_deref().filter(|a| !a.is_empty());
+    let account_type = match (spec.account_type, actual_type) {
+        (Some(wanted), Some(actual)) if wanted.as_str() == actual => None,
+        (Some(wanted), _) => Some(AccountTypeUpdate::Set(wanted)),
+        (None, Some(_)) => Some(AccountTypeUpdate::Clear),
+        (None, None) => None,
+    };
+    if account_type.is_some() {
+        fields.push("configuration.account_type");
+    }
+    let configuration = Configuration {
+        voice_application_sid,
+        account_type,
+        ..Configuration::default()
+    };
+    (configuration != Configuration::default()).then_some(configuration)
 }
 
 /// Twilio calls webhooks with POST unless told otherwise, and may report the default either
@@ -381,6 +425,54 @@ mod tests {
                 "fallbackUrl": "https://h.example/fb", "statusCallbackUrl": "https://h.example/st",
             },
         }))
+    }
+
+    #[test]
+    fn the_voice_application_and_account_type_are_sent_when_they_change_and_cleared_when_removed() {
+        let with = |account_type: &str, voice_app: &str| {
+            spec(json!({
+                "accountType": account_type,
+                "verification": {"method": "voice", "voiceApplicationSid": voice_app},
+            }))
+        };
+        const APP: &str = "AP0123456789abcdef0123456789abcdef";
+        const OTHER_APP: &str = "APfedcba9876543210fedcba9876543210";
+        let before = with("ISVSubAccount", APP);
+        let observed = observed_as_created(&before);
+        let created = serde_json::to_value(create_request(&before)).unwrap();
+        assert_eq!(
+            created["configuration"]["account_type"], "ISVSubAccount",
+            "sent on create"
+        );
+        assert!(drift(&before, &observed).is_none(), "nothing differs");
+
+        let d = drift(&with("ISVSubAccount", OTHER_APP), &observed);
+        assert_eq!(d.fields, ["configuration.voice_application_sid"]);
+        assert_eq!(
+            serde_json::to_value(&d.update).unwrap(),
+            json!({"configuration": {"voice_application_sid": OTHER_APP}})
+        );
+
+        let d = drift(&with("ISV", APP), &observed);
+        assert_eq!(d.fields, ["configuration.account_type"]);
+        assert_eq!(
+            serde_json::to_value(&d.update).unwrap(),
+            json!({"configuration": {"account_type": "ISV"}})
+        );
+
+        let d = drift(&spec(json!({})), &observed);
+        assert_eq!(
+            d.fields,
+            [
+                "configuration.voice_application_sid",
+                "configuration.account_type"
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(&d.update).unwrap(),
+            json!({"configuration": {"voice_application_sid": null, "account_type": ""}}),
+            "an empty string clears the account type, as Twilio's document says"
+        );
     }
 
     #[test]

@@ -115,6 +115,26 @@ impl VerificationMethod {
     }
 }
 
+/// Twilio's `configuration.account_type`, for ISV account-type migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum AccountType {
+    /// The ISV's own account.
+    #[serde(rename = "ISV")]
+    Isv,
+    /// A subaccount an ISV runs for one of its customers.
+    #[serde(rename = "ISVSubAccount")]
+    IsvSubAccount,
+}
+
+impl AccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Isv => "ISV",
+            Self::IsvSubAccount => "ISVSubAccount",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,12 +23,12 @@ pub use client::{
     SendersClient,
 };
 pub use credentials::{Credentials, MissingPart};
-pub use enums::{VerificationMethod, Vertical, WebhookMethod};
+pub use enums::{AccountType, VerificationMethod, Vertical, WebhookMethod};
 pub use error::{ErrorClass, TwilioError};
 pub use models::{
-    Alert, AlertPage, Configuration, CreateSenderRequest, FieldUpdate, OfflineReason, PageMeta,
-    Profile, ProfileEmail, ProfilePhoneNumber, ProfileWebsite, Sender, SenderConfiguration,
-    SenderPage, SenderProfile, SenderProperties, SenderStatus, SenderWebhook, UpdateSenderRequest,
-    VerificationCode, Webhook, is_valid_sender_sid, sender_id_for,
+    AccountTypeUpdate, Alert, AlertPage, Configuration, CreateSenderRequest, FieldUpdate,
+    OfflineReason, PageMeta, Profile, ProfileEmail, ProfilePhoneNumber, ProfileWebsite, Sender,
+    SenderConfiguration, SenderPage, SenderProfile, SenderProperties, SenderStatus, SenderWebhook,
+    UpdateSenderRequest, VerificationCode, Webhook, is_valid_sender_sid, sender_id_for,
 };
 pub use retry::RetryPolicy;

@@ -11,7 +11,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::enums::{VerificationMethod, Vertical, WebhookMethod};
+use super::enums::{AccountType, VerificationMethod, Vertical, WebhookMethod};
 
 /// `whatsapp:+<E.164>`, Twilio's sender ID for a phone number. Accepts the number with or
 /// without its leading `+`.
@@ -123,8 +123,28 @@ pub struct Configuration {
     pub verification_method: Option<VerificationMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_code: Option<VerificationCode>,
+    #[serde(skip_serializing_if = "FieldUpdate::is_keep")]
+    pub voice_application_sid: FieldUpdate<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub voice_application_sid: Option<String>,
+    pub account_type: Option<AccountTypeUpdate>,
+}
+
+/// `configuration.account_type` of a request. Twilio's document: a value sets it, an empty
+/// string clears it, leaving it out keeps it (the document's enum omits the empty string its
+/// own description asks for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountTypeUpdate {
+    Set(AccountType),
+    Clear,
+}
+
+impl Serialize for AccountTypeUpdate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Self::Set(account_type) => account_type.as_str(),
+            Self::Clear => "",
+        })
+    }
 }
 
 /// The one-time password from Meta. Serialized as the plain code (Twilio needs it), but its
@@ -353,6 +373,8 @@ pub struct SenderConfiguration {
     pub verification_method: Option<String>,
     #[serde(default)]
     pub voice_application_sid: Option<String>,
+    #[serde(default)]
+    pub account_type: Option<String>,
 }
 
 /// `webhook` as Twilio reports it; methods stay strings in answers.
