@@ -93,8 +93,9 @@ k -n "$namespace" create secret generic twilio \
 	--from-literal=accountSid="$account" --from-literal=authToken="$token" >/dev/null
 
 say "Starting senderops run (log: $dir/operator.log)"
+# The simulator registers in seconds, not minutes: no spacing between its registrations.
 "$bin/senderops" run --twilio-api-url "$sim" --poll-interval 1s --metrics-addr 127.0.0.1:0 \
-	>"$dir/operator.log" 2>&1 &
+	--registration-interval 0s >"$dir/operator.log" 2>&1 &
 pids+=($!)
 
 k -n "$namespace" apply -f examples/sender-minimal.yaml -f examples/sender-sms-code.yaml \

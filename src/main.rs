@@ -164,6 +164,17 @@ struct RunArgs {
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     onboarding_timeout: Duration,
 
+    /// Of the unregistered senders of an account that share a display name no ONLINE sender of
+    /// the account has, register one first and the others once it is ONLINE (or not at all, if
+    /// Meta refuses the name), as Twilio advises before bulk registration.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    display_name_check: bool,
+
+    /// The least time between two registrations in one account. Twilio: "Allow several minutes
+    /// between Senders API requests"; 0 turns spacing off.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    registration_interval: Duration,
+
     /// Refresh settled senders with one paginated list per account instead of a GET each.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     batched_refresh: bool,
@@ -242,6 +253,8 @@ impl RunArgs {
             serial_onboarding: self.serial_onboarding,
             onboarding_max_hold: self.onboarding_timeout,
             batched_refresh: self.batched_refresh,
+            display_name_check: self.display_name_check,
+            registration_interval: self.registration_interval,
             instance: Some(identity()),
             ..Settings::default()
         }

@@ -55,6 +55,12 @@ pub mod reason {
     pub const CANNOT_VERIFY: &str = "CannotVerify";
     pub const CODE_NOT_RECEIVED: &str = "CodeNotReceived";
     pub const TWILIO_REJECTED: &str = "TwilioRejected";
+    pub const DRAFT: &str = "Draft";
+    pub const STUBBED: &str = "Stubbed";
+    pub const INVITATION_NOT_ACCEPTED: &str = "InvitationNotAccepted";
+    pub const DISPLAY_NAME_REJECTED: &str = "DisplayNameRejected";
+    // Waiting, not stalled
+    pub const WAITING_FOR_DISPLAY_NAME_CHECK: &str = "WaitingForDisplayNameCheck";
 
     /// Every reason above.
     pub const ALL: &[&str] = &[
@@ -92,6 +98,11 @@ pub mod reason {
         CANNOT_VERIFY,
         CODE_NOT_RECEIVED,
         TWILIO_REJECTED,
+        DRAFT,
+        STUBBED,
+        INVITATION_NOT_ACCEPTED,
+        DISPLAY_NAME_REJECTED,
+        WAITING_FOR_DISPLAY_NAME_CHECK,
     ];
 }
 

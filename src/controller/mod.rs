@@ -69,6 +69,11 @@ fn watch_backoff() -> watcher::ExponentialBackoff {
         .into()
 }
 
+/// Twilio: "Allow several minutes between Senders API requests. Too many requests in a short
+/// period might result in errors." Several is more than two: three minutes is the least that
+/// reads as several.
+pub const DEFAULT_REGISTRATION_INTERVAL: Duration = Duration::from_secs(180);
+
 /// How `senderops run` behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -92,6 +97,11 @@ pub struct Settings {
     pub batched_refresh: bool,
     /// How old a list may be to answer "is this number registered?" before a create.
     pub lookup_reuse: Duration,
+    /// Of the unregistered senders of an account that share a display name no ONLINE sender
+    /// of it has, one registers first and the others wait for Meta's verdict on the name.
+    pub display_name_check: bool,
+    /// The least time between two registrations in one account.
+    pub registration_interval: Duration,
     /// Names this operator instance in Events.
     pub instance: Option<String>,
 }
@@ -108,6 +118,8 @@ impl Default for Settings {
             onboarding_max_hold: Duration::from_secs(15 * 60),
             batched_refresh: true,
             lookup_reuse: Duration::from_secs(30),
+            display_name_check: true,
+            registration_interval: DEFAULT_REGISTRATION_INTERVAL,
             instance: None,
         }
     }
@@ -312,6 +324,8 @@ pub async fn run(
             onboarding_max_hold: settings.onboarding_max_hold,
             lookup_reuse: settings.lookup_reuse,
             resync_interval: settings.pacing.resync_interval,
+            display_name_check: settings.display_name_check,
+            registration_interval: settings.registration_interval,
         },
         metrics.state_lock(),
     );

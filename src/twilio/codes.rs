@@ -70,6 +70,14 @@ const TABLE: &[Code] = &[
         advice: Advice::Says(RATE_LIMITED),
     },
     needs_user(
+        63020,
+        reason::INVITATION_NOT_ACCEPTED,
+        Advice::Says(
+            "The business has not accepted Twilio's invitation in Meta Business Manager: accept \
+             it there (Business settings, Requests); the sender then continues by itself",
+        ),
+    ),
+    needs_user(
         63100,
         reason::INVALID_SPEC,
         Advice::Quotes {
@@ -144,6 +152,16 @@ pub fn parse(text: &str) -> Option<&'static Code> {
     lookup(text.trim().parse().ok()?)
 }
 
+/// Whether Twilio's `code` with `text` refuses the display name (63100 is any validation
+/// error; its text says which field).
+pub fn refuses_display_name(code: u32, text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    code == 63100
+        && ["display name", "display_name", "profile.name"]
+            .iter()
+            .any(|field| text.contains(field))
+}
+
 impl Code {
     pub fn needs_user(&self) -> bool {
         self.class == ErrorClass::NeedsUser
@@ -189,6 +207,17 @@ mod tests {
         assert!(parse("63116").is_some_and(Code::needs_user));
         assert_eq!(parse("30008"), None);
         assert_eq!(parse("junk"), None);
+    }
+
+    #[test]
+    fn only_a_63100_about_the_display_name_refuses_it() {
+        assert!(refuses_display_name(
+            63100,
+            "The display name does not follow Meta's guidelines"
+        ));
+        assert!(refuses_display_name(63100, "Invalid profile.name"));
+        assert!(!refuses_display_name(63100, "profile.about is too long"));
+        assert!(!refuses_display_name(63110, "display name"));
     }
 
     #[test]

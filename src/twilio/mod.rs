@@ -24,6 +24,7 @@ pub use client::{
 };
 pub use credentials::{Credentials, MissingPart};
 pub use enums::{AccountType, VerificationMethod, Vertical, WebhookMethod};
+pub(crate) use error::quote;
 pub use error::{ErrorClass, TwilioError};
 pub use models::{
     AccountTypeUpdate, Alert, AlertPage, Configuration, CreateSenderRequest, FieldUpdate,

@@ -35,6 +35,9 @@ pub const TEST_ARGS: &[&str] = &[
     "1h",
     "--metrics-addr",
     "127.0.0.1:0",
+    // The simulator registers in milliseconds; tests of the spacing set it themselves.
+    "--registration-interval",
+    "0s",
 ];
 
 /// How long a test waits for the operator to get somewhere.

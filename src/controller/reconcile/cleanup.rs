@@ -17,6 +17,10 @@ use crate::controller::events::{Note, reason as event};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError};
 
+/// What deleting a sender costs later (Twilio's Senders API reference).
+pub const REREGISTER_HINT: &str = "registering this number again later needs two-step \
+                                   verification turned off in WhatsApp Manager";
+
 const ORPHAN_HINT: &str = "or set spec.deletionPolicy to Orphan to leave the sender registered \
                            at Twilio and let this object go";
 
@@ -235,10 +239,15 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         Confirmed::Failed(err) => return Err(twilio("confirm the deletion")(err)),
     }
     run.conclusion.gone = Some((account.clone(), sid.clone()));
-    run.conclusion.number_changed = Some((account, run.phone().to_string(), Instant::now()));
+    run.conclusion.number_changed =
+        Some((account.clone(), run.phone().to_string(), Instant::now()));
+    run.conclusion.deleted = Some((account, run.phone().to_string(), sid.clone()));
     run.note(Note::normal(
         event::DELETED,
-        format!("deleted Twilio sender {sid} for {}", run.phone()),
+        format!(
+            "deleted Twilio sender {sid} for {}; {REREGISTER_HINT}",
+            run.phone()
+        ),
     ))
     .await;
     Ok(None)

@@ -70,6 +70,20 @@ pub fn decide(
     }
     match &sender.status {
         SenderStatus::PendingVerification => Step::Verify,
+        SenderStatus::Draft => stall(
+            reason::DRAFT,
+            "Twilio reports the sender DRAFT: a registration that was not submitted, which \
+             Twilio's API cannot submit; finish it in the Twilio Console, or delete it there and \
+             the operator registers the number again"
+                .into(),
+        ),
+        SenderStatus::Stubbed => stall(
+            reason::STUBBED,
+            "Twilio reports the sender STUBBED: a placeholder, not a registration with \
+             WhatsApp, which Twilio's API cannot complete; ask Twilio about it, or delete it at \
+             Twilio and the operator registers the number again"
+                .into(),
+        ),
         SenderStatus::Online if !drift.update.is_empty() => {
             let repeats = facts.update_repeats(generation, &drift.fields);
             if repeats >= MAX_UPDATE_REPEATS {
@@ -146,8 +160,25 @@ pub fn progress_of(status: &SenderStatus) -> (&'static str, String) {
     }
 }
 
+/// What Twilio said when Meta refused the sender's display name, if an offline reason says
+/// so (63100 about the name).
+pub fn refused_name(sender: &Sender) -> Option<String> {
+    sender.offline_reasons.iter().find_map(|r| {
+        let code = r.code.as_deref()?.trim().parse().ok()?;
+        let text = r.message.as_deref().unwrap_or_default();
+        codes::refuses_display_name(code, text).then(|| text.to_string())
+    })
+}
+
 /// Runs the converge step for a sender Twilio has.
 pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> Phase<Outcome> {
+    if let Some(message) = refused_name(sender) {
+        run.conclusion.name_rejected = Some((
+            client.account_sid().to_string(),
+            run.spec().profile.name.clone(),
+            message,
+        ));
+    }
     match decide(run.spec(), sender, &run.facts, run.generation()) {
         Step::Conclude(outcome) => Ok(outcome),
         Step::Converged(outcome) => {
@@ -333,9 +364,30 @@ mod tests {
             (
                 spec(json!({})),
                 sender("DRAFT", json!({})),
+                reason::DRAFT,
+                true,
+                "finish it in the Twilio Console",
+            ),
+            (
+                spec(json!({})),
+                sender("STUBBED", json!({})),
+                reason::STUBBED,
+                true,
+                "a placeholder",
+            ),
+            (
+                spec(json!({})),
+                sender("SOMETHING_NEW", json!({})),
                 reason::NOT_ONLINE,
                 false,
-                "DRAFT",
+                "SOMETHING_NEW",
+            ),
+            (
+                spec(json!({})),
+                sender("OFFLINE", json!({"offline_reasons": [{"code": "63020"}]})),
+                reason::INVITATION_NOT_ACCEPTED,
+                true,
+                "accept it there",
             ),
             (
                 spec(json!({"wabaId": "111"})),
@@ -383,6 +435,25 @@ mod tests {
             );
             assert!(message.contains(text), "{message:?} lacks {text:?}");
         }
+    }
+
+    #[test]
+    fn an_offline_reason_about_the_display_name_refuses_the_name() {
+        let refused = sender(
+            "OFFLINE",
+            json!({"offline_reasons": [{"code": "63100", "message": "The display name was rejected"}]}),
+        );
+        assert_eq!(
+            refused_name(&refused).as_deref(),
+            Some("The display name was rejected")
+        );
+        let other = sender(
+            "OFFLINE",
+            json!({"offline_reasons": [{"code": "63100", "message": "profile.about is too long"}]}),
+        );
+        assert_eq!(refused_name(&other), None);
+        let (reason_, stalls, _) = concluded(&decide(&spec(json!({})), &refused, &facts(), 1));
+        assert_eq!((reason_, stalls), (reason::INVALID_SPEC, true));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! written to status the moment it is known. The decisions are the pure functions below; the
 //! executors around them do the I/O.
 
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tokio::time::Instant;
 
@@ -16,9 +19,9 @@ use crate::controller::credentials::CredentialsProblem;
 use crate::controller::diff;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing::QUEUED_RECHECK;
-use crate::controller::state::Busy;
+use crate::controller::state::{Busy, NameTurn, SenderKey};
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, is_valid_sender_sid};
+use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, codes, is_valid_sender_sid};
 
 // -- credentials ----------------------------------------------------------------------------
 
@@ -96,6 +99,52 @@ pub fn named(phone: &str, read: Option<Sender>) -> Named {
     }
 }
 
+/// The outcome of a sender that waits for another one to check their display name.
+pub fn waiting_for_name(name: &str, first: &SenderKey) -> Outcome {
+    let message = format!(
+        "waiting for {}/{} to be registered first with the display name {name:?}: Twilio \
+         advises confirming with one sender that Meta accepts a name before registering others \
+         with it (a refused name limits a number to 250 business-initiated messages a day, and \
+         no API can change it); this sender registers once that one is ONLINE",
+        first.namespace.as_deref().unwrap_or(""),
+        first.name,
+    );
+    Outcome::new(
+        Assessment::waiting(reason::WAITING_FOR_DISPLAY_NAME_CHECK, message),
+        Requeue::After(QUEUED_RECHECK),
+    )
+}
+
+/// The outcome of a sender whose display name Meta refused for another sender.
+pub fn name_rejected(name: &str, by: &SenderKey, twilio_said: &str) -> Outcome {
+    let message = format!(
+        "Meta refused the display name {name:?} when {}/{} was registered with it first ({}); \
+         this sender was not registered: delete and recreate this WhatsAppSender with a \
+         profile.name that follows Meta's display name guidelines",
+        by.namespace.as_deref().unwrap_or(""),
+        by.name,
+        crate::twilio::quote(twilio_said),
+    );
+    Outcome::new(
+        Assessment::stalled(reason::DISPLAY_NAME_REJECTED, message),
+        Requeue::Resync,
+    )
+}
+
+/// The outcome of a registration held back so that registrations in one account are spaced.
+pub fn spaced(account: &str, left: Duration, interval: Duration) -> Outcome {
+    let message = format!(
+        "the next registration in account {account} goes out in {}: Twilio advises several \
+         minutes between Senders API registrations (--registration-interval {})",
+        humantime::format_duration(Duration::from_secs(left.as_secs().max(1))),
+        humantime::format_duration(interval),
+    );
+    Outcome::new(
+        Assessment::waiting(reason::QUEUED, message),
+        Requeue::After(left),
+    )
+}
+
 /// The outcome of a sender queued behind another one's registration.
 pub fn queued(account: &str, busy: &Busy) -> Outcome {
     let message = format!(
@@ -118,8 +167,12 @@ pub enum Created {
     Sender(Box<Sender>),
     /// Registered already (63110): ours if a fresh list of this account has it.
     LookAgain(TwilioError),
-    /// Only the user can fix it.
-    Stalled(Outcome),
+    /// Only the user can fix it. `name_refused`: Meta refused the display name (what Twilio
+    /// said), so the account's other senders with this name must not register.
+    Stalled {
+        outcome: Outcome,
+        name_refused: Option<String>,
+    },
     /// Failed; retried with backoff. `maybe_registered`: the create may have gone through,
     /// so the next attempt needs a list made after now.
     Failed {
@@ -138,14 +191,45 @@ pub fn created(answer: Result<Sender, TwilioError>) -> Created {
             maybe_registered: true,
         },
         Err(err) if err.twilio_code() == Some(63110) => Created::LookAgain(err),
-        Err(err) if err.class() == ErrorClass::NeedsUser => {
-            Created::Stalled(stalled("create the sender", &err))
-        }
+        Err(err) if err.class() == ErrorClass::NeedsUser => Created::Stalled {
+            outcome: stalled("create the sender", &err),
+            name_refused: match &err {
+                TwilioError::Api {
+                    code: Some(code),
+                    message,
+                    ..
+                } if codes::refuses_display_name(*code, message) => Some(message.clone()),
+                _ => None,
+            },
+        },
         Err(err) => Created::Failed {
             maybe_registered: !err.certainly_not_processed(),
             err,
         },
     }
+}
+
+/// A number Twilio says is registered (63110) that this account does not hold. If this
+/// operator deleted its sender before, the message says what re-registering needs.
+pub fn already_registered(err: &TwilioError, deleted: Option<(String, Timestamp)>) -> Outcome {
+    let mut outcome = stalled("create the sender", err);
+    if let Some((sid, at)) = deleted {
+        let note = format!(
+            "; this operator deleted the number's sender {sid} at {at}, and {}",
+            super::cleanup::REREGISTER_HINT
+        );
+        for verdict in [
+            &mut outcome.assessment.ready,
+            &mut outcome.assessment.synced,
+            &mut outcome.assessment.stalled,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            verdict.message.push_str(&note);
+        }
+    }
+    outcome
 }
 
 /// The outcome of a Twilio error only the user can fix.
@@ -238,9 +322,6 @@ async fn find_or_create(
     account: &str,
     fresh: bool,
 ) -> Phase<Sender> {
-    if let Err(busy) = run.ctx.state.claim_turn(account, &run.key) {
-        return stop(queued(account, &busy));
-    }
     let phone = run.phone();
     let seen = run.facts.first_seen;
     let listed = run
@@ -252,6 +333,23 @@ async fn find_or_create(
     if let Some(sender) = listed.sender {
         adopt(run, account, &sender).await?;
         return Ok(sender);
+    }
+
+    // Registering: a new display name is checked with one sender first, one number per
+    // account registers at a time, and registrations are spaced.
+    let state = &run.ctx.state;
+    let name = &run.spec().profile.name;
+    match state.claim_name(account, name, &run.key) {
+        NameTurn::Go => {}
+        NameTurn::Wait { first } => return stop(waiting_for_name(name, &first)),
+        NameTurn::Rejected { by, message } => return stop(name_rejected(name, &by, &message)),
+    }
+    if let Err(busy) = state.claim_turn(account, &run.key) {
+        return stop(queued(account, &busy));
+    }
+    if let Err(left) = state.claim_registration(account) {
+        let interval = run.ctx.settings.registration_interval;
+        return stop(spaced(account, left, interval));
     }
 
     // If the operator dies between the create and the SID write, cleanup still knows which
@@ -296,10 +394,25 @@ async fn find_or_create(
                     adopt(run, account, &sender).await?;
                     Ok(sender)
                 }
-                None => stop(stalled("create the sender", &err)),
+                None => {
+                    let deleted = run.ctx.state.deleted_before(account, phone);
+                    stop(already_registered(&err, deleted))
+                }
             }
         }
-        Created::Stalled(outcome) => stop(outcome),
+        Created::Stalled {
+            outcome,
+            name_refused,
+        } => {
+            if let Some(message) = name_refused {
+                run.conclusion.name_rejected = Some((
+                    account.to_string(),
+                    run.spec().profile.name.clone(),
+                    message,
+                ));
+            }
+            stop(outcome)
+        }
         Created::Failed {
             err,
             maybe_registered,
@@ -489,7 +602,11 @@ mod tests {
         ];
         for (code, expected) in stalls {
             match created(Err(api_error(400, Some(code)))) {
-                Created::Stalled(outcome) => {
+                Created::Stalled {
+                    outcome,
+                    name_refused,
+                } => {
+                    assert_eq!(name_refused, None, "{code}: not about the display name");
                     assert_eq!(reasons(&outcome), (expected, true), "{code}");
                     assert_eq!(outcome.requeue, Requeue::Resync, "{code}");
                 }
@@ -511,6 +628,74 @@ mod tests {
                 other => panic!("{shown}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_number_this_operator_deleted_says_what_registering_it_again_needs() {
+        let taken = api_error(400, Some(63110));
+        let plain = already_registered(&taken, None);
+        assert_eq!(reasons(&plain), (reason::ALREADY_REGISTERED, true));
+        let message = &plain.assessment.ready.as_ref().unwrap().message;
+        assert!(!message.contains("this operator deleted"), "{message}");
+        let at: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        let deleted = already_registered(&taken, Some((SID.into(), at)));
+        for verdict in [&deleted.assessment.ready, &deleted.assessment.stalled] {
+            let message = &verdict.as_ref().unwrap().message;
+            assert!(
+                message.contains(&format!("this operator deleted the number's sender {SID}"))
+                    && message.contains("two-step verification turned off in WhatsApp Manager"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn senders_that_share_a_display_name_wait_for_the_first_or_stall_with_its_refusal() {
+        let first = SenderKey::new("first").within("team-a");
+        let waiting = waiting_for_name("Acme", &first);
+        assert_eq!(
+            reasons(&waiting),
+            (reason::WAITING_FOR_DISPLAY_NAME_CHECK, false)
+        );
+        assert_eq!(waiting.requeue, Requeue::After(QUEUED_RECHECK));
+        let message = &waiting.assessment.ready.as_ref().unwrap().message;
+        assert!(
+            message.contains("team-a/first") && message.contains("\"Acme\""),
+            "{message}"
+        );
+
+        let refused = name_rejected("Acme", &first, "The display name\nis not allowed");
+        assert_eq!(reasons(&refused), (reason::DISPLAY_NAME_REJECTED, true));
+        let message = &refused.assessment.stalled.as_ref().unwrap().message;
+        assert!(
+            message.contains("when team-a/first was registered with it first")
+                && message.contains("The display name is not allowed")
+                && message.contains("was not registered"),
+            "{message}"
+        );
+        let name_refusal = TwilioError::Api {
+            http_status: 400,
+            code: Some(63100),
+            message: "The display name does not follow Meta's guidelines".into(),
+            more_info: None,
+            retry_after: None,
+        };
+        match created(Err(name_refusal)) {
+            Created::Stalled { name_refused, .. } => assert!(name_refused.is_some()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn registrations_held_back_say_when_they_go() {
+        let outcome = spaced(A, Duration::from_secs(125), Duration::from_secs(180));
+        assert_eq!(reasons(&outcome), (reason::QUEUED, false));
+        assert_eq!(outcome.requeue, Requeue::After(Duration::from_secs(125)));
+        let message = &outcome.assessment.ready.as_ref().unwrap().message;
+        assert!(
+            message.contains("goes out in 2m 5s") && message.contains("--registration-interval 3m"),
+            "{message}"
+        );
     }
 
     #[test]

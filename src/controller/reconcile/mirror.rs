@@ -118,6 +118,10 @@ pub async fn run(run: &mut Run<'_>, account: &str, sender: &Sender) {
         sid: sender.sid.clone(),
         settled: !pacing::in_motion(&sender.status),
         onboarding: pacing::onboarding(&sender.status),
+        online_name: (sender.status == SenderStatus::Online)
+            .then(|| sender.profile.as_ref()?.name.clone())
+            .flatten()
+            .filter(|name| !name.trim().is_empty()),
     });
 }
 

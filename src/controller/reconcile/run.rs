@@ -194,7 +194,12 @@ impl<'a> Run<'a> {
                 // Waiting for a turn or for the user to resume is not a problem.
                 _ => {
                     new.status == "False"
-                        && ![reason::SUSPENDED, reason::QUEUED].contains(&new.reason.as_str())
+                        && ![
+                            reason::SUSPENDED,
+                            reason::QUEUED,
+                            reason::WAITING_FOR_DISPLAY_NAME_CHECK,
+                        ]
+                        .contains(&new.reason.as_str())
                 }
             };
             let changed = old.is_none_or(|o| o.status != new.status || o.reason != new.reason);

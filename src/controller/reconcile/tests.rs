@@ -96,12 +96,23 @@ fn every_condition_reason_is_reached_by_a_decision() {
         ahead: 0,
     };
     add(&mut seen, &identity::queued("AC1", &busy));
-    for code in [20003, 63100, 63104, 63111, 63113, 63114, 63116, 63110] {
+    add(&mut seen, &identity::waiting_for_name("Acme", &busy.holder));
+    add(
+        &mut seen,
+        &identity::name_rejected("Acme", &busy.holder, "refused"),
+    );
+    add(
+        &mut seen,
+        &identity::spaced("AC1", Duration::from_secs(60), Duration::from_secs(180)),
+    );
+    for code in [
+        20003, 63020, 63100, 63104, 63111, 63113, 63114, 63116, 63110,
+    ] {
         add(
             &mut seen,
             &identity::stalled("create the sender", &api_error(400, code)),
         );
-        if let Created::Stalled(outcome) = identity::created(Err(api_error(400, code))) {
+        if let Created::Stalled { outcome, .. } = identity::created(Err(api_error(400, code))) {
             add(&mut seen, &outcome);
         }
     }
@@ -120,6 +131,8 @@ fn every_condition_reason_is_reached_by_a_decision() {
         "TWILIO_REVIEW",
         "OFFLINE",
         "DRAFT",
+        "STUBBED",
+        "SOMETHING_NEW",
     ] {
         if let converge::Step::Conclude(o) | converge::Step::Converged(o) =
             converge::decide(&base, &sender(status, json!({})), &facts, 1)

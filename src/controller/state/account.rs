@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::jiff::{self, Timestamp};
 use tokio::time::Instant;
 
 use super::SenderKey;
@@ -25,7 +26,46 @@ pub(super) struct AccountRecord {
     /// Settled senders (not moving through a Twilio step), by SID.
     pub settled: HashMap<String, SenderKey>,
     pub onboarding: Onboarding,
+    /// Numbers whose sender this operator deleted: their SID and when.
+    deleted: HashMap<String, (String, Timestamp)>,
+    /// Display names, by what is known of Meta's review of them in this account.
+    pub names: HashMap<String, NameCheck>,
+    /// When the operator last sent a registration (a create) in this account.
+    pub last_registration: Option<Instant>,
 }
+
+/// What is known of a display name in one account. Twilio advises registering one sender first
+/// to confirm that Meta accepts a name before registering others with it: a refused name
+/// limits a number to 250 business-initiated messages a day, and no API can change it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameCheck {
+    /// `first` registers with the name; the senders in `waiting` wait for its verdict.
+    Testing {
+        first: SenderKey,
+        waiting: Vec<SenderKey>,
+    },
+    /// A sender of the account is ONLINE with it.
+    Accepted,
+    /// Refused over the name: the sender it was refused for, and what Twilio said.
+    Rejected { by: SenderKey, message: String },
+}
+
+/// May a sender register with its display name now?
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameTurn {
+    Go,
+    /// Another sender checks the name first.
+    Wait {
+        first: SenderKey,
+    },
+    Rejected {
+        by: SenderKey,
+        message: String,
+    },
+}
+
+/// How long a deletion is remembered (a 63110 on the number soon after says why).
+const DELETIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AccountRecord {
     pub fn new(budget: RequestBudget) -> Self {
@@ -36,7 +76,94 @@ impl AccountRecord {
             written: HashMap::new(),
             settled: HashMap::new(),
             onboarding: Onboarding::default(),
+            deleted: HashMap::new(),
+            names: HashMap::new(),
+            last_registration: None,
         }
+    }
+
+    /// `sender` asks to register with display name `name`.
+    pub fn claim_name(&mut self, name: &str, sender: &SenderKey) -> NameTurn {
+        match self.names.get_mut(name) {
+            None => {
+                self.names.insert(
+                    name.to_string(),
+                    NameCheck::Testing {
+                        first: sender.clone(),
+                        waiting: Vec::new(),
+                    },
+                );
+                NameTurn::Go
+            }
+            Some(NameCheck::Accepted) => NameTurn::Go,
+            Some(NameCheck::Testing { first, .. }) if first == sender => NameTurn::Go,
+            Some(NameCheck::Testing { first, waiting }) => {
+                if !waiting.contains(sender) {
+                    waiting.push(sender.clone());
+                }
+                NameTurn::Wait {
+                    first: first.clone(),
+                }
+            }
+            Some(NameCheck::Rejected { by, message }) => NameTurn::Rejected {
+                by: by.clone(),
+                message: message.clone(),
+            },
+        }
+    }
+
+    /// Meta's verdict on `name`: the senders that waited for it go on.
+    pub fn name_decided(&mut self, name: &str, verdict: NameCheck) -> Vec<SenderKey> {
+        match self.names.insert(name.to_string(), verdict) {
+            Some(NameCheck::Testing { waiting, .. }) => waiting,
+            _ => Vec::new(),
+        }
+    }
+
+    /// `sender` no longer registers: if it was checking a name, the check starts over with
+    /// one of the senders that waited; a waiting sender leaves the queue.
+    pub fn name_left(&mut self, sender: &SenderKey) -> Vec<SenderKey> {
+        let mut woken = Vec::new();
+        self.names.retain(|_, check| match check {
+            NameCheck::Testing { first, waiting } if first == sender => {
+                woken.append(waiting);
+                false
+            }
+            NameCheck::Testing { waiting, .. } => {
+                waiting.retain(|k| k != sender);
+                true
+            }
+            _ => true,
+        });
+        woken
+    }
+
+    /// A registration may go out now if the last one in the account was at least `interval`
+    /// ago (then it counts from now); otherwise, how long is left.
+    pub fn claim_registration(&mut self, interval: Duration) -> Result<(), Duration> {
+        let now = Instant::now();
+        if let Some(last) = self.last_registration {
+            let next = last + interval;
+            if next > now {
+                return Err(next - now);
+            }
+        }
+        self.last_registration = Some(now);
+        Ok(())
+    }
+
+    /// The operator deleted `sid`, the sender of `phone`, just now.
+    pub fn deleted(&mut self, phone: &str, sid: &str) {
+        let now = Timestamp::now();
+        let kept = jiff::SignedDuration::try_from(DELETIONS_KEPT).unwrap_or_default();
+        self.deleted
+            .retain(|_, (_, at)| now.duration_since(*at) < kept);
+        self.deleted
+            .insert(number_key(phone), (sid.to_string(), now));
+    }
+
+    pub fn deleted_at(&self, phone: &str) -> Option<(String, Timestamp)> {
+        self.deleted.get(&number_key(phone)).cloned()
     }
 
     /// Records that `phone` changed at `at`; marks older than `keep` go.
@@ -220,6 +347,76 @@ mod tests {
         assert_eq!(
             turns.try_start(&key("b"), HOLD).unwrap_err().holder,
             key("a")
+        );
+    }
+
+    #[test]
+    fn one_sender_checks_a_display_name_while_the_others_wait_for_the_verdict() {
+        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        assert_eq!(account.claim_name("Acme", &key("a")), NameTurn::Go);
+        assert_eq!(
+            account.claim_name("Acme", &key("a")),
+            NameTurn::Go,
+            "its own check"
+        );
+        assert_eq!(
+            account.claim_name("Acme", &key("b")),
+            NameTurn::Wait { first: key("a") }
+        );
+        account.claim_name("Acme", &key("c"));
+        assert_eq!(
+            account.claim_name("Other", &key("d")),
+            NameTurn::Go,
+            "per name"
+        );
+        assert_eq!(
+            account.name_decided("Acme", NameCheck::Accepted),
+            [key("b"), key("c")]
+        );
+        assert_eq!(account.claim_name("Acme", &key("b")), NameTurn::Go);
+
+        let refused = NameCheck::Rejected {
+            by: key("d"),
+            message: "63100".into(),
+        };
+        account.claim_name("Other", &key("e"));
+        assert_eq!(account.name_decided("Other", refused), [key("e")]);
+        assert_eq!(
+            account.claim_name("Other", &key("e")),
+            NameTurn::Rejected {
+                by: key("d"),
+                message: "63100".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_check_whose_first_sender_leaves_passes_to_one_that_waited() {
+        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        account.claim_name("Acme", &key("a"));
+        account.claim_name("Acme", &key("b"));
+        account.claim_name("Acme", &key("c"));
+        account.name_left(&key("c"));
+        assert_eq!(account.name_left(&key("a")), [key("b")]);
+        assert_eq!(account.claim_name("Acme", &key("b")), NameTurn::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn registrations_in_an_account_are_spaced_by_the_interval() {
+        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        let interval = Duration::from_secs(180);
+        assert_eq!(account.claim_registration(interval), Ok(()));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            account.claim_registration(interval),
+            Err(Duration::from_secs(120))
+        );
+        tokio::time::advance(Duration::from_secs(120)).await;
+        assert_eq!(account.claim_registration(interval), Ok(()));
+        assert_eq!(
+            account.claim_registration(Duration::ZERO),
+            Ok(()),
+            "0: no spacing"
         );
     }
 

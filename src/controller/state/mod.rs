@@ -30,12 +30,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::watcher;
 use tokio::time::Instant;
 
-pub use account::Busy;
+pub use account::{Busy, NameTurn};
 pub use sender::{Identity, Polls, SenderFacts, UpdateGuard};
 
 use super::lists::Listed;
@@ -43,7 +44,7 @@ use super::otp::CodeSource;
 use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
 use crate::twilio::{BudgetConfig, RequestBudget, SendersClient, TwilioError};
-use account::AccountRecord;
+use account::{AccountRecord, NameCheck};
 use secret::SecretRecord;
 use sender::SenderRecord;
 
@@ -66,6 +67,10 @@ pub struct StateConfig {
     pub lookup_reuse: Duration,
     /// How long a write to a sender makes older lists stale for it.
     pub resync_interval: Duration,
+    /// One sender registers with a new display name before the others of its account.
+    pub display_name_check: bool,
+    /// The least time between two registrations in one account.
+    pub registration_interval: Duration,
 }
 
 /// What one reconcile concluded, for the sender's record and its account's.
@@ -91,6 +96,11 @@ pub struct Conclusion {
     pub number_changed: Option<(String, String, Instant)>,
     /// The operator changed the sender at Twilio (account, SID, when).
     pub written: Option<(String, String, Instant)>,
+    /// The operator deleted the number's sender at Twilio (account, phone, SID).
+    pub deleted: Option<(String, String, String)>,
+    /// Meta refused the sender over its display name (account, name, what Twilio said): the
+    /// account's senders waiting to register with that name stall.
+    pub name_rejected: Option<(String, String, String)>,
 }
 
 /// Twilio's view of a sender, as far as its account's records care.
@@ -102,6 +112,8 @@ pub struct Seen {
     pub settled: bool,
     /// Still being registered: holds its account's onboarding turn.
     pub onboarding: bool,
+    /// ONLINE with this display name: Meta accepted it in this account.
+    pub online_name: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -358,6 +370,33 @@ impl State {
             .try_start(sender, self.config.onboarding_max_hold)
     }
 
+    /// `sender` asks to register in `account` with display name `name`: it goes if the name
+    /// is known good or no one checks it yet (it then checks it); else it waits for the
+    /// sender that checks it, or learns that Meta refused the name.
+    pub fn claim_name(&self, account: &str, name: &str, sender: &SenderKey) -> NameTurn {
+        if !self.config.display_name_check {
+            return NameTurn::Go;
+        }
+        let mut index = self.lock();
+        let index = &mut *index;
+        let Some(record) = index.senders.get_mut(sender) else {
+            return NameTurn::Go;
+        };
+        record.names_in = Some(account.to_string());
+        account_in(&mut index.accounts, account, &self.config).claim_name(name, sender)
+    }
+
+    /// A registration in `account` may go out now (it then counts as sent), or after how long.
+    pub fn claim_registration(&self, account: &str) -> Result<(), Duration> {
+        let interval = self.config.registration_interval;
+        if interval.is_zero() {
+            return Ok(());
+        }
+        self.lock()
+            .account(account, &self.config)
+            .claim_registration(interval)
+    }
+
     /// Records what a reconcile of `sender` (object `uid`) concluded. Returns the senders to
     /// wake (an onboarding turn it freed).
     pub fn concluded(
@@ -413,18 +452,37 @@ impl State {
                 woken.extend(account.onboarding.observe(sender, seen.onboarding));
             }
         }
+        if let Some(seen) = &conclusion.seen
+            && let Some(name) = &seen.online_name
+            && config.display_name_check
+        {
+            let account = account_in(accounts, &seen.account, config);
+            if account.names.get(name) != Some(&NameCheck::Accepted) {
+                woken.extend(account.name_decided(name, NameCheck::Accepted));
+            }
+        }
+        if let Some((account, name, message)) = &conclusion.name_rejected
+            && config.display_name_check
+        {
+            let verdict = NameCheck::Rejected {
+                by: sender.clone(),
+                message: message.clone(),
+            };
+            woken.extend(account_in(accounts, account, config).name_decided(name, verdict));
+        }
         if let Some(account) = &conclusion.leaves_onboarding {
-            woken.extend(
-                account_in(accounts, account, config)
-                    .onboarding
-                    .leave(sender),
-            );
+            let account = account_in(accounts, account, config);
+            woken.extend(account.onboarding.leave(sender));
+            woken.extend(account.name_left(sender));
         }
         if let Some((account, phone, at)) = &conclusion.number_changed {
             account_in(accounts, account, config).number_changed(phone, *at, config.lookup_reuse);
         }
         if let Some((account, sid, at)) = &conclusion.written {
             account_in(accounts, account, config).written(sid, *at, config.resync_interval);
+        }
+        if let Some((account, phone, sid)) = &conclusion.deleted {
+            account_in(accounts, account, config).deleted(phone, sid);
         }
         woken
     }
@@ -506,6 +564,11 @@ impl State {
         })
     }
 
+    /// The sender this operator deleted for `phone` in `account`, and when, if it did.
+    pub fn deleted_before(&self, account: &str, phone: &str) -> Option<(String, Timestamp)> {
+        self.lock().accounts.get(account)?.deleted_at(phone)
+    }
+
     /// How many of `account`'s senders are settled.
     pub fn settled_count(&self, account: &str) -> usize {
         self.lock()
@@ -584,6 +647,7 @@ impl Index {
                 reads: Vec::new(),
                 settled: None,
                 onboarding_in: None,
+                names_in: None,
             })
         });
         record.reads = reads;
@@ -604,13 +668,21 @@ impl Index {
         {
             account.settled.remove(sid);
         }
-        record
+        let mut woken: Vec<SenderKey> = record
             .onboarding_in
             .as_ref()
             .and_then(|account| self.accounts.get_mut(account))
             .and_then(|account| account.onboarding.leave(key))
             .into_iter()
-            .collect()
+            .collect();
+        if let Some(account) = record
+            .names_in
+            .as_ref()
+            .and_then(|account| self.accounts.get_mut(account))
+        {
+            woken.extend(account.name_left(key));
+        }
+        woken
     }
 
     fn unlink(&mut self, key: &SenderKey, reads: &[SecretKey]) {

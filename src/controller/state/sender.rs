@@ -136,6 +136,8 @@ pub(super) struct SenderRecord {
     pub settled: Option<(String, String)>,
     /// The account whose onboarding turn it holds or waits for.
     pub onboarding_in: Option<String>,
+    /// The account where it checks, or waits for the check of, its display name.
+    pub names_in: Option<String>,
 }
 
 #[cfg(test)]

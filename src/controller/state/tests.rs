@@ -15,6 +15,8 @@ fn config() -> StateConfig {
         onboarding_max_hold: Duration::from_secs(900),
         lookup_reuse: Duration::from_secs(30),
         resync_interval: Duration::from_secs(300),
+        display_name_check: true,
+        registration_interval: Duration::ZERO,
     }
 }
 
@@ -180,6 +182,7 @@ async fn deleting_a_sender_forgets_it_everywhere_and_frees_its_turn() {
         sid: "XE1".into(),
         settled: true,
         onboarding: true,
+        online_name: None,
     };
     let conclusion = Conclusion {
         seen: Some(seen),
@@ -265,6 +268,7 @@ async fn a_stalled_or_finished_sender_passes_the_turn_on() {
             sid: "XE2".into(),
             settled: true,
             onboarding: false,
+            online_name: None,
         }),
         ..Conclusion::default()
     };
