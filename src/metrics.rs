@@ -1,7 +1,8 @@
 //! Prometheus metrics and the HTTP endpoint that serves them with the health probes.
 //!
 //! - Reconciles: count by outcome, errors by kind, duration.
-//! - Twilio: requests by operation and status code, latency, waits for the request budget.
+//! - Twilio: requests by operation and status code, latency, waits for the request budget;
+//!   Error Log entries about managed senders by code.
 //! - Senders: by namespace and Twilio status, by quality rating, stalled; read from the
 //!   controller's cache at scrape time, so they are never stale and cost nothing between
 //!   scrapes.
@@ -45,6 +46,7 @@ pub struct Metrics {
     twilio_requests: Family<Vec<(&'static str, String)>, Counter>,
     twilio_duration: Family<Vec<(&'static str, &'static str)>, Histogram>,
     budget_wait: Histogram,
+    twilio_alerts: Family<Vec<(&'static str, String)>, Counter>,
     leader: Gauge,
     senders: Arc<SendersCollector>,
     state_lock: StateLockCounters,
@@ -112,6 +114,12 @@ impl Metrics {
             "Time requests waited for their account's request budget (count: throttled requests)",
             budget_wait.clone(),
         );
+        let twilio_alerts = Family::default();
+        registry.register(
+            "senderops_twilio_alerts",
+            "Entries of Twilio's Error Log about managed senders, by error code (each counted once)",
+            twilio_alerts.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "senderops_leader",
@@ -144,6 +152,7 @@ impl Metrics {
             twilio_requests,
             twilio_duration,
             budget_wait,
+            twilio_alerts,
             leader,
             senders,
             state_lock,
@@ -168,6 +177,13 @@ impl Metrics {
                 .get_or_create(&vec![("reason", kind)])
                 .inc();
         }
+    }
+
+    /// One Error Log entry about a managed sender, seen for the first time.
+    pub fn twilio_alert(&self, code: &str) {
+        self.twilio_alerts
+            .get_or_create(&vec![("code", code.to_string())])
+            .inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

@@ -8,7 +8,8 @@ pub use spec::{
     WhatsAppSenderSpec,
 };
 pub use status::{
-    OfflineReason, SubmittedCode, VerificationStatus, WhatsAppSenderStatus, condition_type, reason,
+    OfflineReason, SubmittedCode, TwilioAlert, VerificationStatus, WhatsAppSenderStatus,
+    condition_type, reason,
 };
 
 use kube::CustomResourceExt;

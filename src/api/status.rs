@@ -140,6 +140,11 @@ pub struct WhatsAppSenderStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offline_reasons: Vec<OfflineReason>,
 
+    /// The last entries of Twilio's Error Log about this sender, newest first: registration
+    /// failures Twilio records only there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<TwilioAlert>,
+
     /// Bookkeeping of the one-time code: which Secret version was submitted, never the code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationStatus>,
@@ -152,6 +157,26 @@ pub struct WhatsAppSenderStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// One entry of Twilio's Error Log (the Monitor API's alerts) about the sender.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TwilioAlert {
+    /// The entry's SID (`NO…`).
+    pub sid: String,
+    /// Twilio error code (e.g. `63104`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// When Twilio logged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// Twilio's text, shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Link to Twilio's documentation of the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_info: Option<String>,
 }
 
 /// One reason Twilio gives for a sender being offline.

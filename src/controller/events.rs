@@ -24,6 +24,7 @@ pub mod reason {
     pub const DELETED: &str = "Deleted";
     pub const ORPHANED: &str = "Orphaned";
     pub const SENDER_MISMATCH: &str = "SenderMismatch";
+    pub const TWILIO_ALERT: &str = "TwilioAlert";
 }
 
 /// One Event to publish about a sender.

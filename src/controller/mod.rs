@@ -8,6 +8,7 @@
 //! - [`lists`]: an account's latest list pass; [`credentials`]: credentials from a Secret;
 //!   [`events`]: Events.
 
+mod alert_log;
 mod conditions;
 mod credentials;
 pub mod diff;

@@ -4,6 +4,7 @@
 //! 1. [`identity`]: credentials pinned to the sender's account, then the sender by its SID,
 //!    by the SID the object names, by its number (adopted), or created in its account's turn;
 //! 2. [`mirror`]: what Twilio reports, into status, with an Event per transition;
+//!    [`alerts`]: what it records only in its Error Log, for a sender that is OFFLINE or stuck;
 //! 3. [`converge`]: the fields that differ, or [`verify`] (the one-time code) while Twilio
 //!    waits for it;
 //!
@@ -12,6 +13,7 @@
 //! record → a step) and a thin executor doing the I/O. Whatever the path, the reconcile ends
 //! by handing its [`Conclusion`] to the state, once.
 
+mod alerts;
 mod cleanup;
 mod converge;
 mod identity;
@@ -162,7 +164,9 @@ async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
     }
     let client = identity::credentials(run).await?;
     let sender = identity::find(run, &client).await?;
+    let before = run.status.twilio_status.clone();
     mirror::run(run, client.account_sid(), &sender).await;
+    alerts::run(run, &client, &sender, before.as_deref()).await?;
     converge::run(run, &client, &sender).await
 }
 

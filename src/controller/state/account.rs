@@ -1,4 +1,4 @@
-//! One Twilio account's record: its latest list, the marks that say which lists may still
+//! One Twilio account's record: its latest list and Error Log read, the marks that say which lists may still
 //! answer for a number or a sender, its settled senders (batched refresh), its onboarding turn
 //! and queue, and its request budget.
 
@@ -10,12 +10,14 @@ use k8s_openapi::jiff::{self, Timestamp};
 use tokio::time::Instant;
 
 use super::SenderKey;
+use crate::controller::alert_log::AlertLog;
 use crate::controller::lists::Lists;
 use crate::twilio::{RequestBudget, sender_id_for};
 
 #[derive(Debug)]
 pub(super) struct AccountRecord {
     pub lists: Arc<Lists>,
+    pub alerts: Arc<AlertLog>,
     pub budget: RequestBudget,
     /// Numbers whose registration changed in a way an older list may not show (a create of
     /// unknown fate, a sender found deleted), and when.
@@ -71,6 +73,7 @@ impl AccountRecord {
     pub fn new(budget: RequestBudget) -> Self {
         Self {
             lists: Arc::new(Lists::default()),
+            alerts: Arc::new(AlertLog::default()),
             budget,
             numbers_changed: HashMap::new(),
             written: HashMap::new(),

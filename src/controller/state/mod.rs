@@ -39,6 +39,7 @@ use tokio::time::Instant;
 pub use account::{Busy, NameTurn};
 pub use sender::{Identity, Polls, SenderFacts, UpdateGuard};
 
+use super::alert_log::AlertLog;
 use super::lists::Listed;
 use super::otp::CodeSource;
 use crate::api::WhatsAppSender;
@@ -567,6 +568,11 @@ impl State {
     /// The sender this operator deleted for `phone` in `account`, and when, if it did.
     pub fn deleted_before(&self, account: &str, phone: &str) -> Option<(String, Timestamp)> {
         self.lock().accounts.get(account)?.deleted_at(phone)
+    }
+
+    /// `account`'s Error Log, as read so far.
+    pub fn alert_log(&self, account: &str) -> std::sync::Arc<AlertLog> {
+        self.lock().account(account, &self.config).alerts.clone()
     }
 
     /// How many of `account`'s senders are settled.
