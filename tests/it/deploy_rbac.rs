@@ -3,22 +3,20 @@
 //! and `senderops run` authenticated by that token alone (with leader election, as in the
 //! Deployment) takes a sender to Ready without a single forbidden call.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::controlplane::{self, repo_root};
+use crate::support::deploy::{
+    INSTALL_NAMESPACE, OperatorProcess, kind_and_name, kubectl_as, kustomize, one_of, parse_yaml,
+    token_kubeconfig,
+};
+use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
-use support::controlplane::{self, repo_root};
-use support::deploy::{
-    INSTALL_NAMESPACE, OperatorProcess, kind_and_name, kubectl_as, kustomize, one_of, parse_yaml,
-    token_kubeconfig,
-};
-use support::sim::{ACCOUNT_A, Sim, TOKEN_A};
 
 /// How long the operator gets to take an auto-verified number to Ready.
 const READY_DEADLINE: Duration = Duration::from_secs(60);

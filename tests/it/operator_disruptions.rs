@@ -6,22 +6,20 @@
 //! Random moments come from a seed, printed at the start of each test that uses one; set
 //! `SENDEROPS_FAULT_SEED` to replay its schedule.
 
-mod support;
-
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::controlplane;
+use crate::support::fleet::{
+    FLEET, Member, StandInUser, apply_fleet, assert_registered_once, delete_fleet, fleet,
+    not_ready, onboard, prepare_fleet, wait_all_gone,
+};
+use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
+use crate::support::sim::Sim;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use support::controlplane;
-use support::fleet::{
-    FLEET, Member, StandInUser, apply_fleet, assert_registered_once, delete_fleet, fleet,
-    not_ready, onboard, prepare_fleet, wait_all_gone,
-};
-use support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
-use support::sim::Sim;
 
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(90);
 

@@ -7,14 +7,13 @@
 //! 3. Against a tiny in-process HTTP server: pagination, retries, timeouts, auth, and the bodies
 //!    the client actually sends.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::openapi;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -26,7 +25,6 @@ use senderops::twilio::{
     sender_id_for,
 };
 use serde_json::{Value, json};
-use support::openapi;
 
 const CREATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.create";
 const UPDATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.update";

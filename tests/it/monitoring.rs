@@ -2,13 +2,11 @@
 //! the alerts are well-formed PrometheusRules, and every PromQL expression in either names only
 //! metrics `senderops run` exports (a renamed metric breaks this test, not a dashboard at 3 am).
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::controlplane::repo_root;
+use crate::support::deploy::{INSTALL_NAMESPACE, helm_template, kustomize, one_of, parse_yaml};
 use serde_json::{Value, json};
-use support::controlplane::repo_root;
-use support::deploy::{INSTALL_NAMESPACE, helm_template, kustomize, one_of, parse_yaml};
 
 const DASHBOARD: &str = "deploy/monitoring/senderops-dashboard.json";
 const RULES: &str = "deploy/monitoring/prometheusrule.yaml";

@@ -1,6 +1,5 @@
-//! Shared helpers for the integration tests. Each test binary includes this with `mod support;`
-//! and uses the parts it needs.
-#![allow(dead_code)]
+//! Shared helpers for the integration tests (`tests/it`), compiled once into their binary;
+//! `benches/fleet` includes them too, with `#[path]`.
 
 pub mod controlplane;
 pub mod deploy;

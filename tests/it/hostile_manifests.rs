@@ -2,16 +2,14 @@
 //! strings and lists, invalid URLs, repeats, wrong types, out-of-range numbers, unknown and
 //! duplicate fields. Each is refused by the schema with a message that says what to fix, on
 //! client-side and server-side apply alike; what is legitimate (any script in a display name)
-//! is accepted and reaches Twilio byte for byte. `tests/crd.rs` covers the ordinary mistakes.
+//! is accepted and reaches Twilio byte for byte. `crd.rs` covers the ordinary mistakes.
 
-mod support;
-
+use crate::support::controlplane;
+use crate::support::kubectl::KubectlOutput;
+use crate::support::operator::{Fixture, spec};
 use kube::api::Api;
 use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
-use support::controlplane;
-use support::kubectl::KubectlOutput;
-use support::operator::{Fixture, spec};
 
 /// A manifest for `phone` with `spec` as given.
 fn manifest(name: &str, spec: Value) -> Value {

@@ -25,7 +25,7 @@ const SCHEMA_REF_PREFIX: &str = "#/components/schemas/";
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        serde_json::from_str(include_str!("../openapi/twilio_messaging_v2.json"))
+        serde_json::from_str(include_str!("../../openapi/twilio_messaging_v2.json"))
             .expect("the vendored OpenAPI document is JSON")
     })
 }

@@ -4,14 +4,14 @@
 //! back a sender, a page or a typed error: never panic, never read more than
 //! `MAX_RESPONSE_BYTES`, never quote a body it could not read.
 
-mod support;
-
 use std::convert::Infallible;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::json_paths::pointers;
+use crate::support::openapi::example;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -25,8 +25,6 @@ use senderops::twilio::{
     Sender, SenderPage, SenderStatus, SendersClient, TwilioError,
 };
 use serde_json::{Value, json};
-use support::json_paths::pointers;
-use support::openapi::example;
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "hostile-parsing-token";

@@ -4,14 +4,12 @@
 //! prints what it cost: Twilio requests per sender, code-to-submission latency, and
 //! steady-state requests per minute.
 
-mod support;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::support::operator::{Fixture, condition, spec};
+use crate::support::sim::{ACCOUNT_B, TOKEN_B, requests_in};
 use serde_json::{Value, json};
-use support::operator::{Fixture, condition, spec};
-use support::sim::{ACCOUNT_B, TOKEN_B, requests_in};
 
 const SENDERS: usize = 20;
 const ONBOARDING_DEADLINE: Duration = Duration::from_secs(180);

@@ -1,16 +1,16 @@
 //! The WhatsAppSender CRD, enforced by a real kube-apiserver: what it accepts, what it refuses
 //! and with which message, and what kubectl shows.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::support::controlplane;
+use crate::support::deploy::{kustomize, parse_yaml};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use senderops::api::{DeletionPolicy, WhatsAppSender};
 use serde_json::{Value, json};
-use support::controlplane;
-use support::deploy::{kustomize, parse_yaml};
 
 /// The kustomization in examples/ that stamps out many senders from one base.
 const MANY_SENDERS: &str = "examples/many-senders";

@@ -1,17 +1,15 @@
 //! The operator's Twilio client against the simulator, over HTTP, through every lifecycle path
 //! the simulator models.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::sim::*;
 use senderops::twilio::{
     AccountBudgets, BudgetConfig, CreateSenderRequest, Credentials, ErrorClass, FieldUpdate,
     Profile, SenderStatus, SendersClient, UpdateSenderRequest, VerificationCode, Vertical, Webhook,
     WebhookMethod, sender_id_for,
 };
 use serde_json::{Value, json};
-use support::sim::*;
 use twilio_sim::{Account, SimConfig, SimHandle};
 
 fn create_request(phone: &str) -> CreateSenderRequest {

@@ -1,14 +1,14 @@
 //! Running the operator as production does: two replicas with leader election (one active,
 //! the standby taking over), shards selected by label, and the metrics and health endpoints.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::operator::{Fixture, Operator, condition, sid_of, spec};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde_json::json;
-use support::operator::{Fixture, Operator, condition, sid_of, spec};
 
 /// Short, so that a takeover after a crash is quick to test.
 const LEASE_SECONDS: u64 = 3;

@@ -5,25 +5,25 @@
 //! one Twilio sender per object), what the operator saw visible in its /metrics, and, where
 //! the faults allow it, every sender deleted again with nothing left at Twilio.
 //!
-//! (`tests/operator_scale.rs` measures cost without faults, and convergence with errors under a
+//! (`operator_scale.rs` measures cost without faults, and convergence with errors under a
 //! tight request budget; crashes of the operator and of the API server, and deletion races, are
-//! in `tests/operator_disruptions.rs`.)
+//! in `operator_disruptions.rs`.)
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
-use serde_json::json;
-use support::fleet::{
+use crate::support::fleet::{
     FLEET, ONBOARDING_DEADLINE, StandInUser, apply_fleet, assert_registered_once, delete_fleet,
     fleet, not_ready, onboard, wait_all_gone,
 };
-use support::metrics::{scrape, sum};
-use support::operator::{Fixture, Operator};
-use support::sim::{ACCOUNT_A, ACCOUNT_B, Sim, requests_in};
+use crate::support::metrics::{scrape, sum};
+use crate::support::operator::{Fixture, Operator};
+use crate::support::sim::{ACCOUNT_A, ACCOUNT_B, Sim, requests_in};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use serde_json::json;
 
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(90);
 

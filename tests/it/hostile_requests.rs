@@ -3,10 +3,10 @@
 //! accepts, create and update bodies that Twilio's OpenAPI document accepts too (strictly: no
 //! field Twilio does not know), and nothing sent once Twilio holds what was created.
 
-mod support;
-
 use std::sync::OnceLock;
 
+use crate::support::json_paths::pointers;
+use crate::support::openapi::{request_schema_name, validate_request};
 use kube::CustomResourceExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -14,8 +14,6 @@ use senderops::api::{WhatsAppSender, WhatsAppSenderSpec};
 use senderops::controller::diff::{create_request, drift};
 use senderops::twilio::{Sender, UpdateSenderRequest, VerificationCode};
 use serde_json::{Value, json};
-use support::json_paths::pointers;
-use support::openapi::{request_schema_name, validate_request};
 
 fn config() -> Config {
     Config {

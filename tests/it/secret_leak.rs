@@ -4,16 +4,14 @@
 //! the operator's log, the namespace's Events, both senders' `.status`, `/metrics` and every
 //! condition message are searched for each secret, its Base64, and the Basic credentials.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
+use crate::support::sim::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A};
 use base64::Engine as _;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::json;
-use support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
-use support::sim::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A};
 
 const TOKEN_SENDER: &str = "with-token";
 const TOKEN_PHONE: &str = "+15017122671";

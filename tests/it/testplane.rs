@@ -1,14 +1,12 @@
 //! The test control plane itself: ServiceAccount tokens authenticate and RBAC applies (so a test
 //! can run the operator as its ServiceAccount), and a control plane stops cleanly on SIGTERM.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::controlplane::{self, repo_root};
-use support::kubectl::{Kubectl, KubectlOutput};
+use crate::support::controlplane::{self, repo_root};
+use crate::support::kubectl::{Kubectl, KubectlOutput};
 
 /// kubectl as the holder of `token`, not as the admin of the kubeconfig.
 fn kubectl_with_token(token: &str, args: &[&str]) -> KubectlOutput {

@@ -3,12 +3,10 @@
 //! who receives the codes, exits 0 once every example sender is Ready, and leaves no process
 //! behind.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::controlplane::repo_root;
+use crate::support::controlplane::repo_root;
 
 #[test]
 fn the_demo_gets_every_example_sender_online_and_cleans_up() {

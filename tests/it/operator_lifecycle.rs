@@ -1,15 +1,15 @@
 //! `senderops run` takes senders through their life on a real API server and the simulator:
 //! create, the one-time code, updates, mirroring, adoption, recreation, deletion, suspend.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::operator::{
+    Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
+};
+use crate::support::sim::{ACCOUNT_A, wait_for_status};
 use kube::ResourceExt;
 use senderops::twilio::{SenderStatus, is_valid_sender_sid};
 use serde_json::{Value, json};
-use support::operator::{Fixture, condition, register_by_hand, sid_of, spec, spec_with_code};
-use support::sim::{ACCOUNT_A, wait_for_status};
 
 const AUTO: &str = "+15005550001";
 const CODED: &str = "+15005550002";
@@ -385,7 +385,7 @@ async fn a_blocked_deletion_says_why_and_orphan_releases_it() {
     f.apply("acme", spec(AUTO, json!({}))).await;
     let sid = sid_of(&f.wait_ready("acme").await);
 
-    // A running operator deletes with the credentials it last read (tests/operator_disruptions.rs);
+    // A running operator deletes with the credentials it last read (operator_disruptions.rs);
     // one restarted after the Secret went has none.
     f.operator.kill();
     f.delete_secret("twilio").await;

@@ -3,14 +3,14 @@
 //! the middle of a create. Each ends with a condition that says what to do, and never with a
 //! second sender.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::operator::{
+    Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
+};
+use crate::support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B, requests_in};
 use senderops::twilio::Credentials;
 use serde_json::json;
-use support::operator::{Fixture, condition, register_by_hand, sid_of, spec, spec_with_code};
-use support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B, requests_in};
 
 const PHONE: &str = "+15005550001";
 
