@@ -1,10 +1,8 @@
 //! The /_sim control API: number behaviours, Meta-side changes, counters, faults, reset.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,10 +1,8 @@
 //! Every path of the sender lifecycle, driven over HTTP.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use twilio_sim::SimConfig;

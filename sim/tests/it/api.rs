@@ -1,8 +1,6 @@
 //! The Twilio-facing API: auth, validation, shapes, listing and deletion.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

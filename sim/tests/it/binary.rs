@@ -1,12 +1,10 @@
 //! The real binary: prints its address, serves, and exits 0 on SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A, http_client};
+use crate::support::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A, http_client};
 
 #[tokio::test]
 async fn binary_serves_and_stops_on_sigterm() {

@@ -3,7 +3,7 @@
 //! body shape.
 #![allow(dead_code)]
 
-#[path = "../../../tests/it/support/openapi.rs"]
+#[path = "../../../../tests/it/support/openapi.rs"]
 pub mod openapi;
 
 use std::net::SocketAddr;
