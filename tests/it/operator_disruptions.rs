@@ -78,7 +78,7 @@ async fn an_operator_killed_five_times_while_twenty_senders_onboard_registers_ea
 
 #[tokio::test]
 async fn an_api_server_restart_is_ridden_out_by_the_same_operator_process() {
-    let plane = controlplane::dedicated("restart");
+    let plane = controlplane::dedicated("operator_disruptions-restart");
     let ns = plane.namespace("restart").await;
     let mut f = Fixture::on_plane(plane, &ns, Sim::start().await, &[]).await;
     f.sim.number("+15005550001", "auto_verify").await;
@@ -135,6 +135,9 @@ async fn an_api_server_restart_is_ridden_out_by_the_same_operator_process() {
         "the controller never started over:\n{}",
         f.operator.log_tail(40)
     );
+    // The rest of the binary's tests run on; an idle API server would only take CPU from them.
+    drop(f);
+    plane.stop();
 }
 
 #[tokio::test]

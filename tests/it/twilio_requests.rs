@@ -25,6 +25,7 @@ use senderops::twilio::{
     sender_id_for,
 };
 use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 const CREATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.create";
 const UPDATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.update";
@@ -890,14 +891,23 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 #[tokio::test]
 async fn credentials_and_codes_never_reach_errors_or_traces() {
     let logs = LogBuffer::default();
+    // Global, not `set_default`: tracing caches per-callsite interest process-wide, so a
+    // thread-local subscriber misses spans first hit by other tests. It records this test's
+    // thread only (a `#[tokio::test]` runs everything it spawns on its own thread): the binary
+    // holds every integration test, whose traces would grow the buffer for the whole run and
+    // whose random SIDs and timestamps could contain the six digits of OTP by chance (no
+    // timestamps here either, for the same reason: they are not the client's to choose).
+    let this_test = std::thread::current().id();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter("senderops=trace")
         .with_writer(logs.clone())
         .with_ansi(false)
-        .finish();
-    // Global, not `set_default`: tracing caches per-callsite interest process-wide, so a
-    // thread-local subscriber misses spans first hit by other tests. Other tests' traces land
-    // in the buffer too, which only widens the leak check (they use the same secrets).
+        .without_time()
+        .finish()
+        // Dynamic: asked on every event (a plain `filter_fn` is cached per callsite).
+        .with(tracing_subscriber::filter::dynamic_filter_fn(
+            move |_, _| std::thread::current().id() == this_test,
+        ));
     tracing::subscriber::set_global_default(subscriber).expect("only this test sets it");
 
     let server = TestServer::start(|i, _| match i {

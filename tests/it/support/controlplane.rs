@@ -1,9 +1,11 @@
 //! A real kube-apiserver with embedded etcd (`make controlplane`), one per test binary, plus the
 //! namespace controller (so deleted namespaces are emptied and removed, as in a cluster).
 //!
-//! The process is started on first use and shared by the binary's tests; each test gets its own
-//! namespace. The harness holds the child's stdin and the child runs with `--exit-on-stdin-eof`,
-//! so it stops when the test binary exits by any path, panics and aborts included.
+//! The process is started on first use and shared by every test of the binary, all areas at
+//! once: each test works in its own namespace, and whatever is cluster-scoped (ClusterRoles,
+//! bindings) is named after that namespace. The harness holds the child's stdin and the child
+//! runs with `--exit-on-stdin-eof`, so it stops when the test binary exits by any path, panics
+//! and aborts included.
 //!
 //! A test that stops the API server takes a [`dedicated`] control plane instead: its own
 //! process, which [`ControlPlane::stop`] ends (SIGTERM) and [`ControlPlane::start_again`] starts
@@ -48,7 +50,7 @@ pub fn shared() -> &'static ControlPlane {
             .tempdir()
             .expect("create a temporary directory")
             .keep();
-        let log = logs_dir().join(format!("{}.log", binary_name()));
+        let log = logs_dir().join(format!("{}-shared.log", binary_name()));
         let plane = ControlPlane::start(dir, log, true);
         plane.install_crds();
         plane
@@ -56,10 +58,20 @@ pub fn shared() -> &'static ControlPlane {
 }
 
 /// A control plane for one test alone (with the CRDs), which the test may stop and start
-/// again. Like the shared one it lives until the test binary exits (stdin EOF stops it); its
-/// directory, `target/testplane/planes/BINARY-NAME`, is kept across restarts and cleared by the
-/// next run.
+/// again; `name` says whose it is (`AREA-TEST`) and must be unique in the binary, since it
+/// names the directory and the log. Unless stopped it lives until the test binary exits (stdin
+/// EOF stops it); its directory, `target/testplane/planes/BINARY-NAME`, is kept across restarts
+/// and cleared by the next run.
 pub fn dedicated(name: &str) -> &'static ControlPlane {
+    static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    {
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(
+            !names.iter().any(|n| n == name),
+            "two tests asked for dedicated control plane {name:?}: {names:?}"
+        );
+        names.push(name.to_string());
+    }
     let dir = testplane_dir()
         .join("planes")
         .join(format!("{}-{name}", binary_name()));
@@ -86,8 +98,8 @@ fn logs_dir() -> PathBuf {
 }
 
 impl ControlPlane {
-    /// Starts a control plane in `dir`, logging to `log` (overwritten: one log per test binary,
-    /// kept until its next run). `remove_dir`: the process deletes `dir` when it stops.
+    /// Starts a control plane in `dir`, logging to `log` (overwritten: one log per control
+    /// plane, kept until the next run). `remove_dir`: the process deletes `dir` when it stops.
     fn start(dir: PathBuf, log: PathBuf, remove_dir: bool) -> ControlPlane {
         let log_file = std::fs::File::create(&log).expect("create the control plane log");
         let (process, started_in) = spawn(&dir, &log, log_file, remove_dir);
@@ -276,11 +288,19 @@ fn spawn(dir: &Path, log: &Path, log_file: std::fs::File, remove_dir: bool) -> (
     )
 }
 
+/// The test binary's name without cargo's hash (`it`, or `fleet` for the bench): stable across
+/// builds, so that each run overwrites its logs instead of leaving one more.
 fn binary_name() -> String {
-    std::env::current_exe()
+    let stem = std::env::current_exe()
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "test".into())
+        .unwrap_or_else(|| "test".into());
+    match stem.rsplit_once('-') {
+        Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_string()
+        }
+        _ => stem,
+    }
 }
 
 fn tail(path: &Path, lines: usize) -> String {
