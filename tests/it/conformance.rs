@@ -2,13 +2,14 @@
 //! through Stoplight Prism (`prism proxy --errors`), which validates every request the client
 //! sends and every response the simulator returns.
 
-use crate::support::prism::Prism;
-use crate::support::sim::*;
 use senderops::twilio::{
     Configuration, CreateSenderRequest, Credentials, FieldUpdate, Profile, SenderStatus,
     UpdateSenderRequest, VerificationCode, Vertical, Webhook, WebhookMethod, sender_id_for,
 };
 use serde_json::json;
+
+use crate::support::prism::Prism;
+use crate::support::sim::*;
 
 fn code_update(code: &str) -> UpdateSenderRequest {
     UpdateSenderRequest::verification_code(VerificationCode::new(code))

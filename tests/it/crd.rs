@@ -1,16 +1,17 @@
 //! The WhatsAppSender CRD, enforced by a real kube-apiserver: what it accepts, what it refuses
 //! and with which message, and what kubectl shows.
 
-use crate::support;
-
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::controlplane;
-use crate::support::deploy::{kustomize, parse_yaml};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use senderops::api::{DeletionPolicy, WhatsAppSender};
 use serde_json::{Value, json};
+
+use crate::support;
+use crate::support::controlplane;
+use crate::support::deploy::{kustomize, parse_yaml};
+use crate::support::wait::Wait;
 
 /// The kustomization in examples/ that stamps out many senders from one base.
 const MANY_SENDERS: &str = "examples/many-senders";
@@ -492,22 +493,20 @@ async fn unknown_fields_are_rejected_by_kubectl_and_pruned_for_lenient_clients()
 async fn kubectl_explain_teaches_the_resource() {
     let plane = controlplane::shared();
     // The API server publishes a new CRD's OpenAPI shortly after it is established.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = plane
-            .kubectl()
-            .args(["explain", "whatsappsender.spec.profile.name"])
-            .run();
-        if out.success && out.stdout.contains("The display name customers see") {
-            assert!(out.stdout.contains("Immutable"), "{}", out.stdout);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "explain never showed the description:\n{out:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let out = Wait::until("kubectl explain to show the description")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(500))
+        .poll(
+            async || {
+                plane
+                    .kubectl()
+                    .args(["explain", "whatsappsender.spec.profile.name"])
+                    .run()
+            },
+            |out| out.success && out.stdout.contains("The display name customers see"),
+        )
+        .await;
+    assert!(out.stdout.contains("Immutable"), "{}", out.stdout);
     let out = plane
         .kubectl()
         .args(["explain", "was.spec.phoneNumber"])

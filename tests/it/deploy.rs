@@ -2,17 +2,17 @@
 //! and the Helm chart, dry-run on a real kube-apiserver and checked as data: least-privilege
 //! RBAC, a locked-down pod, and Helm and kustomize installing the same operator.
 
-use crate::support;
-
 use std::collections::BTreeSet;
 
+use serde_json::{Value, json};
+
+use crate::support;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
     INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, flag_values, helm,
     helm_template, install_namespace, kind_and_name, kustomize, named, one_of, parse_yaml,
     server_dry_run,
 };
-use serde_json::{Value, json};
 
 const IMAGE: &str = "ghcr.io/senderops/senderops:0.1.0";
 /// The distroless `nonroot` user the image runs as.

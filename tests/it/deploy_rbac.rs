@@ -3,7 +3,14 @@
 //! and `senderops run` authenticated by that token alone (with leader election, as in the
 //! Deployment) takes a sender to Ready without a single forbidden call.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use senderops::api::WhatsAppSender;
+use serde_json::{Value, json};
 
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
@@ -11,12 +18,7 @@ use crate::support::deploy::{
     token_kubeconfig,
 };
 use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use senderops::api::WhatsAppSender;
-use serde_json::{Value, json};
+use crate::support::wait::Wait;
 
 /// How long the operator gets to take an auto-verified number to Ready.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
@@ -231,6 +233,7 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
     let logs = repo_root().join("target/testplane/logs");
     std::fs::create_dir_all(&logs).expect("create the log directory");
     let sim_url = sim.base_url();
+    let operator_log = logs.join(format!("operator-{ns}.log"));
     let mut operator = OperatorProcess::start(
         &kubeconfig,
         &[("POD_NAME", POD_NAME), ("POD_NAMESPACE", ns.as_str())],
@@ -247,7 +250,7 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
             "--metrics-addr",
             "127.0.0.1:0",
         ],
-        logs.join(format!("operator-{ns}.log")),
+        operator_log.clone(),
     );
 
     let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), &ns);
@@ -270,27 +273,30 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
         .await
         .expect("apply the WhatsAppSender");
 
-    let until = Instant::now() + READY_DEADLINE;
-    loop {
-        operator.assert_running();
-        let sender = senders.get(SENDER).await.expect("read the sender");
-        let ready = sender.status.as_ref().and_then(|s| {
-            s.conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| c.status.clone())
-        });
-        if ready.as_deref() == Some("True") {
-            break;
-        }
-        assert!(
-            Instant::now() < until,
-            "{ns}/{SENDER} was not Ready within {READY_DEADLINE:?}; status: {}\noperator log:\n{}",
-            serde_json::to_string_pretty(&sender.status).unwrap(),
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Wait::until(format!("{ns}/{SENDER} to be Ready"))
+        .within(READY_DEADLINE)
+        .context(|| {
+            let log = std::fs::read_to_string(&operator_log).unwrap_or_default();
+            format!("operator log:\n{log}")
+        })
+        .poll_ok(async || {
+            operator.assert_running();
+            let sender = senders.get(SENDER).await.expect("read the sender");
+            let ready = sender.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .map(|c| c.status.clone())
+            });
+            if ready.as_deref() == Some("True") {
+                return Ok(());
+            }
+            Err(format!(
+                "status {}",
+                serde_json::to_string_pretty(&sender.status).unwrap()
+            ))
+        })
+        .await;
 
     // It led through the Lease its Role allows, under its pod's name.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);

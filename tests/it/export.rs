@@ -3,12 +3,13 @@
 
 use std::process::Command;
 
-use crate::support::operator::Fixture;
-use crate::support::sim::{ACCOUNT_A, TOKEN_A, wait_for_status};
 use senderops::twilio::{
     CreateSenderRequest, FieldUpdate, Profile, SenderStatus, Vertical, Webhook, WebhookMethod,
     sender_id_for,
 };
+
+use crate::support::operator::Fixture;
+use crate::support::sim::{ACCOUNT_A, TOKEN_A, wait_for_status};
 
 const NUMBERS: [&str; 3] = ["+15005550001", "+15005550002", "+15005550003"];
 

@@ -4,10 +4,11 @@
 //! Lua 5.1 (mlua's `lua51`) with those only: newer syntax fails to load here as it would there.
 //! Also: the argocd-cm snippet carries the same script.
 
-use crate::support::controlplane::repo_root;
-use crate::support::deploy::parse_yaml;
 use mlua::{Lua, LuaOptions, StdLib, Table};
 use serde_json::{Value, json};
+
+use crate::support::controlplane::repo_root;
+use crate::support::deploy::parse_yaml;
 
 const SCRIPT: &str = "deploy/gitops/argocd-health.lua";
 const ARGOCD_CM: &str = "deploy/gitops/argocd-cm.yaml";

@@ -4,12 +4,13 @@
 //! client-side and server-side apply alike; what is legitimate (any script in a display name)
 //! is accepted and reaches Twilio byte for byte. `crd.rs` covers the ordinary mistakes.
 
-use crate::support::controlplane;
-use crate::support::kubectl::KubectlOutput;
-use crate::support::operator::{Fixture, spec};
 use kube::api::Api;
 use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
+
+use crate::support::controlplane;
+use crate::support::kubectl::KubectlOutput;
+use crate::support::operator::{Fixture, spec};
 
 /// A manifest for `phone` with `spec` as given.
 fn manifest(name: &str, spec: Value) -> Value {

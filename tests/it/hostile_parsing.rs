@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::json_paths::pointers;
-use crate::support::openapi::example;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -25,6 +23,9 @@ use senderops::twilio::{
     Sender, SenderPage, SenderStatus, SendersClient, TwilioError,
 };
 use serde_json::{Value, json};
+
+use crate::support::json_paths::pointers;
+use crate::support::openapi::example;
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "hostile-parsing-token";

@@ -5,8 +5,6 @@
 
 use std::sync::OnceLock;
 
-use crate::support::json_paths::pointers;
-use crate::support::openapi::{request_schema_name, validate_request};
 use kube::CustomResourceExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -14,6 +12,9 @@ use senderops::api::{WhatsAppSender, WhatsAppSenderSpec};
 use senderops::controller::diff::{create_request, drift};
 use senderops::twilio::{Sender, UpdateSenderRequest, VerificationCode};
 use serde_json::{Value, json};
+
+use crate::support::json_paths::pointers;
+use crate::support::openapi::{request_schema_name, validate_request};
 
 fn config() -> Config {
     Config {

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::{Value, json};
+
 use crate::support::controlplane::repo_root;
 use crate::support::deploy::{INSTALL_NAMESPACE, helm_template, kustomize, one_of, parse_yaml};
-use serde_json::{Value, json};
 
 const DASHBOARD: &str = "deploy/monitoring/senderops-dashboard.json";
 const RULES: &str = "deploy/monitoring/prometheusrule.yaml";

@@ -8,6 +8,12 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
 use crate::support::controlplane;
 use crate::support::fleet::{
     FLEET, Member, StandInUser, apply_fleet, assert_registered_once, delete_fleet, fleet,
@@ -15,11 +21,7 @@ use crate::support::fleet::{
 };
 use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
 use crate::support::sim::Sim;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use serde_json::json;
+use crate::support::wait::Wait;
 
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -217,16 +219,23 @@ async fn a_namespace_deleted_with_twenty_senders_mid_onboarding_is_emptied_at_tw
     apply_fleet(&f, &fleet).await;
     // Some Ready, some registering, some still queued for their turn.
     let mut user = StandInUser::default();
-    let until = Instant::now() + Duration::from_secs(60);
-    while not_ready(&f, &fleet).await.len() > FLEET - 6 {
-        assert!(
-            Instant::now() < until,
-            "six senders never became Ready\n{}",
-            f.operator.log_tail(40)
-        );
-        user.play(&f, &fleet).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::until("six senders to be Ready")
+        .within(Duration::from_secs(60))
+        .every(Duration::from_millis(50))
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            let waiting = not_ready(&f, &fleet).await;
+            if waiting.len() <= FLEET - 6 {
+                return Ok(());
+            }
+            user.play(&f, &fleet).await;
+            Err(format!(
+                "{} not Ready:\n{}",
+                waiting.len(),
+                waiting.join("\n")
+            ))
+        })
+        .await;
     let namespaces: Api<Namespace> = Api::all(f.client.clone());
     namespaces
         .delete(&f.ns, &DeleteParams::default())
@@ -235,13 +244,14 @@ async fn a_namespace_deleted_with_twenty_senders_mid_onboarding_is_emptied_at_tw
 
     // The Secrets go at once; the senders wait on the operator, which still deletes them.
     wait_all_gone(&f, &fleet, CLEANUP_DEADLINE).await;
-    let until = Instant::now() + Duration::from_secs(60);
-    while let Some(ns) = namespaces.get_opt(&f.ns).await.expect("read the namespace") {
-        assert!(
-            Instant::now() < until,
-            "the namespace was never removed: {:?}",
-            ns.status
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Wait::until(format!("namespace {} to be removed", f.ns))
+        .within(Duration::from_secs(60))
+        .every(Duration::from_millis(200))
+        .poll_ok(
+            async || match namespaces.get_opt(&f.ns).await.expect("read the namespace") {
+                None => Ok(()),
+                Some(ns) => Err(format!("status {:?}", ns.status)),
+            },
+        )
+        .await;
 }

@@ -3,14 +3,16 @@
 //! the middle of a create. Each ends with a condition that says what to do, and never with a
 //! second sender.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use senderops::twilio::Credentials;
+use serde_json::json;
 
 use crate::support::operator::{
     Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
 };
 use crate::support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B, requests_in};
-use senderops::twilio::Credentials;
-use serde_json::json;
+use crate::support::wait::Wait;
 
 const PHONE: &str = "+15005550001";
 
@@ -310,7 +312,7 @@ async fn a_code_submission_that_fails_is_sent_again_once_twilio_answers() {
     f.wait_condition("acme", "Synced", "False", "TwilioUnavailable")
         .await;
     // Several failed submissions in a row are still no verdict on the code.
-    let failed_submissions = || async {
+    let failed_submissions = async || {
         let stats = f.sim.stats().await;
         requests_in(&stats, |r| {
             r["method"] == "POST"
@@ -318,11 +320,11 @@ async fn a_code_submission_that_fails_is_sent_again_once_twilio_answers() {
                 && r["status"].as_u64().is_some_and(|s| s >= 500)
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while failed_submissions().await < 3 {
-        assert!(Instant::now() < deadline, "the code was not resubmitted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::until("three failed code submissions (the code resubmitted)")
+        .within(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .poll(failed_submissions, |failed| *failed >= 3)
+        .await;
     assert_ne!(
         condition(&f.get("acme").await.unwrap(), "Stalled")
             .unwrap()

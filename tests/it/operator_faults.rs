@@ -9,21 +9,22 @@
 //! tight request budget; crashes of the operator and of the API server, and deletion races, are
 //! in `operator_disruptions.rs`.)
 
-use crate::support;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use serde_json::json;
+
+use crate::support;
 use crate::support::fleet::{
     FLEET, ONBOARDING_DEADLINE, StandInUser, apply_fleet, assert_registered_once, delete_fleet,
-    fleet, not_ready, onboard, wait_all_gone,
+    fleet, not_ready, onboard, wait_all_gone, waiting_for_ready,
 };
 use crate::support::metrics::{scrape, sum};
 use crate::support::operator::{Fixture, Operator};
 use crate::support::sim::{ACCOUNT_A, ACCOUNT_B, Sim, requests_in};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
-use serde_json::json;
+use crate::support::wait::Wait;
 
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -44,18 +45,18 @@ fn attempts(metrics: &str, status_code: &str) -> f64 {
 /// Waits until the operator's metrics count a reconcile that failed and was requeued with
 /// backoff.
 async fn wait_for_failed_reconcile(operator: &Operator) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metrics = scrape(operator).await;
-        if sum(&metrics, "senderops_reconcile_errors_total", &[]) > 0.0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no failed reconcile within 30 s although every create fails:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    Wait::until("a failed reconcile in the metrics, since every create fails")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(200))
+        .poll_ok(async || {
+            let metrics = scrape(operator).await;
+            if sum(&metrics, "senderops_reconcile_errors_total", &[]) > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("metrics\n{metrics}"))
+            }
+        })
+        .await
 }
 
 /// Lets requests still on the wire land, so that the simulator's and the operator's counts can
@@ -302,8 +303,11 @@ async fn running_leader(
     supervisor: &mut Supervisor,
     not: Option<u32>,
 ) -> u32 {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
+    Wait::until(format!(
+        "a running replica other than {not:?} to hold the Lease"
+    ))
+    .within(Duration::from_secs(30))
+    .poll_ok(async || {
         supervisor.tend("first", &mut f.operator);
         supervisor.tend("second", second);
         let holder = lease_holder(f).await;
@@ -313,14 +317,11 @@ async fn running_leader(
             && f.operator.exit_status().is_none()
             && second.exit_status().is_none()
         {
-            return pid;
+            return Ok(pid);
         }
-        assert!(
-            Instant::now() < until,
-            "no running replica took the Lease within 30 s (holder: {holder:?}, not {not:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Err(format!("holder {holder:?}"))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -349,17 +350,24 @@ async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     // Halfway through, the leader dies; the standby takes over and the dead one restarts as
     // the new standby.
     let mut user = StandInUser::default();
-    let started = Instant::now();
-    while not_ready(&f, &fleet).await.len() > FLEET / 2 {
-        assert!(
-            started.elapsed() < ONBOARDING_DEADLINE,
-            "half the fleet never became Ready"
-        );
-        supervisor.tend("first", &mut f.operator);
-        supervisor.tend("second", &mut second);
-        user.play(&f, &fleet).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    Wait::until("half the fleet to be Ready")
+        .within(ONBOARDING_DEADLINE)
+        .every(Duration::from_millis(50))
+        .poll_ok(async || {
+            let waiting = not_ready(&f, &fleet).await;
+            if waiting.len() <= FLEET / 2 {
+                return Ok(());
+            }
+            supervisor.tend("first", &mut f.operator);
+            supervisor.tend("second", &mut second);
+            user.play(&f, &fleet).await;
+            Err(format!(
+                "{} not Ready:\n{}",
+                waiting.len(),
+                waiting.join("\n")
+            ))
+        })
+        .await;
     let leader = running_leader(&mut f, &mut second, &mut supervisor, None).await;
     if Some(leader) == f.operator.pid() {
         supervisor.crash("first", &mut f.operator);
@@ -368,22 +376,18 @@ async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     }
 
     let took = Instant::now();
-    loop {
+    Wait::until(format!(
+        "all {FLEET} senders to be Ready after the takeover"
+    ))
+    .within(ONBOARDING_DEADLINE)
+    .every(Duration::from_millis(50))
+    .poll_ok(async || {
         supervisor.tend("first", &mut f.operator);
         supervisor.tend("second", &mut second);
         user.play(&f, &fleet).await;
-        let waiting = not_ready(&f, &fleet).await;
-        if waiting.is_empty() {
-            break;
-        }
-        assert!(
-            took.elapsed() < ONBOARDING_DEADLINE,
-            "{} of {FLEET} senders not Ready {ONBOARDING_DEADLINE:?} after the takeover:\n{}",
-            waiting.len(),
-            waiting.join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        waiting_for_ready(&f, &fleet).await
+    })
+    .await;
     let took = took.elapsed();
     assert_registered_once(&f, &fleet).await;
     // The killed leader's Lease passed to a live replica (the killed pid no longer runs).

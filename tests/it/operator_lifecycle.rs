@@ -3,13 +3,15 @@
 
 use std::time::{Duration, Instant};
 
+use kube::ResourceExt;
+use senderops::twilio::{SenderStatus, is_valid_sender_sid};
+use serde_json::{Value, json};
+
 use crate::support::operator::{
     Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
 };
 use crate::support::sim::{ACCOUNT_A, wait_for_status};
-use kube::ResourceExt;
-use senderops::twilio::{SenderStatus, is_valid_sender_sid};
-use serde_json::{Value, json};
+use crate::support::wait::Wait;
 
 const AUTO: &str = "+15005550001";
 const CODED: &str = "+15005550002";
@@ -458,11 +460,13 @@ async fn suspend_stops_all_twilio_calls() {
         condition(s, "Synced").is_some_and(|c| c.status == "True")
     })
     .await;
-    let until = Instant::now() + Duration::from_secs(20);
-    while f.sim.sender(&sid).await["profile"]["about"] != "changed while suspended" {
-        assert!(Instant::now() < until, "the change never reached Twilio");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Wait::until("the change to reach Twilio")
+        .within(Duration::from_secs(20))
+        .poll(
+            async || f.sim.sender(&sid).await,
+            |twilio| twilio["profile"]["about"] == "changed while suspended",
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -1,14 +1,15 @@
 //! Running the operator as production does: two replicas with leader election (one active,
 //! the standby taking over), shards selected by label, and the metrics and health endpoints.
 
-use crate::support;
-
 use std::time::{Duration, Instant};
 
-use crate::support::operator::{Fixture, Operator, condition, sid_of, spec};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use serde_json::json;
+
+use crate::support;
+use crate::support::operator::{Fixture, Operator, condition, sid_of, spec};
+use crate::support::wait::Wait;
 
 /// Short, so that a takeover after a crash is quick to test.
 const LEASE_SECONDS: u64 = 3;
@@ -35,16 +36,15 @@ async fn holder_pid(f: &Fixture) -> Option<u32> {
 }
 
 async fn wait_for_holder(f: &Fixture, candidates: &[Option<u32>]) -> u32 {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(pid) = holder_pid(f).await
-            && candidates.contains(&Some(pid))
-        {
-            return pid;
-        }
-        assert!(Instant::now() < until, "no replica took the Lease");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Wait::until(format!(
+        "one of the replicas {candidates:?} to take the Lease"
+    ))
+    .within(Duration::from_secs(30))
+    .poll_ok(async || match holder_pid(f).await {
+        Some(pid) if candidates.contains(&Some(pid)) => Ok(pid),
+        other => Err(format!("holder {other:?}")),
+    })
+    .await
 }
 
 #[tokio::test]

@@ -7,9 +7,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use crate::support::operator::{Fixture, condition, spec};
 use crate::support::sim::{ACCOUNT_B, TOKEN_B, requests_in};
-use serde_json::{Value, json};
+use crate::support::wait::Wait;
 
 const SENDERS: usize = 20;
 const ONBOARDING_DEADLINE: Duration = Duration::from_secs(180);
@@ -57,54 +59,54 @@ async fn apply_all(f: &Fixture, plan: &[Plan]) {
 /// the simulator has sent it. Returns, per coded sender, how long after its Secret was
 /// written the simulator saw the code (the sender left PENDING_VERIFICATION).
 async fn onboard(f: &Fixture, plan: &[Plan]) -> Vec<Duration> {
-    let started = Instant::now();
     let mut written: BTreeMap<String, Instant> = BTreeMap::new();
     let mut submitted: BTreeMap<String, Duration> = BTreeMap::new();
-    loop {
-        for sender in f.sim.all_senders().await {
-            let phone = sender["sender_id"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("whatsapp:")
-                .to_string();
-            let Some(p) = plan.iter().find(|p| p.phone == phone && p.coded) else {
-                continue;
-            };
-            let sid = sender["sid"].as_str().unwrap();
-            match (sender["status"].as_str(), written.get(&p.name)) {
-                (Some("PENDING_VERIFICATION"), None) => {
-                    if let Some(code) = f.sim.otp(sid).await {
-                        f.secret(&format!("{}-otp", p.name), &[("code", &code)])
-                            .await;
-                        written.insert(p.name.clone(), Instant::now());
+    Wait::until(format!("all {} senders to be Ready", plan.len()))
+        .within(ONBOARDING_DEADLINE)
+        .every(Duration::from_millis(10))
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            for sender in f.sim.all_senders().await {
+                let phone = sender["sender_id"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("whatsapp:")
+                    .to_string();
+                let Some(p) = plan.iter().find(|p| p.phone == phone && p.coded) else {
+                    continue;
+                };
+                let sid = sender["sid"].as_str().unwrap();
+                match (sender["status"].as_str(), written.get(&p.name)) {
+                    (Some("PENDING_VERIFICATION"), None) => {
+                        if let Some(code) = f.sim.otp(sid).await {
+                            f.secret(&format!("{}-otp", p.name), &[("code", &code)])
+                                .await;
+                            written.insert(p.name.clone(), Instant::now());
+                        }
                     }
+                    (Some("VERIFYING" | "ONLINE"), Some(at)) => {
+                        submitted.entry(p.name.clone()).or_insert(at.elapsed());
+                    }
+                    _ => {}
                 }
-                (Some("VERIFYING" | "ONLINE"), Some(at)) => {
-                    submitted.entry(p.name.clone()).or_insert(at.elapsed());
+            }
+            let mut ready = 0;
+            for p in plan {
+                if f.get(&p.name)
+                    .await
+                    .is_some_and(|s| condition(&s, "Ready").is_some_and(|c| c.status == "True"))
+                {
+                    ready += 1;
                 }
-                _ => {}
             }
-        }
-        let mut ready = 0;
-        for p in plan {
-            if f.get(&p.name)
-                .await
-                .is_some_and(|s| condition(&s, "Ready").is_some_and(|c| c.status == "True"))
-            {
-                ready += 1;
+            if ready == plan.len() {
+                Ok(())
+            } else {
+                Err(format!("{ready}/{} Ready", plan.len()))
             }
-        }
-        if ready == plan.len() {
-            return submitted.into_values().collect();
-        }
-        assert!(
-            started.elapsed() < ONBOARDING_DEADLINE,
-            "{ready}/{} Ready after {ONBOARDING_DEADLINE:?}\n{}",
-            plan.len(),
-            f.operator.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        })
+        .await;
+    submitted.into_values().collect()
 }
 
 /// Every number has exactly one sender at Twilio, created by exactly one accepted create.

@@ -6,12 +6,14 @@
 
 use std::time::Duration;
 
-use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
-use crate::support::sim::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A};
 use base64::Engine as _;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::json;
+
+use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
+use crate::support::sim::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A};
+use crate::support::wait::Wait;
 
 const TOKEN_SENDER: &str = "with-token";
 const TOKEN_PHONE: &str = "+15017122671";
@@ -105,14 +107,16 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
         )
         .await;
         f.wait_event(name, "Updated").await;
-        let about = loop {
-            let at_twilio = f.sim_sender(phone).await;
-            if at_twilio["status"] == "ONLINE" && at_twilio["profile"]["about"] == "Updated about" {
-                break at_twilio["profile"]["about"].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(about, "Updated about");
+        let at_twilio = Wait::until(format!("{name}'s update to be ONLINE at Twilio"))
+            .poll(
+                async || f.sim_sender(phone).await,
+                |at_twilio| {
+                    at_twilio["status"] == "ONLINE"
+                        && at_twilio["profile"]["about"] == "Updated about"
+                },
+            )
+            .await;
+        assert_eq!(at_twilio["profile"]["about"], "Updated about");
     }
     let token_sender = f.wait_ready(TOKEN_SENDER).await;
     let key_sender_after = f.wait_ready(KEY_SENDER).await;

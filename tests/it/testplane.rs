@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::controlplane::{self, repo_root};
 use crate::support::kubectl::{Kubectl, KubectlOutput};
+use crate::support::wait::Wait;
 
 /// kubectl as the holder of `token`, not as the admin of the kubeconfig.
 fn kubectl_with_token(token: &str, args: &[&str]) -> KubectlOutput {
@@ -122,17 +123,13 @@ fn a_control_plane_stops_cleanly_on_sigterm_and_removes_its_directory() {
         .status()
         .unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 30 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let exit = Wait::until("the second control plane to exit after SIGTERM")
+        .within(Duration::from_secs(30))
+        .try_poll_ok_blocking(|| child.try_wait().unwrap().ok_or("still running"))
+        .unwrap_or_else(|last| {
+            let _ = child.kill();
+            panic!("{last} 30 s after SIGTERM")
+        });
     assert!(exit.success(), "exit status after SIGTERM: {exit}");
     assert!(!dir.exists(), "--remove-dir removed {}", dir.display());
 }

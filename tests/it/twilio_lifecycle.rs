@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::sim::*;
 use senderops::twilio::{
     AccountBudgets, BudgetConfig, CreateSenderRequest, Credentials, ErrorClass, FieldUpdate,
     Profile, SenderStatus, SendersClient, UpdateSenderRequest, VerificationCode, Vertical, Webhook,
@@ -11,6 +10,9 @@ use senderops::twilio::{
 };
 use serde_json::{Value, json};
 use twilio_sim::{Account, SimConfig, SimHandle};
+
+use crate::support::sim::*;
+use crate::support::wait::Wait;
 
 fn create_request(phone: &str) -> CreateSenderRequest {
     CreateSenderRequest {
@@ -361,17 +363,17 @@ async fn the_sixth_code_request_gets_63114_until_the_lockout_lifts() {
     assert!(view["lockout_remaining_ms"].is_u64(), "locked: {view}");
 
     // Once the lockout lifts the next request sends a new code, for the same sender.
-    let lifted = loop {
-        match client.create(&request).await {
-            Ok(sender) => break sender,
-            Err(err) => assert_eq!(code_of(&err), 63114, "{err}"),
-        }
-        assert!(
-            locking.elapsed() < CODE_LOCKOUT + Duration::from_secs(10),
-            "the lockout never lifted"
-        );
-        tokio::time::sleep(STEP).await;
-    };
+    let lifted = Wait::until("the lockout to lift")
+        .within(CODE_LOCKOUT + Duration::from_secs(10))
+        .every(STEP)
+        .poll_ok(async || match client.create(&request).await {
+            Ok(sender) => Ok(sender),
+            Err(err) => {
+                assert_eq!(code_of(&err), 63114, "{err}");
+                Err(err)
+            }
+        })
+        .await;
     assert!(
         locking.elapsed() >= CODE_LOCKOUT,
         "lifted after {:?}, before the lockout of {CODE_LOCKOUT:?}",

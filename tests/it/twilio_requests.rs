@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::openapi;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -26,6 +25,8 @@ use senderops::twilio::{
 };
 use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::support::openapi;
 
 const CREATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.create";
 const UPDATE_SCHEMA: &str = "messaging.v2.channels_sender.requests.update";

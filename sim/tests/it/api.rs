@@ -1,8 +1,9 @@
 //! The Twilio-facing API: auth, validation, shapes, listing and deletion.
 
-use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 const LIST: &str = "/v2/Channels/Senders";
 

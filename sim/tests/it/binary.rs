@@ -2,8 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::wait::Wait;
 use crate::support::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A, http_client};
 
 #[tokio::test]
@@ -51,17 +52,14 @@ async fn binary_serves_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = Wait::until("twilio-sim to exit after SIGTERM")
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(20))
+        .try_poll_ok_blocking(|| child.try_wait().unwrap().ok_or("still running"))
+        .unwrap_or_else(|last| {
+            let _ = child.kill();
+            panic!("{last} 10 s after SIGTERM")
+        });
     assert!(status.success(), "exit status {status}");
 
     // One log line per request, naming the account but never a secret.

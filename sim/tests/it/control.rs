@@ -2,9 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::wait::Wait;
+use crate::support::*;
 
 const LIST: &str = "/v2/Channels/Senders?Channel=whatsapp";
 
@@ -644,14 +646,14 @@ async fn answer_delay_holds_the_answer_after_the_change_is_made() {
             .send(),
     );
     // The sender exists while its answer is still held back.
-    loop {
-        let all = sim.control(Method::GET, "/_sim/senders", None).await;
-        if all.body.as_array().is_some_and(|a| !a.is_empty()) {
-            break;
-        }
-        assert!(started.elapsed() < DEADLINE, "the create was never applied");
-        tokio::time::sleep(STEP / 5).await;
-    }
+    Wait::until("the create to be applied")
+        .within(DEADLINE)
+        .every(STEP / 5)
+        .poll(
+            async || sim.control(Method::GET, "/_sim/senders", None).await,
+            |all| all.body.as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
     assert!(
         !create.is_finished() || started.elapsed() >= delay,
         "answered before the delay: {:?}",

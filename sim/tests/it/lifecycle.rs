@@ -2,10 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 use twilio_sim::SimConfig;
+
+use crate::support::wait::Wait;
+use crate::support::*;
 
 async fn control_sender(sim: &TestSim, sid: &str) -> Value {
     let reply = sim
@@ -279,18 +281,18 @@ async fn the_sixth_code_request_gets_63114_until_the_lockout_lifts() {
 
     // The last code sent still verifies a locked sender… but first, wait the lockout out:
     // refused requests do not extend it, and the first request after it sends a new code.
-    let lifted = loop {
-        let reply = sim.create_as(A, "+15005550001", "Acme").await;
-        if reply.status == 202 {
-            break reply;
-        }
-        reply.assert_error(400, 63114);
-        assert!(
-            locking.elapsed() < LOCKOUT + DEADLINE,
-            "the lockout never lifted"
-        );
-        tokio::time::sleep(STEP).await;
-    };
+    let lifted = Wait::until("the lockout to lift")
+        .within(LOCKOUT + DEADLINE)
+        .every(STEP)
+        .poll_ok(async || {
+            let reply = sim.create_as(A, "+15005550001", "Acme").await;
+            if reply.status == 202 {
+                return Ok(reply);
+            }
+            reply.assert_error(400, 63114);
+            Err(format!("{} {}", reply.status, reply.body))
+        })
+        .await;
     assert!(
         locking.elapsed() >= LOCKOUT,
         "lifted after {:?}, before the lockout of {LOCKOUT:?}",

@@ -23,6 +23,7 @@ use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::kubectl::Kubectl;
+use super::wait::Wait;
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -128,20 +129,20 @@ impl ControlPlane {
             .args(["-TERM", &pid])
             .status()
             .expect("send SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = process.child.try_wait().expect("poll the control plane") {
-                break status;
-            }
-            if Instant::now() > deadline {
+        let status = Wait::until("the control plane to exit after SIGTERM")
+            .within(Duration::from_secs(30))
+            .every(Duration::from_millis(50))
+            .try_poll_ok_blocking(|| {
+                let exited = process.child.try_wait().expect("poll the control plane");
+                exited.ok_or("still running")
+            })
+            .unwrap_or_else(|_| {
                 let _ = process.child.kill();
                 panic!(
                     "the control plane did not exit within 30 s of SIGTERM; its log:\n{}",
                     self.log_tail(40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+                )
+            });
         assert!(
             status.success(),
             "the control plane exited with {status} after SIGTERM; its log:\n{}",

@@ -8,13 +8,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::controlplane::{self, repo_root};
 use super::kubectl::{Kubectl, KubectlOutput};
+use super::wait::Wait;
 
 /// The namespace the manifests install into.
 pub const INSTALL_NAMESPACE: &str = "senderops";
@@ -313,20 +314,20 @@ impl OperatorProcess {
             .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("send SIGTERM");
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().expect("poll the operator") {
-                return status;
-            }
-            if Instant::now() > deadline {
+        Wait::until("senderops run to exit after SIGTERM")
+            .within(STOP_TIMEOUT)
+            .every(Duration::from_millis(50))
+            .try_poll_ok_blocking(|| {
+                let exited = child.try_wait().expect("poll the operator");
+                exited.ok_or("still running")
+            })
+            .unwrap_or_else(|_| {
                 let _ = child.kill();
                 panic!(
                     "senderops run did not exit within {STOP_TIMEOUT:?} of SIGTERM; its log:\n{}",
                     self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                )
+            })
     }
 }
 

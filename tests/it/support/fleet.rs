@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::operator::{Fixture, condition, spec};
 use super::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_B};
+use super::wait::Wait;
 
 /// How many senders a fleet test runs.
 pub const FLEET: usize = 20;
@@ -136,21 +137,30 @@ pub async fn not_ready(f: &Fixture, fleet: &[Member]) -> Vec<String> {
 /// Plays the user until every member is Ready; returns how long that took.
 pub async fn onboard(f: &Fixture, fleet: &[Member], user: &mut StandInUser) -> Duration {
     let started = Instant::now();
-    loop {
-        user.play(f, fleet).await;
-        let waiting = not_ready(f, fleet).await;
-        if waiting.is_empty() {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < ONBOARDING_DEADLINE,
-            "{} of {} senders not Ready after {ONBOARDING_DEADLINE:?}:\n{}\noperator log:\n{}",
+    Wait::until(format!("all {} senders to be Ready", fleet.len()))
+        .within(ONBOARDING_DEADLINE)
+        .every(Duration::from_millis(50))
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            user.play(f, fleet).await;
+            waiting_for_ready(f, fleet).await
+        })
+        .await;
+    started.elapsed()
+}
+
+/// `Ok` once every member is Ready, else which are not and why (for [`Wait`]).
+pub async fn waiting_for_ready(f: &Fixture, fleet: &[Member]) -> Result<(), String> {
+    let waiting = not_ready(f, fleet).await;
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} not Ready:\n{}",
             waiting.len(),
             fleet.len(),
-            waiting.join("\n"),
-            f.operator.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            waiting.join("\n")
+        ))
     }
 }
 
@@ -200,32 +210,31 @@ pub async fn delete_fleet(f: &Fixture, fleet: &[Member]) {
 
 /// Waits until no member is left in Kubernetes and the simulator holds no sender at all.
 pub async fn wait_all_gone(f: &Fixture, fleet: &[Member], deadline: Duration) {
-    let until = Instant::now() + deadline;
-    loop {
-        let mut left = Vec::new();
-        for member in fleet {
-            if let Some(sender) = f.get(&member.name).await {
-                let synced = condition(&sender, "Synced")
-                    .map(|c| format!("{} {}", c.reason, c.message))
-                    .unwrap_or_default();
-                left.push(format!("{}: {synced}", member.name));
+    Wait::until("every sender to be cleaned up in Kubernetes and at Twilio")
+        .within(deadline)
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            let mut left = Vec::new();
+            for member in fleet {
+                if let Some(sender) = f.get(&member.name).await {
+                    let synced = condition(&sender, "Synced")
+                        .map(|c| format!("{} {}", c.reason, c.message))
+                        .unwrap_or_default();
+                    left.push(format!("{}: {synced}", member.name));
+                }
             }
-        }
-        let at_twilio = f.sim.all_senders().await;
-        if left.is_empty() && at_twilio.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "not cleaned up within {deadline:?}.\nstill in Kubernetes:\n{}\nstill at Twilio: \
-             {:?}\noperator log:\n{}",
-            left.join("\n"),
-            at_twilio
-                .iter()
-                .map(|s| s["sender_id"].as_str().unwrap_or("?"))
-                .collect::<Vec<_>>(),
-            f.operator.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            let at_twilio = f.sim.all_senders().await;
+            if left.is_empty() && at_twilio.is_empty() {
+                return Ok(());
+            }
+            Err(format!(
+                "still in Kubernetes:\n{}\nstill at Twilio: {:?}",
+                left.join("\n"),
+                at_twilio
+                    .iter()
+                    .map(|s| s["sender_id"].as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+            ))
+        })
+        .await
 }

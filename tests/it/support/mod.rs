@@ -11,3 +11,4 @@ pub mod openapi;
 pub mod operator;
 pub mod prism;
 pub mod sim;
+pub mod wait;

@@ -2,14 +2,14 @@
 //! simulator, and a fixture that gives each test its own namespace, simulator and operator.
 //!
 //! The operator is the real binary (`CARGO_BIN_EXE_senderops`), so the CLI, start-up, signal
-//! handling and crashes (SIGKILL) are what users get. Each waits with a deadline and, when it
-//! runs out, panics with the object and the tail of the operator's log.
+//! handling and crashes (SIGKILL) are what users get. Each wait has a deadline ([`Wait`]) and,
+//! when it runs out, panics with what it saw last and the tail of the operator's log.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::controlplane::{self, ControlPlane, repo_root};
 use super::sim::{ACCOUNT_A, Sim, TOKEN_A};
+use super::wait::Wait;
 
 /// Timing for tests: polls fast (the simulator's steps are 50 ms) and never resyncs, so a test
 /// that sees a change knows a watch or a poll caused it, not the resync timer.
@@ -167,17 +168,22 @@ impl Operator {
             .args(["-TERM", &pid])
             .status()
             .expect("send SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().expect("poll the operator") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the operator did not exit within 15 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let exit = Wait::until("the operator to exit after SIGTERM")
+            .within(Duration::from_secs(15))
+            .every(Duration::from_millis(50))
+            .try_poll_ok_blocking(|| {
+                child
+                    .try_wait()
+                    .expect("poll the operator")
+                    .ok_or("still running")
+            });
+        exit.unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "the operator did not exit within 15 s of SIGTERM:\n{}",
+                self.log_tail(20)
+            )
+        })
     }
 
     /// The operator's output so far.
@@ -187,24 +193,20 @@ impl Operator {
 
     /// `http://ADDR` of `/metrics`, `/healthz` and `/readyz`, once the operator logged it.
     pub async fn metrics_url(&self) -> String {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let log = self.log();
-            if let Some(addr) = log
-                .lines()
-                .find(|l| l.contains("serving /metrics"))
-                .and_then(|l| l.split("addr=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                return format!("http://{}", addr.trim_matches('"'));
-            }
-            assert!(
-                Instant::now() < until,
-                "the operator never served metrics:\n{}",
-                self.log_tail(20)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Wait::until("the operator to serve metrics")
+            .within(DEADLINE)
+            .every(Duration::from_millis(50))
+            .context(|| format!("operator log:\n{}", self.log_tail(20)))
+            .poll_ok(async || {
+                let log = self.log();
+                log.lines()
+                    .find(|l| l.contains("serving /metrics"))
+                    .and_then(|l| l.split("addr=").nth(1))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(|addr| format!("http://{}", addr.trim_matches('"')))
+                    .ok_or("no \"serving /metrics\" line in its log")
+            })
+            .await
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -388,27 +390,18 @@ impl Fixture {
         deadline: Duration,
         done: impl Fn(&WhatsAppSender) -> bool,
     ) -> WhatsAppSender {
-        let until = Instant::now() + deadline;
-        loop {
-            let sender = self.get(name).await;
-            if let Some(sender) = &sender
-                && done(sender)
-            {
-                return sender.clone();
-            }
-            if Instant::now() > until {
-                panic!(
-                    "{}/{name} never became {what} within {deadline:?}.\nlast seen status: {}\n\
-                     operator log:\n{}",
-                    self.ns,
-                    sender
-                        .map(|s| serde_json::to_string_pretty(&s.status).unwrap())
-                        .unwrap_or_else(|| "(object gone)".into()),
-                    self.operator.log_tail(40)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Wait::until(format!("{}/{name} to become {what}", self.ns))
+            .within(deadline)
+            .context(|| format!("operator log:\n{}", self.operator.log_tail(40)))
+            .poll_ok(async || match self.get(name).await {
+                Some(sender) if done(&sender) => Ok(sender),
+                Some(sender) => Err(format!(
+                    "status {}",
+                    serde_json::to_string_pretty(&sender.status).unwrap()
+                )),
+                None => Err("(object gone)".to_string()),
+            })
+            .await
     }
 
     /// Waits until `name` has condition `type_` with `status` and `reason`.
@@ -430,17 +423,14 @@ impl Fixture {
     }
 
     pub async fn wait_gone(&self, name: &str) {
-        let until = Instant::now() + DEADLINE;
-        while self.get(name).await.is_some() {
-            assert!(
-                Instant::now() < until,
-                "{}/{name} was not released within {DEADLINE:?}: {:?}\noperator log:\n{}",
-                self.ns,
-                self.get(name).await.and_then(|s| s.status),
-                self.operator.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Wait::until(format!("{}/{name} to be released", self.ns))
+            .within(DEADLINE)
+            .context(|| format!("operator log:\n{}", self.operator.log_tail(40)))
+            .poll_ok(async || match self.get(name).await {
+                None => Ok(()),
+                Some(sender) => Err(format!("status {:?}", sender.status)),
+            })
+            .await
     }
 
     /// The Events about `name`, oldest first, as (type, reason, note).
@@ -473,34 +463,31 @@ impl Fixture {
 
     /// Waits for an Event with `reason` about `name` and returns its note.
     pub async fn wait_event(&self, name: &str, reason: &str) -> String {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let events = self.events(name).await;
-            if let Some((_, _, note)) = events.iter().find(|(_, r, _)| r == reason) {
-                return note.clone();
-            }
-            assert!(
-                Instant::now() < until,
-                "no {reason} Event for {}/{name}; Events: {events:#?}\noperator log:\n{}",
-                self.ns,
-                self.operator.log_tail(40)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        Wait::until(format!("a {reason} Event for {}/{name}", self.ns))
+            .within(DEADLINE)
+            .context(|| format!("operator log:\n{}", self.operator.log_tail(40)))
+            .poll_ok(async || {
+                let events = self.events(name).await;
+                match events.iter().find(|(_, r, _)| r == reason) {
+                    Some((_, _, note)) => Ok(note.clone()),
+                    None => Err(format!("Events {events:#?}")),
+                }
+            })
+            .await
     }
 
     /// Waits until the simulator has a sender for `phone`: the create arrived (its answer may
     /// still be held).
     pub async fn wait_create_at_twilio(&self, phone: &str) {
-        let until = Instant::now() + DEADLINE;
-        while self.sim_senders_for(phone).await.is_empty() {
-            assert!(
-                Instant::now() < until,
-                "the create for {phone} never arrived\n{}",
-                self.operator.log_tail(30)
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Wait::until(format!("the create for {phone} to arrive at Twilio"))
+            .within(DEADLINE)
+            .every(Duration::from_millis(20))
+            .context(|| format!("operator log:\n{}", self.operator.log_tail(30)))
+            .poll(
+                async || self.sim_senders_for(phone).await,
+                |senders| !senders.is_empty(),
+            )
+            .await;
     }
 
     /// The simulator's senders for `phone` (any account).

@@ -1,7 +1,7 @@
 //! The Twilio simulator in-process, with a client for its `/_sim` control API and clients of
 //! the operator's own Twilio client pointed at it (or at a proxy in front of it).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use senderops::twilio::{
     AccountBudgets, BudgetConfig, ClientConfig, Credentials, RetryPolicy, Sender, SenderStatus,
@@ -9,6 +9,8 @@ use senderops::twilio::{
 };
 use serde_json::{Value, json};
 use twilio_sim::{Account, ApiKey, SimConfig, SimHandle};
+
+use super::wait::Wait;
 
 pub const ACCOUNT_A: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TOKEN_A: &str = "sim-token-a";
@@ -218,25 +220,21 @@ pub fn requests_in(stats: &Value, matches: impl Fn(&Value) -> bool) -> u64 {
         .sum()
 }
 
-/// Fetches `sid` until `done` holds for it, or panics after a deadline.
+/// Fetches `sid` until `done` holds for it, or panics after a deadline with what it last read.
 pub async fn wait_for(
     client: &SendersClient,
     sid: &str,
     what: &str,
     done: impl Fn(&Sender) -> bool,
 ) -> Sender {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let sender = client.fetch(sid).await.expect("fetch the sender");
-        if done(&sender) {
-            return sender;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sid} never became {what}: {sender:?}"
-        );
-        tokio::time::sleep(STEP / 2).await;
-    }
+    Wait::until(format!("{sid} to become {what}"))
+        .within(Duration::from_secs(10))
+        .every(STEP / 2)
+        .poll(
+            async || client.fetch(sid).await.expect("fetch the sender"),
+            done,
+        )
+        .await
 }
 
 pub async fn wait_for_status(client: &SendersClient, sid: &str, status: SenderStatus) -> Sender {

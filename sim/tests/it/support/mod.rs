@@ -5,14 +5,18 @@
 
 #[path = "../../../../tests/it/support/openapi.rs"]
 pub mod openapi;
+// The operator's tests' one poll loop, shared so that both crates wait alike.
+#[path = "../../../../tests/it/support/wait.rs"]
+pub mod wait;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use twilio_sim::{Account, ApiKey, SimConfig, SimHandle};
+use wait::Wait;
 
 pub const STEP: Duration = Duration::from_millis(50);
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -282,18 +286,14 @@ impl TestSim {
 
     /// Polls (account A) until the sender has `status`, failing after a deadline.
     pub async fn wait_for(&self, sid: &str, status: &str) -> Value {
-        let started = Instant::now();
-        loop {
-            let sender = self.fetch(sid).await;
-            if sender["status"] == status {
-                return sender;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "{sid} never reached {status}; last: {sender}"
-            );
-            tokio::time::sleep(STEP / 5).await;
-        }
+        Wait::until(format!("{sid} to reach {status}"))
+            .within(DEADLINE)
+            .every(STEP / 5)
+            .poll(
+                async || self.fetch(sid).await,
+                |sender| sender["status"] == status,
+            )
+            .await
     }
 
     /// The OTP the control API says was sent, if any.
