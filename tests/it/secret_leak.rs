@@ -4,8 +4,6 @@
 //! the operator's log, the namespace's Events, both senders' `.status`, `/metrics` and every
 //! condition message are searched for each secret, its Base64, and the Basic credentials.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};

@@ -32,7 +32,6 @@ pub struct ControlPlane {
     log: PathBuf,
     /// The running process; `None` between [`ControlPlane::stop`] and a start.
     process: Mutex<Option<Process>>,
-    started_in: Duration,
 }
 
 struct Process {
@@ -112,7 +111,6 @@ impl ControlPlane {
             dir,
             log,
             process: Mutex::new(Some(process)),
-            started_in,
         }
     }
 
@@ -180,10 +178,6 @@ impl ControlPlane {
             .as_ref()
             .and_then(|c| c.server.clone())
             .expect("kubeconfig names the server")
-    }
-
-    pub fn started_in(&self) -> Duration {
-        self.started_in
     }
 
     pub fn kubectl(&self) -> Kubectl {

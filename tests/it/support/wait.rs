@@ -113,14 +113,6 @@ impl<'a> Wait<'a> {
         }
     }
 
-    /// [`Wait::poll_ok`] for code outside a runtime.
-    pub fn poll_ok_blocking<T, E: Display>(&self, check: impl FnMut() -> Result<T, E>) -> T {
-        match self.try_poll_ok_blocking(check) {
-            Ok(value) => value,
-            Err(last) => self.fail(last),
-        }
-    }
-
     /// The failure: what was awaited, for how long, what was seen last, and the context.
     pub fn fail(&self, last: impl Display) -> ! {
         let context = self

@@ -1,11 +1,12 @@
 //! Starts the simulator in-process and talks to it over HTTP like a client would. Every /v2
 //! answer is checked: 2xx bodies against the OpenAPI document, errors against Twilio's error
 //! body shape.
-#![allow(dead_code)]
 
+// The operator's tests' OpenAPI checks and poll loop, shared so that both crates check and wait
+// alike; this crate uses part of each (openapi.rs allows dead code itself).
 #[path = "../../../../tests/it/support/openapi.rs"]
 pub mod openapi;
-// The operator's tests' one poll loop, shared so that both crates wait alike.
+#[allow(dead_code)]
 #[path = "../../../../tests/it/support/wait.rs"]
 pub mod wait;
 
@@ -63,7 +64,8 @@ impl Reply {
 }
 
 pub struct TestSim {
-    pub handle: SimHandle,
+    /// Held, never read: dropping it stops the simulator.
+    _handle: SimHandle,
     pub http: reqwest::Client,
     pub base: String,
 }
@@ -134,7 +136,7 @@ impl TestSim {
             .expect("start simulator");
         let base = handle.base_url();
         TestSim {
-            handle,
+            _handle: handle,
             http: http_client(),
             base,
         }
