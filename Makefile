@@ -51,7 +51,7 @@ $(PRISM): tests/prism/package.json tests/prism/package-lock.json
 	npm ci --prefix tests/prism --no-audit --no-fund
 	@touch $@
 
-## helm: helm built from its Go module, for the chart's tests (tests/deploy.rs).
+## helm: helm built from its Go module, for the chart's tests (tests/it/deploy.rs).
 helm: $(HELM)
 
 $(HELM): hack/ensure-helm.sh

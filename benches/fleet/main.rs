@@ -18,7 +18,9 @@
 //! -o target/bench/heaptrack"` runs its operator under a profiler (its RSS is then not the
 //! operator's). Heap profilers see only the system allocator: add `--no-default-features`.
 
-#[path = "../../tests/support/mod.rs"]
+// The tests' helpers; the bench uses some of them.
+#[allow(dead_code)]
+#[path = "../../tests/it/support/mod.rs"]
 mod support;
 
 mod operator;

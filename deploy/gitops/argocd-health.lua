@@ -1,7 +1,7 @@
 -- Argo CD health check for messaging.senderops.io/WhatsAppSender. Argo CD runs it with the
 -- object in the global `obj` and reads `status` and `message` from the table it returns.
 -- Install it with argocd-cm.yaml (the same script). Argo CD's Lua is 5.1 (gopher-lua): no goto,
--- no integer division, no bitwise operators. tests/gitops.rs runs it on sample senders.
+-- no integer division, no bitwise operators. tests/it/gitops.rs runs it on sample senders.
 --
 --   Suspended    spec.suspend is true: the operator leaves the sender alone
 --   Progressing  the operator has not yet reported on this generation of the spec

@@ -1,0 +1,9 @@
+//! twilio-sim's integration tests, one binary: the Twilio-facing API, the lifecycle, the `/_sim`
+//! control API and the real binary, a module each, sharing `support` (compiled once).
+
+mod support;
+
+mod api;
+mod binary;
+mod control;
+mod lifecycle;

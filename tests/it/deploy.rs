@@ -1,0 +1,856 @@
+//! The install manifests: the kustomize base (`kubectl apply -k deploy/`), the sharding overlay
+//! and the Helm chart, dry-run on a real kube-apiserver and checked as data: least-privilege
+//! RBAC, a locked-down pod, and Helm and kustomize installing the same operator.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::support;
+use crate::support::controlplane::{self, repo_root};
+use crate::support::deploy::{
+    INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, flag_values, helm,
+    helm_template, install_namespace, kind_and_name, kustomize, named, one_of, parse_yaml,
+    server_dry_run,
+};
+
+const IMAGE: &str = "ghcr.io/senderops/senderops:0.1.0";
+/// The distroless `nonroot` user the image runs as.
+const NON_ROOT_ID: i64 = 65532;
+const REPLICAS: i64 = 2;
+const METRICS_PORT: i64 = 8080;
+/// Long enough for in-flight reconciles (Twilio calls time out after 15 s) to finish and the
+/// Lease to be released; short enough that a rollout does not hang on a stuck pod.
+const GRACE_SECONDS: std::ops::RangeInclusive<i64> = 30..=120;
+/// The release name that makes the chart's object names those of the kustomize base.
+const RELEASE: &str = "senderops";
+
+/// What `senderops run` calls cluster-wide (or in its watched namespace): (API group,
+/// resource, verbs). Exactly these, nothing else.
+const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
+    (
+        "messaging.senderops.io",
+        "whatsappsenders",
+        &["list", "watch", "patch"],
+    ),
+    (
+        "messaging.senderops.io",
+        "whatsappsenders/status",
+        &["patch"],
+    ),
+    ("", "secrets", &["get", "list", "watch"]),
+    ("events.k8s.io", "events", &["create", "patch"]),
+];
+/// What leader election calls, in the operator's own namespace.
+const LEASE_RULES: &[(&str, &str, &[&str])] =
+    &[("coordination.k8s.io", "leases", &["get", "create", "patch"])];
+const READ_ONLY_VERBS: &[&str] = &["get", "list", "watch"];
+
+/// The kinds `kubectl apply -k deploy/` installs.
+const BASE_KINDS: &[&str] = &[
+    "Namespace",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "Deployment",
+];
+
+const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
+
+type Grant = (String, String, String);
+
+/// Rules as a set of (group, resource, verb), asserting they name no wildcard, no single
+/// objects and no non-resource URLs (which the expected rules never need).
+fn grants(role: &Value) -> BTreeSet<Grant> {
+    let who = kind_and_name(role);
+    let rules = role["rules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{who} has no rules"));
+    let mut grants = BTreeSet::new();
+    for rule in rules {
+        for field in ["resourceNames", "nonResourceURLs"] {
+            assert!(rule.get(field).is_none(), "{who} uses {field}: {rule}");
+        }
+        let strings = |field: &str| -> Vec<String> {
+            rule[field]
+                .as_array()
+                .unwrap_or_else(|| panic!("{who}: a rule without {field}: {rule}"))
+                .iter()
+                .map(|v| v.as_str().expect("strings").to_string())
+                .collect()
+        };
+        let (groups, resources, verbs) =
+            (strings("apiGroups"), strings("resources"), strings("verbs"));
+        for value in groups.iter().chain(&resources).chain(&verbs) {
+            assert!(!value.contains('*'), "{who} grants a wildcard: {rule}");
+        }
+        for group in &groups {
+            for resource in &resources {
+                for verb in &verbs {
+                    grants.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    grants
+}
+
+fn expected(rules: &[(&str, &str, &[&str])]) -> BTreeSet<Grant> {
+    rules
+        .iter()
+        .flat_map(|(group, resource, verbs)| {
+            verbs
+                .iter()
+                .map(|verb| (group.to_string(), resource.to_string(), verb.to_string()))
+        })
+        .collect()
+}
+
+/// The role (ClusterRole or Role) granting the operator's rules, and the one granting leases.
+fn operator_and_lease_roles(objects: &[Value]) -> (&Value, &Value) {
+    let roles: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")
+        .collect();
+    assert_eq!(
+        roles.len(),
+        2,
+        "one role for the operator, one for leader election: {:?}",
+        roles.iter().map(|r| kind_and_name(r)).collect::<Vec<_>>()
+    );
+    let is_lease = |r: &Value| r["rules"][0]["apiGroups"][0] == "coordination.k8s.io";
+    let lease = *roles
+        .iter()
+        .find(|r| is_lease(r))
+        .expect("a role for leases");
+    let operator = *roles
+        .iter()
+        .find(|r| !is_lease(r))
+        .expect("an operator role");
+    (operator, lease)
+}
+
+/// Asserts the RBAC of a render: exactly the operator's verbs and the lease verbs, Secrets read
+/// only, each bound to the ServiceAccount the Deployment runs as, leases in the install
+/// namespace.
+fn assert_least_privilege(source: &str, objects: &[Value]) {
+    let (operator, lease) = operator_and_lease_roles(objects);
+    let operator_grants = grants(operator);
+    assert_eq!(
+        operator_grants,
+        expected(OPERATOR_RULES),
+        "{source}: {} grants exactly what `senderops run` calls",
+        kind_and_name(operator)
+    );
+    let secret_verbs: BTreeSet<&str> = operator_grants
+        .iter()
+        .filter(|(group, resource, _)| group.is_empty() && resource == "secrets")
+        .map(|(_, _, verb)| verb.as_str())
+        .collect();
+    assert!(
+        secret_verbs.iter().all(|v| READ_ONLY_VERBS.contains(v)),
+        "{source}: Secrets are read-only, not {secret_verbs:?}"
+    );
+    assert_eq!(
+        grants(lease),
+        expected(LEASE_RULES),
+        "{source}: {} grants exactly what leader election calls",
+        kind_and_name(lease)
+    );
+    assert_eq!(
+        lease["kind"], "Role",
+        "{source}: leases are granted by a Role"
+    );
+    assert_eq!(
+        lease["metadata"]["namespace"], INSTALL_NAMESPACE,
+        "{source}: the lease Role is in the operator's namespace"
+    );
+
+    let service_account = one_of(objects, "ServiceAccount");
+    let deployment = one_of(objects, "Deployment");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        service_account["metadata"]["name"],
+        "{source}: the operator runs as the ServiceAccount the RBAC is bound to"
+    );
+    for role in [operator, lease] {
+        let binding_kind = if role["kind"] == "ClusterRole" {
+            "ClusterRoleBinding"
+        } else {
+            "RoleBinding"
+        };
+        let binding = all_of(objects, binding_kind)
+            .into_iter()
+            .find(|b| b["roleRef"]["name"] == role["metadata"]["name"])
+            .unwrap_or_else(|| panic!("{source}: nothing binds {}", kind_and_name(role)));
+        assert_eq!(
+            binding["roleRef"]["kind"], role["kind"],
+            "{source}: {binding}"
+        );
+        assert_eq!(
+            binding["metadata"]["namespace"],
+            role["metadata"]["namespace"],
+            "{source}: {} binds in its role's namespace",
+            kind_and_name(binding)
+        );
+        assert_eq!(
+            binding["subjects"],
+            json!([{
+                "kind": "ServiceAccount",
+                "name": service_account["metadata"]["name"],
+                "namespace": service_account["metadata"]["namespace"],
+            }]),
+            "{source}: {} binds the operator's ServiceAccount only",
+            kind_and_name(binding)
+        );
+    }
+}
+
+/// Asserts the operator pod of a render: non-root, read-only root, no privilege, resources,
+/// probes on the metrics port, the downward API, leader election and JSON logs.
+fn assert_locked_down_operator(source: &str, deployment: &Value) {
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = container(deployment);
+    let args = args_of(deployment);
+
+    assert_eq!(
+        deployment["spec"]["replicas"], REPLICAS,
+        "{source}: replicas"
+    );
+    assert_eq!(container["image"], IMAGE, "{source}: image");
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("run"),
+        "{source}: {args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a == "--leader-election"),
+        "{source}: two replicas need --leader-election: {args:?}"
+    );
+    assert_eq!(
+        flag_values(&args, "--log-format"),
+        ["json"],
+        "{source}: {args:?}"
+    );
+
+    let pod_security = &pod["securityContext"];
+    assert_eq!(
+        pod_security["runAsNonRoot"], true,
+        "{source}: {pod_security}"
+    );
+    assert_eq!(
+        pod_security["runAsUser"], NON_ROOT_ID,
+        "{source}: {pod_security}"
+    );
+    assert_eq!(
+        pod_security["seccompProfile"],
+        json!({"type": "RuntimeDefault"}),
+        "{source}: {pod_security}"
+    );
+    let security = &container["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true, "{source}: {security}");
+    assert_eq!(security["runAsUser"], NON_ROOT_ID, "{source}: {security}");
+    assert_eq!(
+        security["readOnlyRootFilesystem"], true,
+        "{source}: {security}"
+    );
+    assert_eq!(
+        security["allowPrivilegeEscalation"], false,
+        "{source}: {security}"
+    );
+    assert_eq!(
+        security["capabilities"],
+        json!({"drop": ["ALL"]}),
+        "{source}: drops every capability and adds none: {security}"
+    );
+    assert_ne!(security["privileged"], true, "{source}: {security}");
+    for host in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert_ne!(pod[host], true, "{source}: {host}");
+    }
+    assert_ne!(
+        pod["automountServiceAccountToken"], false,
+        "{source}: the operator needs its token"
+    );
+
+    for bound in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                container["resources"][bound][resource].is_string(),
+                "{source}: {bound}.{resource} is set: {}",
+                container["resources"]
+            );
+        }
+    }
+
+    let ports = container["ports"].as_array().expect("ports");
+    assert_eq!(
+        ports,
+        &vec![json!({"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})],
+        "{source}: one named metrics port"
+    );
+    assert_eq!(
+        flag_values(&args, "--metrics-addr"),
+        [format!("0.0.0.0:{METRICS_PORT}")],
+        "{source}: the operator serves on the port the probes and Service use: {args:?}"
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(
+            container[probe]["httpGet"],
+            json!({"path": path, "port": "metrics"}),
+            "{source}: {probe}"
+        );
+    }
+
+    let env: Vec<(Value, Value)> = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| {
+            (
+                e["name"].clone(),
+                e["valueFrom"]["fieldRef"]["fieldPath"].clone(),
+            )
+        })
+        .collect();
+    for (name, field) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert!(
+            env.contains(&(json!(name), json!(field))),
+            "{source}: {name} comes from {field}: {env:?}"
+        );
+    }
+
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{source}: terminationGracePeriodSeconds is set"));
+    assert!(
+        GRACE_SECONDS.contains(&grace),
+        "{source}: terminationGracePeriodSeconds {grace} is not within {GRACE_SECONDS:?}"
+    );
+}
+
+fn kustomize_base() -> Vec<Value> {
+    parse_yaml(&kustomize("deploy"))
+}
+
+/// Namespace `senderops` as deploy/ declares it (Pod Security labels included), for real.
+fn install_senderops_namespace() {
+    install_namespace(one_of(&kustomize_base(), "Namespace"));
+}
+
+fn helm_default() -> Vec<Value> {
+    parse_yaml(&helm_template(RELEASE, INSTALL_NAMESPACE, &[], &[]))
+}
+
+#[test]
+fn the_crd_copies_under_deploy_match_crds() {
+    let source = std::fs::read_to_string(repo_root().join("crds/whatsappsender.yaml"))
+        .expect("read crds/whatsappsender.yaml");
+    for copy in [
+        "deploy/base/crd/whatsappsender.yaml",
+        "deploy/helm/senderops/crds/whatsappsender.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo_root().join(copy))
+            .unwrap_or_else(|e| panic!("read {copy}: {e}"));
+        assert!(
+            text == source,
+            "{copy} differs from crds/whatsappsender.yaml: run `make manifests` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn the_kustomize_base_installs_everything_in_namespace_senderops() {
+    let objects = kustomize_base();
+    let kinds: BTreeSet<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        BASE_KINDS.iter().copied().collect(),
+        "kinds installed"
+    );
+    assert_eq!(
+        one_of(&objects, "Namespace")["metadata"]["name"],
+        INSTALL_NAMESPACE
+    );
+    for object in &objects {
+        if !CLUSTER_SCOPED_KINDS.contains(&object["kind"].as_str().unwrap_or("")) {
+            assert_eq!(
+                object["metadata"]["namespace"],
+                INSTALL_NAMESPACE,
+                "{} is in the operator's namespace",
+                kind_and_name(object)
+            );
+        }
+    }
+    let crd = one_of(&objects, "CustomResourceDefinition");
+    assert_eq!(
+        crd["metadata"]["name"],
+        "whatsappsenders.messaging.senderops.io"
+    );
+
+    let service = one_of(&objects, "Service");
+    let pod_labels = &one_of(&objects, "Deployment")["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in service["spec"]["selector"].as_object().expect("a selector") {
+        assert_eq!(
+            &pod_labels[key], value,
+            "the metrics Service selects the operator pods"
+        );
+    }
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn the_kustomize_base_is_accepted_by_the_api_server() {
+    let rendered = kustomize("deploy");
+    let objects = parse_yaml(&rendered);
+    // The namespace for real, so the namespaced objects have somewhere to go.
+    install_senderops_namespace();
+    let output = server_dry_run(&rendered, "kubectl kustomize deploy/");
+    assert_dry_run_covered(&output, &objects);
+
+    // The README's command as it is: client-side apply of the directory.
+    controlplane::shared()
+        .kubectl()
+        .args(["apply", "--dry-run=server", "-k"])
+        .arg(repo_root().join("deploy"))
+        .run()
+        .expect_success("kubectl apply -k deploy/ --dry-run=server");
+}
+
+#[test]
+fn the_rbac_grants_exactly_the_api_calls_the_operator_makes() {
+    assert_least_privilege("kustomize deploy/", &kustomize_base());
+    let objects = kustomize_base();
+    let (operator, _) = operator_and_lease_roles(&objects);
+    assert_eq!(operator["kind"], "ClusterRole", "all namespaces by default");
+    assert_least_privilege("helm template (defaults)", &helm_default());
+}
+
+#[test]
+fn the_operator_runs_non_root_read_only_and_without_privileges() {
+    assert_locked_down_operator("kustomize deploy/", one_of(&kustomize_base(), "Deployment"));
+    assert_locked_down_operator(
+        "helm template (defaults)",
+        one_of(&helm_default(), "Deployment"),
+    );
+}
+
+#[test]
+fn the_operator_pod_meets_the_restricted_pod_security_standard() {
+    let objects = kustomize_base();
+    let namespace = one_of(&objects, "Namespace");
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted",
+        "namespace senderops enforces the restricted standard: {namespace}"
+    );
+    install_senderops_namespace();
+    // A pod of the Deployment's template, dry-run where PodSecurity admission enforces.
+    let pod = |spec: &Value| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "senderops-pod-security", "namespace": INSTALL_NAMESPACE},
+            "spec": spec,
+        })
+        .to_string()
+    };
+    let spec = one_of(&objects, "Deployment")["spec"]["template"]["spec"].clone();
+    let dry_run = |manifest: String| {
+        controlplane::shared()
+            .kubectl()
+            .args(["create", "--dry-run=server", "-f", "-"])
+            .stdin(manifest)
+            .run()
+    };
+    dry_run(pod(&spec)).expect_success("admit the operator pod under the restricted standard");
+
+    // The check is live: the same pod allowed to escalate privileges is refused.
+    let mut escalating = spec;
+    escalating["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = json!(true);
+    let refused = dry_run(pod(&escalating)).expect_failure("a pod that may escalate privileges");
+    assert!(
+        refused.stderr.contains("PodSecurity"),
+        "refused by PodSecurity admission: {}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_lease() {
+    let rendered = kustomize("deploy/overlays/sharding");
+    let objects = parse_yaml(&rendered);
+    let deployments = all_of(&objects, "Deployment");
+    assert_eq!(deployments.len(), 2, "two shards: {rendered}");
+
+    let mut leases = BTreeSet::new();
+    let mut selectors = BTreeSet::new();
+    for (deployment, shard) in deployments.iter().zip(["a", "b"]) {
+        let name = kind_and_name(deployment);
+        let args = args_of(deployment);
+        assert_eq!(
+            flag_values(&args, "--selector"),
+            [format!("senderops.io/shard={shard}")],
+            "{name}: {args:?}"
+        );
+        let lease = flag_values(&args, "--lease-name");
+        assert_eq!(lease.len(), 1, "{name} names one Lease: {args:?}");
+        leases.insert(lease[0].clone());
+        assert_locked_down_operator(&name, deployment);
+
+        let selector = &deployment["spec"]["selector"]["matchLabels"];
+        let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        for (key, value) in selector.as_object().expect("matchLabels") {
+            assert_eq!(&labels[key], value, "{name} selects its own pods");
+        }
+        selectors.insert(selector.to_string());
+        // The other shard's pods do not match this selector.
+        for other in deployments.iter().filter(|d| d != &deployment) {
+            let other_labels = &other["spec"]["template"]["metadata"]["labels"];
+            assert!(
+                selector
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .any(|(k, v)| &other_labels[k] != v),
+                "{name}'s selector {selector} also selects {}'s pods",
+                kind_and_name(other)
+            );
+        }
+    }
+    assert_eq!(
+        leases.len(),
+        2,
+        "each shard elects its own leader: {leases:?}"
+    );
+    assert!(
+        !leases.contains("senderops"),
+        "no shard shares the unsharded Lease: {leases:?}"
+    );
+    assert_eq!(selectors.len(), 2, "distinct pod selectors: {selectors:?}");
+
+    // Everything else is shared, once.
+    for kind in [
+        "Namespace",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "Service",
+    ] {
+        one_of(&objects, kind);
+    }
+    let shared: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] != "Deployment")
+        .cloned()
+        .chain(std::iter::once(deployments[0].clone()))
+        .collect();
+    assert_least_privilege("kustomize deploy/overlays/sharding", &shared);
+    let service = one_of(&objects, "Service");
+    for deployment in &deployments {
+        let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        for (key, value) in service["spec"]["selector"].as_object().expect("a selector") {
+            assert_eq!(
+                &labels[key],
+                value,
+                "the metrics Service scrapes {}",
+                kind_and_name(deployment)
+            );
+        }
+    }
+
+    install_senderops_namespace();
+    let output = server_dry_run(&rendered, "kubectl kustomize deploy/overlays/sharding/");
+    assert_dry_run_covered(&output, &objects);
+}
+
+#[test]
+fn helm_and_kustomize_install_the_same_operator() {
+    let kustomized = kustomize_base();
+    let helmed = helm_default();
+
+    let (k_operator, k_lease) = operator_and_lease_roles(&kustomized);
+    let (h_operator, h_lease) = operator_and_lease_roles(&helmed);
+    assert_eq!(grants(k_operator), grants(h_operator), "operator rules");
+    assert_eq!(grants(k_lease), grants(h_lease), "lease rules");
+    for (k, h) in [(k_operator, h_operator), (k_lease, h_lease)] {
+        assert_eq!(k["kind"], h["kind"]);
+        assert_eq!(k["metadata"]["name"], h["metadata"]["name"]);
+    }
+
+    let k_deployment = one_of(&kustomized, "Deployment");
+    let h_deployment = one_of(&helmed, "Deployment");
+    assert_eq!(
+        args_of(k_deployment),
+        args_of(h_deployment),
+        "container args"
+    );
+    for field in [
+        "image",
+        "securityContext",
+        "resources",
+        "livenessProbe",
+        "readinessProbe",
+        "ports",
+        "env",
+    ] {
+        assert_eq!(
+            container(k_deployment)[field],
+            container(h_deployment)[field],
+            "container {field}"
+        );
+    }
+    let (k_pod, h_pod) = (
+        &k_deployment["spec"]["template"]["spec"],
+        &h_deployment["spec"]["template"]["spec"],
+    );
+    for field in [
+        "securityContext",
+        "serviceAccountName",
+        "terminationGracePeriodSeconds",
+        "topologySpreadConstraints",
+    ] {
+        assert_eq!(k_pod[field], h_pod[field], "pod {field}");
+    }
+    assert_eq!(
+        k_deployment["spec"]["replicas"],
+        h_deployment["spec"]["replicas"]
+    );
+    assert_eq!(
+        one_of(&kustomized, "Service")["spec"]["ports"],
+        one_of(&helmed, "Service")["spec"]["ports"],
+        "metrics Service ports"
+    );
+}
+
+#[test]
+fn the_helm_chart_lints_clean() {
+    let out = helm(&["lint", "--strict", support::deploy::CHART]);
+    assert!(
+        out.success,
+        "helm lint --strict:\n{}{}",
+        out.stdout, out.stderr
+    );
+}
+
+#[test]
+fn the_default_helm_render_is_accepted_by_the_api_server() {
+    let rendered = helm_template(RELEASE, INSTALL_NAMESPACE, &[], &["--include-crds"]);
+    let objects = parse_yaml(&rendered);
+    one_of(&objects, "CustomResourceDefinition");
+    assert!(
+        all_of(&objects, "ServiceMonitor").is_empty(),
+        "no ServiceMonitor unless asked for"
+    );
+    install_senderops_namespace();
+    let output = server_dry_run(&rendered, "helm template (defaults, with the CRD)");
+    assert_dry_run_covered(&output, &objects);
+}
+
+#[test]
+fn the_readmes_helm_install_command_works_against_a_cluster() {
+    let plane = controlplane::shared();
+    let kubeconfig = plane.kubeconfig();
+    // deploy/README.md's command, as a dry run that talks to the API server.
+    let out = helm(&[
+        "install",
+        RELEASE,
+        support::deploy::CHART,
+        "-n",
+        INSTALL_NAMESPACE,
+        "--create-namespace",
+        "--dry-run=server",
+        "--kubeconfig",
+        kubeconfig.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(
+        out.success,
+        "helm install --dry-run=server:\n{}{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains("STATUS: pending-install")
+            && out.stdout.contains("watching every namespace"),
+        "helm printed the release and its NOTES:\n{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn helm_values_render_a_namespaced_sharded_monitored_install() {
+    let plane = controlplane::shared();
+    let watched = plane.namespace("helm-watched").await;
+    let release = "team-a";
+    let values = [
+        format!("watchNamespace={watched}"),
+        "selector=senderops.io/shard=a".to_string(),
+        "serviceMonitor.enabled=true".to_string(),
+        "serviceMonitor.labels.release=prometheus".to_string(),
+        "image.repository=registry.example.com/senderops".to_string(),
+        "image.tag=0.2.0".to_string(),
+        "image.pullPolicy=Always".to_string(),
+        "replicas=3".to_string(),
+        "logFormat=text".to_string(),
+        "twilio.apiUrl=https://twilio-proxy.example.com".to_string(),
+        "twilio.requestsPerSecond=20".to_string(),
+        "resyncInterval=10m".to_string(),
+        "nodeSelector.kubernetes\\.io/os=linux".to_string(),
+        "tolerations[0].key=dedicated".to_string(),
+        "tolerations[0].operator=Exists".to_string(),
+        "resources.limits.memory=512Mi".to_string(),
+        "extraArgs[0]=--poll-interval=10s".to_string(),
+    ];
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let rendered = helm_template(release, INSTALL_NAMESPACE, &values, &[]);
+    let objects = parse_yaml(&rendered);
+
+    // RBAC confined to the watched namespace; leases still in the release's.
+    assert!(
+        all_of(&objects, "ClusterRole").is_empty()
+            && all_of(&objects, "ClusterRoleBinding").is_empty(),
+        "watchNamespace needs no cluster-wide grant: {:?}",
+        objects.iter().map(kind_and_name).collect::<Vec<_>>()
+    );
+    let (operator, lease) = operator_and_lease_roles(&objects);
+    assert_eq!(operator["kind"], "Role");
+    assert_eq!(operator["metadata"]["namespace"], json!(watched));
+    assert_eq!(grants(operator), expected(OPERATOR_RULES));
+    let binding = all_of(&objects, "RoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["namespace"] == json!(watched))
+        .expect("a RoleBinding in the watched namespace");
+    assert_eq!(binding["subjects"][0]["namespace"], INSTALL_NAMESPACE);
+    assert_eq!(lease["metadata"]["namespace"], INSTALL_NAMESPACE);
+
+    let deployment = one_of(&objects, "Deployment");
+    let args = args_of(deployment);
+    assert_eq!(
+        flag_values(&args, "--namespace"),
+        [watched.as_str()],
+        "{args:?}"
+    );
+    assert_eq!(
+        flag_values(&args, "--selector"),
+        ["senderops.io/shard=a"],
+        "{args:?}"
+    );
+    assert_eq!(
+        flag_values(&args, "--lease-name"),
+        ["team-a-senderops"],
+        "{args:?}"
+    );
+    assert_eq!(flag_values(&args, "--log-format"), ["text"], "{args:?}");
+    assert_eq!(
+        flag_values(&args, "--twilio-api-url"),
+        ["https://twilio-proxy.example.com"],
+        "{args:?}"
+    );
+    assert_eq!(
+        flag_values(&args, "--twilio-requests-per-second"),
+        ["20"],
+        "{args:?}"
+    );
+    assert_eq!(flag_values(&args, "--resync-interval"), ["10m"], "{args:?}");
+    assert_eq!(
+        args.last().map(String::as_str),
+        Some("--poll-interval=10s"),
+        "{args:?}"
+    );
+    let container = container(deployment);
+    assert_eq!(container["image"], "registry.example.com/senderops:0.2.0");
+    assert_eq!(container["imagePullPolicy"], "Always");
+    assert_eq!(container["resources"]["limits"]["memory"], "512Mi");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"key": "dedicated", "operator": "Exists"}])
+    );
+
+    // The ServiceMonitor (its CRD is not on the test control plane: checked as data).
+    let monitor = one_of(&objects, "ServiceMonitor");
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(monitor["metadata"]["namespace"], INSTALL_NAMESPACE);
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"],
+        json!({"matchNames": [INSTALL_NAMESPACE]})
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"],
+        json!([{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": true}])
+    );
+    let service = one_of(&objects, "Service");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(
+            &service["metadata"]["labels"][key], value,
+            "the ServiceMonitor selects the metrics Service"
+        );
+    }
+
+    // Everything but the ServiceMonitor goes through the API server.
+    install_senderops_namespace();
+    let installable: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] != "ServiceMonitor")
+        .cloned()
+        .collect();
+    let stream: String = installable
+        .iter()
+        .map(|o| format!("---\n{}\n", serde_json::to_string(o).unwrap()))
+        .collect();
+    let output = server_dry_run(&stream, "helm template with watchNamespace and selector");
+    assert_dry_run_covered(&output, &installable);
+}
+
+#[test]
+fn without_leader_election_the_chart_runs_one_replica_and_no_lease() {
+    let rendered = helm_template(
+        RELEASE,
+        INSTALL_NAMESPACE,
+        &["leaderElection=false", "replicas=1"],
+        &[],
+    );
+    let objects = parse_yaml(&rendered);
+    let args = args_of(one_of(&objects, "Deployment"));
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.starts_with("--leader-election") || a.starts_with("--lease-name")),
+        "{args:?}"
+    );
+    assert!(
+        all_of(&objects, "Role").is_empty(),
+        "no lease Role without leader election"
+    );
+    named(&objects, "ClusterRole", RELEASE);
+
+    let refused = helm(&[
+        "template",
+        RELEASE,
+        support::deploy::CHART,
+        "--set",
+        "leaderElection=false",
+    ]);
+    assert!(
+        !refused.success && refused.stderr.contains("replicas > 1 needs leaderElection"),
+        "two replicas without leader election are refused; helm said: {}",
+        refused.stderr
+    );
+}

@@ -1,0 +1,342 @@
+//! The RBAC of `deploy/` is enough, and no more: applied to the test control plane for a
+//! ServiceAccount of the test's namespace, its token may do exactly what the operator needs,
+//! and `senderops run` authenticated by that token alone (with leader election, as in the
+//! Deployment) takes a sender to Ready without a single forbidden call.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use senderops::api::WhatsAppSender;
+use serde_json::{Value, json};
+
+use crate::support::controlplane::{self, repo_root};
+use crate::support::deploy::{
+    INSTALL_NAMESPACE, OperatorProcess, kind_and_name, kubectl_as, kustomize, one_of, parse_yaml,
+    token_kubeconfig,
+};
+use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
+use crate::support::wait::Wait;
+
+/// How long the operator gets to take an auto-verified number to Ready.
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+const TOKEN_DURATION: &str = "--duration=30m";
+const PHONE: &str = "+15017122690";
+const SENDER: &str = "rbac-proof";
+const POD_NAME: &str = "senderops-rbac-test-0";
+/// `--lease-name`'s default.
+const LEASE: &str = "senderops";
+
+/// The kinds of deploy/ that make up the operator's identity and permissions.
+const RBAC_KINDS: &[&str] = &[
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// The RBAC objects of `kubectl kustomize deploy/`, moved from namespace `senderops` to `ns`
+/// and, for the cluster-scoped ones, renamed after `ns` so that tests do not share them.
+fn rbac_for(ns: &str) -> Vec<Value> {
+    let cluster_name = format!("senderops-{ns}");
+    parse_yaml(&kustomize("deploy"))
+        .into_iter()
+        .filter(|o| RBAC_KINDS.contains(&o["kind"].as_str().unwrap_or("")))
+        .map(|mut object| {
+            let cluster_scoped = object["metadata"]["namespace"].is_null();
+            if cluster_scoped {
+                object["metadata"]["name"] = json!(cluster_name);
+            } else {
+                assert_eq!(
+                    object["metadata"]["namespace"],
+                    INSTALL_NAMESPACE,
+                    "{}",
+                    kind_and_name(&object)
+                );
+                object["metadata"]["namespace"] = json!(ns);
+            }
+            if object["kind"] == "ClusterRoleBinding" {
+                object["roleRef"]["name"] = json!(cluster_name);
+            }
+            // get_mut, not indexing: indexing would add `subjects: null` to every object.
+            if let Some(subjects) = object.get_mut("subjects").and_then(Value::as_array_mut) {
+                for subject in subjects {
+                    subject["namespace"] = json!(ns);
+                }
+            }
+            object
+        })
+        .collect()
+}
+
+/// Applies deploy/'s RBAC for namespace `ns` and returns a kubeconfig (in `dir`) that
+/// authenticates as its ServiceAccount with a fresh token.
+fn install_rbac_and_log_in(ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let objects = rbac_for(ns);
+    let kinds: Vec<String> = objects.iter().map(kind_and_name).collect();
+    assert_eq!(objects.len(), RBAC_KINDS.len(), "{kinds:?}");
+    let stream: String = objects
+        .iter()
+        .map(|o| format!("---\n{}\n", serde_json::to_string(o).unwrap()))
+        .collect();
+    let plane = controlplane::shared();
+    plane
+        .kubectl()
+        .args(["apply", "--server-side", "-f", "-"])
+        .stdin(stream)
+        .run()
+        .expect_success("apply deploy/'s RBAC");
+    let account = one_of(&objects, "ServiceAccount")["metadata"]["name"]
+        .as_str()
+        .expect("a ServiceAccount name")
+        .to_string();
+    let token = plane
+        .kubectl()
+        .args(["-n", ns, "create", "token", &account, TOKEN_DURATION])
+        .run()
+        .expect_success("issue a ServiceAccount token")
+        .stdout
+        .trim()
+        .to_string();
+    token_kubeconfig(dir, &token)
+}
+
+#[tokio::test]
+async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() {
+    let plane = controlplane::shared();
+    let ns = plane.namespace("rbac-can-i").await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let kubeconfig = install_rbac_and_log_in(&ns, dir.path());
+
+    let whoami = kubectl_as(&kubeconfig)
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .run()
+        .expect_success("authenticate with the token");
+    assert_eq!(
+        whoami.stdout,
+        format!("system:serviceaccount:{ns}:senderops")
+    );
+
+    let can_i = |verb: &str, resource: &str, namespace: &str| -> bool {
+        let mut kubectl = kubectl_as(&kubeconfig).args(["auth", "can-i", verb, resource]);
+        if !namespace.is_empty() {
+            kubectl = kubectl.args(["-n", namespace]);
+        }
+        let out = kubectl.run();
+        match out.stdout.trim() {
+            "yes" => true,
+            "no" => false,
+            other => panic!(
+                "kubectl auth can-i {verb} {resource}: {other} {}",
+                out.stderr
+            ),
+        }
+    };
+    let elsewhere = "default";
+    let allowed = [
+        ("list", "whatsappsenders.messaging.senderops.io", elsewhere),
+        ("watch", "whatsappsenders.messaging.senderops.io", elsewhere),
+        (
+            "patch",
+            "whatsappsenders.messaging.senderops.io",
+            ns.as_str(),
+        ),
+        (
+            "patch",
+            "whatsappsenders.messaging.senderops.io/status",
+            ns.as_str(),
+        ),
+        ("get", "secrets", ns.as_str()),
+        ("list", "secrets", elsewhere),
+        ("watch", "secrets", elsewhere),
+        ("create", "events.events.k8s.io", elsewhere),
+        ("patch", "events.events.k8s.io", ns.as_str()),
+        ("get", "leases.coordination.k8s.io", ns.as_str()),
+        ("create", "leases.coordination.k8s.io", ns.as_str()),
+        ("patch", "leases.coordination.k8s.io", ns.as_str()),
+    ];
+    for (verb, resource, namespace) in allowed {
+        assert!(
+            can_i(verb, resource, namespace),
+            "the operator may {verb} {resource} in {namespace}"
+        );
+    }
+    let refused = [
+        (
+            "create",
+            "whatsappsenders.messaging.senderops.io",
+            ns.as_str(),
+        ),
+        (
+            "update",
+            "whatsappsenders.messaging.senderops.io",
+            ns.as_str(),
+        ),
+        (
+            "delete",
+            "whatsappsenders.messaging.senderops.io",
+            ns.as_str(),
+        ),
+        ("create", "secrets", ns.as_str()),
+        ("update", "secrets", ns.as_str()),
+        ("patch", "secrets", ns.as_str()),
+        ("delete", "secrets", ns.as_str()),
+        ("get", "configmaps", ns.as_str()),
+        ("create", "pods", ns.as_str()),
+        ("create", "events", ns.as_str()),
+        ("delete", "events.events.k8s.io", ns.as_str()),
+        ("delete", "leases.coordination.k8s.io", ns.as_str()),
+        ("update", "leases.coordination.k8s.io", ns.as_str()),
+        ("get", "whatsappsenders.messaging.senderops.io", ns.as_str()),
+        ("list", "leases.coordination.k8s.io", ns.as_str()),
+        ("get", "leases.coordination.k8s.io", elsewhere),
+        ("create", "leases.coordination.k8s.io", elsewhere),
+        ("get", "customresourcedefinitions.apiextensions.k8s.io", ""),
+    ];
+    for (verb, resource, namespace) in refused {
+        assert!(
+            !can_i(verb, resource, namespace),
+            "the operator may not {verb} {resource} in {namespace:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
+    let plane = controlplane::shared();
+    let ns = plane.namespace("rbac-run").await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let kubeconfig = install_rbac_and_log_in(&ns, dir.path());
+
+    let sim = Sim::start().await;
+    sim.number(PHONE, "auto_verify").await;
+    let client = plane.client().await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "twilio"},
+        "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the credentials Secret");
+
+    let logs = repo_root().join("target/testplane/logs");
+    std::fs::create_dir_all(&logs).expect("create the log directory");
+    let sim_url = sim.base_url();
+    let operator_log = logs.join(format!("operator-{ns}.log"));
+    let mut operator = OperatorProcess::start(
+        &kubeconfig,
+        &[("POD_NAME", POD_NAME), ("POD_NAMESPACE", ns.as_str())],
+        &[
+            "--leader-election",
+            "--lease-namespace",
+            &ns,
+            "--namespace",
+            &ns,
+            "--twilio-api-url",
+            &sim_url,
+            "--poll-interval",
+            "100ms",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        operator_log.clone(),
+    );
+
+    let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), &ns);
+    let manifest = json!({
+        "apiVersion": "messaging.senderops.io/v1alpha1",
+        "kind": "WhatsAppSender",
+        "metadata": {"name": SENDER},
+        "spec": {
+            "phoneNumber": PHONE,
+            "credentialsRef": {"name": "twilio"},
+            "profile": {"name": "RBAC Proof"},
+        },
+    });
+    senders
+        .patch(
+            SENDER,
+            &PatchParams::apply("senderops-tests").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .expect("apply the WhatsAppSender");
+
+    Wait::until(format!("{ns}/{SENDER} to be Ready"))
+        .within(READY_DEADLINE)
+        .context(|| {
+            let log = std::fs::read_to_string(&operator_log).unwrap_or_default();
+            format!("operator log:\n{log}")
+        })
+        .poll_ok(async || {
+            operator.assert_running();
+            let sender = senders.get(SENDER).await.expect("read the sender");
+            let ready = sender.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .map(|c| c.status.clone())
+            });
+            if ready.as_deref() == Some("True") {
+                return Ok(());
+            }
+            Err(format!(
+                "status {}",
+                serde_json::to_string_pretty(&sender.status).unwrap()
+            ))
+        })
+        .await;
+
+    // It led through the Lease its Role allows, under its pod's name.
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let lease = leases
+        .get_opt(LEASE)
+        .await
+        .expect("read the Lease")
+        .unwrap_or_else(|| panic!("no Lease {ns}/{LEASE}; operator log:\n{}", operator.log()));
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some(POD_NAME),
+        "the Lease is held under POD_NAME"
+    );
+    // It reported through Events.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(SENDER))
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        !reasons.is_empty(),
+        "the operator recorded Events about {SENDER}; operator log:\n{}",
+        operator.log()
+    );
+    // And was refused nothing on the way.
+    let log = operator.log();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "a call was refused: the RBAC misses something the operator does; log:\n{log}"
+    );
+
+    let status = operator.stop();
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}; log:\n{}",
+        operator.log()
+    );
+}

@@ -1,0 +1,27 @@
+//! The integration tests, one binary: a module per area, all sharing `support` (one test control
+//! plane per run, a namespace per test) and compiled once. `cargo test --test it AREA::` runs one
+//! area, e.g. `cargo test --test it operator_lifecycle::`.
+
+mod support;
+
+mod conformance;
+mod crd;
+mod demo;
+mod deploy;
+mod deploy_rbac;
+mod export;
+mod gitops;
+mod hostile_manifests;
+mod hostile_parsing;
+mod hostile_requests;
+mod monitoring;
+mod operator_disruptions;
+mod operator_failures;
+mod operator_faults;
+mod operator_lifecycle;
+mod operator_production;
+mod operator_scale;
+mod secret_leak;
+mod testplane;
+mod twilio_lifecycle;
+mod twilio_requests;

@@ -1,0 +1,339 @@
+//! What goes wrong, and what the operator does about it: credentials missing or refused, the
+//! account swapped, every Twilio error only the user can fix, answers lost, and a crash in
+//! the middle of a create. Each ends with a condition that says what to do, and never with a
+//! second sender.
+
+use std::time::Duration;
+
+use senderops::twilio::Credentials;
+use serde_json::json;
+
+use crate::support::operator::{
+    Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
+};
+use crate::support::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_A, TOKEN_B, requests_in};
+use crate::support::wait::Wait;
+
+const PHONE: &str = "+15005550001";
+
+#[tokio::test]
+async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resumes() {
+    let f = Fixture::new("creds").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    f.apply(
+        "acme",
+        spec(PHONE, json!({"credentialsRef": {"name": "elsewhere"}})),
+    )
+    .await;
+    let missing = f
+        .wait_condition("acme", "Ready", "False", "CredentialsNotFound")
+        .await;
+    let message = condition(&missing, "Ready").unwrap().message;
+    assert!(message.contains("Secret elsewhere"), "{message}");
+    assert_eq!(condition(&missing, "Synced").unwrap().status, "False");
+    f.wait_event("acme", "CredentialsNotFound").await;
+
+    f.secret("elsewhere", &[("accountSid", ACCOUNT_A)]).await;
+    let incomplete = f
+        .wait_for("acme", "a message naming authToken", |s| {
+            condition(s, "Ready").is_some_and(|c| c.message.contains("has no key authToken"))
+        })
+        .await;
+    assert_eq!(
+        condition(&incomplete, "Ready").unwrap().reason,
+        "CredentialsNotFound"
+    );
+
+    f.secret(
+        "elsewhere",
+        &[("accountSid", ACCOUNT_A), ("authToken", "not-the-token")],
+    )
+    .await;
+    let refused = f
+        .wait_condition("acme", "Stalled", "True", "InvalidCredentials")
+        .await;
+    let message = condition(&refused, "Stalled").unwrap().message;
+    assert!(message.contains("20003"), "{message}");
+    assert!(!message.contains("not-the-token"), "{message}");
+
+    // The Secret watch brings the sender on as soon as the token is right.
+    f.secret(
+        "elsewhere",
+        &[("accountSid", ACCOUNT_A), ("authToken", TOKEN_A)],
+    )
+    .await;
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
+    assert_eq!(f.sim_sender(PHONE).await["create_requests"], 1);
+}
+
+#[tokio::test]
+async fn a_sender_is_never_registered_in_another_account() {
+    let f = Fixture::new("account").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    f.apply("acme", spec(PHONE, json!({}))).await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+
+    f.secret(
+        "twilio",
+        &[("accountSid", ACCOUNT_B), ("authToken", TOKEN_B)],
+    )
+    .await;
+    let stalled = f
+        .wait_condition("acme", "Stalled", "True", "AccountChanged")
+        .await;
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    assert!(
+        message.contains(ACCOUNT_A) && message.contains(ACCOUNT_B) && message.contains(&sid),
+        "{message}"
+    );
+    let all = f.sim_senders_for(PHONE).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["account_sid"], ACCOUNT_A);
+
+    f.secret(
+        "twilio",
+        &[("accountSid", ACCOUNT_A), ("authToken", TOKEN_A)],
+    )
+    .await;
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(sid_of(&ready), sid);
+}
+
+#[tokio::test]
+async fn every_error_only_the_user_can_fix_stalls_with_advice() {
+    let f = Fixture::new("stalled").await;
+    // (name, number behaviour, expected reason, words the advice must contain)
+    let cases = [
+        ("waba-full", "waba_full", "WabaFull", "63104"),
+        ("not-found", "number_not_found", "NumberNotFound", "63111"),
+        ("no-verify", "cannot_verify", "CannotVerify", "63113"),
+        ("no-code", "code_not_received", "CodeNotReceived", "63116"),
+        (
+            "registered",
+            "already_registered",
+            "AlreadyRegistered",
+            "63110",
+        ),
+    ];
+    for (i, (name, behavior, _, _)) in cases.iter().enumerate() {
+        let phone = format!("+1500555010{i}");
+        f.sim.number(&phone, behavior).await;
+        f.apply(name, spec(&phone, json!({}))).await;
+    }
+    for (name, _, reason, code) in cases {
+        let sender = f.wait_condition(name, "Stalled", "True", reason).await;
+        let stalled = condition(&sender, "Stalled").unwrap();
+        assert!(
+            stalled.message.contains(code),
+            "{name}: {}",
+            stalled.message
+        );
+        assert_eq!(condition(&sender, "Ready").unwrap().status, "False");
+        assert_eq!(condition(&sender, "Synced").unwrap().status, "False");
+        f.wait_event(name, reason).await;
+    }
+    // Serial onboarding moved past every refused number: the last one was registered.
+    assert_eq!(f.sim_senders_for("+15005550104").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_number_registered_in_another_account_stalls_and_is_left_alone() {
+    let f = Fixture::new("elsewhere").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    let account_b = f.sim.client(Credentials::auth_token(ACCOUNT_B, TOKEN_B));
+    register_by_hand(&account_b, PHONE, "Someone Else").await;
+    f.apply("acme", spec(PHONE, json!({}))).await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "AlreadyRegistered")
+        .await;
+    assert!(sender.status.unwrap().sid.is_none(), "nothing adopted");
+    let all = f.sim_senders_for(PHONE).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["account_sid"], ACCOUNT_B);
+}
+
+#[tokio::test]
+async fn a_different_display_name_at_twilio_is_reported_not_retried() {
+    let f = Fixture::new("name").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    register_by_hand(&f.sim.client_a(), PHONE, "Acme Old Name").await;
+    f.apply("acme", spec(PHONE, json!({}))).await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "DisplayNameMismatch")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    assert!(message.contains("Acme Old Name"), "{message}");
+    f.wait_event("acme", "DisplayNameMismatch").await;
+    f.request_reconcile("acme", "1").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await
+            + f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,
+        0,
+        "the name is never sent"
+    );
+}
+
+#[tokio::test]
+async fn malformed_codes_are_refused_locally() {
+    let f = Fixture::new("badcode").await;
+    f.sim.number(PHONE, "needs_code").await;
+    f.secret("otp", &[("code", "12ab56")]).await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "InvalidCode")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    assert!(message.contains("4 to 8 digits"), "{message}");
+    assert!(!message.contains("12ab56"), "{message}");
+    assert_eq!(
+        f.sim.sender(&sid_of(&sender)).await["wrong_codes"],
+        0,
+        "nothing was submitted"
+    );
+}
+
+#[tokio::test]
+async fn new_codes_on_request_until_twilio_says_too_many() {
+    let f = Fixture::new("resend").await;
+    f.sim.number(PHONE, "needs_code").await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
+    let sid = sid_of(
+        &f.wait_condition("acme", "Ready", "False", "WaitingForCode")
+            .await,
+    );
+    // The first code came with the registration; Twilio sends five in all, then says 63114.
+    for round in 1..=4 {
+        let before = f.sim.otp(&sid).await;
+        f.patch(
+            "acme",
+            json!({"metadata": {"annotations": {"senderops.io/resend-code": format!("r{round}")}}}),
+        )
+        .await;
+        f.wait_for("acme", &format!("resend r{round} handled"), |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.verification.as_ref())
+                .and_then(|v| v.resend_code_request.as_deref())
+                == Some(format!("r{round}").as_str())
+        })
+        .await;
+        let twilio = f.sim.sender(&sid).await;
+        assert_eq!(twilio["codes_sent"], round + 1, "{twilio}");
+        assert_ne!(f.sim.otp(&sid).await, before, "a new code replaced the old");
+    }
+    f.patch(
+        "acme",
+        json!({"metadata": {"annotations": {"senderops.io/resend-code": "r5"}}}),
+    )
+    .await;
+    let stalled = f
+        .wait_condition("acme", "Stalled", "True", "TooManyCodes")
+        .await;
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    assert!(message.contains("wait several hours"), "{message}");
+    assert_eq!(f.sim.sender(&sid).await["create_requests"], 5);
+
+    // Asking again during the lockout does not reach Twilio (it would only prolong it).
+    let refused = f.sim.count("POST", "/v2/Channels/Senders", 400).await;
+    assert_eq!(refused, 1);
+    f.patch(
+        "acme",
+        json!({"metadata": {"annotations": {"senderops.io/resend-code": "r6"}}}),
+    )
+    .await;
+    f.wait_for("acme", "told when it retries", |s| {
+        condition(s, "Stalled").is_some_and(|c| c.message.contains("retried in"))
+    })
+    .await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders", 400).await,
+        refused
+    );
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_looked_up_not_repeated() {
+    let f = Fixture::new("lost").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    f.sim
+        .faults(json!({"lost_answer_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
+        .await;
+    f.apply("acme", spec(PHONE, json!({}))).await;
+    let ready = f.wait_ready("acme").await;
+    let twilio = f.sim_sender(PHONE).await;
+    assert_eq!(twilio["sid"], sid_of(&ready).as_str());
+    assert_eq!(twilio["create_requests"], 1, "{twilio}");
+    f.wait_event("acme", "Adopted").await;
+}
+
+#[tokio::test]
+async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
+    let mut f = Fixture::new("crash").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    // The create is applied at once, but its answer is held long enough to kill the operator
+    // while it waits.
+    f.sim
+        .faults(json!({"answer_delay_ms": 5000, "only": "POST /v2/Channels/Senders"}))
+        .await;
+    f.apply("acme", spec(PHONE, json!({}))).await;
+    f.wait_create_at_twilio(PHONE).await;
+    f.operator.kill();
+    let before_restart = f.get("acme").await.unwrap();
+    assert!(
+        before_restart.status.and_then(|s| s.sid).is_none(),
+        "the SID never reached the operator"
+    );
+    f.sim.faults(json!({})).await;
+    f.operator.restart();
+
+    let ready = f.wait_ready("acme").await;
+    let twilio = f.sim_sender(PHONE).await;
+    assert_eq!(twilio["sid"], sid_of(&ready).as_str());
+    assert_eq!(twilio["create_requests"], 1, "{twilio}");
+}
+
+#[tokio::test]
+async fn a_code_submission_that_fails_is_sent_again_once_twilio_answers() {
+    let f = Fixture::new("codefail").await;
+    f.sim.number(PHONE, "needs_code").await;
+    f.apply("acme", spec_with_code(PHONE, "otp")).await;
+    let sid = sid_of(
+        &f.wait_condition("acme", "Ready", "False", "WaitingForCode")
+            .await,
+    );
+    let code = f.sim.otp(&sid).await.expect("a code was sent");
+    // Every code submission fails (500 or 503, applied to nothing) until the faults clear.
+    f.sim
+        .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders/{Sid}"}))
+        .await;
+    f.secret("otp", &[("code", &code)]).await;
+    f.wait_condition("acme", "Synced", "False", "TwilioUnavailable")
+        .await;
+    // Several failed submissions in a row are still no verdict on the code.
+    let failed_submissions = async || {
+        let stats = f.sim.stats().await;
+        requests_in(&stats, |r| {
+            r["method"] == "POST"
+                && r["route"] == "/v2/Channels/Senders/{Sid}"
+                && r["status"].as_u64().is_some_and(|s| s >= 500)
+        })
+    };
+    Wait::until("three failed code submissions (the code resubmitted)")
+        .within(Duration::from_secs(20))
+        .every(Duration::from_millis(50))
+        .poll(failed_submissions, |failed| *failed >= 3)
+        .await;
+    assert_ne!(
+        condition(&f.get("acme").await.unwrap(), "Stalled")
+            .unwrap()
+            .reason,
+        "CodeRejected",
+        "a code that never reached Twilio was not rejected"
+    );
+    f.sim.faults(json!({})).await;
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
+    assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 0);
+}

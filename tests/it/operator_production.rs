@@ -1,0 +1,196 @@
+//! Running the operator as production does: two replicas with leader election (one active,
+//! the standby taking over), shards selected by label, and the metrics and health endpoints.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use serde_json::json;
+
+use crate::support;
+use crate::support::operator::{Fixture, Operator, condition, sid_of, spec};
+use crate::support::wait::Wait;
+
+/// Short, so that a takeover after a crash is quick to test.
+const LEASE_SECONDS: u64 = 3;
+
+fn replica_args(ns: &str) -> Vec<String> {
+    [
+        "--leader-election",
+        "--lease-namespace",
+        ns,
+        "--lease-duration",
+        &format!("{LEASE_SECONDS}s"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The pid in the Lease holder's identity (`host-PID` outside a pod).
+async fn holder_pid(f: &Fixture) -> Option<u32> {
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
+    let lease = leases.get_opt("senderops").await.expect("read the Lease")?;
+    let holder = lease.spec?.holder_identity?;
+    holder.rsplit('-').next()?.parse().ok()
+}
+
+async fn wait_for_holder(f: &Fixture, candidates: &[Option<u32>]) -> u32 {
+    Wait::until(format!(
+        "one of the replicas {candidates:?} to take the Lease"
+    ))
+    .within(Duration::from_secs(30))
+    .poll_ok(async || match holder_pid(f).await {
+        Some(pid) if candidates.contains(&Some(pid)) => Ok(pid),
+        other => Err(format!("holder {other:?}")),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
+    let sim = support::sim::Sim::start().await;
+    let plane = support::controlplane::shared();
+    let ns = plane.namespace("ha").await;
+    let args = replica_args(&ns);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let f = Fixture::with_sim_in(&ns, sim, &args).await;
+    let mut second = Operator::start(&ns, &f.sim.base_url(), &args);
+
+    for i in 0..6 {
+        let phone = format!("+150055500{i:02}");
+        f.sim.number(&phone, "auto_verify").await;
+        f.apply(&format!("s{i}"), spec(&phone, json!({}))).await;
+    }
+    for i in 0..6 {
+        f.wait_ready(&format!("s{i}")).await;
+    }
+    for sender in f.sim.all_senders().await {
+        assert_eq!(sender["create_requests"], 1, "created once: {sender}");
+    }
+    let replicas = [f.operator.pid(), second.pid()];
+    let leader = wait_for_holder(&f, &replicas).await;
+    let standby_log = if Some(leader) == f.operator.pid() {
+        second.log()
+    } else {
+        f.operator.log()
+    };
+    assert!(
+        !standby_log.contains("senderops started"),
+        "the standby reconciled too:\n{standby_log}"
+    );
+
+    // The leader crashes: the standby takes over once the Lease runs out.
+    let crashed = Instant::now();
+    let mut f = f;
+    if Some(leader) == f.operator.pid() {
+        f.operator.kill();
+    } else {
+        second.kill();
+    }
+    let survivor = [f.operator.pid(), second.pid()];
+    wait_for_holder(&f, &survivor).await;
+    let took = crashed.elapsed();
+    assert!(
+        took < Duration::from_secs(LEASE_SECONDS * 4),
+        "the standby took {took:?} to lead with a {LEASE_SECONDS}s Lease"
+    );
+    f.sim.number("+15005550099", "auto_verify").await;
+    f.apply("after", spec("+15005550099", json!({}))).await;
+    let after = f.wait_ready("after").await;
+    assert_eq!(f.sim.sender(&sid_of(&after)).await["create_requests"], 1);
+}
+
+#[tokio::test]
+async fn a_stopped_leader_releases_the_lease_and_the_standby_leads() {
+    let sim = support::sim::Sim::start().await;
+    let plane = support::controlplane::shared();
+    let ns = plane.namespace("handover").await;
+    let args = replica_args(&ns);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut f = Fixture::with_sim_in(&ns, sim, &args).await;
+    let leader = wait_for_holder(&f, &[f.operator.pid()]).await;
+    let mut second = Operator::start(&ns, &f.sim.base_url(), &args);
+    assert_eq!(Some(leader), f.operator.pid());
+
+    let stopped = Instant::now();
+    let status = f.operator.stop();
+    assert!(status.success(), "{status:?}\n{}", f.operator.log_tail(20));
+    assert!(
+        f.operator.log().contains("released the Lease"),
+        "{}",
+        f.operator.log_tail(20)
+    );
+    wait_for_holder(&f, &[second.pid()]).await;
+    let took = stopped.elapsed();
+    assert!(
+        took < Duration::from_secs(LEASE_SECONDS * 4),
+        "the standby took {took:?} to lead with a {LEASE_SECONDS}s Lease"
+    );
+    f.sim.number("+15005550001", "auto_verify").await;
+    f.apply("acme", spec("+15005550001", json!({}))).await;
+    f.wait_ready("acme").await;
+    assert!(second.stop().success());
+}
+
+#[tokio::test]
+async fn a_shard_reconciles_only_the_senders_it_selects() {
+    let f = Fixture::with_args("shard", &["--selector", "senderops.io/shard=a"]).await;
+    f.sim.number("+15005550001", "auto_verify").await;
+    f.sim.number("+15005550002", "auto_verify").await;
+    f.senders
+        .patch(
+            "mine",
+            &kube::api::PatchParams::apply("tests").force(),
+            &kube::api::Patch::Apply(json!({
+                "apiVersion": "messaging.senderops.io/v1alpha1",
+                "kind": "WhatsAppSender",
+                "metadata": {"name": "mine", "labels": {"senderops.io/shard": "a"}},
+                "spec": spec("+15005550001", json!({})),
+            })),
+        )
+        .await
+        .unwrap();
+    f.apply("theirs", spec("+15005550002", json!({}))).await;
+    f.wait_ready("mine").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let theirs = f.get("theirs").await.unwrap();
+    assert!(
+        theirs.status.is_none(),
+        "another shard's sender was touched"
+    );
+    assert!(theirs.metadata.finalizers.is_none());
+    assert!(f.sim_senders_for("+15005550002").await.is_empty());
+}
+
+#[tokio::test]
+async fn metrics_and_health_are_served() {
+    let f = Fixture::new("metrics").await;
+    f.sim.number("+15005550001", "auto_verify").await;
+    f.apply("acme", spec("+15005550001", json!({}))).await;
+    let sender = f.wait_ready("acme").await;
+    assert_eq!(condition(&sender, "Ready").unwrap().status, "True");
+
+    let base = f.operator.metrics_url().await;
+    let http = reqwest::Client::new();
+    for probe in ["/healthz", "/readyz"] {
+        let response = http.get(format!("{base}{probe}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{probe}");
+    }
+    let response = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let ns = &f.ns;
+    for needle in [
+        r#"senderops_reconciles_total{outcome="success"}"#.to_string(),
+        r#"senderops_twilio_requests_total{operation="create",status_code="202"} 1"#.to_string(),
+        r#"senderops_twilio_request_duration_seconds_count{operation="fetch"}"#.to_string(),
+        "senderops_reconcile_duration_seconds_count".to_string(),
+        format!(r#"senderops_senders{{namespace="{ns}",twilio_status="ONLINE"}} 1"#),
+        format!(r#"senderops_senders_by_quality{{namespace="{ns}",quality_rating="HIGH"}} 1"#),
+        format!(r#"senderops_senders_stalled{{namespace="{ns}"}} 0"#),
+        "senderops_leader 1".to_string(),
+    ] {
+        assert!(text.contains(&needle), "{needle} missing from\n{text}");
+    }
+}

@@ -1,0 +1,227 @@
+//! No credential and no one-time code leaves the operator, even at `RUST_LOG=trace` for every
+//! crate (kube, hyper, reqwest, h2, rustls…): a full lifecycle with an auth token sender and
+//! an API key sender, a wrong code then the right one, a spec update and deletion, after which
+//! the operator's log, the namespace's Events, both senders' `.status`, `/metrics` and every
+//! condition message are searched for each secret, its Base64, and the Basic credentials.
+
+use base64::Engine as _;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use serde_json::json;
+
+use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
+use crate::support::sim::{ACCOUNT_A, KEY_A, KEY_SECRET_A, TOKEN_A};
+use crate::support::wait::Wait;
+
+const TOKEN_SENDER: &str = "with-token";
+const TOKEN_PHONE: &str = "+15017122671";
+const KEY_SENDER: &str = "with-key";
+const KEY_PHONE: &str = "+15017122672";
+const CODE_SECRET: &str = "otp";
+/// 8 digits, so that it cannot be the simulator's 6-digit code.
+const WRONG_CODE: &str = "90817263";
+
+/// Standard Base64 with padding, as Kubernetes encodes Secret data and HTTP Basic encodes
+/// credentials.
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Where `secret` occurs in `text` as a token of its own: digits (a code) only count when no
+/// digit touches them, or every timestamp and counter would match a 6-digit code by chance.
+fn occurrences(text: &str, secret: &str) -> usize {
+    let digits = secret.bytes().all(|b| b.is_ascii_digit());
+    text.match_indices(secret)
+        .filter(|(at, _)| {
+            !digits || {
+                let before = text[..*at].bytes().next_back();
+                let after = text[at + secret.len()..].bytes().next();
+                !before.is_some_and(|b| b.is_ascii_digit())
+                    && !after.is_some_and(|b| b.is_ascii_digit())
+            }
+        })
+        .count()
+}
+
+/// A log line without its leading timestamp (`2026-01-01T00:00:00.123456Z`), whose digits are
+/// not the operator's to choose.
+fn without_timestamps(log: &str) -> String {
+    log.lines()
+        .map(|line| match line.split_once("Z ") {
+            Some((stamp, rest)) if stamp.len() < 32 && stamp.starts_with("20") => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_trace() {
+    let mut f = Fixture::new("leak").await;
+    // Every crate at trace: whatever kube, hyper, h2, reqwest or rustls would log is logged.
+    f.operator.restart_with_env(&[("RUST_LOG", "trace")]);
+    f.secret(
+        "twilio-key",
+        &[
+            ("accountSid", ACCOUNT_A),
+            ("apiKeySid", KEY_A),
+            ("apiKeySecret", KEY_SECRET_A),
+        ],
+    )
+    .await;
+    f.sim.number(TOKEN_PHONE, "needs_code").await;
+    f.sim.number(KEY_PHONE, "auto_verify").await;
+
+    // Create: one sender per kind of credentials; the token one needs a code.
+    f.apply(TOKEN_SENDER, spec_with_code(TOKEN_PHONE, CODE_SECRET))
+        .await;
+    f.apply(
+        KEY_SENDER,
+        spec(KEY_PHONE, json!({"credentialsRef": {"name": "twilio-key"}})),
+    )
+    .await;
+    let waiting = f
+        .wait_condition(TOKEN_SENDER, "Ready", "False", "WaitingForCode")
+        .await;
+    let sid = sid_of(&waiting);
+    let code = f.sim.otp(&sid).await.expect("the simulator sent a code");
+    assert_ne!(code, WRONG_CODE);
+
+    // A wrong code, refused; then the right one.
+    f.secret(CODE_SECRET, &[("code", WRONG_CODE)]).await;
+    let rejected = f
+        .wait_condition(TOKEN_SENDER, "Stalled", "True", "CodeRejected")
+        .await;
+    assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 1);
+    f.secret(CODE_SECRET, &[("code", &code)]).await;
+    f.wait_ready(TOKEN_SENDER).await;
+    let key_sender = f.wait_ready(KEY_SENDER).await;
+
+    // A spec update on each, through each kind of credentials.
+    for (name, phone) in [(TOKEN_SENDER, TOKEN_PHONE), (KEY_SENDER, KEY_PHONE)] {
+        f.patch(
+            name,
+            json!({"spec": {"profile": {"about": "Updated about"}}}),
+        )
+        .await;
+        f.wait_event(name, "Updated").await;
+        let at_twilio = Wait::until(format!("{name}'s update to be ONLINE at Twilio"))
+            .poll(
+                async || f.sim_sender(phone).await,
+                |at_twilio| {
+                    at_twilio["status"] == "ONLINE"
+                        && at_twilio["profile"]["about"] == "Updated about"
+                },
+            )
+            .await;
+        assert_eq!(at_twilio["profile"]["about"], "Updated about");
+    }
+    let token_sender = f.wait_ready(TOKEN_SENDER).await;
+    let key_sender_after = f.wait_ready(KEY_SENDER).await;
+
+    // Everything the operator made visible, while the senders exist.
+    let metrics_url = f.operator.metrics_url().await;
+    let metrics = reqwest::get(format!("{metrics_url}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("senderops_twilio_requests_total"),
+        "{metrics:.500}"
+    );
+    let mut statuses = String::new();
+    for sender in [&rejected, &key_sender, &token_sender, &key_sender_after] {
+        statuses.push_str(&serde_norway::to_string(sender).unwrap());
+        for type_ in ["Ready", "Synced", "Stalled"] {
+            assert!(condition(sender, type_).is_some(), "{type_} is set");
+        }
+    }
+
+    // Deletion of both.
+    for name in [TOKEN_SENDER, KEY_SENDER] {
+        f.delete(name).await;
+        f.wait_gone(name).await;
+        f.wait_event(name, "Deleted").await;
+    }
+    assert!(f.sim_senders_for(TOKEN_PHONE).await.is_empty());
+    assert!(f.sim_senders_for(KEY_PHONE).await.is_empty());
+
+    let events: Vec<Event> = Api::namespaced(f.client.clone(), &f.ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items;
+    assert!(
+        events.len() >= 6,
+        "Created, CodeRejected, CodeSubmitted, Online, Updated, Deleted…: {events:#?}"
+    );
+    let events = serde_norway::to_string(&events).unwrap();
+    let log = f.operator.log();
+    assert!(
+        log.lines().filter(|l| l.contains("TRACE")).count() > 100,
+        "the operator logged at trace:\n{}",
+        f.operator.log_tail(20)
+    );
+    assert!(
+        log.contains("kube") && log.contains("hyper"),
+        "kube's and hyper's trace output is in the log"
+    );
+
+    let secrets = [
+        ("the auth token", TOKEN_A.to_string()),
+        ("the API key secret", KEY_SECRET_A.to_string()),
+        ("the wrong code", WRONG_CODE.to_string()),
+        ("the right code", code.clone()),
+    ];
+    let mut needles: Vec<(String, String)> = Vec::new();
+    for (what, value) in &secrets {
+        needles.push((what.to_string(), value.clone()));
+        needles.push((format!("{what} in Base64"), base64(value.as_bytes())));
+    }
+    needles.push((
+        "the Basic credentials of the auth token".into(),
+        base64(format!("{ACCOUNT_A}:{TOKEN_A}").as_bytes()),
+    ));
+    needles.push((
+        "the Basic credentials of the API key".into(),
+        base64(format!("{KEY_A}:{KEY_SECRET_A}").as_bytes()),
+    ));
+    let places = [
+        ("the operator's log", without_timestamps(&log)),
+        ("the Events", events),
+        ("the senders (status included)", statuses),
+        ("/metrics", metrics),
+    ];
+    let mut leaks = Vec::new();
+    for (place, text) in &places {
+        for (what, needle) in &needles {
+            let found = occurrences(text, needle);
+            if found > 0 {
+                let at = text.find(needle.as_str()).unwrap();
+                let from = text[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(120)
+                    .map_or(0, |(i, _)| i);
+                leaks.push(format!(
+                    "{what} ({needle}) appears {found} times in {place}, e.g. …{:.300}",
+                    &text[from..]
+                ));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
+}
+
+#[test]
+fn a_code_only_counts_when_no_digit_touches_it() {
+    assert_eq!(occurrences("at 12:00:00.123456Z code=123456", "123456"), 2);
+    assert_eq!(occurrences("rv 91234567 and 1234560", "123456"), 0);
+    assert_eq!(occurrences("a sim-token-a b", "sim-token-a"), 1);
+    assert_eq!(
+        without_timestamps("2026-11-23T14:22:05.123456Z  INFO x=1\nplain"),
+        " INFO x=1\nplain"
+    );
+}
