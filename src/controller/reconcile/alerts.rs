@@ -2,14 +2,15 @@
 //! moved on since the last look (still CREATING, VERIFYING, …), reads its account's log (one
 //! shared pass per account and poll); a sender that is ONLINE, or waits for a person's code,
 //! reads nothing. New entries become an Event each and the last few go into status; the newest
-//! one with a code only the user can fix stalls the sender with that code's advice. [`wanted`]
+//! one with a code only the user can fix stalls the sender with that code's advice. A log that
+//! cannot be read is skipped, not an error. [`wanted`]
 //! and [`decide`] are pure; [`run`] reads the log and publishes.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop, twilio};
+use super::{Phase, stop};
 use crate::api::{TwilioAlert, WhatsAppSenderStatus};
 use crate::controller::alert_log::Logged;
 use crate::controller::conditions::Assessment;
@@ -179,9 +180,19 @@ pub async fn run(
             .map_or_else(Timestamp::now, |t| t.0);
         let fresh = run.ctx.settings.pacing.poll_interval;
         let log = run.ctx.state.alert_log(client.account_sid());
-        log.about(client, &sender.sid, since, fresh)
-            .await
-            .map_err(twilio("read the account's Error Log"))?
+        match log.about(client, &sender.sid, since, fresh).await {
+            Ok(entries) => entries,
+            // The log only adds to what the sender's own resource says: a failed read (or
+            // credentials that may not read it, an API key limited to the Senders API) must
+            // not hold the sender up. The next poll reads again.
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    "could not read the account's Error Log; going on without it"
+                );
+                Vec::new()
+            }
+        }
     } else {
         Vec::new()
     };

@@ -201,12 +201,34 @@ impl Sim {
         requests_in(&self.stats().await, |_| true)
     }
 
+    /// Every `POST /v2/Channels/Senders` for `phone` (E.164), whatever its answer: for a
+    /// number registered once, exactly 1, ever; for a number adopted, 0.
+    pub async fn create_attempts(&self, phone: &str) -> u64 {
+        create_attempts_in(&self.stats().await, phone)
+    }
+
+    /// Lost answers of `method` on `route` (a template).
+    pub async fn lost_answers(&self, method: &str, route: &str) -> u64 {
+        self.stats().await["lost_answers_by_route"]
+            .as_array()
+            .expect("stats have lost_answers_by_route")
+            .iter()
+            .filter(|r| r["method"] == method && r["route"] == route)
+            .map(|r| r["count"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
     /// How many requests of `method` to `route` (a template) got `status`.
     pub async fn count(&self, method: &str, route: &str, status: u16) -> u64 {
         requests_in(&self.stats().await, |r| {
             r["method"] == method && r["route"] == route && r["status"] == status
         })
     }
+}
+
+/// The create attempts for `phone` in a `/_sim/stats` snapshot.
+pub fn create_attempts_in(stats: &Value, phone: &str) -> u64 {
+    stats["create_attempts"][phone].as_u64().unwrap_or(0)
 }
 
 /// The requests counted in a `/_sim/stats` snapshot whose row (method, route, status) matches.
