@@ -1,5 +1,6 @@
 //! `/_sim/…`: the test-facing control API (no Twilio auth). It plays Meta's side (number
-//! behaviours, OTPs, quality and status changes) and exposes counters and fault injection.
+//! behaviours, OTPs, quality and status changes, alerts) and exposes counters and fault
+//! injection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +14,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::alerts::LogLevel;
 use crate::errors::{ApiError, more_info};
 use crate::faults::FaultSettings;
 use crate::lifecycle::{Behavior, Sender};
 use crate::model::{Field, OfflineReason, SenderResource, Status, is_e164};
-use crate::store::SenderPatch;
+use crate::monitor_model::AlertInstance;
+use crate::store::{AlertRequest, SenderPatch};
 use crate::twilio_api::{base_url, parse_body};
 use crate::{Sim, lock};
 
@@ -27,6 +30,7 @@ pub fn routes(sim: Arc<Sim>) -> Router {
         .route("/_sim/senders", get(list_senders))
         .route("/_sim/senders/{sid}", get(get_sender).patch(patch_sender))
         .route("/_sim/senders/{sid}/otp", get(otp))
+        .route("/_sim/alerts", post(log_alert))
         .route("/_sim/stats", get(stats))
         .route("/_sim/faults", put(set_faults).get(get_faults))
         .route("/_sim/reset", post(reset))
@@ -178,17 +182,20 @@ struct ReasonBody {
     more_info: Option<String>,
 }
 
+/// A Twilio error code given as a string (as Twilio's schemas have it) or a number.
+fn error_code(value: Value, field: &str) -> Result<String, ApiError> {
+    match value {
+        Value::String(code) => Ok(code),
+        Value::Number(code) => Ok(code.to_string()),
+        _ => Err(ApiError::invalid_parameter(format!(
+            "{field} must be a string or a number"
+        ))),
+    }
+}
+
 impl ReasonBody {
     fn into_reason(self) -> Result<OfflineReason, ApiError> {
-        let code = match self.code {
-            Value::String(code) => code,
-            Value::Number(code) => code.to_string(),
-            _ => {
-                return Err(ApiError::invalid_parameter(
-                    "offline_reasons[].code must be a string or a number",
-                ));
-            }
-        };
+        let code = error_code(self.code, "offline_reasons[].code")?;
         let more_info = self
             .more_info
             .or_else(|| code.parse::<u32>().ok().map(more_info));
@@ -231,6 +238,53 @@ async fn patch_sender(
     let now = Instant::now();
     let sender = lock(&sim.store).patch(&sid, patch, now)?;
     Ok(Json(sim_sender(&sender, &base_url(&headers), now)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertBody {
+    resource_sid: Option<String>,
+    error_code: Option<Value>,
+    alert_text: Option<String>,
+    log_level: Option<String>,
+}
+
+/// Logs an alert about a sender in the account that owns it, as Twilio would; answers 201 with
+/// the alert as `GET /v1/Alerts/{Sid}` shows it.
+async fn log_alert(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: AlertBody = parse_body(&body)?;
+    let resource_sid = body
+        .resource_sid
+        .ok_or_else(|| ApiError::invalid_parameter("resource_sid is required"))?;
+    let error_code = error_code(
+        body.error_code
+            .ok_or_else(|| ApiError::invalid_parameter("error_code is required"))?,
+        "error_code",
+    )?;
+    if error_code.is_empty() || !error_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid_parameter(format!(
+            "error_code must be a Twilio error code such as 63110, got {error_code:?}"
+        )));
+    }
+    let log_level = body
+        .log_level
+        .map(|level| level.parse::<LogLevel>())
+        .transpose()
+        .map_err(ApiError::invalid_parameter)?
+        .unwrap_or_default();
+    let request = AlertRequest {
+        resource_sid,
+        error_code,
+        alert_text: body.alert_text,
+        log_level,
+    };
+    let alert = lock(&sim.store).log_alert(request, Instant::now())?;
+    let shown: AlertInstance = alert.instance(&base_url(&headers));
+    Ok((StatusCode::CREATED, Json(shown)).into_response())
 }
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {

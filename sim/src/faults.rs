@@ -1,5 +1,5 @@
-//! Injected faults for /v2 routes: added latency, random 500/503, a per-account rate limit,
-//! and answers held back or lost after the request was processed.
+//! Injected faults for Twilio API routes (`/v2/…` and `/v1/…`): added latency, random 500/503,
+//! a per-account rate limit, and answers held back or lost after the request was processed.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -15,6 +15,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::errors::ApiError;
+use crate::stats::is_twilio_route;
 
 /// What `PUT /_sim/faults` sets; a missing field turns that fault off.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,7 +37,8 @@ pub struct FaultSettings {
     #[serde(default)]
     pub answer_delay_ms: Option<u64>,
     /// Limits every fault to one operation, written `METHOD /route/template` (e.g.
-    /// `POST /v2/Channels/Senders` for creates only); all /v2 requests when absent.
+    /// `POST /v2/Channels/Senders` for creates only, `GET /v1/Alerts` for alert lists); all
+    /// Twilio API requests when absent.
     #[serde(default)]
     pub only: Option<String>,
 }
@@ -54,10 +56,10 @@ impl FaultSettings {
             }
         }
         if let Some(only) = &self.only
-            && !matches!(only.split_once(' '), Some((method, route)) if !method.is_empty() && route.starts_with("/v2/"))
+            && !matches!(only.split_once(' '), Some((method, route)) if !method.is_empty() && is_twilio_route(route))
         {
             return Err(format!(
-                "only must be METHOD and a /v2 route template, e.g. \"POST /v2/Channels/Senders\", got {only:?}"
+                "only must be METHOD and a /v2 or /v1 route template, e.g. \"POST /v2/Channels/Senders\" or \"GET /v1/Alerts\", got {only:?}"
             ));
         }
         if self.rate_limit_per_second == Some(0) {
@@ -236,9 +238,15 @@ mod tests {
         assert!(faults.apply_to("POST", "/v2/Channels/Senders"));
         assert!(!faults.apply_to("GET", "/v2/Channels/Senders"));
         assert!(!faults.apply_to("POST", "/v2/Channels/Senders/{Sid}"));
-        for bad in ["POST", "POST /_sim/faults", " /v2/Channels/Senders"] {
+        for bad in [
+            "POST",
+            "POST /_sim/faults",
+            " /v2/Channels/Senders",
+            "GET /v3/x",
+        ] {
             assert!(only(bad).validate().is_err(), "{bad}");
         }
+        assert!(only("GET /v1/Alerts").validate().is_ok());
     }
 
     #[test]

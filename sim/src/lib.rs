@@ -1,13 +1,21 @@
 //! `twilio-sim`: a simulator of Twilio's WhatsApp Senders API (`/v2/Channels/Senders`) with a
-//! realistic sender lifecycle, plus a control API under `/_sim/` for tests. See README.md.
+//! realistic sender lifecycle, the Monitor API's Error Log (`/v1/Alerts`) where registration
+//! failures are logged, and a control API under `/_sim/` for tests. See README.md.
 
+mod alerts;
 mod auth;
+mod behavior;
 mod config;
 mod control;
 mod errors;
 mod faults;
+mod gmt;
+mod guard;
 mod lifecycle;
 mod model;
+mod monitor_api;
+mod monitor_model;
+mod paging;
 mod stats;
 mod store;
 mod twilio_api;
@@ -48,7 +56,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The whole simulator as an axum router (Twilio API, control API, request log and counters).
+/// The whole simulator as an axum router (Senders and Alerts APIs, control API, request log and
+/// counters).
 pub fn router(config: SimConfig) -> Router {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let sim = Arc::new(Sim {
@@ -63,6 +72,7 @@ pub fn router(config: SimConfig) -> Router {
     });
     Router::new()
         .merge(twilio_api::routes(sim.clone()))
+        .merge(monitor_api::routes(sim.clone()))
         .merge(control::routes(sim))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,15 +4,15 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::http::StatusCode;
 use rand::Rng;
 
+pub use crate::behavior::Behavior;
+use crate::behavior::{AsyncFailure, Outcome, Shows, failure_message};
 use crate::errors::{ApiError, more_info};
 use crate::model::{
     Configuration, OfflineReason, Profile, Properties, Sections, SenderResource, Status,
     UpdateAnswer, Webhook,
 };
-use crate::wire_enum::wire_enum;
 
 /// Code sends allowed before a lockout: the request after them gets 63114 and locks the sender.
 pub const MAX_CODE_REQUESTS: u32 = 5;
@@ -25,72 +25,6 @@ const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// `by` after `at`, capped at [`LONGEST_WAIT`].
 fn later(at: Instant, by: Duration) -> Instant {
     at + by.min(LONGEST_WAIT)
-}
-
-wire_enum! {
-    /// What Meta/Twilio do with a phone number once a sender is created for it.
-    #[derive(Default)]
-    pub enum Behavior ("behavior") {
-        /// A Twilio SMS number: Twilio reads the OTP itself.
-        AutoVerify = "auto_verify",
-        /// An OTP is sent and must be posted back.
-        #[default]
-        NeedsCode = "needs_code",
-        /// The number is already on WhatsApp elsewhere: goes OFFLINE with 63110.
-        AlreadyRegistered = "already_registered",
-        /// Stays PENDING_VERIFICATION and no OTP ever arrives.
-        CodeNeverArrives = "code_never_arrives",
-        /// Verifies by itself, then reads OFFLINE for a while before ONLINE, as Twilio warns a
-        /// freshly registered sender may.
-        OfflineAfterRegistration = "offline_after_registration",
-        /// Create refused with 63104: the WABA has no room for another number.
-        WabaFull = "waba_full",
-        /// Create refused with 63111: Meta knows neither the number nor the WABA.
-        NumberNotFound = "number_not_found",
-        /// Create refused with 63113: the number cannot be verified.
-        CannotVerify = "cannot_verify",
-        /// Create refused with 63116: automatic registration got no OTP.
-        CodeNotReceived = "code_not_received",
-    }
-}
-
-impl Behavior {
-    /// The Twilio error a create for this number fails with at once, if it does.
-    pub fn create_refusal(self, phone: &str) -> Option<ApiError> {
-        let (code, message) = match self {
-            Behavior::WabaFull => (
-                63104,
-                format!(
-                    "Maximum number of phone numbers reached for the WABA: the WhatsApp \
-                     Business Account cannot register {phone}"
-                ),
-            ),
-            Behavior::NumberNotFound => (
-                63111,
-                format!(
-                    "Phone number or WABA not found: {phone} or the WhatsApp Business Account \
-                     does not exist"
-                ),
-            ),
-            Behavior::CannotVerify => (
-                63113,
-                format!(
-                    "Sender cannot be verified: {phone} cannot receive a verification code by \
-                     SMS or voice call"
-                ),
-            ),
-            Behavior::CodeNotReceived => (
-                63116,
-                format!("Automatic registration failed: the OTP sent to {phone} was not received"),
-            ),
-            Behavior::AutoVerify
-            | Behavior::NeedsCode
-            | Behavior::AlreadyRegistered
-            | Behavior::CodeNeverArrives
-            | Behavior::OfflineAfterRegistration => return None,
-        };
-        Some(ApiError::new(StatusCode::BAD_REQUEST, code, message))
-    }
 }
 
 /// How long the asynchronous parts of the lifecycle take; the same for every sender.
@@ -154,6 +88,15 @@ pub struct Sender {
     locked_until: Option<Instant>,
     pending: Option<Pending>,
     timing: Timing,
+    /// Failures not yet handed to the Error Log (see [`Sender::take_failures`]).
+    failures: Vec<Failure>,
+}
+
+/// An error Twilio logs about this sender: its code and when it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub code: u32,
+    pub at: Instant,
 }
 
 impl Sender {
@@ -193,6 +136,7 @@ impl Sender {
                 step: Step::Creating,
             }),
             timing,
+            failures: Vec::new(),
         })
     }
 
@@ -225,9 +169,9 @@ impl Sender {
     }
 
     fn finish_creating(&mut self, at: Instant) {
-        match self.behavior {
-            Behavior::AutoVerify => self.go_online(),
-            Behavior::OfflineAfterRegistration => {
+        match self.behavior.outcome() {
+            Outcome::Online => self.go_online(),
+            Outcome::OfflineThenOnline => {
                 self.status = Status::Offline;
                 self.pending = Some(Pending {
                     due: later(
@@ -237,30 +181,44 @@ impl Sender {
                     step: Step::SettlingOffline,
                 });
             }
-            Behavior::NeedsCode | Behavior::CodeNeverArrives => {
+            Outcome::SendsCode => {
                 self.status = Status::PendingVerification;
                 self.send_code();
             }
-            Behavior::AlreadyRegistered => {
-                self.status = Status::Offline;
-                self.offline_reasons = Some(vec![OfflineReason {
-                    code: "63110".into(),
-                    message: Some(
-                        "The phone number is already registered on WhatsApp. Delete it from \
-                         the WhatsApp account that uses it (or turn off two-step verification) \
-                         and try again."
-                            .into(),
-                    ),
-                    more_info: Some(more_info(63110)),
-                }]);
-            }
-            Behavior::WabaFull
-            | Behavior::NumberNotFound
-            | Behavior::CannotVerify
-            | Behavior::CodeNotReceived => {
+            Outcome::Fails(failure) => self.fail(failure, at),
+            Outcome::Refused(_) => {
                 unreachable!("Sender::new refuses {} numbers", self.behavior)
             }
         }
+    }
+
+    /// Meta's verdict on a registration that fails after its create was accepted: what the
+    /// sender shows, and the failure for the Error Log.
+    fn fail(&mut self, failure: AsyncFailure, at: Instant) {
+        match failure.shows {
+            Shows::OfflineWithReason => {
+                self.status = Status::Offline;
+                self.offline_reasons = Some(vec![OfflineReason {
+                    code: failure.code.to_string(),
+                    message: Some(failure_message(failure.code)),
+                    more_info: Some(more_info(failure.code)),
+                }]);
+            }
+            Shows::OfflineWithoutReason => {
+                self.status = Status::Offline;
+                self.offline_reasons = None;
+            }
+            Shows::StaysCreating => {}
+        }
+        self.failures.push(Failure {
+            code: failure.code,
+            at,
+        });
+    }
+
+    /// The failures found since the last call, oldest first, for the Error Log.
+    pub fn take_failures(&mut self) -> Vec<Failure> {
+        std::mem::take(&mut self.failures)
     }
 
     fn go_online(&mut self) {
@@ -288,11 +246,14 @@ impl Sender {
     /// request after [`MAX_CODE_REQUESTS`] sends locks the sender for `code_lockout`, and
     /// every request while locked gets 63114 too.
     pub fn request_code(&mut self, now: Instant) -> Result<(), ApiError> {
-        if self.locked_until.is_some() {
-            return Err(ApiError::too_many_codes());
-        }
-        if self.code_requests >= MAX_CODE_REQUESTS {
+        if self.code_requests >= MAX_CODE_REQUESTS && self.locked_until.is_none() {
             self.locked_until = Some(later(now, self.timing.code_lockout));
+        }
+        if self.locked_until.is_some() {
+            self.failures.push(Failure {
+                code: 63114,
+                at: now,
+            });
             return Err(ApiError::too_many_codes());
         }
         self.create_requests += 1;
@@ -397,6 +358,7 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     const STEP: Duration = Duration::from_secs(1);
     const TIMING: Timing = Timing {
@@ -537,6 +499,70 @@ mod tests {
         s.submit_code(&code, t0 + STEP);
         s.advance(t0 + 2 * STEP);
         assert_eq!(s.status, Status::Online);
+    }
+
+    #[test]
+    fn every_asynchronous_failure_is_handed_over_once_at_the_time_it_happened() {
+        for &behavior in Behavior::ALL {
+            let Outcome::Fails(failure) = behavior.outcome() else {
+                continue;
+            };
+            let t0 = Instant::now();
+            let mut s = sender(behavior, t0);
+            s.advance(t0 + STEP - Duration::from_millis(1));
+            assert_eq!(s.take_failures(), [], "{behavior}: nothing before the step");
+            // Read late: the failure still carries the moment the step was due.
+            s.advance(t0 + 5 * STEP);
+            assert_eq!(
+                s.take_failures(),
+                [Failure {
+                    code: failure.code,
+                    at: t0 + STEP
+                }],
+                "{behavior}"
+            );
+            s.advance(t0 + 10 * STEP);
+            assert_eq!(s.take_failures(), [], "{behavior}: handed over once");
+
+            let shown = s.resource("http://x");
+            let reasons: Vec<String> = shown
+                .offline_reasons
+                .iter()
+                .flatten()
+                .map(|r| r.code.clone())
+                .collect();
+            let expected = match failure.shows {
+                Shows::OfflineWithReason => (Status::Offline, vec![failure.code.to_string()]),
+                Shows::OfflineWithoutReason => (Status::Offline, vec![]),
+                Shows::StaysCreating => (Status::Creating, vec![]),
+            };
+            assert_eq!((shown.status, reasons), expected, "{behavior}");
+            assert_eq!(shown.properties, Properties::default(), "{behavior}");
+            assert_eq!(s.otp, None, "{behavior}: no code is sent");
+        }
+    }
+
+    #[test]
+    fn every_refused_code_request_is_a_63114_failure() {
+        let t0 = Instant::now();
+        let (mut s, _) = pending(t0);
+        let t1 = t0 + STEP;
+        while s.request_code(t1).is_ok() {}
+        let t2 = t1 + STEP;
+        assert_eq!(s.request_code(t2).unwrap_err().code, 63114);
+        assert_eq!(
+            s.take_failures(),
+            [
+                Failure {
+                    code: 63114,
+                    at: t1
+                },
+                Failure {
+                    code: 63114,
+                    at: t2
+                }
+            ]
+        );
     }
 
     #[test]

@@ -111,11 +111,18 @@ impl Stats {
     }
 }
 
+/// Whether a path or route template is one of Twilio's (Messaging `/v2/…`, Monitor `/v1/…`)
+/// rather than the control API's.
+pub fn is_twilio_route(route: &str) -> bool {
+    route.starts_with("/v2/") || route.starts_with("/v1/")
+}
+
 /// Set on a response by the auth layer so that the log can name the account.
 #[derive(Debug, Clone)]
 pub struct LoggedAccount(pub String);
 
-/// Middleware: counts /v2 requests by route template and logs every request on one line.
+/// Middleware: counts Twilio API requests (`/v2/…` and `/v1/…`) by route template and logs
+/// every request on one line.
 /// Only the method, route template, status and account SID are logged: never credentials,
 /// bodies or codes.
 pub async fn track(
@@ -135,7 +142,7 @@ pub async fn track(
         .extensions()
         .get::<LoggedAccount>()
         .map(|a| a.0.as_str());
-    if route.starts_with("/v2/") {
+    if is_twilio_route(&route) {
         lock(&stats).record(method.as_str(), &route, status, account);
     }
     let account = account.unwrap_or("-");

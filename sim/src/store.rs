@@ -1,12 +1,16 @@
-//! Every account's senders and the per-number behaviours, with the Senders API operations on
-//! them. Callers pass `now`; each operation first brings the senders it touches up to date.
+//! Every account's senders, the per-number behaviours and the Error Log, with the Senders and
+//! Alerts API operations on them. Callers pass `now`; each operation first brings the senders
+//! it touches up to date, and logs the failures that brings to light.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use rand::Rng;
 
+use crate::alerts::{self, Alert, AlertFilter, AlertLog, AlertPage, Cursor, LogLevel, NewAlert};
+use crate::behavior::failure_message;
 use crate::errors::ApiError;
+use crate::gmt::WallClock;
 use crate::lifecycle::{Behavior, Sender, Timing};
 use crate::model::{
     CreateRequest, Field, OfflineReason, ProfilePatch, Status, UpdateRequest, parse_sender_id,
@@ -40,6 +44,38 @@ pub struct Store {
     by_sid: HashMap<String, u64>,
     numbers: BTreeMap<String, Behavior>,
     next_seq: u64,
+    alerts: AlertLog,
+    /// The GMT time of the instants the lifecycle runs on, for alert timestamps.
+    clock: WallClock,
+}
+
+/// An alert the control API logs, as Twilio would about one of the sender's registrations.
+#[derive(Debug)]
+pub struct AlertRequest {
+    pub resource_sid: String,
+    pub error_code: String,
+    pub alert_text: Option<String>,
+    pub log_level: LogLevel,
+}
+
+/// Brings a sender up to date and logs the failures that brought to light.
+fn settle(sender: &mut Sender, now: Instant, log: &mut AlertLog, clock: &WallClock) {
+    sender.advance(now);
+    log_failures(sender, log, clock);
+}
+
+/// Hands the sender's new failures to the Error Log, each at the time it happened.
+fn log_failures(sender: &mut Sender, log: &mut AlertLog, clock: &WallClock) {
+    for failure in sender.take_failures() {
+        log.log(NewAlert {
+            account_sid: sender.account_sid.clone(),
+            resource_sid: sender.sid.clone(),
+            error_code: failure.code.to_string(),
+            alert_text: alerts::text(&failure_message(failure.code), &sender.sender_id()),
+            log_level: LogLevel::Error,
+            at: clock.at(failure.at),
+        });
+    }
 }
 
 fn sender_path(sid: &str) -> String {
@@ -54,10 +90,12 @@ impl Store {
             by_sid: HashMap::new(),
             numbers: BTreeMap::new(),
             next_seq: 0,
+            alerts: AlertLog::default(),
+            clock: WallClock::new(),
         }
     }
 
-    /// Forgets senders and number behaviours.
+    /// Forgets senders, number behaviours and alerts.
     pub fn reset(&mut self) {
         *self = Store::new(self.timing);
     }
@@ -74,7 +112,7 @@ impl Store {
             .and_then(|seq| self.senders.get_mut(seq))
             .filter(|s| account.is_none_or(|a| s.account_sid == a))
             .ok_or_else(|| ApiError::not_found(&sender_path(sid)))?;
-        sender.advance(now);
+        settle(sender, now, &mut self.alerts, &self.clock);
         Ok(sender)
     }
 
@@ -103,7 +141,7 @@ impl Store {
 
         if let Some(seq) = self.seq_for_phone(&phone) {
             let existing = self.senders.get_mut(&seq).expect("indexed sender exists");
-            existing.advance(now);
+            settle(existing, now, &mut self.alerts, &self.clock);
             if existing.account_sid != account {
                 return Err(ApiError::already_registered(format!(
                     "The phone number {phone} is already registered on WhatsApp by another account"
@@ -116,7 +154,10 @@ impl Store {
                 )));
             }
             // Creating again while waiting for the code is how one asks Meta for a new code.
-            existing.request_code(now)?;
+            // A 63114 refusal is logged too: it is about this sender.
+            let asked = existing.request_code(now);
+            log_failures(existing, &mut self.alerts, &self.clock);
+            asked?;
             return Ok(existing.clone());
         }
 
@@ -247,7 +288,7 @@ impl Store {
             .filter(|(_, s)| s.account_sid == account);
         let mut senders = Vec::new();
         for (_, sender) in after.by_ref().take(size) {
-            sender.advance(now);
+            settle(sender, now, &mut self.alerts, &self.clock);
             senders.push(sender.clone());
         }
         let next = after.next().map(|(seq, _)| *seq);
@@ -270,7 +311,76 @@ impl Store {
         }
     }
 
+    // --- Alerts (Monitor API) ------------------------------------------------------------------
+
+    /// Brings every sender of the account up to date, so that a read of the Error Log at `now`
+    /// has every failure that happened by then: an alert never shows up later with an earlier
+    /// time than a read that missed it.
+    fn settle_account(&mut self, account: &str, now: Instant) {
+        for sender in self
+            .senders
+            .values_mut()
+            .filter(|s| s.account_sid == account)
+        {
+            settle(sender, now, &mut self.alerts, &self.clock);
+        }
+    }
+
+    pub fn alerts_page(
+        &mut self,
+        account: &str,
+        filter: &AlertFilter,
+        start: Option<Cursor>,
+        size: usize,
+        now: Instant,
+    ) -> Result<AlertPage, ApiError> {
+        self.settle_account(account, now);
+        self.alerts
+            .page(account, filter, start, size, self.clock.at(now))
+    }
+
+    pub fn alert(&mut self, account: &str, sid: &str, now: Instant) -> Result<Alert, ApiError> {
+        self.settle_account(account, now);
+        self.alerts
+            .get(account, sid, self.clock.at(now))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&format!("/v1/Alerts/{sid}")))
+    }
+
     // --- control API -------------------------------------------------------------------------
+
+    /// Logs an alert about a sender, in the account that owns it, at `now`.
+    pub fn log_alert(&mut self, request: AlertRequest, now: Instant) -> Result<Alert, ApiError> {
+        let Store {
+            senders,
+            by_sid,
+            alerts,
+            clock,
+            ..
+        } = self;
+        let sender = by_sid
+            .get(&request.resource_sid)
+            .and_then(|seq| senders.get_mut(seq))
+            .ok_or_else(|| {
+                ApiError::not_found(&format!("/_sim/senders/{}", request.resource_sid))
+            })?;
+        settle(sender, now, alerts, clock);
+        let alert_text = request.alert_text.unwrap_or_else(|| {
+            let message = request
+                .error_code
+                .parse::<u32>()
+                .map_or_else(|_| format!("Error {}", request.error_code), failure_message);
+            alerts::text(&message, &sender.sender_id())
+        });
+        Ok(alerts.log(NewAlert {
+            account_sid: sender.account_sid.clone(),
+            resource_sid: sender.sid.clone(),
+            error_code: request.error_code,
+            alert_text,
+            log_level: request.log_level,
+            at: clock.at(now),
+        }))
+    }
 
     pub fn set_number(&mut self, phone: String, behavior: Behavior) {
         self.numbers.insert(phone, behavior);
@@ -285,7 +395,7 @@ impl Store {
         self.senders
             .values_mut()
             .map(|s| {
-                s.advance(now);
+                settle(s, now, &mut self.alerts, &self.clock);
                 s.clone()
             })
             .collect()
@@ -419,5 +529,105 @@ mod tests {
         }
         let sender = store.fetch("AC1", &sid, t1).unwrap();
         assert_eq!((sender.create_requests, sender.codes_sent), (3, 3));
+    }
+
+    fn all_alerts(store: &mut Store, account: &str, now: Instant) -> Vec<Alert> {
+        store
+            .alerts_page(account, &AlertFilter::default(), None, 1000, now)
+            .expect("an unfiltered page")
+            .alerts
+    }
+
+    #[test]
+    fn a_read_of_the_error_log_finds_failures_of_senders_nobody_read() {
+        let t0 = Instant::now();
+        let mut store = Store::new(TIMING);
+        store.set_number("+15005550006".into(), Behavior::WabaFullAlertOnly);
+        let sid = create(&mut store, "AC1", "+15005550006", t0).unwrap().sid;
+        assert_eq!(
+            all_alerts(&mut store, "AC1", t0),
+            [],
+            "nothing before the step"
+        );
+        let alerts = all_alerts(&mut store, "AC1", t0 + 3 * STEP);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let alert = &alerts[0];
+        assert_eq!(
+            (
+                alert.resource_sid.as_str(),
+                alert.error_code.as_str(),
+                alert.account_sid.as_str()
+            ),
+            (sid.as_str(), "63104", "AC1"),
+            "{alert:?}"
+        );
+        assert_eq!(
+            alert.at,
+            store.clock.at(t0 + STEP),
+            "stamped when it happened"
+        );
+        assert_eq!(
+            all_alerts(&mut store, "AC2", t0 + 3 * STEP),
+            [],
+            "AC2 sees none"
+        );
+        assert_eq!(
+            all_alerts(&mut store, "AC1", t0 + 9 * STEP).len(),
+            1,
+            "logged once"
+        );
+    }
+
+    #[test]
+    fn a_refused_code_request_is_logged_about_the_sender() {
+        let t0 = Instant::now();
+        let mut store = Store::new(TIMING);
+        let sid = create(&mut store, "AC1", "+15005550006", t0).unwrap().sid;
+        let t1 = t0 + STEP;
+        let refused = loop {
+            match create(&mut store, "AC1", "+15005550006", t1) {
+                Ok(_) => continue,
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(refused.code, 63114, "{refused:?}");
+        let alerts = all_alerts(&mut store, "AC1", t1);
+        let logged: Vec<(&str, &str)> = alerts
+            .iter()
+            .map(|a| (a.error_code.as_str(), a.resource_sid.as_str()))
+            .collect();
+        assert_eq!(logged, [("63114", sid.as_str())]);
+    }
+
+    #[test]
+    fn the_control_api_logs_alerts_for_known_senders_only_and_reset_forgets_them() {
+        let t0 = Instant::now();
+        let mut store = Store::new(TIMING);
+        let sid = create(&mut store, "AC2", "+15005550006", t0).unwrap().sid;
+        let request = |resource_sid: &str| AlertRequest {
+            resource_sid: resource_sid.into(),
+            error_code: "63100".into(),
+            alert_text: None,
+            log_level: LogLevel::Warning,
+        };
+        let alert = store.log_alert(request(&sid), t0).unwrap();
+        assert_eq!(
+            (alert.account_sid.as_str(), alert.log_level),
+            ("AC2", LogLevel::Warning)
+        );
+        assert!(
+            alert.alert_text.starts_with("Msg=Validation+error"),
+            "{}",
+            alert.alert_text
+        );
+        assert_eq!(store.alert("AC2", &alert.sid, t0).unwrap(), alert);
+        assert_eq!(store.alert("AC1", &alert.sid, t0).unwrap_err().code, 20404);
+        let unknown = "XE00000000000000000000000000000000";
+        assert_eq!(
+            store.log_alert(request(unknown), t0).unwrap_err().code,
+            20404
+        );
+        store.reset();
+        assert_eq!(all_alerts(&mut store, "AC2", t0), []);
     }
 }

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -17,19 +17,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::errors::ApiError;
-use crate::faults::LoseAnswer;
+use crate::guard::{Authed, guard};
 use crate::model::{CreateRequest, SenderResource, UpdateRequest};
-use crate::stats::LoggedAccount;
+use crate::paging::{self, Meta};
 use crate::{Sim, lock};
 
 pub const LIST_ROUTE: &str = "/v2/Channels/Senders";
 pub const INSTANCE_ROUTE: &str = "/v2/Channels/Senders/{Sid}";
-const DEFAULT_PAGE_SIZE: usize = 50;
-const MAX_PAGE_SIZE: usize = 1000;
-
-/// The account a request authenticated as.
-#[derive(Debug, Clone)]
-struct Authed(String);
 
 pub fn routes(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -37,119 +31,6 @@ pub fn routes(sim: Arc<Sim>) -> Router {
         .route(INSTANCE_ROUTE, get(fetch).post(update).delete(delete))
         .route_layer(middleware::from_fn_with_state(sim.clone(), guard))
         .with_state(sim)
-}
-
-/// Auth first, then faults (latency, rate limit, random errors), then the request, then the
-/// answer faults (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
-async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
-    let request = match count_create_attempt(&sim, request).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    let mut response = authenticated(&sim, request, next).await;
-    let id = format!("RQ{:032x}", rand::random::<u128>());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("twilio-request-id", value);
-    }
-    response
-}
-
-async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response {
-    let account = match sim.credentials.authenticate(request.headers()) {
-        Ok(account) => account,
-        Err(err) => return err.into_response(),
-    };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let method = request.method().as_str().to_string();
-    let faulty = lock(&sim.faults).apply_to(&method, &route);
-    let latency = lock(&sim.faults).latency().filter(|_| faulty);
-    if let Some(latency) = latency {
-        tokio::time::sleep(latency).await;
-    }
-    let fault = match faulty {
-        true => lock(&sim.faults).check(&account, Instant::now()),
-        false => Ok(()),
-    };
-    let mut response = match fault {
-        Ok(()) => {
-            request.extensions_mut().insert(Authed(account.clone()));
-            let response = next.run(request).await;
-            match faulty {
-                true => processed(sim, &account, &method, &route, response).await,
-                false => response,
-            }
-        }
-        Err(err) => err.into_response(),
-    };
-    response.extensions_mut().insert(LoggedAccount(account));
-    response
-}
-
-/// The largest body a create may have; the handlers' own limit (axum's default) is the same.
-const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// Counts a create by the number in its body before anything can refuse it (auth, faults,
-/// validation), so that attempts refused in any way are seen. The body is read and put back.
-async fn count_create_attempt(sim: &Sim, request: Request) -> Result<Request, Response> {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    if request.method() != axum::http::Method::POST || route != Some(LIST_ROUTE) {
-        return Ok(request);
-    }
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| StatusCode::PAYLOAD_TOO_LARGE.into_response())?;
-    if let Some(phone) = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .as_ref()
-        .and_then(|body| body.get("sender_id"))
-        .and_then(Value::as_str)
-        .map(phone_of)
-    {
-        lock(&sim.stats).record_create_attempt(&phone);
-    }
-    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
-}
-
-/// `whatsapp:+15005550006` (any case of the prefix) → `+15005550006`.
-fn phone_of(sender_id: &str) -> String {
-    let id = sender_id.trim();
-    match id.get(..9) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("whatsapp:") => id[9..].to_string(),
-        _ => id.to_string(),
-    }
-}
-
-/// The request has been handled (its changes are made): hold the answer, and maybe lose it.
-async fn processed(
-    sim: &Sim,
-    account: &str,
-    method: &str,
-    route: &str,
-    mut response: Response,
-) -> Response {
-    let delay = lock(&sim.faults).answer_delay();
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
-    let lose = lock(&sim.faults).lose_answer();
-    if lose {
-        lock(&sim.stats).record_lost_answer(method, route);
-        tracing::info!(
-            account,
-            status = response.status().as_u16(),
-            "answer lost (injected fault)"
-        );
-        response.extensions_mut().insert(LoseAnswer);
-    }
-    response
 }
 
 /// `http://HOST` from the request, so that URLs we hand out point back at us.
@@ -235,17 +116,6 @@ struct ListResponse {
     meta: Meta,
 }
 
-#[derive(Serialize)]
-struct Meta {
-    page: u64,
-    page_size: usize,
-    first_page_url: String,
-    previous_page_url: Option<String>,
-    url: String,
-    next_page_url: Option<String>,
-    key: &'static str,
-}
-
 /// Page tokens are opaque to clients; inside they name the creation sequence number the page
 /// starts at, so they stay valid when senders before them are deleted.
 fn encode_token(seq: u64) -> String {
@@ -274,24 +144,8 @@ async fn list(
             "Invalid Channel {channel:?}: expected whatsapp or rcs"
         )));
     }
-    let page_size = match query.get("PageSize") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_parameter(format!(
-                    "PageSize must be an integer from 1 to {MAX_PAGE_SIZE}, got {raw:?}"
-                ))
-            })?,
-    };
-    let page = match query.get("Page") {
-        None => 0,
-        Some(raw) => raw.parse::<u64>().map_err(|_| {
-            ApiError::invalid_parameter(format!("Page must be a non-negative integer, got {raw:?}"))
-        })?,
-    };
+    let page_size = paging::page_size(&query)?;
+    let page = paging::page_index(&query)?;
     let start = match query.get("PageToken") {
         None => None,
         Some(raw) => Some(

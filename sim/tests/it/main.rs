@@ -1,8 +1,10 @@
 //! twilio-sim's integration tests, one binary: the Twilio-facing API, the lifecycle, the `/_sim`
-//! control API and the real binary, a module each, sharing `support` (compiled once).
+//! control API, the Error Log and the real binary, a module each, sharing `support` (compiled
+//! once).
 
 mod support;
 
+mod alerts;
 mod api;
 mod binary;
 mod control;

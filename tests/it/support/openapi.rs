@@ -1,4 +1,5 @@
-//! Validates JSON bodies against Twilio's OpenAPI document (`tests/openapi/twilio_messaging_v2.json`).
+//! Validates JSON bodies against Twilio's OpenAPI documents (`tests/openapi/twilio_messaging_v2.json`,
+//! and `twilio_monitor_v1.json` for the Monitor API's Alerts through the `*_in` functions).
 //!
 //! OpenAPI 3.0 schemas are not quite JSON Schema, so they are converted first:
 //! - `#/components/schemas/X` refs become `#/$defs/X`, with every reachable schema copied in;
@@ -30,9 +31,23 @@ pub fn document() -> &'static Value {
     })
 }
 
+/// The vendored Monitor v1 document (`/v1/Alerts`), parsed once.
+pub fn monitor_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_json::from_str(include_str!("../../openapi/twilio_monitor_v1.json"))
+            .expect("the vendored Monitor OpenAPI document is JSON")
+    })
+}
+
 /// Whether the document has this operation and it declares this response status.
 pub fn declares(path_template: &str, method: &str, status: u16) -> bool {
-    document()["paths"][path_template][method.to_ascii_lowercase()]["responses"]
+    declares_in(document(), path_template, method, status)
+}
+
+/// [`declares`] for another document.
+pub fn declares_in(doc: &Value, path_template: &str, method: &str, status: u16) -> bool {
+    doc["paths"][path_template][method.to_ascii_lowercase()]["responses"]
         .get(status.to_string())
         .is_some()
 }
@@ -51,13 +66,13 @@ pub fn example(name: &str) -> Value {
 /// fields anywhere).
 pub fn validate_request(schema_name: &str, body: &Value) -> Result<(), Vec<String>> {
     let root = json!({ "$ref": format!("{SCHEMA_REF_PREFIX}{schema_name}") });
-    validate(&root, true, body)
+    validate(document(), &root, true, body)
 }
 
 /// The request schema name an operation declares (`paths[path][method].requestBody`).
 pub fn request_schema_name(path_template: &str, method: &str) -> String {
-    let schema = &operation(path_template, method)["requestBody"]["content"]["application/json"]["schema"]
-        ["$ref"];
+    let schema = &operation(document(), path_template, method)["requestBody"]["content"]["application/json"]
+        ["schema"]["$ref"];
     schema
         .as_str()
         .and_then(|r| r.strip_prefix(SCHEMA_REF_PREFIX))
@@ -74,7 +89,18 @@ pub fn validate_response(
     status: u16,
     body: &Value,
 ) -> Result<(), Vec<String>> {
-    let responses = &operation(path_template, method)["responses"];
+    validate_response_in(document(), path_template, method, status, body)
+}
+
+/// [`validate_response`] against another document, e.g. [`monitor_document`].
+pub fn validate_response_in(
+    doc: &'static Value,
+    path_template: &str,
+    method: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), Vec<String>> {
+    let responses = &operation(doc, path_template, method)["responses"];
     let Some(response) = responses.get(status.to_string()) else {
         let declared: Vec<&String> = responses
             .as_object()
@@ -85,7 +111,7 @@ pub fn validate_response(
         )]);
     };
     match response["content"]["application/json"].get("schema") {
-        Some(schema) => validate(schema, false, body),
+        Some(schema) => validate(doc, schema, false, body),
         None if body.is_null() => Ok(()),
         None => Err(vec![format!(
             "{method} {path_template} {status} declares no body, got {body}"
@@ -93,8 +119,8 @@ pub fn validate_response(
     }
 }
 
-fn operation(path_template: &str, method: &str) -> &'static Value {
-    let op = &document()["paths"][path_template][method.to_ascii_lowercase()];
+fn operation(doc: &'static Value, path_template: &str, method: &str) -> &'static Value {
+    let op = &doc["paths"][path_template][method.to_ascii_lowercase()];
     assert!(
         op.is_object(),
         "no operation {method} {path_template} in the OpenAPI document"
@@ -102,8 +128,8 @@ fn operation(path_template: &str, method: &str) -> &'static Value {
     op
 }
 
-fn validate(root: &Value, strict: bool, instance: &Value) -> Result<(), Vec<String>> {
-    let schema = to_json_schema(root, strict);
+fn validate(doc: &Value, root: &Value, strict: bool, instance: &Value) -> Result<(), Vec<String>> {
+    let schema = to_json_schema_in(doc, root, strict);
     let validator = jsonschema::draft202012::new(&schema)
         .unwrap_or_else(|e| panic!("converted schema does not compile: {e}\n{schema:#}"));
     let errors: Vec<String> = validator
@@ -123,7 +149,12 @@ fn validate(root: &Value, strict: bool, instance: &Value) -> Result<(), Vec<Stri
 /// Turns an OpenAPI 3.0 schema (which may `$ref` components) into a self-contained JSON Schema
 /// 2020-12 document.
 pub fn to_json_schema(root: &Value, strict: bool) -> Value {
-    let schemas = &document()["components"]["schemas"];
+    to_json_schema_in(document(), root, strict)
+}
+
+/// [`to_json_schema`] with the components of another document.
+pub fn to_json_schema_in(doc: &Value, root: &Value, strict: bool) -> Value {
+    let schemas = &doc["components"]["schemas"];
     let mut defs = BTreeMap::new();
     let mut pending = Vec::new();
     collect_refs(root, &mut pending);

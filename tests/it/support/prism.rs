@@ -1,13 +1,15 @@
 //! Stoplight Prism as a validating proxy in front of a server (`make prism` installs it): every
-//! request and response is checked against Twilio's OpenAPI document, and with `--errors` a
-//! violation of severity Error turns into a 422 (request) or 500 (response) answer.
+//! request and response is checked against one of Twilio's OpenAPI documents, and with
+//! `--errors` a violation of severity Error turns into a 422 (request) or 500 (response) answer.
+//!
+//! Self-contained: the root crate's tests reach it as `support::prism`, the simulator's tests
+//! include it with `#[path]`.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-
-use super::controlplane::repo_root;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -18,8 +20,14 @@ pub struct Prism {
 }
 
 impl Prism {
-    /// Starts `prism proxy` for `upstream` on a free loopback port and waits until it listens.
+    /// Starts `prism proxy` for `upstream` on a free loopback port, checking traffic against
+    /// the Messaging v2 document, and waits until it listens.
     pub fn start(upstream: &str) -> Prism {
+        Prism::start_for("twilio_messaging_v2.json", upstream)
+    }
+
+    /// The same with another document of `tests/openapi/` (e.g. `twilio_monitor_v1.json`).
+    pub fn start_for(document: &str, upstream: &str) -> Prism {
         let binary = repo_root().join("tests/prism/node_modules/.bin/prism");
         assert!(
             binary.exists(),
@@ -29,7 +37,7 @@ impl Prism {
         let port = free_port();
         let mut child = Command::new(&binary)
             .arg("proxy")
-            .arg(repo_root().join("tests/openapi/twilio_messaging_v2.json"))
+            .arg(repo_root().join("tests/openapi").join(document))
             .arg(upstream)
             .args([
                 "--errors",
@@ -128,6 +136,14 @@ impl Drop for Prism {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The repository root: this crate's directory or the nearest one above it with `tests/prism`.
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("tests/prism/package.json").exists())
+        .expect("tests/prism in the crate's directory or above it")
 }
 
 fn free_port() -> u16 {

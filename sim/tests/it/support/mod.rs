@@ -9,6 +9,10 @@ pub mod openapi;
 #[allow(dead_code)]
 #[path = "../../../../tests/it/support/wait.rs"]
 pub mod wait;
+// Shared with the operator's tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../../../tests/it/support/prism.rs"]
+pub mod prism;
 
 use std::net::SocketAddr;
 use std::time::Duration;
