@@ -421,6 +421,55 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static JEMALLOC_CONF: &[u8] =
     b"narenas:1,tcache_max:1024,background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `senderops run` with no flags runs with: the defaults the README promises.
+    #[test]
+    fn run_without_flags_uses_the_documented_defaults() {
+        let Cli {
+            command: Command::Run(args),
+        } = Cli::parse_from(["senderops", "run"])
+        else {
+            panic!("`run` parses as Run");
+        };
+        let settings = args.settings(&Arc::new(Metrics::new()));
+        assert_eq!(settings.pacing.resync_interval, Duration::from_secs(300));
+        assert_eq!(settings.pacing.poll_interval, Duration::from_secs(5));
+        assert_eq!(settings.concurrency, 10);
+        assert_eq!(settings.twilio.budget.per_second.get(), 5);
+        assert!(settings.serial_onboarding && settings.batched_refresh);
+        assert!(settings.display_name_check);
+        assert_eq!(settings.registration_interval, Duration::from_secs(180));
+        assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
+        assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
+        assert_eq!(settings.namespace, None, "all namespaces");
+        assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
+        assert!(!args.leader_election);
+        assert_eq!(args.lease_name, "senderops");
+        assert_eq!(args.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn one_twilio_url_sends_every_product_there() {
+        let Cli {
+            command: Command::Run(args),
+        } = Cli::parse_from([
+            "senderops",
+            "run",
+            "--twilio-api-url",
+            "http://127.0.0.1:4010",
+        ])
+        else {
+            panic!("`run` parses as Run");
+        };
+        let settings = args.settings(&Arc::new(Metrics::new()));
+        assert_eq!(settings.twilio.base_url, "http://127.0.0.1:4010");
+        assert_eq!(settings.twilio.monitor_url, "http://127.0.0.1:4010");
+    }
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Crd => {

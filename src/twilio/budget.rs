@@ -5,9 +5,8 @@
 //! The bucket is governor's GCRA limiter driven by tokio's clock, so waiting is a tokio sleep
 //! and tests can run it on paused time.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -112,40 +111,6 @@ impl RequestBudget {
     }
 }
 
-/// Buckets by account SID: every client of one account (or subaccount) gets the same bucket.
-#[derive(Clone, Debug, Default)]
-pub struct AccountBudgets {
-    config: BudgetConfig,
-    buckets: Arc<Mutex<HashMap<String, RequestBudget>>>,
-}
-
-impl AccountBudgets {
-    pub fn new(config: BudgetConfig) -> Self {
-        Self {
-            config,
-            buckets: Arc::default(),
-        }
-    }
-
-    /// The bucket for `account_sid`, made on first use.
-    pub fn for_account(&self, account_sid: &str) -> RequestBudget {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets
-            .entry(account_sid.to_string())
-            .or_insert_with(|| RequestBudget::new(self.config))
-            .clone()
-    }
-
-    /// Number of accounts seen so far.
-    pub fn len(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -187,20 +152,15 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn clones_and_accounts_share_one_bucket() {
-        let budgets = AccountBudgets::new(config(1, 2));
-        let a1 = budgets.for_account("AC1");
-        let a2 = budgets.for_account("AC1").clone();
-        let b = budgets.for_account("AC2");
-        assert_eq!(budgets.len(), 2);
-
+    async fn clones_share_one_bucket() {
+        let a1 = RequestBudget::new(config(1, 2));
+        let a2 = a1.clone();
         assert!(a1.try_acquire());
         assert!(a2.try_acquire());
         assert!(
             !a1.try_acquire(),
-            "AC1's two tokens are spent by either handle"
+            "the two tokens are spent by either handle"
         );
-        assert!(b.try_acquire(), "another account has its own bucket");
 
         let start = Instant::now();
         a2.acquire().await;

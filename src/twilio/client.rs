@@ -21,7 +21,7 @@ use super::credentials::Credentials;
 use super::error::{TwilioError, parse_retry_after};
 use super::models::{
     Alert, AlertPage, CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest,
-    is_valid_sender_sid, sender_id_for,
+    is_valid_sender_sid,
 };
 use super::retry::RetryPolicy;
 
@@ -99,7 +99,7 @@ pub struct ClientConfig {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
-    /// Size of each account's bucket; used by whoever builds the shared `AccountBudgets`.
+    /// Size of each account's bucket (the controller keeps one per account).
     pub budget: BudgetConfig,
     /// `PageSize` of every list (senders, alerts).
     pub list_page_size: u32,
@@ -168,7 +168,7 @@ impl std::fmt::Debug for SendersClient {
 
 impl SendersClient {
     /// A client for the account of `credentials`. `budget` should be that account's shared
-    /// bucket (`AccountBudgets::for_account`).
+    /// bucket (the controller's state keeps one per account).
     pub fn new(
         credentials: Credentials,
         config: &ClientConfig,
@@ -330,26 +330,6 @@ impl SendersClient {
             false
         })
         .await
-    }
-
-    /// The sender registered for `sender_id` (`whatsapp:+E164`, or the bare `+E164`), if any.
-    /// Stops at the first page that has it.
-    pub async fn find_by_sender_id(&self, sender_id: &str) -> Result<Option<Sender>, TwilioError> {
-        let wanted = if sender_id.trim().starts_with("whatsapp:") {
-            sender_id.trim().to_string()
-        } else {
-            sender_id_for(sender_id)
-        };
-        let mut found = None;
-        let first = self.list_page(self.list_page_size, None).await?;
-        self.walk_pages(ROUTE_LIST, &self.base_url, Some(CHANNEL), first, |page| {
-            found = page
-                .into_iter()
-                .find(|s| s.sender_id.trim().eq_ignore_ascii_case(&wanted));
-            found.is_some()
-        })
-        .await?;
-        Ok(found)
     }
 
     /// `GET /v1/Alerts` on the monitor host: the account's Error Log entries at level `error`

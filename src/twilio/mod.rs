@@ -5,7 +5,8 @@
 //! - [`models`]: request bodies (strict, typed) and response bodies (lenient).
 //! - [`TwilioError`] with [`ErrorClass`]; [`codes`]: Twilio's error codes, one table (needs the
 //!   user or not, condition reason, advice).
-//! - [`AccountBudgets`]/[`RequestBudget`]: one token bucket per account, shared by its clients.
+//! - [`RequestBudget`]: a token bucket, one per account (the controller's state keeps them), shared
+//!   by that account's clients.
 //! - [`RetryPolicy`]: exponential backoff with jitter that honours `Retry-After`.
 
 mod budget;
@@ -17,7 +18,7 @@ mod error;
 pub mod models;
 mod retry;
 
-pub use budget::{AccountBudgets, BudgetConfig, RequestBudget};
+pub use budget::{BudgetConfig, RequestBudget};
 pub use client::{
     ClientConfig, MAX_RESPONSE_BYTES, MESSAGING_URL, MONITOR_URL, Observer, RequestObserver,
     SendersClient,

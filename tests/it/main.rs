@@ -6,6 +6,7 @@ mod support;
 
 mod conformance;
 mod crd;
+mod defaults;
 mod demo;
 mod deploy;
 mod deploy_rbac;

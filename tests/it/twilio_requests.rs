@@ -612,30 +612,6 @@ async fn list_all_follows_next_page_urls_onto_the_base_url() {
 }
 
 #[tokio::test]
-async fn find_by_sender_id_stops_at_the_page_that_has_it() {
-    let server = TestServer::start(paged).await;
-    let c = client(&server);
-    let found = c.find_by_sender_id("+15017120003").await.unwrap().unwrap();
-    assert_eq!(found.sid, format!("XE{:032x}", 3));
-    assert_eq!(server.seen().len(), 2, "page 3 was not needed");
-
-    let missing = c.find_by_sender_id("whatsapp:+19999999999").await.unwrap();
-    assert!(missing.is_none());
-    assert_eq!(server.seen().len(), 5, "a miss reads every page");
-}
-
-#[tokio::test]
-async fn list_page_passes_size_and_token() {
-    let server = TestServer::start(paged).await;
-    let page = client(&server).list_page(2, Some("PT2")).await.unwrap();
-    assert_eq!(page.senders.len(), 2);
-    assert_eq!(page.meta.next_page_url, None);
-    let seen = server.seen();
-    assert_eq!(seen[0].param("PageToken"), Some("PT2"));
-    assert_eq!(seen[0].param("Channel"), Some("whatsapp"));
-}
-
-#[tokio::test]
 async fn a_next_page_url_loop_is_an_error() {
     let server = TestServer::start(|_, _| {
         reply(

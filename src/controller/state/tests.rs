@@ -403,6 +403,31 @@ async fn a_refresh_after_a_write_waits_for_a_newer_list() {
     assert!(missing.sender.is_none());
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_clients_of_one_account_share_its_request_budget() {
+    let state = State::new(
+        StateConfig {
+            budget: BudgetConfig {
+                per_second: std::num::NonZeroU32::new(1).unwrap(),
+                burst: std::num::NonZeroU32::new(2).unwrap(),
+            },
+            ..config()
+        },
+        Default::default(),
+    );
+    let (a1, a2, b) = (
+        state.budget("AC1"),
+        state.budget("AC1"),
+        state.budget("AC2"),
+    );
+    assert!(a1.try_acquire() && a2.try_acquire());
+    assert!(
+        !a1.try_acquire(),
+        "AC1's two tokens are spent by either client"
+    );
+    assert!(b.try_acquire(), "another account has its own bucket");
+}
+
 #[test]
 fn one_secret_for_both_is_read_once() {
     assert_eq!(secrets_of(&sender("a", "u", "s", Some("s"))).len(), 1);

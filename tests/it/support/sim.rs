@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use senderops::twilio::{
-    AccountBudgets, BudgetConfig, ClientConfig, Credentials, RetryPolicy, Sender, SenderStatus,
+    BudgetConfig, ClientConfig, Credentials, RequestBudget, RetryPolicy, Sender, SenderStatus,
     SendersClient, TwilioError,
 };
 use serde_json::{Value, json};
@@ -26,7 +26,6 @@ pub const STEP: Duration = Duration::from_millis(50);
 pub struct Sim {
     handle: SimHandle,
     http: reqwest::Client,
-    budgets: AccountBudgets,
 }
 
 impl Sim {
@@ -59,7 +58,6 @@ impl Sim {
         Sim {
             handle,
             http: reqwest::Client::new(),
-            budgets: AccountBudgets::new(BudgetConfig::default()),
         }
     }
 
@@ -70,7 +68,6 @@ impl Sim {
     /// Test settings: quick retries so fault tests finish fast.
     pub fn client_config(base_url: &str) -> ClientConfig {
         ClientConfig {
-            base_url: base_url.to_string(),
             timeout: Duration::from_secs(5),
             retry: RetryPolicy {
                 max_attempts: 6,
@@ -78,13 +75,13 @@ impl Sim {
                 max_delay: Duration::from_secs(2),
             },
             list_page_size: 2,
-            ..ClientConfig::default()
+            ..ClientConfig::default().all_products_at(base_url)
         }
     }
 
     /// The operator's client for account A, talking to `base_url` (the simulator or a proxy).
     pub fn client_via(&self, base_url: &str, credentials: Credentials) -> SendersClient {
-        let budget = self.budgets.for_account(credentials.account_sid());
+        let budget = RequestBudget::new(BudgetConfig::default());
         SendersClient::new(credentials, &Self::client_config(base_url), budget)
             .expect("build the Twilio client")
     }
