@@ -255,6 +255,17 @@ fn identity() -> String {
     })
 }
 
+/// This process's name in the Lease. In a pod, the pod name plus a random suffix: a container
+/// restarted in the same pod is a new candidate, which must not mistake the Lease its killed
+/// predecessor held for its own (and so lead before the standby that watched it die). Outside a
+/// pod, host and process id are unique already.
+fn lease_identity() -> String {
+    match std::env::var("POD_NAME") {
+        Ok(pod) => format!("{pod}_{:08x}", rand::random::<u32>()),
+        Err(_) => identity(),
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 async fn signalled() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -338,7 +349,7 @@ async fn run(args: RunArgs) -> ExitCode {
         let lease = LeaseConfig {
             name: args.lease_name.clone(),
             namespace: args.lease_namespace.clone(),
-            identity: identity(),
+            identity: lease_identity(),
             duration: args.lease_duration,
         };
         tokio::select! {
