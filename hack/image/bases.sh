@@ -3,10 +3,12 @@
 # name when the real ones cannot be pulled (this repository's CI reaches Debian's archive and
 # crates.io, not Docker Hub or gcr.io):
 #
-#   localhost/senderops/builder:TAG   BUILDER_IMAGE: Debian 12 (debootstrap, minbase) with gcc,
-#                                     make and the CA bundle, plus this machine's Rust toolchain
-#                                     under /usr/local/rust (rustup cannot download one here);
-#                                     CARGO_HOME=/usr/local/cargo as in the rust images
+#   localhost/senderops/builder:TAG   BUILDER_IMAGE: Debian 12 (debootstrap, minbase) with gcc
+#                                     and make, plus this machine's Rust toolchain under
+#                                     /usr/local/rust (rustup cannot download one here) and its CA
+#                                     bundle (cargo reaches crates.io through this machine's network,
+#                                     which may present its own CA); CARGO_HOME=/usr/local/cargo as
+#                                     in the rust images. Only the build stage sees it.
 #   localhost/senderops/cc-debian12:TAG
 #                                     RUNTIME_IMAGE: what distroless cc-debian12:nonroot holds,
 #                                     from Debian's own packages: libc6, libgcc-s1, the CA bundle
@@ -28,7 +30,9 @@ for tool in buildah debootstrap dpkg-deb apt-get rustc; do
 done
 sysroot=$(rustc --print sysroot)
 toolchain=$(rustc --version)
-tag=$( (cat "$0"; echo "$toolchain") | sha256sum | cut -c1-12)
+host_bundle=/etc/ssl/certs/ca-certificates.crt
+[ -f "$host_bundle" ] || { echo "bases.sh needs the machine's CA bundle at $host_bundle" >&2; exit 1; }
+tag=$( (cat "$0" "$host_bundle"; echo "$toolchain") | sha256sum | cut -c1-12)
 builder=localhost/senderops/builder:$tag
 runtime=localhost/senderops/cc-debian12:$tag
 
@@ -50,7 +54,9 @@ build_runtime() {
 	local dir=$work/runtime rootfs=$work/runtime/rootfs
 	rm -rf "$dir"
 	mkdir -p "$dir/debs" "$rootfs"
-	(cd "$dir/debs" && apt-get download -q libc6 libgcc-s1 ca-certificates base-files >/dev/null)
+	# (apt warns that it downloads as root, unsandboxed: it does, into this directory.)
+	(cd "$dir/debs" && apt-get download -q libc6 libgcc-s1 ca-certificates base-files >/dev/null 2>&1) ||
+		{ echo "bases: apt-get download of libc6 libgcc-s1 ca-certificates base-files failed" >&2; exit 1; }
 	for deb in "$dir"/debs/libc6_*.deb "$dir"/debs/libgcc-s1_*.deb "$dir"/debs/ca-certificates_*.deb; do
 		dpkg-deb -x "$deb" "$rootfs"
 	done
@@ -92,6 +98,7 @@ build_builder() {
 	mkdir -p "$rootfs/usr/local/rust" "$rootfs/usr/local/cargo"
 	cp -a "$sysroot"/bin "$sysroot"/lib "$rootfs/usr/local/rust/"
 	[ ! -d "$sysroot/libexec" ] || cp -a "$sysroot/libexec" "$rootfs/usr/local/rust/"
+	cp "$host_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 	commit_rootfs "$rootfs" "$builder" --env CARGO_HOME=/usr/local/cargo \
 		--env PATH=/usr/local/cargo/bin:/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		--label org.opencontainers.image.description="rust:bookworm stand-in: Debian 12 and $toolchain"

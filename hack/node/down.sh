@@ -49,7 +49,7 @@ stop testplane 30
 stop containerd 10
 # 4. Shims (and anything else) still attached to this node's containerd, by PID.
 for proc in /proc/[0-9]*; do
-	if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF -- "$node_containerd_socket"; then
+	if { tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null | grep -qF -- "$node_containerd_socket"; then
 		kill -KILL "${proc#/proc/}" 2>/dev/null && say "killed leftover ${proc#/proc/}"
 	fi
 done
@@ -73,7 +73,7 @@ for veth in $(ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | 
 	[ -f "$node_state/veths.before" ] && grep -qxF "$veth" "$node_state/veths.before" && continue
 	ip link delete "$veth" 2>/dev/null
 done
-ip route delete blackhole "$node_service_cidr" 2>/dev/null
+ip route delete "$node_service_cidr" dev "$node_bridge" 2>/dev/null
 for tool in iptables ip6tables; do
 	command -v "$tool" >/dev/null || continue
 	for table in filter nat mangle; do

@@ -11,7 +11,7 @@
 #
 # Everything stays on this machine: the API server, the kubelet and pods use the bridge
 # $node_bridge ($node_pod_cidr, the node's address $node_ip) and loopback; forwarding from the
-# bridge elsewhere is dropped and the service range is a blackhole unless kube-proxy rewrote it.
+# bridge elsewhere is dropped and service addresses kube-proxy does not know go nowhere.
 # KUBECONFIG for kubectl: $NODE_DIR/plane/kubeconfig (printed with "ready").
 set -euo pipefail
 # shellcheck source=hack/node/settings.sh
@@ -80,10 +80,13 @@ wait_for() {
 }
 
 # Network: the bridge pods attach to, nothing forwarded off it, the service range local only.
+# Pods get routes to the bridge and the service range, no default route: nothing else to reach.
 ip link add "$node_bridge" type bridge
 ip addr add "$node_ip/${node_pod_cidr#*/}" dev "$node_bridge"
 ip link set "$node_bridge" up
-ip route add blackhole "$node_service_cidr"
+# Service addresses are local: kube-proxy rewrites them; an address it does not know goes onto
+# the bridge, where nothing answers, instead of the default route.
+ip route add "$node_service_cidr" dev "$node_bridge"
 iptables -N "$node_guard_chain"
 iptables -A "$node_guard_chain" -i "$node_bridge" ! -o "$node_bridge" -j DROP
 iptables -A "$node_guard_chain" -o "$node_bridge" ! -i "$node_bridge" -j DROP
@@ -134,6 +137,7 @@ cat >"$node_dir/cni/net.d/10-senderops.conflist" <<JSON
     "ipam": {
       "type": "host-local",
       "ranges": [[{"subnet": "$node_pod_cidr", "gateway": "$node_ip"}]],
+      "routes": [{"dst": "$node_service_cidr", "gw": "$node_ip"}],
       "dataDir": "$node_dir/cni/ipam"
     }
   }]

@@ -1,9 +1,10 @@
 //! Leader election with a Lease: of several replicas, only the holder of the Lease reconciles;
 //! the others stand by, watching the Lease, and take it the moment its holder releases it, or
-//! once it has gone unrenewed for its duration (see [`view`]). kube-lease-manager does the
-//! writes (take, renew, release, with server-side apply's conflict detection); it sleeps until a
-//! Lease's expiry instead of watching it, so the standby's timing is decided here. A leader that
-//! loses its Lease stops reconciling at once.
+//! once it has gone unrenewed for its duration (see [`view`]), with one conditional write. For
+//! the rest kube-lease-manager does the writes (take a free Lease, renew, release, with
+//! server-side apply's conflict detection); it sleeps until a Lease's expiry instead of watching
+//! it, so the standby's timing is decided here. A leader that loses its Lease stops reconciling
+//! at once.
 
 mod view;
 
@@ -11,9 +12,12 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
+use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -65,7 +69,7 @@ pub async fn acquire(
     config: &LeaseConfig,
 ) -> Result<Leadership, LeaseManagerError> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
-    let mut changes = lease_changes(leases, &config.name);
+    let mut changes = lease_changes(leases.clone(), &config.name);
     let mut view = LeaseView::new(Instant::now());
     tracing::info!(
         lease = %config.name,
@@ -76,13 +80,17 @@ pub async fn acquire(
     loop {
         match view.next(&config.identity, config.duration, Instant::now()) {
             Next::Take => match take(client.clone(), config).await? {
-                Some(manager) => {
-                    tracing::info!(identity = %config.identity, "this replica is the leader");
-                    let (state, task) = manager.watch().await;
-                    return Ok(Leadership { state, task });
-                }
+                Some(manager) => return Ok(Leadership::hold(manager, config).await),
                 None => view.lost_race(Instant::now()),
             },
+            Next::TakeOver(expired) => {
+                if take_over(&leases, config, &expired).await
+                    && let Some(manager) = take(client.clone(), config).await?
+                {
+                    return Ok(Leadership::hold(manager, config).await);
+                }
+                view.lost_race(Instant::now());
+            }
             Next::Wait(until) => {
                 let deadline = async {
                     match until {
@@ -130,6 +138,57 @@ fn apply(view: &mut LeaseView, change: Option<Result<watcher::Event<Lease>, watc
     }
 }
 
+/// Takes over a Lease that has gone unrenewed for its duration in one conditional write: only
+/// while it is still the Lease seen expiring (its resourceVersion), so nobody renewed or took it
+/// in between. (The library would clear it first and wait up to a second before taking it,
+/// which hands a released Lease to whichever candidate watches, such as the dead leader's
+/// restarted container.) True if this replica now holds it.
+async fn take_over(leases: &Api<Lease>, config: &LeaseConfig, expired: &Record) -> bool {
+    let lease = match leases.get_opt(&config.name).await {
+        Ok(Some(lease)) if Record::of(&lease) == *expired => lease,
+        Ok(_) => return false,
+        Err(err) => {
+            tracing::warn!(error = %err, lease = %config.name, "could not read the Lease");
+            return false;
+        }
+    };
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let transitions = lease.spec.and_then(|s| s.lease_transitions).unwrap_or(0) + 1;
+    let patch = json!({
+        "metadata": {"resourceVersion": lease.metadata.resource_version},
+        "spec": {
+            "holderIdentity": config.identity,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseDurationSeconds": config.duration.as_secs().max(2),
+            "leaseTransitions": transitions,
+        },
+    });
+    // The library's field manager for this identity, so its renewals own the same fields.
+    let params = PatchParams {
+        field_manager: Some(format!("kube-lease-manager-{}", config.identity)),
+        ..PatchParams::default()
+    };
+    match leases
+        .patch(&config.name, &params, &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(
+                lease = %config.name,
+                previous = expired.holder.as_deref().unwrap_or("-"),
+                "took over a Lease its holder stopped renewing"
+            );
+            true
+        }
+        Err(kube::Error::Api(status)) if status.is_conflict() => false,
+        Err(err) => {
+            tracing::warn!(error = %err, lease = %config.name, "could not take over the Lease");
+            false
+        }
+    }
+}
+
 /// One attempt to take the Lease: `Some` with the manager that now holds it.
 async fn take(
     client: Client,
@@ -148,6 +207,13 @@ async fn take(
 }
 
 impl Leadership {
+    /// Keeps the Lease `manager` holds renewed from now on.
+    async fn hold(manager: LeaseManager, config: &LeaseConfig) -> Leadership {
+        tracing::info!(identity = %config.identity, "this replica is the leader");
+        let (state, task) = manager.watch().await;
+        Leadership { state, task }
+    }
+
     /// Resolves when the Lease is lost (another replica took it, or it could not be renewed).
     pub async fn lost(&mut self) {
         while *self.state.borrow_and_update() {

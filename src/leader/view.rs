@@ -41,8 +41,10 @@ impl Record {
 /// What to do next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Try to take the Lease now.
+    /// Try to take the Lease now: it is free (or ours).
     Take,
+    /// Take over this Lease, held by another replica that has not renewed it for its duration.
+    TakeOver(Record),
     /// Wait for a change of the Lease, or until this moment (then decide again).
     Wait(Option<Instant>),
 }
@@ -134,7 +136,7 @@ impl LeaseView {
         }
         let expires = self.changed_at + record.duration.unwrap_or(default_duration);
         if expires <= now {
-            Next::Take
+            Next::TakeOver(record.clone())
         } else {
             Next::Wait(Some(expires))
         }
@@ -204,7 +206,10 @@ mod tests {
             Next::Wait(Some(renewed_at + DURATION)),
             "a renewal restarts the wait"
         );
-        assert_eq!(view.next(ME, DURATION, renewed_at + DURATION), Next::Take);
+        assert_eq!(
+            view.next(ME, DURATION, renewed_at + DURATION),
+            Next::TakeOver(held_by("senderops-a_0001", 110).unwrap())
+        );
     }
 
     #[test]
@@ -219,7 +224,10 @@ mod tests {
             start + Duration::from_secs(9),
         );
         view.list_done(start + Duration::from_secs(9));
-        assert_eq!(view.next(ME, DURATION, start + DURATION), Next::Take);
+        assert!(matches!(
+            view.next(ME, DURATION, start + DURATION),
+            Next::TakeOver(_)
+        ));
     }
 
     #[test]
