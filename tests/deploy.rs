@@ -42,12 +42,11 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 /// What leader election calls, in the operator's own namespace.
-const LEASE_RULES: &[(&str, &str, &[&str])] =
-    &[(
-        "coordination.k8s.io",
-        "leases",
-        &["get", "list", "watch", "create", "patch"],
-    )];
+const LEASE_RULES: &[(&str, &str, &[&str])] = &[(
+    "coordination.k8s.io",
+    "leases",
+    &["get", "list", "watch", "create", "patch"],
+)];
 const READ_ONLY_VERBS: &[&str] = &["get", "list", "watch"];
 
 /// The kinds `kubectl apply -k deploy/` installs.

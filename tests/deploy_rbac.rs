@@ -303,7 +303,10 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
         .await
         .expect("read the Lease")
         .unwrap_or_else(|| panic!("no Lease {ns}/{LEASE}; operator log:\n{}", operator.log()));
-    let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    let holder = lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
     assert!(
         holder.starts_with(&format!("{POD_NAME}_")),
         "the Lease is held under POD_NAME and this process's suffix: {holder:?}"
