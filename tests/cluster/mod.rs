@@ -13,6 +13,7 @@ mod node;
 mod relay;
 
 mod cleanup;
+mod demo;
 mod failover;
 mod helm;
 mod image;
