@@ -4,7 +4,7 @@
 # manager, kube-scheduler, a kubelet and kube-proxy (built by `make node` from the same
 # k8s.io/kubernetes module as the control plane), imports the images given as arguments
 # (docker archives; the pause image always), waits until the node is Ready and untainted, and
-# prints "ready". It then runs until its stdin closes or it gets SIGTERM/SIGINT, and tears
+# prints "ready KUBECONFIG". It then runs until its stdin closes or it gets SIGTERM/SIGINT, and tears
 # everything down (hack/node/down.sh), also what a killed earlier run left.
 #
 #   hack/node/run.sh [IMAGE.tar ...] </some/pipe
@@ -12,7 +12,7 @@
 # Everything stays on this machine: the API server, the kubelet and pods use the bridge
 # $node_bridge ($node_pod_cidr, the node's address $node_ip) and loopback; forwarding from the
 # bridge elsewhere is dropped and service addresses kube-proxy does not know go nowhere.
-# KUBECONFIG for kubectl: $NODE_DIR/plane/kubeconfig (printed with "ready").
+# The kubeconfig (admin) is $NODE_DIR/plane/kubeconfig; logs are in $NODE_DIR/logs.
 set -euo pipefail
 # shellcheck source=hack/node/settings.sh
 source "$(dirname "$0")/settings.sh"
