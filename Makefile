@@ -14,10 +14,22 @@ HELM := target/tools/helm
 # Copies of crds/ where kustomize and Helm can load them (neither reads files outside its root).
 CRD_COPIES := deploy/base/crd/whatsappsender.yaml deploy/helm/senderops/crds/whatsappsender.yaml
 
-.PHONY: test bench demo controlplane manifests lint fmt prism helm clean-testplane
+# The test node (hack/node/run.sh): kubelet, scheduler, controller-manager and kube-proxy from the
+# control plane's module, the pause image, and the operator image built from the Dockerfile.
+NODE_BIN := target/node/bin
+NODE_BINARIES := $(addprefix $(NODE_BIN)/,kubelet kube-scheduler kube-controller-manager kube-proxy)
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables buildah debootstrap
+PAUSE_IMAGE := target/node/images/pause.tar
+IMAGE_ARCHIVE := target/image/senderops.tar
+IMAGE_INPUTS := Dockerfile .dockerignore Cargo.toml Cargo.lock $(shell find src sim/src benches -type f 2>/dev/null) \
+	sim/Cargo.toml hack/image/build.sh hack/image/bases.sh
 
-## test: build the control plane, Prism and helm, then run every Rust test against them.
-test: controlplane prism helm
+.PHONY: test bench demo demo-cluster controlplane node node-packages node-down image manifests lint fmt \
+	prism helm clean-testplane
+
+## test: build the control plane, the test node, the image, Prism and helm, then run every Rust
+## test against them.
+test: controlplane node image prism helm
 	cargo test --workspace --locked
 
 ## bench: 1000 senders over 10 accounts, then 10,000 with 10,000 unrelated Secrets, against the
@@ -32,6 +44,41 @@ bench: controlplane
 demo: controlplane
 	cargo build --workspace --locked
 	hack/demo.sh
+
+## demo-cluster: the operator as Pods on the test node, from its own image, installed with
+## kubectl apply -k; DEMO_ONESHOT=1 exits once the Deployment is Available and all are Ready.
+demo-cluster: controlplane node image
+	cargo build --locked -p twilio-sim
+	hack/demo-cluster.sh
+
+## node: the test node's parts: Debian's containerd, runc, CNI plugins, iptables and buildah
+## (installed if missing), kubelet, kube-scheduler, kube-controller-manager and kube-proxy (from
+## the control plane's module), and the pause image.
+node: node-packages $(NODE_BINARIES) $(PAUSE_IMAGE)
+
+node-packages:
+	@hack/node/ensure-packages.sh $(NODE_PACKAGES)
+
+$(NODE_BIN)/%: tests/controlplane/go.mod tests/controlplane/go.sum
+	@mkdir -p $(@D)
+	cd tests/controlplane && $(GO_ENV) go build -trimpath -ldflags '$(GO_LDFLAGS)' -o $(abspath $@) k8s.io/kubernetes/cmd/$*
+
+$(NODE_BIN)/pause: tests/controlplane/pause/main.go
+	@mkdir -p $(@D)
+	cd tests/controlplane && $(GO_ENV) go build -trimpath -ldflags '-s -w' -o $(abspath $@) ./pause
+
+$(PAUSE_IMAGE): $(NODE_BIN)/pause hack/image/pause.sh | node-packages
+	hack/image/pause.sh $< $@
+
+## node-down: tear down a test node a killed run left behind (processes, mounts, network, ...).
+node-down:
+	hack/node/down.sh
+
+## image: the operator image, built from the Dockerfile with buildah, as a docker archive.
+image: $(IMAGE_ARCHIVE)
+
+$(IMAGE_ARCHIVE): $(IMAGE_INPUTS) | node-packages
+	hack/image/build.sh $@
 
 ## controlplane: kube-apiserver + embedded etcd (and a kubectl in version skew) for tests.
 controlplane: $(TESTPLANE_DIR)/testplane $(TESTPLANE_DIR)/kubectl
@@ -67,7 +114,7 @@ manifests:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cd tests/controlplane && test -z "$$(gofmt -l .)" && $(GO_ENV) go vet .
+	cd tests/controlplane && test -z "$$(gofmt -l .)" && $(GO_ENV) go vet . ./pause
 
 fmt:
 	cargo fmt --all

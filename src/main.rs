@@ -271,6 +271,17 @@ fn identity() -> String {
     })
 }
 
+/// This process's name in the Lease. In a pod, the pod name plus a random suffix: a container
+/// restarted in the same pod is a new candidate, which must not mistake the Lease its killed
+/// predecessor held for its own (and so lead before the standby that watched it die). Outside a
+/// pod, host and process id are unique already.
+fn lease_identity() -> String {
+    match std::env::var("POD_NAME") {
+        Ok(pod) => format!("{pod}_{:08x}", rand::random::<u32>()),
+        Err(_) => identity(),
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 async fn signalled() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -354,7 +365,7 @@ async fn run(args: RunArgs) -> ExitCode {
         let lease = LeaseConfig {
             name: args.lease_name.clone(),
             namespace: args.lease_namespace.clone(),
-            identity: identity(),
+            identity: lease_identity(),
             duration: args.lease_duration,
         };
         tokio::select! {
@@ -421,6 +432,25 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static JEMALLOC_CONF: &[u8] =
     b"narenas:1,tcache_max:1024,background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Crd => {
+            print!("{}", senderops::api::crd_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Export(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("start the tokio runtime")
+            .block_on(export(args)),
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("start the tokio runtime")
+            .block_on(run(*args)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,24 +497,5 @@ mod tests {
         let settings = args.settings(&Arc::new(Metrics::new()));
         assert_eq!(settings.twilio.base_url, "http://127.0.0.1:4010");
         assert_eq!(settings.twilio.monitor_url, "http://127.0.0.1:4010");
-    }
-}
-
-fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Crd => {
-            print!("{}", senderops::api::crd_yaml());
-            ExitCode::SUCCESS
-        }
-        Command::Export(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("start the tokio runtime")
-            .block_on(export(args)),
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("start the tokio runtime")
-            .block_on(run(*args)),
     }
 }

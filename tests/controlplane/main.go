@@ -3,7 +3,14 @@
 // the namespace controller (so deleted namespaces are emptied and go away); no scheduler, no
 // garbage collector, no token controller.
 //
-//	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir]
+//	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir] [--node --address IP]
+//
+// With --node it is the control plane of the test node (hack/node/run.sh), where
+// kube-controller-manager, kube-scheduler, a kubelet and kube-proxy run beside it: it listens on
+// --address (an address pods reach, e.g. the pod bridge's) instead of loopback, publishes itself
+// as the endpoint of Service "kubernetes", admits pods through ServiceAccount admission (their
+// tokens are mounted the ordinary way), lets the kubelet's client certificate be the admin's, and
+// leaves the namespace controller to kube-controller-manager. The default mode is unchanged.
 //
 // It writes certificates and DIR/kubeconfig, prints "ready" on stdout once /readyz passes,
 // and shuts both servers down on SIGINT/SIGTERM, or when stdin closes if asked to: a test
@@ -18,8 +25,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	_ "time/tzdata" // as upstream's kube-apiserver main
 
@@ -34,6 +43,8 @@ func main() {
 	port := flag.Int("port", 0, "apiserver secure port (0 picks a free one)")
 	exitOnEOF := flag.Bool("exit-on-stdin-eof", false, "shut down when stdin reaches end of file")
 	removeDir := flag.Bool("remove-dir", false, "delete DIR after shutdown (etcd preallocates 64 MB of WAL per run)")
+	node := flag.Bool("node", false, "serve a test node: ServiceAccount admission on, Service endpoints, no built-in namespace controller")
+	address := flag.String("address", "127.0.0.1", "address to listen on and advertise (with --node, one pods can reach)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "testplane: --dir is required")
@@ -42,7 +53,12 @@ func main() {
 	if *exitOnEOF {
 		go terminateOnStdinEOF()
 	}
-	err := run(*dir, *port)
+	ip := net.ParseIP(*address)
+	if ip == nil {
+		fmt.Fprintf(os.Stderr, "testplane: --address %q is not an IP address\n", *address)
+		os.Exit(2)
+	}
+	err := run(*dir, *port, mode{node: *node, address: ip})
 	if *removeDir {
 		if rmErr := os.RemoveAll(*dir); rmErr != nil {
 			fmt.Fprintf(os.Stderr, "testplane: removing %s: %v\n", *dir, rmErr)
@@ -54,7 +70,13 @@ func main() {
 	}
 }
 
-func run(dir string, port int) error {
+// mode is what differs between the default control plane and a test node's.
+type mode struct {
+	node    bool
+	address net.IP
+}
+
+func run(dir string, port int, m mode) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -74,7 +96,7 @@ func run(dir string, port int) error {
 			return err
 		}
 	}
-	pki, err := ensurePKI(dir)
+	pki, err := ensurePKI(dir, m.address)
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -84,11 +106,11 @@ func run(dir string, port int) error {
 	}
 	defer etcd.Close()
 
-	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	server := "https://" + net.JoinHostPort(m.address.String(), strconv.Itoa(port))
 	if err := writeKubeconfig(filepath.Join(dir, "kubeconfig"), server, pki); err != nil {
 		return err
 	}
-	cmd.SetArgs(apiserverFlags(dir, port, etcdURL))
+	cmd.SetArgs(apiserverFlags(dir, port, etcdURL, m))
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute() }()
@@ -97,9 +119,11 @@ func run(dir string, port int) error {
 		if !waitReady(ctx, server, pki) {
 			return
 		}
-		if err := startNamespaceController(ctx, filepath.Join(dir, "kubeconfig")); err != nil {
-			fmt.Fprintf(os.Stderr, "testplane: %v\n", err)
-			return
+		if !m.node {
+			if err := startNamespaceController(ctx, filepath.Join(dir, "kubeconfig")); err != nil {
+				fmt.Fprintf(os.Stderr, "testplane: %v\n", err)
+				return
+			}
 		}
 		fmt.Println("ready")
 	}()
@@ -112,25 +136,21 @@ func run(dir string, port int) error {
 	}
 }
 
-func apiserverFlags(dir string, port int, etcdURL string) []string {
-	return []string{
+func apiserverFlags(dir string, port int, etcdURL string, m mode) []string {
+	flags := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + m.address.String(),
+		"--advertise-address=" + m.address.String(),
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + dir,
 		"--tls-cert-file=" + filepath.Join(dir, "serving.crt"),
 		"--tls-private-key-file=" + filepath.Join(dir, "serving.key"),
 		"--client-ca-file=" + filepath.Join(dir, "ca.crt"),
 		"--authorization-mode=RBAC",
-		fmt.Sprintf("--service-account-issuer=https://127.0.0.1:%d", port),
+		"--service-account-issuer=https://" + net.JoinHostPort(m.address.String(), strconv.Itoa(port)),
 		"--service-account-key-file=" + filepath.Join(dir, "sa.key"),
 		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
-		// The "kubernetes" Service's endpoints cannot point at loopback; nothing here needs them.
-		"--endpoint-reconciler-type=none",
-		// No controller-manager creates default ServiceAccounts, so this plugin would refuse pods.
-		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 		// Stop within seconds even with clients watching (operators under test): without it
 		// net/http waits up to --request-timeout (60 s) for open watch connections.
@@ -138,6 +158,20 @@ func apiserverFlags(dir string, port int, etcdURL string) []string {
 		"--profiling=false",
 		"--v=0",
 	}
+	if !m.node {
+		return append(flags,
+			// The "kubernetes" Service's endpoints cannot point at loopback; nothing here needs them.
+			"--endpoint-reconciler-type=none",
+			// No controller-manager creates default ServiceAccounts, so this plugin would refuse pods.
+			"--disable-admission-plugins=ServiceAccount",
+		)
+	}
+	return append(flags,
+		// kubectl logs and exec: the kubelet trusts certificates of this CA (its x509 client CA).
+		"--kubelet-client-certificate="+filepath.Join(dir, "admin.crt"),
+		"--kubelet-client-key="+filepath.Join(dir, "admin.key"),
+		"--kubelet-preferred-address-types=InternalIP",
+	)
 }
 
 // terminateOnStdinEOF sends this process SIGTERM once stdin closes, so shutdown takes the same

@@ -27,14 +27,14 @@ var pkiFiles = []string{"ca.crt", "serving.crt", "serving.key", "admin.crt", "ad
 
 // ensurePKI keeps the certificates of an earlier run in dir, so that a control plane restarted
 // on the same directory is still trusted by the clients (and tokens) of the first; otherwise it
-// generates them.
-func ensurePKI(dir string) (*pki, error) {
+// generates them, with address among the serving certificate's names.
+func ensurePKI(dir string, address net.IP) (*pki, error) {
 	if p, err := readPKI(dir); err == nil {
 		return p, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return writePKI(dir)
+	return writePKI(dir, address)
 }
 
 // readPKI loads the files of an earlier writePKI; fs.ErrNotExist if any is missing.
@@ -51,8 +51,9 @@ func readPKI(dir string) (*pki, error) {
 }
 
 // writePKI generates a fresh CA, the apiserver's serving certificate, the service-account
-// signing key and an admin client certificate (system:masters) in dir.
-func writePKI(dir string) (*pki, error) {
+// signing key and an admin client certificate (system:masters) in dir. The serving certificate
+// names loopback, the "kubernetes" Service's first address (10.0.0.1) and address.
+func writePKI(dir string, address net.IP) (*pki, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func writePKI(dir string) (*pki, error) {
 	servingCert, servingKey, err := issue(caCert, caKey, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1")},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1"), address},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {

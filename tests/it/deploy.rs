@@ -42,8 +42,11 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
 /// What leader election calls, in the operator's own namespace.
-const LEASE_RULES: &[(&str, &str, &[&str])] =
-    &[("coordination.k8s.io", "leases", &["get", "create", "patch"])];
+const LEASE_RULES: &[(&str, &str, &[&str])] = &[(
+    "coordination.k8s.io",
+    "leases",
+    &["get", "list", "watch", "create", "patch"],
+)];
 const READ_ONLY_VERBS: &[&str] = &["get", "list", "watch"];
 
 /// The kinds `kubectl apply -k deploy/` installs.
@@ -302,7 +305,11 @@ fn assert_locked_down_operator(source: &str, deployment: &Value) {
         [format!("0.0.0.0:{METRICS_PORT}")],
         "{source}: the operator serves on the port the probes and Service use: {args:?}"
     );
-    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+    for (probe, path) in [
+        ("startupProbe", "/readyz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ] {
         assert_eq!(
             container[probe]["httpGet"],
             json!({"path": path, "port": "metrics"}),
@@ -601,6 +608,7 @@ fn helm_and_kustomize_install_the_same_operator() {
         "image",
         "securityContext",
         "resources",
+        "startupProbe",
         "livenessProbe",
         "readinessProbe",
         "ports",

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod adoption;
+mod cluster;
 mod conformance;
 mod crd;
 mod defaults;

@@ -1,0 +1,337 @@
+//! `kubectl apply -k` as the README says (hack/node/install/node: deploy/ with the image built here,
+//! `imagePullPolicy: Never` and twilio-sim's URL): two replicas become Available under the
+//! manifests' security context, probes and limits, as the kubelet enforces them; one leads;
+//! senders become Ready; `/metrics` answers through the Service; the logs are JSON lines that
+//! name each sender and hold no secret; a deleted pod stops at once; memory stays low.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, DeleteParams, ListParams};
+use serde_json::{Value, json};
+
+use super::fixture::{
+    Cluster, OPERATOR_NAMESPACE, SENDERS_NAMESPACE, container_id, name_of, sender_spec,
+};
+use super::node::container_pid;
+use crate::support::controlplane::repo_root;
+use crate::support::metrics::sum;
+use crate::support::sim::TOKEN_A;
+
+const SELECTOR: &str = "app.kubernetes.io/name=senderops";
+/// deploy/operator/deployment.yaml's resources.
+const MEMORY_REQUEST: u64 = 64 * 1024 * 1024;
+const MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
+/// SIGTERM handled as PID 1: a deleted pod is gone long before its 60 s grace period.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+
+/// `/proc/PID/status` of a container's process, as `field -> value`.
+fn proc_status(pid: u32) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"))
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Asserts what the kubelet enforced on the operator's process: user and group 65532, no
+/// capability, no privilege escalation, seccomp, a read-only root and the memory limit.
+fn assert_enforced_security_context(pod: &Pod) {
+    let name = name_of(pod);
+    let pid = container_pid(&container_id(pod));
+    let status = proc_status(pid);
+    for ids in ["Uid", "Gid"] {
+        assert!(
+            status[ids].split_whitespace().all(|id| id == "65532"),
+            "{name}: the operator runs as 65532, not {ids} {}",
+            status[ids]
+        );
+    }
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            status[caps], "0000000000000000",
+            "{name}: every capability dropped ({caps})"
+        );
+    }
+    assert_eq!(status["NoNewPrivs"], "1", "{name}: no privilege escalation");
+    assert_eq!(
+        status["Seccomp"], "2",
+        "{name}: the RuntimeDefault seccomp filter"
+    );
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("mountinfo");
+    let root = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("{name}: no root mount in\n{mounts}"));
+    let options = root.split_whitespace().nth(5).unwrap_or_default();
+    assert!(
+        options.split(',').any(|o| o == "ro"),
+        "{name}: the root filesystem is read-only: {root}"
+    );
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let memory = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_string()))
+        .unwrap_or_else(|| panic!("{name}: no memory cgroup in\n{cgroup}"));
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
+    ))
+    .expect("read the container's memory limit");
+    assert_eq!(
+        limit.trim().parse::<u64>().ok(),
+        Some(MEMORY_LIMIT),
+        "{name}: the kubelet applied the manifests' memory limit"
+    );
+}
+
+/// The memory cgroup directory of a container's process.
+fn memory_cgroup(pid: u32) -> String {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let path = cgroup
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_string()))
+        .unwrap_or_else(|| panic!("no memory cgroup in\n{cgroup}"));
+    format!("/sys/fs/cgroup/memory{path}")
+}
+
+/// A container's resident set (VmRSS) and its cgroup's working set (usage less inactive file
+/// pages, as the kubelet counts it), in bytes.
+fn memory_of(pod: &Pod) -> (u64, u64) {
+    let pid = container_pid(&container_id(pod));
+    let rss_kib: u64 = proc_status(pid)["VmRSS"]
+        .trim_end_matches(" kB")
+        .parse()
+        .expect("VmRSS in kB");
+    let dir = memory_cgroup(pid);
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("{dir}/{file}")).expect("read the memory cgroup")
+    };
+    let usage: u64 = read("memory.usage_in_bytes").trim().parse().expect("usage");
+    let inactive_file: u64 = read("memory.stat")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("total_inactive_file ")
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    (rss_kib * 1024, usage.saturating_sub(inactive_file))
+}
+
+/// The operator's `/metrics` straight from a pod (its IP, from the node).
+async fn scrape_pod(pod: &Pod) -> String {
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("the pod has an IP");
+    reqwest::get(format!("http://{ip}:8080/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("scrape {}: {e}", name_of(pod)))
+        .text()
+        .await
+        .expect("a metrics page")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
+    let cluster = Cluster::start("kustomize").await;
+    let overlay = repo_root().join("hack/node/install/node");
+    let began = Instant::now();
+    cluster
+        .kubectl(&["apply", "-k", overlay.to_str().unwrap()])
+        .expect_success("kubectl apply -k hack/node/install/node");
+    cluster.wait_available("senderops", 2).await;
+    let to_available = began.elapsed();
+    eprintln!(
+        "node Ready {:?} after start; kubectl apply -k to Deployment Available (2/2): {to_available:?}",
+        cluster.node.started_in()
+    );
+
+    // Two replicas, as the kubelet runs them, exactly one leading.
+    let pods = cluster.pods(SELECTOR).await;
+    assert_eq!(
+        pods.len(),
+        2,
+        "two replicas: {:?}",
+        pods.iter().map(name_of).collect::<Vec<_>>()
+    );
+    let leader = cluster.leader_pod("senderops").await;
+    let mut leading = 0;
+    for pod in &pods {
+        assert_enforced_security_context(pod);
+        let metrics = scrape_pod(pod).await;
+        let is_leader = sum(&metrics, "senderops_leader", &[]) == 1.0;
+        assert_eq!(
+            is_leader,
+            name_of(pod) == leader,
+            "{}: senderops_leader",
+            name_of(pod)
+        );
+        leading += usize::from(is_leader);
+    }
+    assert_eq!(leading, 1, "exactly one replica leads");
+
+    // The probes: no pod logged a failed probe (the startup probe waits for the real start).
+    // (The node has no cluster DNS, so the kubelet warns MissingClusterDNS: not ours.)
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), OPERATOR_NAMESPACE);
+    let probe_failures: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() != Some("MissingClusterDNS")
+        })
+        .map(|e| format!("{:?}: {:?}", e.reason, e.message))
+        .collect();
+    assert!(
+        probe_failures.is_empty(),
+        "no probe failed, no other Warning in {OPERATOR_NAMESPACE}: {probe_failures:#?}"
+    );
+    for pod in &pods {
+        let status = pod.status.as_ref().expect("pod status");
+        let started = status.container_statuses.as_ref().unwrap()[0]
+            .state
+            .as_ref()
+            .and_then(|s| s.running.as_ref())
+            .and_then(|r| r.started_at.clone())
+            .expect("the container runs");
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .and_then(|c| c.last_transition_time.clone())
+            .expect("a Ready condition");
+        eprintln!(
+            "{}: container start to Ready {} ms",
+            name_of(pod),
+            ready.0.as_millisecond() - started.0.as_millisecond()
+        );
+    }
+
+    // Senders: one Twilio verifies itself, one needs the code the user receives.
+    cluster.sim.number("+15017122661", "auto_verify").await;
+    cluster.sim.number("+15017122662", "needs_code").await;
+    cluster
+        .apply_sender("acme-support", sender_spec("+15017122661", None), json!({}))
+        .await;
+    cluster
+        .apply_sender(
+            "acme-sales",
+            sender_spec("+15017122662", Some("acme-sales-otp")),
+            json!({}),
+        )
+        .await;
+    let names = ["acme-support".to_string(), "acme-sales".to_string()];
+    cluster.wait_ready(&names).await;
+    assert!(
+        cluster.duplicates().await.is_empty(),
+        "one registration per number"
+    );
+
+    // /metrics through the Service, from the node: the Service picks a replica at random, so
+    // scrape until the leader answered.
+    let mut reconciles = 0.0;
+    for _ in 0..40 {
+        let metrics = cluster.scrape_through_service().await;
+        if sum(&metrics, "senderops_leader", &[]) == 1.0 {
+            reconciles = sum(
+                &metrics,
+                "senderops_reconciles_total",
+                &[("outcome", "success")],
+            );
+            break;
+        }
+    }
+    assert!(
+        reconciles >= 2.0,
+        "the leader's reconciles, through the Service: {reconciles}"
+    );
+
+    // Logs: JSON lines; those about a sender name its namespace, name and SID; no secret.
+    let logs = cluster.logs(&leader);
+    let senders = cluster.senders();
+    let mut secrets = vec![TOKEN_A.to_string()];
+    for name in &names {
+        let sender = senders.get(name).await.expect("read a sender");
+        let sid = sender.status.and_then(|s| s.sid).expect("a SID");
+        if let Some(code) = cluster.sim.otp(&sid).await {
+            secrets.push(code);
+        }
+        let about: Vec<&str> = logs.lines().filter(|l| l.contains(&sid)).collect();
+        assert!(!about.is_empty(), "the leader's log names {sid}:\n{logs}");
+        for line in about {
+            assert!(
+                line.contains(&format!("\"namespace\":\"{SENDERS_NAMESPACE}\""))
+                    && line.contains(&format!("\"name\":\"{name}\"")),
+                "a line about {sid} names {SENDERS_NAMESPACE}/{name}: {line}"
+            );
+        }
+    }
+    for line in logs.lines() {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    }
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a token or code leaked into the logs"
+        );
+    }
+
+    // Memory, from the host: the process's resident set and its cgroup's working set (what
+    // the kubelet compares to the limit), under the limit and near the request.
+    for pod in cluster.pods(SELECTOR).await {
+        let (rss, working_set) = memory_of(&pod);
+        eprintln!(
+            "{}: RSS {:.1} MiB, cgroup working set {:.1} MiB (request 64 MiB, limit 256 MiB)",
+            name_of(&pod),
+            rss as f64 / 1048576.0,
+            working_set as f64 / 1048576.0
+        );
+        for bytes in [rss, working_set] {
+            assert!(
+                bytes < MEMORY_LIMIT,
+                "{} uses {bytes} bytes, over its limit",
+                name_of(&pod)
+            );
+            assert!(
+                bytes < MEMORY_REQUEST,
+                "{} uses {bytes} bytes, above its request",
+                name_of(&pod)
+            );
+        }
+        assert!(rss > 1024 * 1024, "a plausible RSS: {rss}");
+    }
+
+    // SIGTERM as PID 1: a deleted pod goes in seconds, not at the end of its grace period.
+    let standby = pods
+        .iter()
+        .map(name_of)
+        .find(|p| *p != leader)
+        .expect("a standby");
+    let pod_api: Api<Pod> = Api::namespaced(cluster.client.clone(), OPERATOR_NAMESPACE);
+    let deleted = Instant::now();
+    pod_api
+        .delete(&standby, &DeleteParams::default())
+        .await
+        .expect("delete the standby pod");
+    while pod_api
+        .get_opt(&standby)
+        .await
+        .expect("read the pod")
+        .is_some()
+    {
+        assert!(
+            deleted.elapsed() < STOP_WITHIN,
+            "{standby} still there {STOP_WITHIN:?} after its deletion (SIGTERM ignored?)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("a deleted operator pod was gone in {:?}", deleted.elapsed());
+    cluster.wait_available("senderops", 2).await;
+}
