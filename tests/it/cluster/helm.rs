@@ -1,5 +1,6 @@
-//! `helm install` of the chart as the README says, with `--set` for the image, its pull policy
-//! and twilio-sim's URL: the same two replicas, one leading, senders Ready. `--create-namespace`
+//! `helm install` of the chart as the README says, with `--set` for the image, its pull policy,
+//! twilio-sim's URL and the simulator's timescale (no registration spacing): the same two
+//! replicas, one leading, senders Ready. `--create-namespace`
 //! gives a namespace without Pod Security enforcement, which the chart's notes say and tell how to
 //! fix; the fix, once applied, enforces the restricted standard that the operator's pods meet.
 
@@ -50,6 +51,8 @@ async fn helm_install_runs_the_operator_and_its_notes_say_how_to_enforce_pod_sec
             "image.pullPolicy=Never",
             "--set",
             &twilio,
+            "--set",
+            "twilio.registrationInterval=0s",
         ],
     );
     assert!(
