@@ -5,6 +5,8 @@
 mod support;
 
 mod adoption;
+mod alerts;
+mod bulk;
 mod cluster;
 mod conformance;
 mod crd;

@@ -408,6 +408,22 @@ impl State {
     ) -> Vec<SenderKey> {
         let mut index = self.lock();
         let index = &mut *index;
+        let config = &self.config;
+        let accounts = &mut index.accounts;
+        // What it learned about its account stands even if the sender went meanwhile (its
+        // deletion finished and the watch's Delete came first).
+        if let Some((account, sid)) = &conclusion.gone {
+            account_in(accounts, account, config).forget_sid(sid);
+        }
+        if let Some((account, phone, at)) = &conclusion.number_changed {
+            account_in(accounts, account, config).number_changed(phone, *at, config.lookup_reuse);
+        }
+        if let Some((account, sid, at)) = &conclusion.written {
+            account_in(accounts, account, config).written(sid, *at, config.resync_interval);
+        }
+        if let Some((account, phone, sid)) = &conclusion.deleted {
+            account_in(accounts, account, config).deleted(phone, sid);
+        }
         let Some(record) = index.senders.get_mut(sender).filter(|r| r.uid == uid) else {
             return Vec::new();
         };
@@ -430,14 +446,11 @@ impl State {
             facts.codes_locked_until = Some(until);
         }
 
-        let config = &self.config;
-        let accounts = &mut index.accounts;
         let mut woken = Vec::new();
-        if let Some((account, sid)) = &conclusion.gone {
-            account_in(accounts, account, config).forget_sid(sid);
-            if record.settled.as_ref().is_some_and(|(_, s)| s == sid) {
-                record.settled = None;
-            }
+        if let Some((_, sid)) = &conclusion.gone
+            && record.settled.as_ref().is_some_and(|(_, s)| s == sid)
+        {
+            record.settled = None;
         }
         if let Some(seen) = &conclusion.seen {
             let account = account_in(accounts, &seen.account, config);
@@ -475,15 +488,6 @@ impl State {
             let account = account_in(accounts, account, config);
             woken.extend(account.onboarding.leave(sender));
             woken.extend(account.name_left(sender));
-        }
-        if let Some((account, phone, at)) = &conclusion.number_changed {
-            account_in(accounts, account, config).number_changed(phone, *at, config.lookup_reuse);
-        }
-        if let Some((account, sid, at)) = &conclusion.written {
-            account_in(accounts, account, config).written(sid, *at, config.resync_interval);
-        }
-        if let Some((account, phone, sid)) = &conclusion.deleted {
-            account_in(accounts, account, config).deleted(phone, sid);
         }
         woken
     }

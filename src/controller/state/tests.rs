@@ -223,6 +223,24 @@ fn a_conclusion_about_a_sender_that_is_gone_or_older_changes_nothing() {
     assert_eq!(state.failures(&key("a")), 0, "reset on success");
 }
 
+#[test]
+fn a_deletion_concluded_after_its_delete_event_still_marks_the_number_deleted() {
+    let state = State::new(config(), Default::default());
+    let a = sender("a", "u1", "twilio", None);
+    apply(&state, &a);
+    state.sender_event(&watcher::Event::Delete(a));
+    let deleted = Conclusion {
+        deleted: Some((ACCOUNT.into(), "+15017122661".into(), "XE1".into())),
+        ..Conclusion::default()
+    };
+    state.concluded(&key("a"), "u1", deleted);
+    let (sid, _) = state
+        .deleted_before(ACCOUNT, "+15017122661")
+        .expect("the account remembers the deletion");
+    assert_eq!(sid, "XE1");
+    assert_eq!(state.counts(), (0, 0), "and no sender record came back");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_recreated_object_starts_afresh() {
     let state = State::new(config(), Default::default());

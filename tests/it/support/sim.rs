@@ -198,6 +198,27 @@ impl Sim {
         requests_in(&self.stats().await, |_| true)
     }
 
+    /// Logs an alert about sender `resource_sid` in the account that owns it, as Twilio would
+    /// (`POST /_sim/alerts`); returns the alert as `GET /v1/Alerts/{Sid}` shows it.
+    pub async fn log_alert(&self, resource_sid: &str, error_code: &str, text: &str) -> Value {
+        let (status, body) = self
+            .control(
+                reqwest::Method::POST,
+                "/_sim/alerts",
+                Some(json!({"resource_sid": resource_sid, "error_code": error_code, "alert_text": text})),
+            )
+            .await;
+        assert_eq!(status, 201, "log an alert: {body}");
+        body
+    }
+
+    /// Reads of the Error Log (`GET /v1/Alerts`), whatever their answer.
+    pub async fn alert_reads(&self) -> u64 {
+        requests_in(&self.stats().await, |r| {
+            r["method"] == "GET" && r["route"] == "/v1/Alerts"
+        })
+    }
+
     /// Every `POST /v2/Channels/Senders` for `phone` (E.164), whatever its answer: for a
     /// number registered once, exactly 1, ever; for a number adopted, 0.
     pub async fn create_attempts(&self, phone: &str) -> u64 {

@@ -1,0 +1,195 @@
+//! What Twilio records only in its Error Log: a registration that fails after its create was
+//! accepted reaches the sender's conditions (code and advice), an Event, status and a metric;
+//! alerts about other resources change nothing; and no alert is read while every sender is
+//! ONLINE.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::metrics::{scrape, sum};
+use crate::support::operator::{Fixture, condition, register_by_hand, sid_of, spec};
+use crate::support::wait::Wait;
+
+/// The time from a failure Twilio logs only in its Error Log to the sender's Stalled condition,
+/// printed for the record.
+async fn stalls_by_its_alert(behavior: &str, code: &str, reason: &str, advice: &str) {
+    let f = Fixture::new("alert-only").await;
+    let phone = "+15005550401";
+    f.sim.number(phone, behavior).await;
+    f.apply("acme", spec(phone, json!({}))).await;
+    f.wait_create_at_twilio(phone).await;
+    // When the simulator logged the failure: its Error Log shows it.
+    let client = f.sim.client_a();
+    let since =
+        k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1);
+    let sid = Wait::until(format!("the simulator to log {code} for {phone}"))
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(20))
+        .poll(
+            async || {
+                let mut logged = Vec::new();
+                client
+                    .alerts_since(since, |alert| logged.push(alert))
+                    .await
+                    .expect("read the Error Log");
+                logged
+                    .into_iter()
+                    .find(|a| a.error_code.as_deref() == Some(code))
+                    .and_then(|a| a.resource_sid)
+            },
+            |sid| sid.is_some(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let stalled = f.wait_condition("acme", "Stalled", "True", reason).await;
+    let took = started.elapsed();
+    eprintln!("{behavior}: failure to Stalled={reason} in {took:?}");
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    assert!(
+        message.contains(&format!(
+            "Twilio's Error Log reports error {code} for sender {sid}"
+        )) && message.contains(advice),
+        "{message}"
+    );
+    let status = stalled.status.unwrap();
+    assert_eq!(status.alerts.len(), 1, "{:?}", status.alerts);
+    assert_eq!(status.alerts[0].code.as_deref(), Some(code));
+    let event = f.wait_event("acme", "TwilioAlert").await;
+    assert!(
+        event.contains(&format!("error {code}")) && event.contains(&sid),
+        "{event}"
+    );
+    let metrics = scrape(&f.operator).await;
+    assert_eq!(
+        sum(&metrics, "senderops_twilio_alerts_total", &[("code", code)]),
+        1.0,
+        "one alert, counted once"
+    );
+    assert!(f.sim.alert_reads().await >= 1);
+    assert_eq!(
+        f.sim.create_attempts(phone).await,
+        1,
+        "nothing registered twice"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_known_only_by_its_alert_while_creating_stalls_with_its_code_and_advice() {
+    stalls_by_its_alert(
+        "waba_full_stays_creating",
+        "63104",
+        "WabaFull",
+        "maximum number of phone numbers",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_offline_sender_without_reasons_stalls_by_its_alert() {
+    stalls_by_its_alert(
+        "cannot_verify_alert_only",
+        "63113",
+        "CannotVerify",
+        "The sender cannot be verified",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn alerts_about_other_resources_change_nothing() {
+    let f = Fixture::new("alert-other").await;
+    let phone = "+15005550402";
+    let other = "+15005550403";
+    f.sim.number(phone, "auto_verify").await;
+    f.sim.number(other, "auto_verify").await;
+    let someone_else = register_by_hand(&f.sim.client_a(), other, "Someone Else").await;
+    f.apply("acme", spec(phone, json!({}))).await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+    // The log holds another sender's failure when ours turns OFFLINE, which makes it read it.
+    f.sim
+        .log_alert(&someone_else.sid, "63104", "Msg=WABA full")
+        .await;
+    let reads = f.sim.alert_reads().await;
+    f.sim.patch_sender(&sid, json!({"status": "OFFLINE"})).await;
+    f.request_reconcile("acme", "offline").await;
+    f.wait_condition("acme", "Ready", "False", "Offline").await;
+    Wait::until("the operator to read the Error Log")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(20))
+        .poll(async || f.sim.alert_reads().await, |now| *now > reads)
+        .await;
+    // A poll later it has read the log at least once with the other sender's alert in it.
+    f.request_reconcile("acme", "again").await;
+    let read_twice = reads + 2;
+    Wait::until("a second read of the Error Log")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(20))
+        .poll(async || f.sim.alert_reads().await, |now| *now >= read_twice)
+        .await;
+    let sender = f.get("acme").await.unwrap();
+    assert_eq!(condition(&sender, "Stalled").unwrap().status, "False");
+    assert!(sender.status.unwrap().alerts.is_empty(), "not ours");
+    let reasons: Vec<String> = f.events("acme").await.into_iter().map(|e| e.1).collect();
+    assert!(!reasons.iter().any(|r| r == "TwilioAlert"), "{reasons:?}");
+    f.sim.patch_sender(&sid, json!({"status": "ONLINE"})).await;
+    f.request_reconcile("acme", "online").await;
+    f.wait_ready("acme").await;
+}
+
+#[tokio::test]
+async fn no_alert_is_read_while_every_sender_is_online() {
+    let f = Fixture::new("alert-none").await;
+    let phones = ["+15005550404", "+15005550405", "+15005550406"];
+    for (i, phone) in phones.iter().enumerate() {
+        f.sim.number(phone, "auto_verify").await;
+        f.apply(
+            &format!("s{i}"),
+            spec(phone, json!({"profile": {"name": format!("Acme {i}")}})),
+        )
+        .await;
+    }
+    for i in 0..phones.len() {
+        f.wait_ready(&format!("s{i}")).await;
+    }
+    let onboarding = f.sim.alert_reads().await;
+    eprintln!(
+        "alert reads while onboarding {} senders: {onboarding}",
+        phones.len()
+    );
+    for round in 0..3 {
+        let before = sum(
+            &scrape(&f.operator).await,
+            "senderops_reconciles_total",
+            &[],
+        );
+        for i in 0..phones.len() {
+            f.request_reconcile(&format!("s{i}"), &format!("r{round}"))
+                .await;
+        }
+        // Proof that the asked-for reconciles ran: the counter moved by one per sender.
+        Wait::until(format!("round {round}'s reconciles"))
+            .within(Duration::from_secs(30))
+            .every(Duration::from_millis(50))
+            .poll(
+                async || {
+                    sum(
+                        &scrape(&f.operator).await,
+                        "senderops_reconciles_total",
+                        &[],
+                    )
+                },
+                |now| *now >= before + phones.len() as f64,
+            )
+            .await;
+    }
+    assert_eq!(
+        f.sim.alert_reads().await,
+        onboarding,
+        "no alert read while every sender is ONLINE"
+    );
+    for i in 0..phones.len() {
+        assert!(sid_of(&f.get(&format!("s{i}")).await.unwrap()).starts_with("XE"));
+    }
+}
