@@ -8,8 +8,11 @@ use senderops::twilio::{
 };
 use serde_json::json;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
 use crate::support::prism::Prism;
 use crate::support::sim::*;
+use crate::support::wait::Wait;
 
 fn code_update(code: &str) -> UpdateSenderRequest {
     UpdateSenderRequest::verification_code(VerificationCode::new(code))
@@ -141,6 +144,69 @@ async fn a_scripted_lifecycle_through_prism_has_no_spec_violation() {
             "unexpected Prism warning: {warning}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_error_log_read_through_prism_has_no_spec_violation() {
+    let sim = Sim::start().await;
+    let client = sim.client_a();
+    // Three registrations that fail after their create: three entries, two pages of two.
+    let phones = ["+15005550041", "+15005550042", "+15005550043"];
+    for phone in phones {
+        sim.number(phone, "waba_full_alert_only").await;
+        client
+            .create(&CreateSenderRequest {
+                sender_id: sender_id_for(phone),
+                profile: Some(Profile {
+                    name: FieldUpdate::Set("Acme".into()),
+                    ..Profile::default()
+                }),
+                ..CreateSenderRequest::default()
+            })
+            .await
+            .expect("create");
+    }
+    let since = Timestamp::now() - SignedDuration::from_hours(1);
+    let read = async |client: &senderops::twilio::SendersClient| {
+        let mut alerts = Vec::new();
+        client
+            .alerts_since(since, |alert| alerts.push(alert))
+            .await
+            .expect("read the Error Log");
+        alerts
+    };
+    Wait::until("three Error Log entries")
+        .within(std::time::Duration::from_secs(30))
+        .every(std::time::Duration::from_millis(20))
+        .poll(async || read(&client).await.len(), |n| *n == 3)
+        .await;
+
+    let prism = Prism::start_for("twilio_monitor_v1.json", &sim.base_url());
+    let through = sim.client_via(prism.url(), Credentials::auth_token(ACCOUNT_A, TOKEN_A));
+    let alerts = read(&through).await;
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.error_code.as_deref() == Some("63104"))
+    );
+    prism.settle();
+    let errors = prism.errors();
+    assert!(
+        errors.is_empty(),
+        "Prism found spec violations:\n{}\n\nfull log:\n{}",
+        errors.join("\n"),
+        prism.log()
+    );
+    assert!(
+        prism.warnings().is_empty(),
+        "{}",
+        prism.warnings().join("\n")
+    );
+    assert!(
+        sim.count("GET", "/v1/Alerts", 200).await >= 2,
+        "the pages went through Prism to the simulator"
+    );
 }
 
 #[tokio::test]

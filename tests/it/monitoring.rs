@@ -21,6 +21,10 @@ const SERIES: &[&str] = &[
     "senderops_senders_by_quality",
     "senderops_senders_stalled",
     "senderops_leader",
+    "senderops_twilio_alerts_total",
+    "senderops_state_lock_acquisitions_total",
+    "senderops_state_lock_wait_seconds_total",
+    "senderops_state_lock_held_seconds_total",
 ];
 /// Histograms: queried through their `_bucket`, `_sum` and `_count` series.
 const HISTOGRAMS: &[&str] = &[
@@ -63,6 +67,7 @@ const ALERTS: &[(&str, &str, &str)] = &[
     ("SenderOpsQualityLow", "5m", "warning"),
     ("SenderOpsSendersStalled", "30m", "warning"),
     ("SenderOpsTwilioErrorRateHigh", "10m", "warning"),
+    ("SenderOpsTwilioErrorLog", "1m", "warning"),
     ("SenderOpsNoLeader", "5m", "critical"),
 ];
 
@@ -399,6 +404,10 @@ fn the_alerts_fire_on_the_documented_conditions() {
         "{errors}"
     );
     assert!(expr("SenderOpsNoLeader").contains("absent(senderops_leader)"));
+    assert_eq!(
+        expr("SenderOpsTwilioErrorLog"),
+        "sum by (code) (increase(senderops_twilio_alerts_total[15m])) > 0"
+    );
 }
 
 #[test]

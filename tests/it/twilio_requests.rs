@@ -226,6 +226,38 @@ fn golden_update_configuration() {
     );
 }
 
+/// The one request off Twilio's document: its `account_type` enum lists `ISV` and
+/// `ISVSubAccount` only, while its description says "empty string to clear"; the operator
+/// follows the description. Both facts are checked, so the exception cannot widen unseen.
+#[test]
+fn clearing_the_account_type_sends_the_empty_string_the_document_describes() {
+    let clear = UpdateSenderRequest {
+        configuration: Some(Configuration {
+            account_type: Some(AccountTypeUpdate::Clear),
+            ..Configuration::default()
+        }),
+        ..UpdateSenderRequest::default()
+    };
+    let body = serde_json::to_value(&clear).unwrap();
+    assert_eq!(body, json!({"configuration": {"account_type": ""}}));
+    let property = &openapi::document()["components"]["schemas"]["messaging.v2.channels_sender.configuration"]
+        ["properties"]["account_type"];
+    assert!(
+        property["description"]
+            .as_str()
+            .unwrap()
+            .contains("empty string to clear"),
+        "{property}"
+    );
+    let errors = rejected(UPDATE_SCHEMA, body.clone());
+    assert!(
+        errors.iter().any(|e| e.contains("account_type")),
+        "the enum refuses it: {errors:?}"
+    );
+    let set = json!({"configuration": {"account_type": "ISV"}});
+    openapi::validate_request(UPDATE_SCHEMA, &set).unwrap();
+}
+
 #[test]
 fn operations_declare_the_schemas_used_here() {
     assert_eq!(openapi::request_schema_name(LIST, "post"), CREATE_SCHEMA);
