@@ -313,73 +313,10 @@ pub async fn run(
 ) {
     let (wake_tx, wake_rx) = mpsc::unbounded_channel();
     let (sender_store, sender_writer) = reflector::store();
-    let reporter = Reporter {
-        controller: "senderops".into(),
-        instance: settings.instance.clone(),
-    };
     metrics.watch_senders(sender_store.clone());
-    let state = State::new(
-        StateConfig {
-            budget: settings.twilio.budget,
-            serial_onboarding: settings.serial_onboarding,
-            onboarding_max_hold: settings.onboarding_max_hold,
-            lookup_reuse: settings.lookup_reuse,
-            resync_interval: settings.pacing.resync_interval,
-            display_name_check: settings.display_name_check,
-            registration_interval: settings.registration_interval,
-        },
-        metrics.state_lock(),
-    );
-    let ctx = Arc::new(Context {
-        metrics,
-        events: events::Publisher::new(client.clone(), reporter),
-        state,
-        wake: wake_tx,
-        kube: client.clone(),
-        settings,
-    });
-
-    let (senders_api, secrets_api): (Api<WhatsAppSender>, Api<PartialObjectMeta<Secret>>) =
-        match &ctx.settings.namespace {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
-
-    let indexer = ctx.clone();
-    let mut sender_watch = watcher::Config::default();
-    if let Some(selector) = &ctx.settings.selector {
-        sender_watch = sender_watch.labels(selector);
-    }
-    let senders = watcher(senders_api, sender_watch)
-        .backoff(watch_backoff())
-        .modify(forget_what_is_not_read)
-        .reflect(sender_writer)
-        .inspect_ok(move |event| {
-            for sender in indexer.state.sender_event(event) {
-                indexer.wake(sender);
-            }
-        })
-        .applied_objects()
-        .predicate_filter(worth_reconciling, Default::default());
-
-    // Metadata only, and only the versions of Secrets that senders read.
-    let secrets_ctx = ctx.clone();
-    let secret_changes = watcher(secrets_api, watcher::Config::default())
-        .backoff(watch_backoff())
-        .flat_map(move |event| {
-            let senders = match event {
-                Ok(event) => secrets_ctx.state.secret_event(&event),
-                Err(err) => {
-                    tracing::warn!(error = %err, "watching Secrets failed; retrying");
-                    Vec::new()
-                }
-            };
-            futures::stream::iter(senders)
-        });
-
+    let ctx = Arc::new(context(client.clone(), settings, metrics, wake_tx));
+    let senders = watch_senders(&ctx, sender_writer);
+    let secret_changes = watch_secrets(&ctx);
     let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
         rx.recv().await.map(|key| (key, rx))
     });
@@ -413,4 +350,86 @@ pub async fn run(
             }
         })
         .await;
+}
+
+fn context(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    wake: mpsc::UnboundedSender<SenderKey>,
+) -> Context {
+    let reporter = Reporter {
+        controller: "senderops".into(),
+        instance: settings.instance.clone(),
+    };
+    let state = State::new(
+        StateConfig {
+            budget: settings.twilio.budget,
+            serial_onboarding: settings.serial_onboarding,
+            onboarding_max_hold: settings.onboarding_max_hold,
+            lookup_reuse: settings.lookup_reuse,
+            resync_interval: settings.pacing.resync_interval,
+            display_name_check: settings.display_name_check,
+            registration_interval: settings.registration_interval,
+        },
+        metrics.state_lock(),
+    );
+    Context {
+        events: events::Publisher::new(client.clone(), reporter),
+        metrics,
+        state,
+        wake,
+        kube: client,
+        settings,
+    }
+}
+
+/// The senders' watch: cached (trimmed), fed to the state, and passed on when a change needs a
+/// reconcile.
+fn watch_senders(
+    ctx: &Arc<Context>,
+    writer: reflector::store::Writer<WhatsAppSender>,
+) -> impl futures::Stream<Item = Result<WhatsAppSender, watcher::Error>> + Send + use<> {
+    let api: Api<WhatsAppSender> = match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
+        None => Api::all(ctx.kube.clone()),
+    };
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &ctx.settings.selector {
+        config = config.labels(selector);
+    }
+    let indexer = ctx.clone();
+    watcher(api, config)
+        .backoff(watch_backoff())
+        .modify(forget_what_is_not_read)
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            for sender in indexer.state.sender_event(event) {
+                indexer.wake(sender);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(worth_reconciling, Default::default())
+}
+
+/// The senders to reconcile because a Secret they read changed. Metadata only, and only the
+/// versions of Secrets that senders read are kept.
+fn watch_secrets(ctx: &Arc<Context>) -> impl futures::Stream<Item = SenderKey> + Send + use<> {
+    let api: Api<PartialObjectMeta<Secret>> = match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
+        None => Api::all(ctx.kube.clone()),
+    };
+    let ctx = ctx.clone();
+    watcher(api, watcher::Config::default())
+        .backoff(watch_backoff())
+        .flat_map(move |event| {
+            let senders = match event {
+                Ok(event) => ctx.state.secret_event(&event),
+                Err(err) => {
+                    tracing::warn!(error = %err, "watching Secrets failed; retrying");
+                    Vec::new()
+                }
+            };
+            futures::stream::iter(senders)
+        })
 }

@@ -314,29 +314,31 @@ async fn adopt_named(
     }
 }
 
-/// Adopts the number's sender if the account has one, else creates it (in turn). `fresh`
-/// demands a list made now (the sender was just found deleted).
+/// Adopts the number's sender if the account has one, else registers it. `fresh` demands a
+/// list made now (the sender was just found deleted).
 async fn find_or_create(
     run: &mut Run<'_>,
     client: &SendersClient,
     account: &str,
     fresh: bool,
 ) -> Phase<Sender> {
-    let phone = run.phone();
-    let seen = run.facts.first_seen;
     let listed = run
         .ctx
         .state
-        .lookup(client, phone, fresh, seen)
+        .lookup(client, run.phone(), fresh, run.facts.first_seen)
         .await
         .map_err(twilio("look up the number"))?;
     if let Some(sender) = listed.sender {
         adopt(run, account, &sender).await?;
         return Ok(sender);
     }
+    may_register(run, account)?;
+    register(run, client, account, fresh).await
+}
 
-    // Registering: a new display name is checked with one sender first, one number per
-    // account registers at a time, and registrations are spaced.
+/// Whether the sender may register now: a new display name is checked with one sender first,
+/// one number per account registers at a time, and registrations are spaced.
+fn may_register(run: &Run<'_>, account: &str) -> Phase<()> {
     let state = &run.ctx.state;
     let name = &run.spec().profile.name;
     match state.claim_name(account, name, &run.key) {
@@ -351,7 +353,17 @@ async fn find_or_create(
         let interval = run.ctx.settings.registration_interval;
         return stop(spaced(account, left, interval));
     }
+    Ok(())
+}
 
+/// Creates the sender and acts on the answer.
+async fn register(
+    run: &mut Run<'_>,
+    client: &SendersClient,
+    account: &str,
+    fresh: bool,
+) -> Phase<Sender> {
+    let phone = run.phone();
     // If the operator dies between the create and the SID write, cleanup still knows which
     // account to search for the number.
     if run.status.account_sid.is_none() {
@@ -370,46 +382,21 @@ async fn find_or_create(
             } else {
                 (event::CREATED, "created")
             };
-            run.note(Note::normal(
-                reason,
-                format!(
-                    "{verb} Twilio sender {} for {phone} in account {account}",
-                    sender.sid
-                ),
-            ))
-            .await;
+            let message = format!(
+                "{verb} Twilio sender {} for {phone} in account {account}",
+                sender.sid
+            );
+            run.note(Note::normal(reason, message)).await;
             Ok(*sender)
         }
-        Created::LookAgain(err) => {
-            // Registered already: ours if it is in this account (a create whose answer was
-            // lost, another tool), someone else's otherwise.
-            let again = run
-                .ctx
-                .state
-                .lookup(client, phone, true, seen)
-                .await
-                .map_err(twilio("look up the number"))?;
-            match again.sender {
-                Some(sender) => {
-                    adopt(run, account, &sender).await?;
-                    Ok(sender)
-                }
-                None => {
-                    let deleted = run.ctx.state.deleted_before(account, phone);
-                    stop(already_registered(&err, deleted))
-                }
-            }
-        }
+        Created::LookAgain(err) => registered_already(run, client, account, &err).await,
         Created::Stalled {
             outcome,
             name_refused,
         } => {
             if let Some(message) = name_refused {
-                run.conclusion.name_rejected = Some((
-                    account.to_string(),
-                    run.spec().profile.name.clone(),
-                    message,
-                ));
+                let name = run.spec().profile.name.clone();
+                run.conclusion.name_rejected = Some((account.to_string(), name, message));
             }
             stop(outcome)
         }
@@ -423,6 +410,33 @@ async fn find_or_create(
                     Some((account.to_string(), phone.to_string(), Instant::now()));
             }
             Err(Error::twilio("create the sender")(err).into())
+        }
+    }
+}
+
+/// Twilio says the number is registered (63110): ours if a fresh list of this account has it
+/// (a create whose answer was lost, another tool), someone else's otherwise.
+async fn registered_already(
+    run: &mut Run<'_>,
+    client: &SendersClient,
+    account: &str,
+    err: &TwilioError,
+) -> Phase<Sender> {
+    let phone = run.phone();
+    let again = run
+        .ctx
+        .state
+        .lookup(client, phone, true, run.facts.first_seen)
+        .await
+        .map_err(twilio("look up the number"))?;
+    match again.sender {
+        Some(sender) => {
+            adopt(run, account, &sender).await?;
+            Ok(sender)
+        }
+        None => {
+            let deleted = run.ctx.state.deleted_before(account, phone);
+            stop(already_registered(err, deleted))
         }
     }
 }
