@@ -46,8 +46,6 @@ const SIM_LIMIT_PER_SECOND: u32 = 10;
 /// the default 5 s is matched to Twilio's. Everything else is the default.
 const OPERATOR_FLAGS: &[&str] = &["--poll-interval", "100ms"];
 const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
-/// The client's list page size.
-const PAGE_SIZE: usize = 100;
 const ONBOARDING_DEADLINE: Duration = Duration::from_secs(600);
 
 fn setting(name: &str, default: usize) -> usize {
@@ -65,6 +63,8 @@ struct Bench {
     kubeconfig: std::path::PathBuf,
     sim: SimControl,
     accounts: Vec<BenchAccount>,
+    /// The operator's `PageSize` for lists (the client's default).
+    list_page_size: usize,
     out: std::path::PathBuf,
 }
 
@@ -134,6 +134,7 @@ async fn main() {
         kubeconfig: plane.kubeconfig(),
         sim: SimControl::new(handle.base_url()),
         accounts,
+        list_page_size: senderops::twilio::ClientConfig::default().list_page_size as usize,
         out: support::controlplane::repo_root().join("target/bench"),
     };
     std::fs::create_dir_all(&bench.out).expect("create target/bench");
@@ -149,6 +150,7 @@ async fn main() {
     report.details.simulator_step_ms = STEP.as_millis() as u64;
     report.details.simulator_limit_per_second_per_account = SIM_LIMIT_PER_SECOND;
     report.details.batched_accounts = bench.account_sids(true).len();
+    report.details.list_page_size = bench.list_page_size;
 
     let plan: Vec<Planned> = (0..n)
         .map(|i| world::plan(i, account_count, true))
@@ -304,7 +306,11 @@ async fn measure_steady_state(
     report.unbatched_twilio_requests_per_hour_steady = round2(single_rate);
     report.unbatched_to_batched_ratio_steady = round2(single_rate / batched_rate.max(1e-9));
     let accounts = bench.accounts.len();
-    let pages_per_list = plan.len().div_ceil(accounts).div_ceil(PAGE_SIZE).max(1);
+    let pages_per_list = plan
+        .len()
+        .div_ceil(accounts)
+        .div_ceil(bench.list_page_size)
+        .max(1);
     report.floor_requests_per_hour_steady =
         round2((accounts * pages_per_list) as f64 * 3600.0 / DEFAULT_RESYNC.as_secs_f64());
 }

@@ -35,6 +35,8 @@ pub struct Details {
     pub operator_flags: Vec<String>,
     pub simulator_step_ms: u64,
     pub simulator_limit_per_second_per_account: u32,
+    /// The client's `PageSize` for lists, which the steady floor counts pages of.
+    pub list_page_size: usize,
     /// Accounts run by the operator with batched refresh (the default); the other half ran
     /// with `--batched-refresh=false`. Per-hour figures are scaled from each half to all senders.
     pub batched_accounts: usize,
