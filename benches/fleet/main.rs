@@ -12,9 +12,10 @@
 //!    over them: time to its first status write, and its peak RSS until all are Ready.
 //!
 //! Writes `target/bench/report.json` and `report.txt`, prints the table, and exits non-zero
-//! if a target is missed.
+//! if a target is missed or was not measured.
 //!
-//! For profiling: `BENCH_ONLY_SCALE=1` runs step 3 alone, and `BENCH_WRAP_SCALE="heaptrack
+//! For profiling: `BENCH_ONLY_SCALE=1` runs step 3 alone (steps 1 and 2's figures are then
+//! "not measured", and so is their targets' outcome), and `BENCH_WRAP_SCALE="heaptrack
 //! -o target/bench/heaptrack"` runs its operator under a profiler (its RSS is then not the
 //! operator's). Heap profilers see only the system allocator: add `--no-default-features`.
 
@@ -36,7 +37,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use operator::OperatorProcess;
-use report::{Report, quantile, round2};
+use report::{Outcome, Report, quantile, round2};
 use watch::FleetWatch;
 use world::{BenchAccount, Planned, REFRESH_LABEL, SimControl};
 
@@ -174,8 +175,8 @@ async fn main() {
         report.code_to_submit_ms_p50 = quantile(&latencies, 0.5);
         report.code_to_submit_ms_p99 = quantile(&latencies, 0.99);
         eprintln!(
-            "bench: requests/sender to Ready {} (unbatched {}, floor {}); code to submit p50 {} \
-             ms, p99 {} ms",
+            "bench: requests/sender to Ready {:?} (unbatched {:?}, floor {:?}); code to submit \
+             p50 {:?} ms, p99 {:?} ms",
             report.twilio_requests_per_sender_to_ready,
             report.unbatched_twilio_requests_per_sender_to_ready,
             report.floor_requests_per_sender_to_ready,
@@ -202,15 +203,19 @@ async fn main() {
         .expect("write target/bench/report.json");
     println!("{}", report.table());
     println!("written: {}", bench.out.join("report.json").display());
-    let missed: Vec<&str> = report
-        .targets()
-        .iter()
-        .filter(|t| !t.met)
-        .map(|t| t.figure)
-        .collect();
+    let missed = report.targets_with(Outcome::Missed);
+    let unmeasured = report.targets_with(Outcome::NotMeasured);
     drop(handle);
     if !missed.is_empty() {
         eprintln!("bench: targets missed: {}", missed.join(", "));
+    }
+    if !unmeasured.is_empty() {
+        eprintln!(
+            "bench: targets not measured, so not met: {}",
+            unmeasured.join(", ")
+        );
+    }
+    if !missed.is_empty() || !unmeasured.is_empty() {
         std::process::exit(1);
     }
 }
@@ -250,11 +255,9 @@ async fn onboard(
     let applied = Instant::now();
     world::create_senders(&bench.client, &bench.accounts, plan).await;
     fleet.wait_ready(n, ONBOARDING_DEADLINE, "onboarding").await;
-    report.seconds_to_all_ready = round2(applied.elapsed().as_secs_f64());
-    eprintln!(
-        "bench: all {n} Ready in {:.1} s",
-        report.seconds_to_all_ready
-    );
+    let seconds_to_all_ready = round2(applied.elapsed().as_secs_f64());
+    report.seconds_to_all_ready = Some(seconds_to_all_ready);
+    eprintln!("bench: all {n} Ready in {seconds_to_all_ready:.1} s");
 
     let stats = bench.sim.stats().await;
     let per_sender = |batched: bool| {
@@ -265,14 +268,13 @@ async fn onboard(
     report.details.coded_senders = coded;
     // One create, plus a code for half of them, plus one read per transition to see:
     // CREATING -> ONLINE, or CREATING -> PENDING_VERIFICATION and VERIFYING -> ONLINE.
-    report.floor_requests_per_sender_to_ready =
-        round2((2.0 * (n - coded) as f64 + 4.0 * coded as f64) / n as f64);
-    report.twilio_requests_per_sender_to_ready = round2(per_sender(true));
-    report.unbatched_twilio_requests_per_sender_to_ready = round2(per_sender(false));
-    report.unbatched_to_batched_ratio_to_ready = round2(
-        report.unbatched_twilio_requests_per_sender_to_ready
-            / report.twilio_requests_per_sender_to_ready,
-    );
+    report.floor_requests_per_sender_to_ready = Some(round2(
+        (2.0 * (n - coded) as f64 + 4.0 * coded as f64) / n as f64,
+    ));
+    let (requests, unbatched) = (round2(per_sender(true)), round2(per_sender(false)));
+    report.twilio_requests_per_sender_to_ready = Some(requests);
+    report.unbatched_twilio_requests_per_sender_to_ready = Some(unbatched);
+    report.unbatched_to_batched_ratio_to_ready = Some(round2(unbatched / requests));
     [batched, single]
 }
 
@@ -302,17 +304,18 @@ async fn measure_steady_state(
     report.details.steady_window_seconds = round2(seconds);
     report.details.steady_requests_batched = batched_count;
     report.details.steady_requests_unbatched = single_count;
-    report.twilio_requests_per_hour_steady = round2(batched_rate);
-    report.unbatched_twilio_requests_per_hour_steady = round2(single_rate);
-    report.unbatched_to_batched_ratio_steady = round2(single_rate / batched_rate.max(1e-9));
+    report.twilio_requests_per_hour_steady = Some(round2(batched_rate));
+    report.unbatched_twilio_requests_per_hour_steady = Some(round2(single_rate));
+    report.unbatched_to_batched_ratio_steady = Some(round2(single_rate / batched_rate.max(1e-9)));
     let accounts = bench.accounts.len();
     let pages_per_list = plan
         .len()
         .div_ceil(accounts)
         .div_ceil(bench.list_page_size)
         .max(1);
-    report.floor_requests_per_hour_steady =
-        round2((accounts * pages_per_list) as f64 * 3600.0 / DEFAULT_RESYNC.as_secs_f64());
+    report.floor_requests_per_hour_steady = Some(round2(
+        (accounts * pages_per_list) as f64 * 3600.0 / DEFAULT_RESYNC.as_secs_f64(),
+    ));
 }
 
 /// Step 3: `extra` senders registered at Twilio beforehand and applied with `unrelated`
