@@ -5,8 +5,10 @@
 //!    share the work by label: one with batched refresh (the default) for half the accounts,
 //!    one with `--batched-refresh=false` (one GET per sender, as generic operators poll) for
 //!    the other half, so both request costs come from the same run.
-//! 2. Steady state: all ONLINE, requests counted over a window a little longer than the default
-//!    resync (`BENCH_STEADY_SECONDS`, 330), scaled to an hour and to all N senders.
+//! 2. Steady state: all ONLINE; two fresh operators with a 60 s resync
+//!    (`BENCH_STEADY_RESYNC_SECONDS`), requests counted over 4 whole resyncs
+//!    (`BENCH_STEADY_RESYNCS`), stated per hour at the default 5-minute resync and for all N
+//!    senders (`steady.rs` says why).
 //! 3. Scale: 10,000 senders (`BENCH_SCALE_SENDERS`; the rest registered at Twilio beforehand, as
 //!    an imported fleet would be) and 10,000 unrelated 4 KiB Secrets; one operator started
 //!    over them: time to its first status write, and its peak RSS until all are Ready.
@@ -24,6 +26,7 @@ mod support;
 
 mod operator;
 mod report;
+mod steady;
 mod user;
 mod watch;
 mod world;
@@ -38,6 +41,7 @@ use tokio::time::Instant;
 
 use operator::OperatorProcess;
 use report::{Outcome, Report, quantile, round2};
+use steady::SteadySettings;
 use watch::FleetWatch;
 use world::{BenchAccount, Planned, REFRESH_LABEL, SimControl};
 
@@ -46,7 +50,6 @@ const SIM_LIMIT_PER_SECOND: u32 = 10;
 /// The operator's first poll of a sender in motion, matched to the simulator's 50 ms steps as
 /// the default 5 s is matched to Twilio's. Everything else is the default.
 const OPERATOR_FLAGS: &[&str] = &["--poll-interval", "100ms"];
-const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
 const ONBOARDING_DEADLINE: Duration = Duration::from_secs(600);
 
 fn setting(name: &str, default: usize) -> usize {
@@ -89,6 +92,24 @@ impl Bench {
         )
     }
 
+    /// Two operators sharing the accounts by label, one with batched refresh (the default) and
+    /// one with `--batched-refresh=false`, both with `extra` flags; started and ready.
+    async fn refresh_operators(&self, step: &str, extra: &[&str]) -> [OperatorProcess; 2] {
+        let batched_selector = format!("{REFRESH_LABEL}=batched");
+        let single_selector = format!("{REFRESH_LABEL}=single");
+        let batched_flags = [&["--selector", batched_selector.as_str()][..], extra].concat();
+        let single_flags = [
+            &["--selector", &single_selector, "--batched-refresh=false"][..],
+            extra,
+        ]
+        .concat();
+        let mut batched = self.operator(&format!("{step}-batched"), &batched_flags);
+        let mut single = self.operator(&format!("{step}-unbatched"), &single_flags);
+        batched.wait_ready(Duration::from_secs(60)).await;
+        single.wait_ready(Duration::from_secs(60)).await;
+        [batched, single]
+    }
+
     fn account_sids(&self, batched: bool) -> Vec<&str> {
         self.accounts
             .iter()
@@ -122,7 +143,7 @@ async fn main() {
         "BENCH_SCALE_SENDERS ({scale}) must exceed BENCH_SENDERS ({n})"
     );
     let unrelated = setting("BENCH_UNRELATED_SECRETS", 10_000);
-    let steady_window = Duration::from_secs(setting("BENCH_STEADY_SECONDS", 330) as u64);
+    let steady_settings = SteadySettings::from_env();
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     let plane = support::controlplane::shared();
@@ -165,7 +186,7 @@ async fn main() {
             .collect();
         let (secret_times, _user) =
             user::start(client.clone(), bench.sim.clone(), Arc::new(by_name), sid_rx);
-        let operators = onboard(&bench, &plan, &fleet, &mut report).await;
+        onboard(&bench, &plan, &fleet, &mut report).await;
         let latencies = code_latencies(&bench.sim.senders().await, &secret_times.lock().unwrap());
         assert_eq!(
             latencies.len(),
@@ -183,10 +204,7 @@ async fn main() {
             report.code_to_submit_ms_p50,
             report.code_to_submit_ms_p99
         );
-        measure_steady_state(&bench, &plan, steady_window, &mut report).await;
-        for operator in operators {
-            operator.stop().await;
-        }
+        steady::measure(&bench, &plan, &steady_settings, &mut report).await;
     }
     let extra: Vec<Planned> = (n..scale)
         .map(|i| world::plan(i, account_count, false))
@@ -225,28 +243,10 @@ fn sim_limit() -> Value {
 }
 
 /// Step 1: all of `plan` applied at once, run by two operators (batched refresh and not) until
-/// every sender is Ready. Returns the operators, still running, for step 2.
-async fn onboard(
-    bench: &Bench,
-    plan: &[Planned],
-    fleet: &FleetWatch,
-    report: &mut Report,
-) -> [OperatorProcess; 2] {
+/// every sender is Ready; then they are stopped.
+async fn onboard(bench: &Bench, plan: &[Planned], fleet: &FleetWatch, report: &mut Report) {
     bench.sim.set_numbers(plan).await;
-    let mut batched = bench.operator(
-        "batched",
-        &["--selector", &format!("{REFRESH_LABEL}=batched")],
-    );
-    let mut single = bench.operator(
-        "unbatched",
-        &[
-            "--selector",
-            &format!("{REFRESH_LABEL}=single"),
-            "--batched-refresh=false",
-        ],
-    );
-    batched.wait_ready(Duration::from_secs(60)).await;
-    single.wait_ready(Duration::from_secs(60)).await;
+    let [batched, single] = bench.refresh_operators("onboarding", &[]).await;
     let n = plan.len();
     eprintln!(
         "bench: applying {n} senders over {} accounts",
@@ -258,6 +258,8 @@ async fn onboard(
     let seconds_to_all_ready = round2(applied.elapsed().as_secs_f64());
     report.seconds_to_all_ready = Some(seconds_to_all_ready);
     eprintln!("bench: all {n} Ready in {seconds_to_all_ready:.1} s");
+    batched.stop().await;
+    single.stop().await;
 
     let stats = bench.sim.stats().await;
     let per_sender = |batched: bool| {
@@ -275,47 +277,6 @@ async fn onboard(
     report.twilio_requests_per_sender_to_ready = Some(requests);
     report.unbatched_twilio_requests_per_sender_to_ready = Some(unbatched);
     report.unbatched_to_batched_ratio_to_ready = Some(round2(unbatched / requests));
-    [batched, single]
-}
-
-/// Step 2: every sender ONLINE; requests over `window` at the default resync, per hour, scaled
-/// from each operator's half to all senders.
-async fn measure_steady_state(
-    bench: &Bench,
-    plan: &[Planned],
-    window: Duration,
-    report: &mut Report,
-) {
-    eprintln!("bench: counting steady-state requests for {window:?}");
-    let before = bench.sim.stats().await;
-    let window_start = Instant::now();
-    tokio::time::sleep(window).await;
-    let after = bench.sim.stats().await;
-    let seconds = window_start.elapsed().as_secs_f64();
-    let n = plan.len() as f64;
-    let rate = |batched: bool| {
-        let sids = bench.account_sids(batched);
-        let count = world::requests_of(&after, &sids) - world::requests_of(&before, &sids);
-        let share = bench.senders_in(plan, batched).max(1) as f64 / n;
-        (count, count as f64 * 3600.0 / seconds / share)
-    };
-    let (batched_count, batched_rate) = rate(true);
-    let (single_count, single_rate) = rate(false);
-    report.details.steady_window_seconds = round2(seconds);
-    report.details.steady_requests_batched = batched_count;
-    report.details.steady_requests_unbatched = single_count;
-    report.twilio_requests_per_hour_steady = Some(round2(batched_rate));
-    report.unbatched_twilio_requests_per_hour_steady = Some(round2(single_rate));
-    report.unbatched_to_batched_ratio_steady = Some(round2(single_rate / batched_rate.max(1e-9)));
-    let accounts = bench.accounts.len();
-    let pages_per_list = plan
-        .len()
-        .div_ceil(accounts)
-        .div_ceil(bench.list_page_size)
-        .max(1);
-    report.floor_requests_per_hour_steady = Some(round2(
-        (accounts * pages_per_list) as f64 * 3600.0 / DEFAULT_RESYNC.as_secs_f64(),
-    ));
 }
 
 /// Step 3: `extra` senders registered at Twilio beforehand and applied with `unrelated`

@@ -18,6 +18,7 @@ pub struct Report {
     pub seconds_to_all_ready: Option<f64>,
     pub twilio_requests_per_sender_to_ready: Option<f64>,
     pub floor_requests_per_sender_to_ready: Option<f64>,
+    /// At the default 5-minute resync (step 2 runs a shorter one and scales; see `details`).
     pub twilio_requests_per_hour_steady: Option<f64>,
     pub floor_requests_per_hour_steady: Option<f64>,
     pub unbatched_twilio_requests_per_sender_to_ready: Option<f64>,
@@ -45,16 +46,35 @@ pub struct Details {
     /// Accounts run by the operator with batched refresh (the default); the other half ran
     /// with `--batched-refresh=false`. Per-hour figures are scaled from each half to all senders.
     pub batched_accounts: usize,
-    pub steady_window_seconds: f64,
-    pub steady_requests_batched: u64,
-    pub steady_requests_unbatched: u64,
     pub coded_senders: usize,
+    pub steady: SteadyDetails,
     pub scale_senders: usize,
     pub scale_unrelated_secrets: usize,
     pub scale_seconds_to_all_ready: f64,
     pub scale_rss_mib_at_first_status_write: f64,
     pub scale_operator_rss_mib_at_end: f64,
     pub seconds_total: f64,
+}
+
+/// Step 2's method: the resync its operators ran with, the window, and the raw counts.
+#[derive(Debug, Default, Serialize)]
+pub struct SteadyDetails {
+    /// One sentence for report.txt: what was measured and how it was scaled.
+    pub method: String,
+    /// Flags step 2's operators had on top of `operator_flags`.
+    pub extra_operator_flags: Vec<String>,
+    pub resync_seconds: f64,
+    pub default_resync_seconds: f64,
+    /// From the operators' start to the window's: start-up reads over, and the jitter's
+    /// drift over the window's resyncs waited out.
+    pub warmup_seconds: f64,
+    pub window_seconds: f64,
+    pub resyncs_in_window: f64,
+    pub requests_batched: u64,
+    pub requests_unbatched: u64,
+    /// Per hour at `resync_seconds`, for all senders, before scaling to the default resync.
+    pub measured_requests_per_hour_batched: f64,
+    pub measured_requests_per_hour_unbatched: f64,
 }
 
 /// Whether a target was met, missed, or could not be judged because its figure is missing.
@@ -175,6 +195,9 @@ impl Report {
                 number(t.value),
                 number(t.limit)
             );
+        }
+        if !self.details.steady.method.is_empty() {
+            let _ = writeln!(out, "\nsteady state: {}", self.details.steady.method);
         }
         out
     }
