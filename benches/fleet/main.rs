@@ -13,6 +13,7 @@
 //!    an imported fleet would be) and 10,000 unrelated 4 KiB Secrets; one operator started
 //!    over them: time to its first status write, and its peak RSS until all are Ready.
 //!
+//! Duplicates are counted by create attempt at the end.
 //! Writes `target/bench/report.json` and `report.txt`, prints the table, and exits non-zero
 //! if a target is missed or was not measured.
 //!
@@ -24,6 +25,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod attempts;
 mod operator;
 mod report;
 mod steady;
@@ -39,6 +41,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use attempts::Attempts;
 use operator::OperatorProcess;
 use report::{Outcome, Report, quantile, round2};
 use steady::SteadySettings;
@@ -209,11 +212,11 @@ async fn main() {
     let extra: Vec<Planned> = (n..scale)
         .map(|i| world::plan(i, account_count, false))
         .collect();
-    measure_scale(&bench, &extra, unrelated, &fleet, &mut report).await;
+    let by_bench = measure_scale(&bench, &extra, unrelated, &fleet, &mut report).await;
 
     let final_stats = bench.sim.stats().await;
     report.throttled_requests = world::requests_with_status(&final_stats, 429);
-    report.duplicate_senders = duplicates(&bench.sim.senders().await, scale);
+    count_duplicates(&bench, &plan, &extra, &by_bench, &mut report).await;
     report.details.seconds_total = round2(began.elapsed().as_secs_f64());
 
     report
@@ -280,14 +283,15 @@ async fn onboard(bench: &Bench, plan: &[Planned], fleet: &FleetWatch, report: &m
 }
 
 /// Step 3: `extra` senders registered at Twilio beforehand and applied with `unrelated`
-/// Secrets; one operator with default flags started over all of them.
+/// Secrets; one operator with default flags started over all of them. Returns the create
+/// attempts once the bench had registered `extra`, before the operator started.
 async fn measure_scale(
     bench: &Bench,
     extra: &[Planned],
     unrelated: usize,
     fleet: &FleetWatch,
     report: &mut Report,
-) {
+) -> Attempts {
     let total = fleet.ready() + extra.len();
     eprintln!("bench: preparing {total} senders and {unrelated} unrelated Secrets");
     bench.sim.set_faults(json!({})).await;
@@ -298,6 +302,7 @@ async fn measure_scale(
             async move { bench.sim.register(account, &world::typed_spec(p)).await }
         })
         .await;
+    let by_bench = attempts::of(&bench.sim.stats().await);
     bench.sim.set_faults(sim_limit()).await;
     world::create_unrelated_secrets(&bench.client, &bench.accounts, unrelated).await;
     world::create_senders(&bench.client, &bench.accounts, extra).await;
@@ -330,6 +335,29 @@ async fn measure_scale(
     report.operator_rss_mib = round2(peak);
     report.details.scale_operator_rss_mib_at_end = round2(now);
     operator.stop().await;
+    by_bench
+}
+
+/// `duplicate_senders`: numbers of `registered` (by the operators) with more than one create
+/// attempt, and numbers of `adopted` with any attempt beyond the bench's own (`by_bench`).
+async fn count_duplicates(
+    bench: &Bench,
+    registered: &[Planned],
+    adopted: &[Planned],
+    by_bench: &Attempts,
+    report: &mut Report,
+) {
+    fn phones(plan: &[Planned]) -> Vec<&str> {
+        plan.iter().map(|p| p.phone.as_str()).collect()
+    }
+    let (registered, adopted) = (phones(registered), phones(adopted));
+    let at_end = attempts::of(&bench.sim.stats().await);
+    let (duplicates, mut details) = attempts::tally(&at_end, &registered, &adopted, by_bench);
+    let objects = registered.len() + adopted.len();
+    details.extra_senders_or_accepted_creates =
+        attempts::extra_senders_or_accepted_creates(&bench.sim.senders().await, objects);
+    report.duplicate_senders = duplicates;
+    report.details.create_attempts = details;
 }
 
 /// Milliseconds from each code Secret's creation to the simulator receiving the code.
@@ -355,15 +383,4 @@ fn code_latencies(senders: &[Value], written: &HashMap<String, u64>) -> Vec<f64>
             Some(received.saturating_sub(*at) as f64)
         })
         .collect()
-}
-
-/// Twilio senders beyond one per object: extra senders for a number, and extra accepted
-/// creates (each one a second registration attempt Meta would see).
-fn duplicates(senders: &[Value], objects: usize) -> u64 {
-    let extra_senders = senders.len().saturating_sub(objects) as u64;
-    let extra_creates: u64 = senders
-        .iter()
-        .map(|s| s["create_requests"].as_u64().unwrap_or(1).saturating_sub(1))
-        .sum();
-    extra_senders + extra_creates
 }

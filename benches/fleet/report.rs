@@ -29,6 +29,8 @@ pub struct Report {
     pub code_to_submit_ms_p99: Option<f64>,
     pub operator_rss_mib: f64,
     pub startup_seconds: f64,
+    /// Numbers with more create attempts than they may have: more than one for a number the
+    /// operator registered, any by the operator for a number registered before it started.
     pub duplicate_senders: u64,
     pub throttled_requests: u64,
     pub details: Details,
@@ -48,6 +50,7 @@ pub struct Details {
     pub batched_accounts: usize,
     pub coded_senders: usize,
     pub steady: SteadyDetails,
+    pub create_attempts: AttemptDetails,
     pub scale_senders: usize,
     pub scale_unrelated_secrets: usize,
     pub scale_seconds_to_all_ready: f64,
@@ -75,6 +78,22 @@ pub struct SteadyDetails {
     /// Per hour at `resync_seconds`, for all senders, before scaling to the default resync.
     pub measured_requests_per_hour_batched: f64,
     pub measured_requests_per_hour_unbatched: f64,
+}
+
+/// `/_sim/stats` `create_attempts`, split by who registered the number.
+#[derive(Debug, Default, Serialize)]
+pub struct AttemptDetails {
+    /// Numbers the operators registered (steps 1 and 2), and their create attempts in all.
+    pub registered_numbers: usize,
+    pub registered_attempts: u64,
+    /// Numbers the bench registered before step 3, and the operators' attempts on them.
+    pub adopted_numbers: usize,
+    pub adopted_attempts_by_operator: u64,
+    /// The numbers `duplicate_senders` counts (the first few).
+    pub numbers_with_extra_attempts: Vec<String>,
+    /// The earlier check, kept for comparison: senders at Twilio beyond one per object, plus
+    /// accepted creates beyond one per sender.
+    pub extra_senders_or_accepted_creates: u64,
 }
 
 /// Whether a target was met, missed, or could not be judged because its figure is missing.
