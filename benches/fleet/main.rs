@@ -13,7 +13,8 @@
 //!    an imported fleet would be) and 10,000 unrelated 4 KiB Secrets; one operator started
 //!    over them: time to its first status write, and its peak RSS until all are Ready.
 //!
-//! Duplicates are counted by create attempt at the end.
+//! Every operator's state lock (acquisitions, wait, hold, busy share) is read from its
+//! `/metrics` at the end of its step, and duplicates are counted by create attempt at the end.
 //! Writes `target/bench/report.json` and `report.txt`, prints the table, and exits non-zero
 //! if a target is missed or was not measured.
 //!
@@ -26,6 +27,7 @@
 mod support;
 
 mod attempts;
+mod lock;
 mod operator;
 mod report;
 mod steady;
@@ -246,7 +248,7 @@ fn sim_limit() -> Value {
 }
 
 /// Step 1: all of `plan` applied at once, run by two operators (batched refresh and not) until
-/// every sender is Ready; then they are stopped.
+/// every sender is Ready; their state locks are read then, and they are stopped.
 async fn onboard(bench: &Bench, plan: &[Planned], fleet: &FleetWatch, report: &mut Report) {
     bench.sim.set_numbers(plan).await;
     let [batched, single] = bench.refresh_operators("onboarding", &[]).await;
@@ -261,6 +263,8 @@ async fn onboard(bench: &Bench, plan: &[Planned], fleet: &FleetWatch, report: &m
     let seconds_to_all_ready = round2(applied.elapsed().as_secs_f64());
     report.seconds_to_all_ready = Some(seconds_to_all_ready);
     eprintln!("bench: all {n} Ready in {seconds_to_all_ready:.1} s");
+    report.state_lock.onboarding_batched = batched.state_lock().await;
+    report.state_lock.onboarding_unbatched = single.state_lock().await;
     batched.stop().await;
     single.stop().await;
 
@@ -334,6 +338,7 @@ async fn measure_scale(
     let (peak, now) = operator.rss_mib();
     report.operator_rss_mib = round2(peak);
     report.details.scale_operator_rss_mib_at_end = round2(now);
+    report.state_lock.scale = operator.state_lock().await;
     operator.stop().await;
     by_bench
 }
