@@ -33,9 +33,11 @@ test: controlplane node image prism helm
 	cargo test --workspace --locked
 
 ## bench: 1000 senders over 10 accounts, then 10,000 with 10,000 unrelated Secrets, against the
-## control plane and twilio-sim (release build; about 12 minutes). Writes target/bench/report.json
-## and report.txt; fails if a target is missed. BENCH_SENDERS, BENCH_STEADY_SECONDS,
-## BENCH_SCALE_SENDERS and BENCH_UNRELATED_SECRETS change the sizes.
+## control plane and twilio-sim (release build; about 11 minutes warm). Writes
+## target/bench/report.json and report.txt; fails if a target is missed or not measured.
+## BENCH_SENDERS, BENCH_SCALE_SENDERS and BENCH_UNRELATED_SECRETS change the sizes;
+## BENCH_STEADY_RESYNC_SECONDS (60) and BENCH_STEADY_RESYNCS (4) the steady-state step's
+## resync and window.
 bench: controlplane
 	cargo bench --locked --bench fleet
 

@@ -1,14 +1,18 @@
 //! `senderops run` (the release binary `cargo bench` builds) as a child process watching every
-//! namespace, with its peak memory read from `/proc`.
+//! namespace, with its peak memory read from `/proc` and its state lock from `/metrics`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::lock::LockFigures;
 
 pub struct OperatorProcess {
     child: Child,
+    started: Instant,
     pub log: PathBuf,
     pub metrics: String,
 }
@@ -50,6 +54,7 @@ impl OperatorProcess {
             .expect("start senderops run");
         OperatorProcess {
             child,
+            started: Instant::now(),
             log,
             metrics: format!("http://127.0.0.1:{port}"),
         }
@@ -72,6 +77,20 @@ impl OperatorProcess {
                 .unwrap_or_else(|| panic!("{field} in /proc status"))
         };
         (kib("VmHWM:") / 1024.0, kib("VmRSS:") / 1024.0)
+    }
+
+    /// The state lock's counters now, over the operator's life so far; `None` if this build
+    /// of the operator has none.
+    pub async fn state_lock(&self) -> Option<LockFigures> {
+        let url = format!("{}/metrics", self.metrics);
+        let text = reqwest::get(&url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .unwrap_or_else(|e| panic!("scrape {url}: {e}"))
+            .text()
+            .await
+            .expect("a metrics page");
+        LockFigures::from_metrics(&text, self.started.elapsed().as_secs_f64())
     }
 
     /// Waits until `/readyz` answers 200 (the caches are filled).
