@@ -35,6 +35,10 @@ pub struct Report {
     /// operator registered, any by the operator for a number registered before it started.
     pub duplicate_senders: u64,
     pub throttled_requests: u64,
+    /// Reads of Twilio's Error Log (`GET /v1/Alerts`) per account per hour while onboarding.
+    pub alert_reads_per_account_per_hour_onboarding: Option<f64>,
+    /// Reads of the Error Log during the steady-state window, every sender ONLINE: must be 0.
+    pub alert_reads_steady: Option<f64>,
     pub state_lock: StateLocks,
     pub details: Details,
 }
@@ -182,6 +186,7 @@ impl Report {
                 Some(self.throttled_requests as f64),
                 Some(0.0),
             ),
+            at_most("alert_reads_steady", self.alert_reads_steady, Some(0.0)),
         ]
     }
 

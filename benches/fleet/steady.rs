@@ -113,6 +113,8 @@ pub async fn measure(
         let share = bench.senders_in(plan, batched).max(1) as f64 / n;
         (count, count as f64 * 3600.0 / seconds / share)
     };
+    report.alert_reads_steady =
+        Some((world::alert_reads(&after) - world::alert_reads(&before)) as f64);
     let (batched_count, batched_rate) = rate(true);
     let (single_count, single_rate) = rate(false);
     let to_default = settings.resync.as_secs_f64() / DEFAULT_RESYNC.as_secs_f64();

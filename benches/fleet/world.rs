@@ -178,6 +178,14 @@ pub fn requests_of(stats: &Value, accounts: &[&str]) -> u64 {
         .sum()
 }
 
+/// Reads of Twilio's Error Log (`GET /v1/Alerts`), all accounts.
+pub fn alert_reads(stats: &Value) -> u64 {
+    rows(stats)
+        .filter(|r| r["method"] == "GET" && r["route"] == "/v1/Alerts")
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .sum()
+}
+
 pub fn requests_with_status(stats: &Value, status: u64) -> u64 {
     rows(stats)
         .filter(|r| r["status"].as_u64() == Some(status))

@@ -242,7 +242,7 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
 /// Backoff per sender: doubles with each consecutive failure, resets on success, and waits at
 /// least as long as Twilio's `Retry-After`. The reconcile counted the failure already.
 fn error_policy(sender: Arc<WhatsAppSender>, error: &Error, ctx: Arc<Context>) -> Action {
-    let failures = ctx.state.failures(&SenderKey::from_obj(&*sender)).max(1);
+    let failures = ctx.state.failures(&state::key_of(&sender)).max(1);
     let delay = ctx
         .settings
         .pacing

@@ -30,7 +30,7 @@ use kube::runtime::finalizer::{self, finalizer};
 use tracing::Instrument;
 
 use super::Context;
-use super::state::{Conclusion, SenderKey};
+use super::state::{Conclusion, key_of};
 use crate::api::WhatsAppSender;
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, TwilioError};
@@ -101,7 +101,7 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
     if let Some(sid) = obj.status.as_ref().and_then(|s| s.sid.as_deref()) {
         span.record("sid", sid);
     }
-    let key = SenderKey::from_obj(&*obj);
+    let key = key_of(&obj);
     let uid = obj.uid().unwrap_or_default();
     let api: Api<WhatsAppSender> = Api::namespaced(ctx.kube.clone(), &namespace);
     let started = std::time::Instant::now();

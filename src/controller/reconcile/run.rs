@@ -20,7 +20,7 @@ use crate::controller::Context;
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::events::Note;
 use crate::controller::pacing;
-use crate::controller::state::{Conclusion, Identity, Polls, SenderFacts, SenderKey};
+use crate::controller::state::{Conclusion, Identity, Polls, SenderFacts, SenderKey, key_of};
 use crate::error::{Error, Result};
 use crate::twilio::SenderStatus;
 
@@ -72,7 +72,7 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     pub fn new(ctx: &'a Context, api: &'a Api<WhatsAppSender>, obj: &'a WhatsAppSender) -> Self {
-        let key = SenderKey::from_obj(obj);
+        let key = key_of(obj);
         let uid = obj.uid().unwrap_or_default();
         let facts = ctx.state.facts(&key, &uid);
         let written = obj.status.clone().unwrap_or_default();
