@@ -1,6 +1,7 @@
 //! Logging: one tracing subscriber, text for people or JSON for log pipelines.
 //!
-//! Reconcile spans carry the sender's namespace, name and SID, so every line about a sender
+//! Reconcile spans carry the sender's namespace, name (`sender`: JSON writes a span's own name
+//! under `name`) and SID, so every line about a sender
 //! names it. `RUST_LOG` refines the level (default `info`, with kube's own chatter at `warn`).
 
 use std::io::IsTerminal;

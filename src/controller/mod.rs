@@ -249,7 +249,7 @@ fn error_policy(sender: Arc<WhatsAppSender>, error: &Error, ctx: Arc<Context>) -
         .after_error(failures, error.retry_after());
     tracing::warn!(
         namespace = sender.namespace().unwrap_or_default(),
-        name = sender.name_any(),
+        sender = sender.name_any(),
         error = %error,
         error_kind = error.metric_label(),
         failures,

@@ -95,7 +95,8 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
     let span = tracing::info_span!(
         "reconcile",
         namespace = %namespace,
-        name = %obj.name_any(),
+        // Not `name`: JSON logs write the span's own name under that key.
+        sender = %obj.name_any(),
         sid = tracing::field::Empty,
     );
     if let Some(sid) = obj.status.as_ref().and_then(|s| s.sid.as_deref()) {

@@ -265,9 +265,20 @@ async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
         let about: Vec<&str> = logs.lines().filter(|l| l.contains(&sid)).collect();
         assert!(!about.is_empty(), "the leader's log names {sid}:\n{logs}");
         for line in about {
+            // Parsed as a log pipeline would: the reconcile span among the line's spans names
+            // the sender, each field once.
+            let parsed: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            let names_it = parsed["spans"].as_array().is_some_and(|spans| {
+                spans.iter().any(|span| {
+                    span["name"] == "reconcile"
+                        && span["namespace"] == SENDERS_NAMESPACE
+                        && span["sender"] == name.as_str()
+                        && span["sid"] == sid.as_str()
+                })
+            });
             assert!(
-                line.contains(&format!("\"namespace\":\"{SENDERS_NAMESPACE}\""))
-                    && line.contains(&format!("\"name\":\"{name}\"")),
+                names_it,
                 "a line about {sid} names {SENDERS_NAMESPACE}/{name}: {line}"
             );
         }
