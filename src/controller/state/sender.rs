@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::SecretKey;
-use crate::api::{VerificationStatus, WhatsAppSenderStatus};
+use crate::api::{TwilioAlert, VerificationStatus, WhatsAppSenderStatus};
 
 /// What a reconcile reads about its sender at the start.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,12 +56,15 @@ impl SenderFacts {
     }
 }
 
-/// Status fields that must never go backwards.
+/// Status fields that must never go backwards: who the sender is, which code was sent, and
+/// which Error Log entries were noted (a stale copy would note them, and send their Events,
+/// again).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Identity {
     pub sid: Option<String>,
     pub account_sid: Option<String>,
     pub verification: Option<VerificationStatus>,
+    pub alerts: Vec<TwilioAlert>,
 }
 
 impl Identity {
@@ -70,6 +73,7 @@ impl Identity {
             sid: status.sid.clone(),
             account_sid: status.account_sid.clone(),
             verification: status.verification.clone(),
+            alerts: status.alerts.clone(),
         }
     }
 
@@ -78,6 +82,7 @@ impl Identity {
         status.sid = self.sid.clone();
         status.account_sid = self.account_sid.clone();
         status.verification = self.verification.clone();
+        status.alerts = self.alerts.clone();
     }
 }
 
