@@ -65,6 +65,11 @@ async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resume
     let ready = f.wait_ready("acme").await;
     assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
     assert_eq!(f.sim_sender(PHONE).await["create_requests"], 1);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "one create attempt, ever: none with credentials Twilio refused"
+    );
 }
 
 #[tokio::test]
@@ -98,6 +103,11 @@ async fn a_sender_is_never_registered_in_another_account() {
     .await;
     let ready = f.wait_ready("acme").await;
     assert_eq!(sid_of(&ready), sid);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "no create attempt in account B"
+    );
 }
 
 #[tokio::test]
@@ -151,6 +161,11 @@ async fn a_number_registered_in_another_account_stalls_and_is_left_alone() {
     let all = f.sim_senders_for(PHONE).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["account_sid"], ACCOUNT_B);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        2,
+        "the registration by hand and the operator's one refused create, not repeated"
+    );
 }
 
 #[tokio::test]
@@ -234,6 +249,9 @@ async fn new_codes_on_request_until_twilio_says_too_many() {
     let message = condition(&stalled, "Stalled").unwrap().message;
     assert!(message.contains("wait several hours"), "{message}");
     assert_eq!(f.sim.sender(&sid).await["create_requests"], 5);
+    // A new code is asked for with a create: the registration, four resends, and the fifth
+    // resend that Twilio refused.
+    assert_eq!(f.sim.create_attempts(PHONE).await, 1 + 4 + 1);
 
     // Asking again during the lockout does not reach Twilio (it would only prolong it).
     let refused = f.sim.count("POST", "/v2/Channels/Senders", 400).await;
@@ -251,6 +269,11 @@ async fn new_codes_on_request_until_twilio_says_too_many() {
         f.sim.count("POST", "/v2/Channels/Senders", 400).await,
         refused
     );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1 + 4 + 1,
+        "no create attempt during the lockout"
+    );
 }
 
 #[tokio::test]
@@ -265,7 +288,17 @@ async fn a_create_whose_answer_is_lost_is_looked_up_not_repeated() {
     let twilio = f.sim_sender(PHONE).await;
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "the create was not repeated (a second one would be refused with 63110 and adopted)"
+    );
     f.wait_event("acme", "Adopted").await;
+    let events = f.events("acme").await;
+    assert!(
+        !events.iter().any(|(_, r, _)| r == "Created"),
+        "the operator never saw its create succeed: {events:?}"
+    );
 }
 
 #[tokio::test]
@@ -292,6 +325,12 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
     let twilio = f.sim_sender(PHONE).await;
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "the restarted operator did not create it again"
+    );
+    f.wait_event("acme", "Adopted").await;
 }
 
 #[tokio::test]

@@ -50,6 +50,7 @@ async fn an_auto_verified_number_becomes_ready() {
     let twilio = f.sim_sender(AUTO).await;
     assert_eq!(twilio["sid"], sid.as_str());
     assert_eq!(twilio["create_requests"], 1);
+    assert_eq!(f.sim.create_attempts(AUTO).await, 1, "one create attempt");
     assert_eq!(twilio["profile"]["name"], "Acme");
     let created = f.wait_event("acme", "Created").await;
     assert!(created.contains(&sid), "{created}");
@@ -153,6 +154,11 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
     assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 1);
     assert_eq!(f.sim.sender(&sid).await["create_requests"], 1);
+    assert_eq!(
+        f.sim.create_attempts(CODED).await,
+        1,
+        "a rejected code asks for no new one"
+    );
 }
 
 #[tokio::test]
@@ -309,6 +315,12 @@ async fn a_sender_already_registered_in_the_account_is_adopted() {
         1,
         "the operator did not create it again"
     );
+    assert_eq!(
+        f.sim.create_attempts(AUTO).await,
+        1,
+        "the registration by hand was the only create attempt (a second one would be refused \
+         with 63110 and adopted all the same)"
+    );
     assert!(
         !f.events("acme")
             .await
@@ -345,6 +357,11 @@ async fn a_sender_deleted_at_twilio_is_registered_again() {
     let note = f.wait_event("acme", "Recreated").await;
     assert!(note.contains(&new), "{note}");
     assert_eq!(f.sim_sender(AUTO).await["sid"], new.as_str());
+    assert_eq!(
+        f.sim.create_attempts(AUTO).await,
+        2,
+        "the registration and the one registration again"
+    );
 }
 
 #[tokio::test]

@@ -68,6 +68,14 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     for sender in f.sim.all_senders().await {
         assert_eq!(sender["create_requests"], 1, "created once: {sender}");
     }
+    for i in 0..6 {
+        let phone = format!("+150055500{i:02}");
+        assert_eq!(
+            f.sim.create_attempts(&phone).await,
+            1,
+            "{phone}: one create attempt, by one replica"
+        );
+    }
     let replicas = [f.operator.pid(), second.pid()];
     let leader = wait_for_holder(&f, &replicas).await;
     let standby_log = if Some(leader) == f.operator.pid() {
@@ -99,6 +107,7 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     f.apply("after", spec("+15005550099", json!({}))).await;
     let after = f.wait_ready("after").await;
     assert_eq!(f.sim.sender(&sid_of(&after)).await["create_requests"], 1);
+    assert_eq!(f.sim.create_attempts("+15005550099").await, 1);
 }
 
 #[tokio::test]
