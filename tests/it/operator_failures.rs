@@ -285,6 +285,11 @@ async fn a_create_whose_answer_is_lost_is_looked_up_not_repeated() {
         .await;
     f.apply("acme", spec(PHONE, json!({}))).await;
     let ready = f.wait_ready("acme").await;
+    assert_eq!(
+        f.sim.lost_answers("POST", "/v2/Channels/Senders").await,
+        1,
+        "the create's answer was lost"
+    );
     let twilio = f.sim_sender(PHONE).await;
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
@@ -313,6 +318,13 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
     f.apply("acme", spec(PHONE, json!({}))).await;
     f.wait_create_at_twilio(PHONE).await;
     f.operator.kill();
+    // Killed mid-create: Twilio had the create and still held its answer (a request is
+    // counted once answered).
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders", 202).await,
+        0,
+        "the create's answer had already come back when the operator was killed"
+    );
     let before_restart = f.get("acme").await.unwrap();
     assert!(
         before_restart.status.and_then(|s| s.sid).is_none(),
