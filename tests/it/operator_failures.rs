@@ -180,8 +180,7 @@ async fn a_different_display_name_at_twilio_is_reported_not_retried() {
     let message = condition(&sender, "Stalled").unwrap().message;
     assert!(message.contains("Acme Old Name"), "{message}");
     f.wait_event("acme", "DisplayNameMismatch").await;
-    f.request_reconcile("acme", "1").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("acme", "1").await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await
             + f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,

@@ -143,8 +143,7 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     assert!(!note.contains(wrong), "{note}");
 
     // Ask again through an unrelated change: the rejected version is not sent again.
-    f.request_reconcile("coded", "1").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("coded", "1").await;
     let twilio = f.sim.sender(&sid).await;
     assert_eq!(twilio["wrong_codes"], 1, "{twilio}");
     assert_eq!(twilio["status"], "PENDING_VERIFICATION");
@@ -237,8 +236,7 @@ async fn spec_changes_reach_twilio_and_removed_fields_are_cleared() {
 
     // Nothing differs any more: a forced reconcile sends nothing.
     let updates = f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await;
-    f.request_reconcile("acme", "now").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("acme", "now").await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
         updates
@@ -456,6 +454,9 @@ async fn suspend_stops_all_twilio_calls() {
         "Ready keeps its last known value"
     );
     let requests = f.sim.requests_total().await;
+    // A spec change and a forced reconcile: the reconcile runs (it observes the generation and
+    // is counted), and calls Twilio for nothing.
+    let reconciles = f.settled_reconciles().await;
     f.patch(
         "acme",
         json!({
@@ -469,8 +470,18 @@ async fn suspend_stops_all_twilio_calls() {
         s.status.as_ref().and_then(|st| st.observed_generation) == generation
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    Wait::until("the reconcile that observed the new generation to finish")
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(50))
+        .poll(async || f.reconciles().await, |now| *now > reconciles)
+        .await;
     assert_eq!(f.sim.requests_total().await, requests, "no Twilio call");
+    f.reconcile_and_wait("acme", "s2").await;
+    assert_eq!(
+        f.sim.requests_total().await,
+        requests,
+        "no Twilio call on a forced reconcile either"
+    );
 
     f.patch("acme", json!({"spec": {"suspend": false}})).await;
     f.wait_for("acme", "the change applied", |s| {
