@@ -54,6 +54,10 @@ async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resume
         .await;
     let message = condition(&refused, "Stalled").unwrap().message;
     assert!(message.contains("20003"), "{message}");
+    assert!(
+        message.contains("check accountSid/authToken (or apiKeySid/apiKeySecret)"),
+        "the advice says what to fix: {message}"
+    );
     assert!(!message.contains("not-the-token"), "{message}");
 
     // The Secret watch brings the sender on as soon as the token is right.
@@ -113,25 +117,50 @@ async fn a_sender_is_never_registered_in_another_account() {
 #[tokio::test]
 async fn every_error_only_the_user_can_fix_stalls_with_advice() {
     let f = Fixture::new("stalled").await;
-    // (name, number behaviour, expected reason, words the advice must contain)
+    // (name, number behaviour, expected reason, code, the advice the user must read)
     let cases = [
-        ("waba-full", "waba_full", "WabaFull", "63104"),
-        ("not-found", "number_not_found", "NumberNotFound", "63111"),
-        ("no-verify", "cannot_verify", "CannotVerify", "63113"),
-        ("no-code", "code_not_received", "CodeNotReceived", "63116"),
+        (
+            "waba-full",
+            "waba_full",
+            "WabaFull",
+            "63104",
+            "remove unused numbers from the WABA or ask Meta to raise the limit",
+        ),
+        (
+            "not-found",
+            "number_not_found",
+            "NumberNotFound",
+            "63111",
+            "check phoneNumber and wabaId (the number must belong to this Twilio account)",
+        ),
+        (
+            "no-verify",
+            "cannot_verify",
+            "CannotVerify",
+            "63113",
+            "Check that the number can receive SMS or voice calls, then recreate the sender",
+        ),
+        (
+            "no-code",
+            "code_not_received",
+            "CodeNotReceived",
+            "63116",
+            "switch verification.method to voice or request a new code",
+        ),
         (
             "registered",
             "already_registered",
             "AlreadyRegistered",
             "63110",
+            "turn off two-step verification in WhatsApp Manager, then recreate",
         ),
     ];
-    for (i, (name, behavior, _, _)) in cases.iter().enumerate() {
+    for (i, (name, behavior, ..)) in cases.iter().enumerate() {
         let phone = format!("+1500555010{i}");
         f.sim.number(&phone, behavior).await;
         f.apply(name, spec(&phone, json!({}))).await;
     }
-    for (name, _, reason, code) in cases {
+    for (i, (name, _, reason, code, advice)) in cases.into_iter().enumerate() {
         let sender = f.wait_condition(name, "Stalled", "True", reason).await;
         let stalled = condition(&sender, "Stalled").unwrap();
         assert!(
@@ -139,9 +168,24 @@ async fn every_error_only_the_user_can_fix_stalls_with_advice() {
             "{name}: {}",
             stalled.message
         );
+        assert!(
+            stalled.message.contains(advice),
+            "{name}: the advice {advice:?} is missing from: {}",
+            stalled.message
+        );
         assert_eq!(condition(&sender, "Ready").unwrap().status, "False");
         assert_eq!(condition(&sender, "Synced").unwrap().status, "False");
-        f.wait_event(name, reason).await;
+        let note = f.wait_event(name, reason).await;
+        assert!(
+            note.contains(advice),
+            "{name}: the Event lacks the advice {advice:?}: {note}"
+        );
+        let phone = format!("+1500555010{i}");
+        assert_eq!(
+            f.sim.create_attempts(&phone).await,
+            1,
+            "{name}: a refused create is not repeated"
+        );
     }
     // Serial onboarding moved past every refused number: the last one was registered.
     assert_eq!(f.sim_senders_for("+15005550104").await.len(), 1);
