@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use senderops::twilio::Credentials;
+use senderops::twilio::{
+    Configuration, CreateSenderRequest, Credentials, FieldUpdate, Profile, UpdateSenderRequest,
+    sender_id_for,
+};
 use serde_json::json;
 
 use crate::support::operator::{
@@ -230,6 +233,187 @@ async fn a_different_display_name_at_twilio_is_reported_not_retried() {
             + f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,
         0,
         "the name is never sent"
+    );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "adopted: only the registration by hand"
+    );
+}
+
+#[tokio::test]
+async fn a_sender_registered_in_another_waba_stalls_and_is_left_alone() {
+    let f = Fixture::new("waba").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    // Registered by hand in WABA 222; the spec asks for 111.
+    let existing = f
+        .sim
+        .client_a()
+        .create(&CreateSenderRequest {
+            sender_id: sender_id_for(PHONE),
+            configuration: Some(Configuration {
+                waba_id: Some("222".into()),
+                ..Configuration::default()
+            }),
+            profile: Some(Profile {
+                name: FieldUpdate::Set("Acme".into()),
+                ..Profile::default()
+            }),
+            ..CreateSenderRequest::default()
+        })
+        .await
+        .expect("register by hand");
+    f.apply("acme", spec(PHONE, json!({"wabaId": "111"}))).await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "WabaMismatch")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    for needle in ["WABA 222", "asks for 111", "delete and recreate"] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert_eq!(
+        sid_of(&sender),
+        existing.sid,
+        "adopted, not registered again"
+    );
+    assert_eq!(condition(&sender, "Ready").unwrap().status, "False");
+    f.wait_event("acme", "WabaMismatch").await;
+    f.reconcile_and_wait("acme", "again").await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
+        0,
+        "nothing is sent to a sender in the wrong WABA"
+    );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "only the registration by hand"
+    );
+    assert_eq!(
+        f.sim_sender(PHONE).await["configuration"]["waba_id"],
+        "222",
+        "left where it is"
+    );
+}
+
+#[tokio::test]
+async fn a_spec_twilio_refuses_stalls_with_its_message_and_is_not_sent_again() {
+    let f = Fixture::new("invalid").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    // A display name of one space passes the schema (one character, no control character);
+    // Twilio refuses it (63100).
+    f.apply("acme", spec(PHONE, json!({"profile": {"name": " "}})))
+        .await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "InvalidSpec")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    for needle in [
+        "63100",
+        "Twilio rejected the sender's fields",
+        "profile.name must not be empty",
+        "Fix the WhatsAppSender spec",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert!(
+        sender.status.as_ref().unwrap().sid.is_none(),
+        "nothing registered"
+    );
+    f.wait_event("acme", "InvalidSpec").await;
+    f.reconcile_and_wait("acme", "again").await;
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "a refused spec is not sent again until it changes"
+    );
+    assert!(f.sim_senders_for(PHONE).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_value_twilio_does_not_keep_is_sent_three_times_then_stalls() {
+    const WANTED: &str = "Kept by nobody";
+    const TWILIOS: &str = "What Twilio keeps";
+    let f = Fixture::new("notkept").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    f.apply("acme", spec(PHONE, json!({"profile": {"about": TWILIOS}})))
+        .await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+
+    // The test plays a Twilio that does not keep the value: each time the operator's update
+    // lands, it is put back (well before the operator's next read, 100 ms later). Should the
+    // operator read the value before it is put back, it converges; a reconcile is then asked
+    // for again.
+    let twilio = f.sim.client_a();
+    let put_back = UpdateSenderRequest {
+        profile: Some(Profile {
+            about: FieldUpdate::Set(TWILIOS.into()),
+            ..Profile::default()
+        }),
+        ..UpdateSenderRequest::default()
+    };
+    f.patch("acme", json!({"spec": {"profile": {"about": WANTED}}}))
+        .await;
+    let generation = f.get("acme").await.unwrap().metadata.generation;
+    let mut put_backs = 0;
+    let mut nudges = 0;
+    let stalled = Wait::until("the operator to stall on a value Twilio does not keep")
+        .within(Duration::from_secs(60))
+        .every(Duration::from_millis(10))
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            let at_twilio = f.sim.sender(&sid).await;
+            if at_twilio["profile"]["about"] == WANTED {
+                twilio
+                    .update(&sid, &put_back)
+                    .await
+                    .expect("put the value back");
+                put_backs += 1;
+            }
+            let sender = f.get("acme").await.expect("the sender");
+            if condition(&sender, "Stalled").is_some_and(|c| c.reason == "TwilioRejected") {
+                return Ok(sender);
+            }
+            let converged = sender.status.as_ref().and_then(|s| s.observed_generation)
+                == generation
+                && condition(&sender, "Ready").is_some_and(|c| c.status == "True");
+            if converged && at_twilio["profile"]["about"] == TWILIOS {
+                nudges += 1;
+                f.request_reconcile("acme", &format!("nudge-{nudges}"))
+                    .await;
+            }
+            Err(format!("{:?}", sender.status))
+        })
+        .await;
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    for needle in [
+        "Twilio does not keep profile.about",
+        "sent 3 times",
+        "edit the spec",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    f.wait_event("acme", "TwilioRejected").await;
+    let sent = f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await - put_backs;
+    assert!(
+        sent >= 3,
+        "the operator sent the value {sent} times ({put_backs} put back, {nudges} nudges)"
+    );
+    // It stops being sent: a forced reconcile sends nothing.
+    f.reconcile_and_wait("acme", "stalled").await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await - put_backs,
+        sent,
+        "the update was sent again after the operator stalled"
     );
 }
 
