@@ -91,9 +91,27 @@ pub async fn apply_fleet(f: &Fixture, fleet: &[Member]) {
 #[derive(Default)]
 pub struct StandInUser {
     written: BTreeSet<String>,
+    /// Members whose code is not written until [`StandInUser::release`]: work that is
+    /// certainly left, so that a disruption is sure to fall during onboarding.
+    withheld: BTreeSet<String>,
 }
 
 impl StandInUser {
+    /// A user who does not write `member`'s code until [`StandInUser::release`]: that member
+    /// cannot be Ready before then.
+    pub fn withholding(member: &Member) -> StandInUser {
+        assert!(member.coded, "{} needs no code to withhold", member.name);
+        StandInUser {
+            withheld: BTreeSet::from([member.name.clone()]),
+            ..StandInUser::default()
+        }
+    }
+
+    /// Writes withheld codes from now on.
+    pub fn release(&mut self) {
+        self.withheld.clear();
+    }
+
     /// Writes the code of every coded member the simulator has sent one to, once each.
     pub async fn play(&mut self, f: &Fixture, fleet: &[Member]) {
         for sender in f.sim.all_senders().await {
@@ -106,7 +124,7 @@ impl StandInUser {
             else {
                 continue;
             };
-            if self.written.contains(&member.name) {
+            if self.written.contains(&member.name) || self.withheld.contains(&member.name) {
                 continue;
             }
             let sid = sender["sid"].as_str().expect("a SID");
