@@ -147,6 +147,9 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
     let f = Fixture::with_args("shard", &["--selector", "senderops.io/shard=a"]).await;
     f.sim.number("+15005550001", "auto_verify").await;
     f.sim.number("+15005550002", "auto_verify").await;
+    // The other shard's sender goes first: an operator that watched it would have it in its
+    // cache before the selected one, whose reconcile comes after its own watch event.
+    f.apply("theirs", spec("+15005550002", json!({}))).await;
     f.senders
         .patch(
             "mine",
@@ -160,9 +163,13 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
         )
         .await
         .unwrap();
-    f.apply("theirs", spec("+15005550002", json!({}))).await;
     f.wait_ready("mine").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let metrics = support::metrics::scrape(&f.operator).await;
+    let known = support::metrics::sum(&metrics, "senderops_senders", &[("namespace", &f.ns)]);
+    assert_eq!(
+        known, 1.0,
+        "the operator's cache holds only the selected sender:\n{metrics}"
+    );
     let theirs = f.get("theirs").await.unwrap();
     assert!(
         theirs.status.is_none(),
@@ -170,6 +177,7 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
     );
     assert!(theirs.metadata.finalizers.is_none());
     assert!(f.sim_senders_for("+15005550002").await.is_empty());
+    assert_eq!(f.sim.create_attempts("+15005550002").await, 0);
 }
 
 #[tokio::test]
