@@ -1,7 +1,10 @@
 //! The operator's world breaking around it: the operator killed at random moments while twenty
 //! senders onboard, the API server restarted under a running operator, and deletions racing
 //! creation, credentials and whole namespaces. Every object ends registered exactly once, or
-//! gone from Kubernetes and from Twilio, or says in a condition what the user can do.
+//! gone from Kubernetes and from Twilio, or says in a condition what the user can do. Each test
+//! first asserts that its disruption fell where its name says (during onboarding, before the
+//! deletion finished, with a create under way…), waiting for that state where a random moment
+//! could miss it.
 //!
 //! Random moments come from a seed, printed at the start of each test that uses one; set
 //! `SENDEROPS_FAULT_SEED` to replay its schedule.

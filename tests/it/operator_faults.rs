@@ -1,9 +1,12 @@
 //! Twilio misbehaving under load: twenty senders over two accounts (half waiting for a code a
 //! stand-in user writes) through 20 % of requests failing with 500/503 and 200 ms of latency,
 //! answers lost after Twilio acted on them, a 429 storm, and two replicas with leader election.
-//! Every test ends with all senders Ready, each registered exactly once (one create accepted,
-//! one Twilio sender per object), what the operator saw visible in its /metrics, and, where
-//! the faults allow it, every sender deleted again with nothing left at Twilio.
+//! Every test first shows its faults happened (failures injected in the phase measured, answers
+//! lost on the routes named, the limit hit, the leader killed with work left), and ends with
+//! all senders Ready, each registered exactly once (one create handled per number, counted over
+//! every attempt; one Twilio sender per object), what the operator saw visible in its
+//! /metrics, and, where the faults allow it, every sender deleted again with nothing left at
+//! Twilio.
 //!
 //! (`operator_scale.rs` measures cost without faults, and convergence with errors under a
 //! tight request budget; crashes of the operator and of the API server, and deletion races, are
