@@ -69,6 +69,20 @@ async fn exported_senders_are_adopted_without_a_create() {
         f.wait_ready(&name).await;
         f.wait_event(&name, "Adopted").await;
         assert_eq!(f.sim_sender(phone).await["create_requests"], 1);
+        let events = f.events(&name).await;
+        assert!(
+            !events.iter().any(|(_, r, _)| r == "Created"),
+            "{name}: {events:?}"
+        );
+    }
+    // Every create attempt, refused ones included: a create the operator sent for an exported
+    // number would be refused (63110) and the sender adopted all the same.
+    for phone in NUMBERS {
+        assert_eq!(
+            f.sim.create_attempts(phone).await,
+            1,
+            "{phone}: only the create by hand"
+        );
     }
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders", 202).await,

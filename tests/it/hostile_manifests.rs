@@ -224,30 +224,37 @@ async fn invalid_urls_repeats_and_bad_names_are_refused_with_what_to_fix() {
         ),
     ];
     let mut failures = Vec::new();
-    for (pointer, field) in url_fields {
-        for url in bad_urls {
-            let body = with(base(), pointer, json!(url)).to_string();
-            let out = apply(&ns, false, &body);
-            let expected = format!("{field}: Invalid value");
-            if out.success
-                || !out.stderr.contains(&expected)
-                || !out
-                    .stderr
-                    .contains("must be an absolute http:// or https:// URL")
-            {
-                failures.push(format!("{field} = {url:?}: {:?}", out.stderr));
+    for server_side in [false, true] {
+        let how = if server_side {
+            "server-side"
+        } else {
+            "client-side"
+        };
+        for (pointer, field) in url_fields {
+            for url in bad_urls {
+                let body = with(base(), pointer, json!(url)).to_string();
+                let out = apply(&ns, server_side, &body);
+                let expected = format!("{field}: Invalid value");
+                if out.success
+                    || !out.stderr.contains(&expected)
+                    || !out
+                        .stderr
+                        .contains("must be an absolute http:// or https:// URL")
+                {
+                    failures.push(format!("{field} = {url:?} ({how}): {:?}", out.stderr));
+                }
             }
         }
-    }
-    for url in bad_urls {
-        let body = with(base(), "/spec/profile/websites", json!([url])).to_string();
-        let out = apply(&ns, false, &body);
-        if out.success
-            || !out
-                .stderr
-                .contains("each website must be an absolute http:// or https:// URL")
-        {
-            failures.push(format!("websites = [{url:?}]: {:?}", out.stderr));
+        for url in bad_urls {
+            let body = with(base(), "/spec/profile/websites", json!([url])).to_string();
+            let out = apply(&ns, server_side, &body);
+            if out.success
+                || !out
+                    .stderr
+                    .contains("each website must be an absolute http:// or https:// URL")
+            {
+                failures.push(format!("websites = [{url:?}] ({how}): {:?}", out.stderr));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

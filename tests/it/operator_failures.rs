@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use senderops::twilio::Credentials;
+use senderops::twilio::{
+    Configuration, CreateSenderRequest, Credentials, FieldUpdate, Profile, UpdateSenderRequest,
+    sender_id_for,
+};
 use serde_json::json;
 
 use crate::support::operator::{
@@ -54,6 +57,10 @@ async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resume
         .await;
     let message = condition(&refused, "Stalled").unwrap().message;
     assert!(message.contains("20003"), "{message}");
+    assert!(
+        message.contains("check accountSid/authToken (or apiKeySid/apiKeySecret)"),
+        "the advice says what to fix: {message}"
+    );
     assert!(!message.contains("not-the-token"), "{message}");
 
     // The Secret watch brings the sender on as soon as the token is right.
@@ -65,6 +72,11 @@ async fn missing_and_wrong_credentials_are_reported_and_fixing_the_secret_resume
     let ready = f.wait_ready("acme").await;
     assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
     assert_eq!(f.sim_sender(PHONE).await["create_requests"], 1);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "one create attempt, ever: none with credentials Twilio refused"
+    );
 }
 
 #[tokio::test]
@@ -98,30 +110,60 @@ async fn a_sender_is_never_registered_in_another_account() {
     .await;
     let ready = f.wait_ready("acme").await;
     assert_eq!(sid_of(&ready), sid);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "no create attempt in account B"
+    );
 }
 
 #[tokio::test]
 async fn every_error_only_the_user_can_fix_stalls_with_advice() {
     let f = Fixture::new("stalled").await;
-    // (name, number behaviour, expected reason, words the advice must contain)
+    // (name, number behaviour, expected reason, code, the advice the user must read)
     let cases = [
-        ("waba-full", "waba_full", "WabaFull", "63104"),
-        ("not-found", "number_not_found", "NumberNotFound", "63111"),
-        ("no-verify", "cannot_verify", "CannotVerify", "63113"),
-        ("no-code", "code_not_received", "CodeNotReceived", "63116"),
+        (
+            "waba-full",
+            "waba_full",
+            "WabaFull",
+            "63104",
+            "remove unused numbers from the WABA or ask Meta to raise the limit",
+        ),
+        (
+            "not-found",
+            "number_not_found",
+            "NumberNotFound",
+            "63111",
+            "check phoneNumber and wabaId (the number must belong to this Twilio account)",
+        ),
+        (
+            "no-verify",
+            "cannot_verify",
+            "CannotVerify",
+            "63113",
+            "Check that the number can receive SMS or voice calls, then recreate the sender",
+        ),
+        (
+            "no-code",
+            "code_not_received",
+            "CodeNotReceived",
+            "63116",
+            "switch verification.method to voice or request a new code",
+        ),
         (
             "registered",
             "already_registered",
             "AlreadyRegistered",
             "63110",
+            "turn off two-step verification in WhatsApp Manager, then recreate",
         ),
     ];
-    for (i, (name, behavior, _, _)) in cases.iter().enumerate() {
+    for (i, (name, behavior, ..)) in cases.iter().enumerate() {
         let phone = format!("+1500555010{i}");
         f.sim.number(&phone, behavior).await;
         f.apply(name, spec(&phone, json!({}))).await;
     }
-    for (name, _, reason, code) in cases {
+    for (i, (name, _, reason, code, advice)) in cases.into_iter().enumerate() {
         let sender = f.wait_condition(name, "Stalled", "True", reason).await;
         let stalled = condition(&sender, "Stalled").unwrap();
         assert!(
@@ -129,9 +171,24 @@ async fn every_error_only_the_user_can_fix_stalls_with_advice() {
             "{name}: {}",
             stalled.message
         );
+        assert!(
+            stalled.message.contains(advice),
+            "{name}: the advice {advice:?} is missing from: {}",
+            stalled.message
+        );
         assert_eq!(condition(&sender, "Ready").unwrap().status, "False");
         assert_eq!(condition(&sender, "Synced").unwrap().status, "False");
-        f.wait_event(name, reason).await;
+        let note = f.wait_event(name, reason).await;
+        assert!(
+            note.contains(advice),
+            "{name}: the Event lacks the advice {advice:?}: {note}"
+        );
+        let phone = format!("+1500555010{i}");
+        assert_eq!(
+            f.sim.create_attempts(&phone).await,
+            1,
+            "{name}: a refused create is not repeated"
+        );
     }
     // Serial onboarding moved past every refused number: the last one was registered.
     assert_eq!(f.sim_senders_for("+15005550104").await.len(), 1);
@@ -151,6 +208,11 @@ async fn a_number_registered_in_another_account_stalls_and_is_left_alone() {
     let all = f.sim_senders_for(PHONE).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["account_sid"], ACCOUNT_B);
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        2,
+        "the registration by hand and the operator's one refused create, not repeated"
+    );
 }
 
 #[tokio::test]
@@ -165,13 +227,193 @@ async fn a_different_display_name_at_twilio_is_reported_not_retried() {
     let message = condition(&sender, "Stalled").unwrap().message;
     assert!(message.contains("Acme Old Name"), "{message}");
     f.wait_event("acme", "DisplayNameMismatch").await;
-    f.request_reconcile("acme", "1").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("acme", "1").await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await
             + f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 400).await,
         0,
         "the name is never sent"
+    );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "adopted: only the registration by hand"
+    );
+}
+
+#[tokio::test]
+async fn a_sender_registered_in_another_waba_stalls_and_is_left_alone() {
+    let f = Fixture::new("waba").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    // Registered by hand in WABA 222; the spec asks for 111.
+    let existing = f
+        .sim
+        .client_a()
+        .create(&CreateSenderRequest {
+            sender_id: sender_id_for(PHONE),
+            configuration: Some(Configuration {
+                waba_id: Some("222".into()),
+                ..Configuration::default()
+            }),
+            profile: Some(Profile {
+                name: FieldUpdate::Set("Acme".into()),
+                ..Profile::default()
+            }),
+            ..CreateSenderRequest::default()
+        })
+        .await
+        .expect("register by hand");
+    f.apply("acme", spec(PHONE, json!({"wabaId": "111"}))).await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "WabaMismatch")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    for needle in ["WABA 222", "asks for 111", "delete and recreate"] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert_eq!(
+        sid_of(&sender),
+        existing.sid,
+        "adopted, not registered again"
+    );
+    assert_eq!(condition(&sender, "Ready").unwrap().status, "False");
+    f.wait_event("acme", "WabaMismatch").await;
+    f.reconcile_and_wait("acme", "again").await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
+        0,
+        "nothing is sent to a sender in the wrong WABA"
+    );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "only the registration by hand"
+    );
+    assert_eq!(
+        f.sim_sender(PHONE).await["configuration"]["waba_id"],
+        "222",
+        "left where it is"
+    );
+}
+
+#[tokio::test]
+async fn a_spec_twilio_refuses_stalls_with_its_message_and_is_not_sent_again() {
+    let f = Fixture::new("invalid").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    // A display name of one space passes the schema (one character, no control character);
+    // Twilio refuses it (63100).
+    f.apply("acme", spec(PHONE, json!({"profile": {"name": " "}})))
+        .await;
+    let sender = f
+        .wait_condition("acme", "Stalled", "True", "InvalidSpec")
+        .await;
+    let message = condition(&sender, "Stalled").unwrap().message;
+    for needle in [
+        "63100",
+        "Twilio rejected the sender's fields",
+        "profile.name must not be empty",
+        "Fix the WhatsAppSender spec",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert!(
+        sender.status.as_ref().unwrap().sid.is_none(),
+        "nothing registered"
+    );
+    f.wait_event("acme", "InvalidSpec").await;
+    f.reconcile_and_wait("acme", "again").await;
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "a refused spec is not sent again until it changes"
+    );
+    assert!(f.sim_senders_for(PHONE).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_value_twilio_does_not_keep_is_sent_three_times_then_stalls() {
+    const WANTED: &str = "Kept by nobody";
+    const TWILIOS: &str = "What Twilio keeps";
+    let f = Fixture::new("notkept").await;
+    f.sim.number(PHONE, "auto_verify").await;
+    f.apply("acme", spec(PHONE, json!({"profile": {"about": TWILIOS}})))
+        .await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+
+    // The test plays a Twilio that does not keep the value: each time the operator's update
+    // lands, it is put back (well before the operator's next read, 100 ms later). Should the
+    // operator read the value before it is put back, it converges; a reconcile is then asked
+    // for again.
+    let twilio = f.sim.client_a();
+    let put_back = UpdateSenderRequest {
+        profile: Some(Profile {
+            about: FieldUpdate::Set(TWILIOS.into()),
+            ..Profile::default()
+        }),
+        ..UpdateSenderRequest::default()
+    };
+    f.patch("acme", json!({"spec": {"profile": {"about": WANTED}}}))
+        .await;
+    let generation = f.get("acme").await.unwrap().metadata.generation;
+    let mut put_backs = 0;
+    let mut nudges = 0;
+    let stalled = Wait::until("the operator to stall on a value Twilio does not keep")
+        .within(Duration::from_secs(60))
+        .every(Duration::from_millis(10))
+        .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+        .poll_ok(async || {
+            let at_twilio = f.sim.sender(&sid).await;
+            if at_twilio["profile"]["about"] == WANTED {
+                twilio
+                    .update(&sid, &put_back)
+                    .await
+                    .expect("put the value back");
+                put_backs += 1;
+            }
+            let sender = f.get("acme").await.expect("the sender");
+            if condition(&sender, "Stalled").is_some_and(|c| c.reason == "TwilioRejected") {
+                return Ok(sender);
+            }
+            let converged = sender.status.as_ref().and_then(|s| s.observed_generation)
+                == generation
+                && condition(&sender, "Ready").is_some_and(|c| c.status == "True");
+            if converged && at_twilio["profile"]["about"] == TWILIOS {
+                nudges += 1;
+                f.request_reconcile("acme", &format!("nudge-{nudges}"))
+                    .await;
+            }
+            Err(format!("{:?}", sender.status))
+        })
+        .await;
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    for needle in [
+        "Twilio does not keep profile.about",
+        "sent 3 times",
+        "edit the spec",
+    ] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    f.wait_event("acme", "TwilioRejected").await;
+    let sent = f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await - put_backs;
+    assert!(
+        sent >= 3,
+        "the operator sent the value {sent} times ({put_backs} put back, {nudges} nudges)"
+    );
+    // It stops being sent: a forced reconcile sends nothing.
+    f.reconcile_and_wait("acme", "stalled").await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await - put_backs,
+        sent,
+        "the update was sent again after the operator stalled"
     );
 }
 
@@ -234,6 +476,9 @@ async fn new_codes_on_request_until_twilio_says_too_many() {
     let message = condition(&stalled, "Stalled").unwrap().message;
     assert!(message.contains("wait several hours"), "{message}");
     assert_eq!(f.sim.sender(&sid).await["create_requests"], 5);
+    // A new code is asked for with a create: the registration, four resends, and the fifth
+    // resend that Twilio refused.
+    assert_eq!(f.sim.create_attempts(PHONE).await, 1 + 4 + 1);
 
     // Asking again during the lockout does not reach Twilio (it would only prolong it).
     let refused = f.sim.count("POST", "/v2/Channels/Senders", 400).await;
@@ -251,6 +496,11 @@ async fn new_codes_on_request_until_twilio_says_too_many() {
         f.sim.count("POST", "/v2/Channels/Senders", 400).await,
         refused
     );
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1 + 4 + 1,
+        "no create attempt during the lockout"
+    );
 }
 
 #[tokio::test]
@@ -262,10 +512,25 @@ async fn a_create_whose_answer_is_lost_is_looked_up_not_repeated() {
         .await;
     f.apply("acme", spec(PHONE, json!({}))).await;
     let ready = f.wait_ready("acme").await;
+    assert_eq!(
+        f.sim.lost_answers("POST", "/v2/Channels/Senders").await,
+        1,
+        "the create's answer was lost"
+    );
     let twilio = f.sim_sender(PHONE).await;
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "the create was not repeated (a second one would be refused with 63110 and adopted)"
+    );
     f.wait_event("acme", "Adopted").await;
+    let events = f.events("acme").await;
+    assert!(
+        !events.iter().any(|(_, r, _)| r == "Created"),
+        "the operator never saw its create succeed: {events:?}"
+    );
 }
 
 #[tokio::test]
@@ -280,6 +545,13 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
     f.apply("acme", spec(PHONE, json!({}))).await;
     f.wait_create_at_twilio(PHONE).await;
     f.operator.kill();
+    // Killed mid-create: Twilio had the create and still held its answer (a request is
+    // counted once answered).
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders", 202).await,
+        0,
+        "the create's answer had already come back when the operator was killed"
+    );
     let before_restart = f.get("acme").await.unwrap();
     assert!(
         before_restart.status.and_then(|s| s.sid).is_none(),
@@ -292,6 +564,12 @@ async fn an_operator_killed_mid_create_and_restarted_creates_nothing_twice() {
     let twilio = f.sim_sender(PHONE).await;
     assert_eq!(twilio["sid"], sid_of(&ready).as_str());
     assert_eq!(twilio["create_requests"], 1, "{twilio}");
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1,
+        "the restarted operator did not create it again"
+    );
+    f.wait_event("acme", "Adopted").await;
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! Twilio misbehaving under load: twenty senders over two accounts (half waiting for a code a
 //! stand-in user writes) through 20 % of requests failing with 500/503 and 200 ms of latency,
 //! answers lost after Twilio acted on them, a 429 storm, and two replicas with leader election.
-//! Every test ends with all senders Ready, each registered exactly once (one create accepted,
-//! one Twilio sender per object), what the operator saw visible in its /metrics, and, where
-//! the faults allow it, every sender deleted again with nothing left at Twilio.
+//! Every test first shows its faults happened (failures injected in the phase measured, answers
+//! lost on the routes named, the limit hit, the leader killed with work left), and ends with
+//! all senders Ready, each registered exactly once (one create handled per number, counted over
+//! every attempt; one Twilio sender per object), what the operator saw visible in its
+//! /metrics, and, where the faults allow it, every sender deleted again with nothing left at
+//! Twilio.
 //!
 //! (`operator_scale.rs` measures cost without faults, and convergence with errors under a
 //! tight request budget; crashes of the operator and of the API server, and deletion races, are
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support;
 use crate::support::fleet::{
@@ -59,39 +62,114 @@ async fn wait_for_failed_reconcile(operator: &Operator) {
         .await
 }
 
-/// Lets requests still on the wire land, so that the simulator's and the operator's counts can
-/// be compared: nothing polls once every sender is ONLINE (the test resync is an hour).
-async fn settle() {
-    tokio::time::sleep(Duration::from_secs(1)).await;
+/// Waits until the operator's metrics count `what` as often as the simulator answered it
+/// (requests still on the wire landing: nothing polls once every sender is ONLINE, the test
+/// resync being an hour), and returns those metrics; panics with both counts at the deadline.
+async fn wait_until_counted(
+    f: &Fixture,
+    what: &str,
+    answered: impl AsyncFn(&Sim) -> u64,
+    seen: impl Fn(&str) -> f64,
+) -> String {
+    Wait::until(format!(
+        "the operator's metrics to count every {what} Twilio sent"
+    ))
+    .within(Duration::from_secs(10))
+    .every(Duration::from_millis(200))
+    .poll_ok(async || {
+        let metrics = scrape(&f.operator).await;
+        let (sent, counted) = (answered(&f.sim).await, seen(&metrics));
+        if counted == sent as f64 {
+            Ok(metrics)
+        } else {
+            Err(format!(
+                "the simulator sent {sent}, the operator counted {counted}:\n{metrics}"
+            ))
+        }
+    })
+    .await
+}
+
+/// Requests of `method` to `route` answered with `status` in a `/_sim/stats` snapshot.
+fn answered_on(stats: &Value, method: &str, route: &str, status: u16) -> u64 {
+    requests_in(stats, |r| {
+        r["method"] == method && r["route"] == route && r["status"] == status
+    })
+}
+
+/// What the operator logs when it goes on without an Error Log read that failed.
+const ERROR_LOG_SKIPPED: &str = "could not read the account's Error Log";
+
+/// The client's in-place retries the operator logged in `log` (each after a backoff delay).
+fn retries_logged(log: &str) -> usize {
+    log.matches("Twilio request failed, retrying").count()
 }
 
 #[tokio::test]
 async fn twenty_senders_converge_once_through_errors_and_latency_and_are_deleted() {
     let f = Fixture::new("errors").await;
-    // Creates fail outright until one failure has gone back to the controller's backoff, so
-    // that the backoff shows whatever the 20 % draws later (a create's 500 is never retried
-    // in place, but 20 creates draw none in about 1 run of 8).
+    // Creates fail outright until one failure has gone back to the controller's backoff; then
+    // 20 % of every request fails, which the assertions below show by themselves.
     f.sim
         .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
         .await;
     let fleet = fleet("errors", FLEET);
     apply_fleet(&f, &fleet).await;
     wait_for_failed_reconcile(&f.operator).await;
+    // The second phase starts here. The operator's log and metrics first: a failure the
+    // simulator counts after its snapshot reaches the operator's log and metrics after theirs.
+    let log_before = f.operator.log().len();
+    let metrics_before = scrape(&f.operator).await;
+    let stats_before = f.sim.stats().await;
     f.sim
         .faults(json!({"error_rate": 0.2, "latency_ms": 200}))
         .await;
     let took = onboard(&f, &fleet, &mut StandInUser::default()).await;
     assert_registered_once(&f, &fleet).await;
 
-    settle().await;
-    let metrics = scrape(&f.operator).await;
+    let metrics = wait_until_counted(
+        &f,
+        "500/503",
+        async |sim| answered(sim, 500).await + answered(sim, 503).await,
+        |metrics| attempts(metrics, "500") + attempts(metrics, "503"),
+    )
+    .await;
+    let stats = f.sim.stats().await;
     let injected = answered(&f.sim, 500).await + answered(&f.sim, 503).await;
     let seen = attempts(&metrics, "500") + attempts(&metrics, "503");
     let failed_reconciles = sum(&metrics, "senderops_reconcile_errors_total", &[]);
     let requests = f.sim.requests_total().await;
+    // The 20 % phase alone.
+    let since = |status: u16| {
+        requests_in(&stats, |r| r["status"] == status)
+            - requests_in(&stats_before, |r| r["status"] == status)
+    };
+    let phase_requests = requests - requests_in(&stats_before, |_| true);
+    let phase_injected = since(500) + since(503);
+    // A create or a code submission that fails with a 500 may have been processed, so the
+    // client does not repeat it: each goes back to the controller's backoff.
+    let unrepeatable = |stats: &Value| {
+        answered_on(stats, "POST", "/v2/Channels/Senders", 500)
+            + answered_on(stats, "POST", "/v2/Channels/Senders/{Sid}", 500)
+    };
+    let phase_unrepeatable = unrepeatable(&stats) - unrepeatable(&stats_before);
+    let phase_failed_reconciles =
+        failed_reconciles - sum(&metrics_before, "senderops_reconcile_errors_total", &[]);
+    let phase_log = f
+        .operator
+        .log()
+        .get(log_before..)
+        .unwrap_or_default()
+        .to_string();
+    let phase_retries = retries_logged(&phase_log);
+    let phase_skipped_log_reads = phase_log.matches(ERROR_LOG_SKIPPED).count();
     eprintln!(
         "20% errors + 200 ms latency: Ready in {took:.1?}; {requests} requests, {injected} \
-         injected 500/503, {failed_reconciles} failed reconciles (retried with backoff)"
+         injected 500/503, {failed_reconciles} failed reconciles (retried with backoff); in the \
+         20 % phase {phase_requests} requests, {phase_injected} injected 500/503 \
+         ({phase_unrepeatable} on creates and code submissions), {phase_retries} retried in \
+         place, {phase_failed_reconciles} failed reconciles, {phase_skipped_log_reads} Error Log \
+         reads given up"
     );
     assert!(injected > 0, "the faults were injected");
     assert_eq!(
@@ -102,6 +180,30 @@ async fn twenty_senders_converge_once_through_errors_and_latency_and_are_deleted
         failed_reconciles > 0.0,
         "some errors outlasted the client's retries and went back to the controller's \
          backoff:\n{metrics}"
+    );
+    // The phase has 70 to 90 requests (20 creates, 10 code submissions, and the reads that see
+    // every sender through its transitions); at least 60, so none failing would happen in
+    // 0.8^60 < 2e-6 of runs.
+    assert!(
+        phase_injected > 0,
+        "the 20 % phase injected no failure in {phase_requests} requests"
+    );
+    // Each failure backed off: the client retried it in place after a delay, or gave it up,
+    // failing the reconcile (which the controller requeues with backoff), or, for an Error Log
+    // read, going on without it. One given-up request fails one reconcile or more (a shared list
+    // or log read serves several).
+    let backed_off = phase_retries + phase_failed_reconciles as usize + phase_skipped_log_reads;
+    assert!(
+        backed_off >= phase_injected as usize,
+        "{phase_injected} injected failures in the 20 % phase, but only {phase_retries} retries \
+         in place, {phase_failed_reconciles} failed reconciles and {phase_skipped_log_reads} \
+         skipped Error Log reads:\n{metrics}"
+    );
+    assert!(
+        phase_failed_reconciles >= phase_unrepeatable as f64,
+        "each of the {phase_unrepeatable} creates and code submissions that failed with a 500 in \
+         the 20 % phase went back to the controller's backoff, but only \
+         {phase_failed_reconciles} reconciles failed:\n{metrics}"
     );
     assert!(
         sum(
@@ -120,11 +222,34 @@ async fn twenty_senders_converge_once_through_errors_and_latency_and_are_deleted
 #[tokio::test]
 async fn twenty_senders_converge_once_when_answers_are_lost_after_twilio_acted() {
     let f = Fixture::new("lost").await;
-    // Any request, creates and code submissions included, may take effect and never answer.
-    f.sim.faults(json!({"lost_answer_rate": 0.2})).await;
     let fleet = fleet("lost", FLEET);
     apply_fleet(&f, &fleet).await;
-    let took = onboard(&f, &fleet, &mut StandInUser::default()).await;
+    let mut user = StandInUser::default();
+    // Every create's answer is lost until one is, then every code submission's until one is
+    // (20 % alone would miss all code submissions in about 1 run of 9); then any request,
+    // creates and code submissions included, may take effect and never answer.
+    for route in ["/v2/Channels/Senders", "/v2/Channels/Senders/{Sid}"] {
+        f.sim
+            .faults(json!({"lost_answer_rate": 1.0, "only": format!("POST {route}")}))
+            .await;
+        Wait::until(format!("the answer to a POST {route} to be lost"))
+            .within(ONBOARDING_DEADLINE)
+            .every(Duration::from_millis(50))
+            .context(|| format!("operator log:\n{}", f.operator.log_tail(40)))
+            .poll_ok(async || {
+                user.play(&f, &fleet).await;
+                match f.sim.lost_answers("POST", route).await {
+                    0 => Err(waiting_for_ready(&f, &fleet)
+                        .await
+                        .err()
+                        .unwrap_or_default()),
+                    lost => Ok(lost),
+                }
+            })
+            .await;
+    }
+    f.sim.faults(json!({"lost_answer_rate": 0.2})).await;
+    let took = onboard(&f, &fleet, &mut user).await;
     assert_registered_once(&f, &fleet).await;
     for member in fleet.iter().filter(|m| m.coded) {
         let sid = f.sim_sender(&member.phone).await["sid"]
@@ -139,16 +264,31 @@ async fn twenty_senders_converge_once_when_answers_are_lost_after_twilio_acted()
         );
     }
 
-    settle().await;
-    let metrics = scrape(&f.operator).await;
+    let metrics = wait_until_counted(
+        &f,
+        "lost answer",
+        async |sim| sim.stats().await["lost_answers"].as_u64().unwrap(),
+        |metrics| attempts(metrics, "transport") + attempts(metrics, "timeout"),
+    )
+    .await;
     let stats = f.sim.stats().await;
     let lost = stats["lost_answers"].as_u64().unwrap();
     let seen = attempts(&metrics, "transport") + attempts(&metrics, "timeout");
+    let lost_creates = f.sim.lost_answers("POST", "/v2/Channels/Senders").await;
+    let lost_codes = f
+        .sim
+        .lost_answers("POST", "/v2/Channels/Senders/{Sid}")
+        .await;
     eprintln!(
-        "20% of answers lost: Ready in {took:.1?}; {} requests, {lost} answers lost",
-        requests_in(&stats, |_| true)
+        "20% of answers lost: Ready in {took:.1?}; {} requests, {lost} answers lost ({:?})",
+        requests_in(&stats, |_| true),
+        stats["lost_answers_by_route"]
     );
     assert!(lost > 0, "answers were lost");
+    assert!(
+        lost_creates > 0 && lost_codes > 0,
+        "the answers of {lost_creates} creates and {lost_codes} code submissions were lost"
+    );
     assert_eq!(
         seen, lost as f64,
         "every lost answer shows in the operator's metrics as a transport failure:\n{metrics}"
@@ -168,8 +308,13 @@ async fn a_429_storm_is_waited_out_and_every_sender_is_created_once() {
     let took = onboard(&f, &fleet, &mut StandInUser::default()).await;
     assert_registered_once(&f, &fleet).await;
 
-    settle().await;
-    let metrics = scrape(&f.operator).await;
+    let metrics = wait_until_counted(
+        &f,
+        "429",
+        async |sim| answered(sim, 429).await,
+        |metrics| attempts(metrics, "429"),
+    )
+    .await;
     let throttled = answered(&f.sim, 429).await;
     let requests = f.sim.requests_total().await;
     let failed_reconciles = sum(
@@ -230,6 +375,9 @@ async fn an_operator_held_within_the_accounts_limit_is_never_throttled() {
     assert!(a > 0 && b > 0, "both accounts were used: {stats}");
 }
 
+/// What a leader logs when it loses the Lease, before it exits to restart as a standby.
+const LEASE_LOST: &str = "lost the Lease to another replica; exiting";
+
 /// The pid in the Lease holder's identity (`host-PID` outside a pod).
 async fn lease_holder(f: &Fixture) -> Option<u32> {
     let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
@@ -256,11 +404,23 @@ impl Supervisor {
         self.started.push(entry);
     }
 
-    /// Restarts `replica` if it has exited.
+    /// Restarts `replica` if it has exited as a leader that lost the Lease does (it led, then
+    /// logged the loss and exited 1). Any other exit fails the test: a standby that panics, or
+    /// a leader that crashes, is not restarted into a pass.
     fn tend(&mut self, name: &'static str, replica: &mut Operator) {
         if let Some(status) = replica.exit_status() {
+            let log = replica.log();
+            let led = log.contains("senderops started");
+            let lost = log.contains(LEASE_LOST);
+            assert!(
+                led && lost && status.code() == Some(1),
+                "{name} (pid {:?}) exited ({status}) other than by losing the Lease it held \
+                 (led: {led}, logged the loss: {lost}):\n{}",
+                replica.pid(),
+                replica.log_tail(40)
+            );
             self.history.push(format!(
-                "{name} (pid {:?}) exited ({status}) and was restarted",
+                "{name} (pid {:?}) lost the Lease, exited ({status}) and was restarted",
                 replica.pid()
             ));
             replica.restart();
@@ -348,8 +508,14 @@ async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     apply_fleet(&f, &fleet).await;
 
     // Halfway through, the leader dies; the standby takes over and the dead one restarts as
-    // the new standby.
-    let mut user = StandInUser::default();
+    // the new standby. The last coded member's code is withheld until then, so work is
+    // certainly left for the new leader.
+    let last = fleet
+        .iter()
+        .rev()
+        .find(|m| m.coded)
+        .expect("a coded member");
+    let mut user = StandInUser::withholding(last);
     Wait::until("half the fleet to be Ready")
         .within(ONBOARDING_DEADLINE)
         .every(Duration::from_millis(50))
@@ -374,6 +540,14 @@ async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     } else {
         supervisor.crash("second", &mut second);
     }
+    let left = not_ready(&f, &fleet).await;
+    assert!(
+        left.iter()
+            .any(|w| w.starts_with(&format!("{}:", last.name))),
+        "the leader was killed with no work left: {} was Ready; not Ready: {left:?}",
+        last.name
+    );
+    user.release();
 
     let took = Instant::now();
     Wait::until(format!(

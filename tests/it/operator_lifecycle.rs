@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::operator::{
     Fixture, condition, register_by_hand, sid_of, spec, spec_with_code,
 };
-use crate::support::sim::{ACCOUNT_A, wait_for_status};
+use crate::support::sim::{ACCOUNT_A, Sim, wait_for_status};
 use crate::support::wait::Wait;
 
 const AUTO: &str = "+15005550001";
@@ -50,6 +50,7 @@ async fn an_auto_verified_number_becomes_ready() {
     let twilio = f.sim_sender(AUTO).await;
     assert_eq!(twilio["sid"], sid.as_str());
     assert_eq!(twilio["create_requests"], 1);
+    assert_eq!(f.sim.create_attempts(AUTO).await, 1, "one create attempt");
     assert_eq!(twilio["profile"]["name"], "Acme");
     let created = f.wait_event("acme", "Created").await;
     assert!(created.contains(&sid), "{created}");
@@ -142,8 +143,7 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     assert!(!note.contains(wrong), "{note}");
 
     // Ask again through an unrelated change: the rejected version is not sent again.
-    f.request_reconcile("coded", "1").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("coded", "1").await;
     let twilio = f.sim.sender(&sid).await;
     assert_eq!(twilio["wrong_codes"], 1, "{twilio}");
     assert_eq!(twilio["status"], "PENDING_VERIFICATION");
@@ -153,6 +153,11 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
     assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 1);
     assert_eq!(f.sim.sender(&sid).await["create_requests"], 1);
+    assert_eq!(
+        f.sim.create_attempts(CODED).await,
+        1,
+        "a rejected code asks for no new one"
+    );
 }
 
 #[tokio::test]
@@ -231,8 +236,7 @@ async fn spec_changes_reach_twilio_and_removed_fields_are_cleared() {
 
     // Nothing differs any more: a forced reconcile sends nothing.
     let updates = f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await;
-    f.request_reconcile("acme", "now").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.reconcile_and_wait("acme", "now").await;
     assert_eq!(
         f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
         updates
@@ -309,6 +313,12 @@ async fn a_sender_already_registered_in_the_account_is_adopted() {
         1,
         "the operator did not create it again"
     );
+    assert_eq!(
+        f.sim.create_attempts(AUTO).await,
+        1,
+        "the registration by hand was the only create attempt (a second one would be refused \
+         with 63110 and adopted all the same)"
+    );
     assert!(
         !f.events("acme")
             .await
@@ -345,6 +355,11 @@ async fn a_sender_deleted_at_twilio_is_registered_again() {
     let note = f.wait_event("acme", "Recreated").await;
     assert!(note.contains(&new), "{note}");
     assert_eq!(f.sim_sender(AUTO).await["sid"], new.as_str());
+    assert_eq!(
+        f.sim.create_attempts(AUTO).await,
+        2,
+        "the registration and the one registration again"
+    );
 }
 
 #[tokio::test]
@@ -439,6 +454,9 @@ async fn suspend_stops_all_twilio_calls() {
         "Ready keeps its last known value"
     );
     let requests = f.sim.requests_total().await;
+    // A spec change and a forced reconcile: the reconcile runs (it observes the generation and
+    // is counted), and calls Twilio for nothing.
+    let reconciles = f.settled_reconciles().await;
     f.patch(
         "acme",
         json!({
@@ -452,8 +470,18 @@ async fn suspend_stops_all_twilio_calls() {
         s.status.as_ref().and_then(|st| st.observed_generation) == generation
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    Wait::until("the reconcile that observed the new generation to finish")
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(50))
+        .poll(async || f.reconciles().await, |now| *now > reconciles)
+        .await;
     assert_eq!(f.sim.requests_total().await, requests, "no Twilio call");
+    f.reconcile_and_wait("acme", "s2").await;
+    assert_eq!(
+        f.sim.requests_total().await,
+        requests,
+        "no Twilio call on a forced reconcile either"
+    );
 
     f.patch("acme", json!({"spec": {"suspend": false}})).await;
     f.wait_for("acme", "the change applied", |s| {
@@ -467,6 +495,205 @@ async fn suspend_stops_all_twilio_calls() {
             |twilio| twilio["profile"]["about"] == "changed while suspended",
         )
         .await;
+}
+
+#[tokio::test]
+async fn a_sender_under_twilio_review_waits_and_is_ready_once_twilio_approves_it() {
+    let f = Fixture::new("review").await;
+    f.sim.number(AUTO, "auto_verify").await;
+    f.apply("acme", spec(AUTO, json!({}))).await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+
+    // TWILIO_REVIEW never happens by itself in the simulator: Twilio puts the sender there.
+    f.sim
+        .patch_sender(&sid, json!({"status": "TWILIO_REVIEW"}))
+        .await;
+    f.request_reconcile("acme", "review").await;
+    let review = f.wait_condition("acme", "Ready", "False", "InReview").await;
+    let message = condition(&review, "Ready").unwrap().message;
+    assert!(
+        message.contains("Twilio is reviewing the sender"),
+        "{message}"
+    );
+    assert_eq!(
+        review.status.as_ref().unwrap().twilio_status.as_deref(),
+        Some("TWILIO_REVIEW")
+    );
+    assert_eq!(
+        condition(&review, "Stalled").unwrap().status,
+        "False",
+        "a review needs nothing from the user"
+    );
+
+    // Twilio is at work, so the operator polls by itself: no reconcile is asked for.
+    f.sim.patch_sender(&sid, json!({"status": "ONLINE"})).await;
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(sid_of(&ready), sid);
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
+        0,
+        "nothing differed, nothing was sent"
+    );
+    assert_eq!(f.sim.create_attempts(AUTO).await, 1);
+}
+
+#[tokio::test]
+async fn a_new_sender_offline_without_reasons_waits_and_becomes_ready_by_itself() {
+    // OFFLINE for 40 steps (2 s) after registration, as Twilio warns a new sender may be for a
+    // few minutes: long enough for the operator to see it.
+    let sim = Sim::start_with(|config| config.offline_steps = 40).await;
+    let f = Fixture::with_sim("offline", sim, &[]).await;
+    f.sim.number(AUTO, "offline_after_registration").await;
+    f.apply("acme", spec(AUTO, json!({}))).await;
+
+    let offline = f.wait_condition("acme", "Ready", "False", "Offline").await;
+    let message = condition(&offline, "Ready").unwrap().message;
+    assert!(
+        message.contains("without a reason for you to act on")
+            && message.contains("new senders may read OFFLINE for a few minutes"),
+        "{message}"
+    );
+    let status = offline.status.as_ref().unwrap();
+    assert_eq!(status.twilio_status.as_deref(), Some("OFFLINE"));
+    assert!(
+        status.offline_reasons.is_empty(),
+        "{:?}",
+        status.offline_reasons
+    );
+    assert_eq!(
+        condition(&offline, "Stalled").unwrap().status,
+        "False",
+        "nothing for the user to do"
+    );
+    let note = f.wait_event("acme", "Offline").await;
+    assert!(note.contains("no reason given"), "{note}");
+
+    // Polled like a sender in motion: ONLINE without anything asked for.
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(
+        ready.status.as_ref().unwrap().twilio_status.as_deref(),
+        Some("ONLINE")
+    );
+    assert!(
+        f.sim.count("GET", "/v1/Alerts", 200).await > 0,
+        "the Error Log was read for the OFFLINE sender"
+    );
+    let events = f.events("acme").await;
+    assert!(
+        !events.iter().any(|(_, r, _)| r == "TwilioAlert"),
+        "no alert was logged, none reported: {events:?}"
+    );
+    assert_eq!(f.sim.create_attempts(AUTO).await, 1);
+}
+
+#[tokio::test]
+async fn a_code_that_never_arrives_waits_for_the_user_who_can_ask_for_another() {
+    let f = Fixture::new("nocode").await;
+    f.sim.number(CODED, "code_never_arrives").await;
+    f.apply("coded", spec_with_code(CODED, "otp")).await;
+    let waiting = f
+        .wait_condition("coded", "Ready", "False", "WaitingForCode")
+        .await;
+    let message = condition(&waiting, "Ready").unwrap().message;
+    assert!(
+        message.contains("create Secret otp") && message.contains("\"code\""),
+        "{message}"
+    );
+    assert_eq!(condition(&waiting, "Stalled").unwrap().status, "False");
+    let sid = sid_of(&waiting);
+    assert_eq!(f.sim.otp(&sid).await, None, "no code arrived");
+
+    // The user, who got no code, asks for another: a create for the same number.
+    f.patch(
+        "coded",
+        json!({"metadata": {"annotations": {"senderops.io/resend-code": "again"}}}),
+    )
+    .await;
+    let again = f
+        .wait_for("coded", "the resend handled", |s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.verification.as_ref())
+                .and_then(|v| v.resend_code_request.as_deref())
+                == Some("again")
+        })
+        .await;
+    let twilio = f.sim.sender(&sid).await;
+    assert_eq!(twilio["codes_sent"], 2, "{twilio}");
+    assert_eq!(twilio["status"], "PENDING_VERIFICATION", "{twilio}");
+    assert_eq!(
+        f.sim.create_attempts(CODED).await,
+        2,
+        "the registration and the one create that asked for a new code"
+    );
+    assert_eq!(sid_of(&again), sid, "the same sender");
+    let asked = f
+        .wait_condition("coded", "Ready", "False", "PendingVerification")
+        .await;
+    let message = condition(&asked, "Ready").unwrap().message;
+    assert!(
+        message.contains("asked Twilio for a new code") && message.contains("Secret otp"),
+        "{message}"
+    );
+    assert_eq!(condition(&asked, "Stalled").unwrap().status, "False");
+    assert_eq!(
+        f.sim.otp(&sid).await,
+        None,
+        "the new code did not arrive either"
+    );
+    assert_eq!(
+        f.sim.sender(&sid).await["wrong_codes"],
+        0,
+        "nothing submitted"
+    );
+}
+
+#[tokio::test]
+async fn a_sender_twilio_is_updating_reads_updating_and_then_ready_without_a_new_online_event() {
+    let f = Fixture::new("updating").await;
+    f.sim.number(AUTO, "auto_verify").await;
+    f.apply("acme", spec(AUTO, json!({}))).await;
+    let sid = sid_of(&f.wait_ready("acme").await);
+    f.wait_event("acme", "Online").await;
+    let online_events = async || {
+        f.events("acme")
+            .await
+            .into_iter()
+            .filter(|(_, r, _)| r == "Online")
+            .count()
+    };
+    assert_eq!(online_events().await, 1);
+
+    // Twilio applies a change of its own (an update from the Console, say).
+    f.sim
+        .patch_sender(&sid, json!({"status": "ONLINE:UPDATING"}))
+        .await;
+    f.request_reconcile("acme", "updating").await;
+    let updating = f.wait_condition("acme", "Ready", "False", "Updating").await;
+    let message = condition(&updating, "Ready").unwrap().message;
+    assert!(
+        message.contains("Twilio is applying a profile or webhook change"),
+        "{message}"
+    );
+    assert_eq!(
+        updating.status.as_ref().unwrap().twilio_status.as_deref(),
+        Some("ONLINE:UPDATING")
+    );
+    assert_eq!(condition(&updating, "Stalled").unwrap().status, "False");
+
+    f.sim.patch_sender(&sid, json!({"status": "ONLINE"})).await;
+    f.wait_ready("acme").await;
+    assert_eq!(
+        f.sim.count("POST", "/v2/Channels/Senders/{Sid}", 202).await,
+        0,
+        "nothing differed, nothing was sent"
+    );
+    assert_eq!(
+        online_events().await,
+        1,
+        "ONLINE again after ONLINE:UPDATING is no new Online event: {:?}",
+        f.events("acme").await
+    );
 }
 
 #[tokio::test]

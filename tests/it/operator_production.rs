@@ -68,6 +68,14 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     for sender in f.sim.all_senders().await {
         assert_eq!(sender["create_requests"], 1, "created once: {sender}");
     }
+    for i in 0..6 {
+        let phone = format!("+150055500{i:02}");
+        assert_eq!(
+            f.sim.create_attempts(&phone).await,
+            1,
+            "{phone}: one create attempt, by one replica"
+        );
+    }
     let replicas = [f.operator.pid(), second.pid()];
     let leader = wait_for_holder(&f, &replicas).await;
     let standby_log = if Some(leader) == f.operator.pid() {
@@ -99,6 +107,7 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     f.apply("after", spec("+15005550099", json!({}))).await;
     let after = f.wait_ready("after").await;
     assert_eq!(f.sim.sender(&sid_of(&after)).await["create_requests"], 1);
+    assert_eq!(f.sim.create_attempts("+15005550099").await, 1);
 }
 
 #[tokio::test]
@@ -138,6 +147,9 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
     let f = Fixture::with_args("shard", &["--selector", "senderops.io/shard=a"]).await;
     f.sim.number("+15005550001", "auto_verify").await;
     f.sim.number("+15005550002", "auto_verify").await;
+    // The other shard's sender goes first: an operator that watched it would have it in its
+    // cache before the selected one, whose reconcile comes after its own watch event.
+    f.apply("theirs", spec("+15005550002", json!({}))).await;
     f.senders
         .patch(
             "mine",
@@ -151,9 +163,13 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
         )
         .await
         .unwrap();
-    f.apply("theirs", spec("+15005550002", json!({}))).await;
     f.wait_ready("mine").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let metrics = support::metrics::scrape(&f.operator).await;
+    let known = support::metrics::sum(&metrics, "senderops_senders", &[("namespace", &f.ns)]);
+    assert_eq!(
+        known, 1.0,
+        "the operator's cache holds only the selected sender:\n{metrics}"
+    );
     let theirs = f.get("theirs").await.unwrap();
     assert!(
         theirs.status.is_none(),
@@ -161,6 +177,7 @@ async fn a_shard_reconciles_only_the_senders_it_selects() {
     );
     assert!(theirs.metadata.finalizers.is_none());
     assert!(f.sim_senders_for("+15005550002").await.is_empty());
+    assert_eq!(f.sim.create_attempts("+15005550002").await, 0);
 }
 
 #[tokio::test]

@@ -1,8 +1,12 @@
 //! No credential and no one-time code leaves the operator, even at `RUST_LOG=trace` for every
-//! crate (kube, hyper, reqwest, h2, rustls…): a full lifecycle with an auth token sender and
-//! an API key sender, a wrong code then the right one, a spec update and deletion, after which
-//! the operator's log, the namespace's Events, both senders' `.status`, `/metrics` and every
-//! condition message are searched for each secret, its Base64, and the Basic credentials.
+//! crate (kube, hyper, reqwest, h2, rustls…): an API key sender registered by a first operator
+//! at the default level, then at trace an auth token sender's whole life, a wrong code then
+//! the right one, a spec update and deletion of both, after which the operators' logs, the
+//! namespace's Events, both senders' `.status` (during VERIFYING too), `/metrics` and every
+//! condition message are searched for each secret, the Basic credentials, and both in every
+//! Base64 alphabet (standard and URL-safe, padded and not).
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use k8s_openapi::api::events::v1::Event;
@@ -21,10 +25,23 @@ const CODE_SECRET: &str = "otp";
 /// 8 digits, so that it cannot be the simulator's 6-digit code.
 const WRONG_CODE: &str = "90817263";
 
-/// Standard Base64 with padding, as Kubernetes encodes Secret data and HTTP Basic encodes
-/// credentials.
-fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+/// `bytes` in every Base64 alphabet a leak could use: standard with padding (as Kubernetes
+/// encodes Secret data and HTTP Basic encodes credentials), unpadded, and URL-safe with and
+/// without padding (as JWTs and URLs carry it). Named by variant, duplicates dropped.
+fn base64s(bytes: &[u8]) -> Vec<(&'static str, String)> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut encodings: Vec<(&'static str, String)> = Vec::new();
+    for (variant, encoded) in [
+        ("Base64", STANDARD.encode(bytes)),
+        ("unpadded Base64", STANDARD_NO_PAD.encode(bytes)),
+        ("URL-safe Base64", URL_SAFE.encode(bytes)),
+        ("unpadded URL-safe Base64", URL_SAFE_NO_PAD.encode(bytes)),
+    ] {
+        if !encodings.iter().any(|(_, seen)| *seen == encoded) {
+            encodings.push((variant, encoded));
+        }
+    }
+    encodings
 }
 
 /// Where `secret` occurs in `text` as a token of its own: digits (a code) only count when no
@@ -58,8 +75,6 @@ fn without_timestamps(log: &str) -> String {
 #[tokio::test]
 async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_trace() {
     let mut f = Fixture::new("leak").await;
-    // Every crate at trace: whatever kube, hyper, h2, reqwest or rustls would log is logged.
-    f.operator.restart_with_env(&[("RUST_LOG", "trace")]);
     f.secret(
         "twilio-key",
         &[
@@ -72,14 +87,22 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
     f.sim.number(TOKEN_PHONE, "needs_code").await;
     f.sim.number(KEY_PHONE, "auto_verify").await;
 
-    // Create: one sender per kind of credentials; the token one needs a code.
-    f.apply(TOKEN_SENDER, spec_with_code(TOKEN_PHONE, CODE_SECRET))
-        .await;
+    // The first operator, at its default level, registers the API key sender; its log is
+    // searched too.
     f.apply(
         KEY_SENDER,
         spec(KEY_PHONE, json!({"credentialsRef": {"name": "twilio-key"}})),
     )
     .await;
+    let key_registered = f.wait_ready(KEY_SENDER).await;
+    let first_log = f.operator.log_file().to_path_buf();
+    // Every crate at trace from here on: whatever kube, hyper, h2, reqwest or rustls would log
+    // is logged.
+    f.operator.restart_with_env(&[("RUST_LOG", "trace")]);
+
+    // The auth token sender's whole life is at trace; it needs a code.
+    f.apply(TOKEN_SENDER, spec_with_code(TOKEN_PHONE, CODE_SECRET))
+        .await;
     let waiting = f
         .wait_condition(TOKEN_SENDER, "Ready", "False", "WaitingForCode")
         .await;
@@ -93,7 +116,34 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
         .wait_condition(TOKEN_SENDER, "Stalled", "True", "CodeRejected")
         .await;
     assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 1);
+    let wrong_received = f.sim.sender(&sid).await["last_code_received_ms"].clone();
     f.secret(CODE_SECRET, &[("code", &code)]).await;
+    // The status while Twilio verifies the right code, which the operator has just read: Twilio
+    // is held in VERIFYING (one 50 ms step otherwise) once the code has arrived.
+    Wait::until("the right code to reach Twilio")
+        .every(Duration::from_millis(5))
+        .poll(
+            async || f.sim.sender(&sid).await["last_code_received_ms"].clone(),
+            |received| *received != wrong_received,
+        )
+        .await;
+    f.sim
+        .patch_sender(&sid, json!({"status": "VERIFYING"}))
+        .await;
+    f.request_reconcile(TOKEN_SENDER, "verifying").await;
+    let verifying = f
+        .wait_for(TOKEN_SENDER, "VERIFYING, with the code submitted", |s| {
+            s.status.as_ref().is_some_and(|st| {
+                st.twilio_status.as_deref() == Some("VERIFYING")
+                    && st
+                        .verification
+                        .as_ref()
+                        .and_then(|v| v.submitted_code.as_ref())
+                        .is_some_and(|c| !c.rejected)
+            })
+        })
+        .await;
+    f.sim.patch_sender(&sid, json!({"status": "ONLINE"})).await;
     f.wait_ready(TOKEN_SENDER).await;
     let key_sender = f.wait_ready(KEY_SENDER).await;
 
@@ -132,7 +182,14 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
         "{metrics:.500}"
     );
     let mut statuses = String::new();
-    for sender in [&rejected, &key_sender, &token_sender, &key_sender_after] {
+    for sender in [
+        &key_registered,
+        &rejected,
+        &verifying,
+        &key_sender,
+        &token_sender,
+        &key_sender_after,
+    ] {
         statuses.push_str(&serde_norway::to_string(sender).unwrap());
         for type_ in ["Ready", "Synced", "Stalled"] {
             assert!(condition(sender, type_).is_some(), "{type_} is set");
@@ -178,17 +235,31 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
     let mut needles: Vec<(String, String)> = Vec::new();
     for (what, value) in &secrets {
         needles.push((what.to_string(), value.clone()));
-        needles.push((format!("{what} in Base64"), base64(value.as_bytes())));
+        for (variant, encoded) in base64s(value.as_bytes()) {
+            needles.push((format!("{what} in {variant}"), encoded));
+        }
     }
-    needles.push((
-        "the Basic credentials of the auth token".into(),
-        base64(format!("{ACCOUNT_A}:{TOKEN_A}").as_bytes()),
-    ));
-    needles.push((
-        "the Basic credentials of the API key".into(),
-        base64(format!("{KEY_A}:{KEY_SECRET_A}").as_bytes()),
-    ));
+    for (what, credentials) in [
+        ("auth token", format!("{ACCOUNT_A}:{TOKEN_A}")),
+        ("API key", format!("{KEY_A}:{KEY_SECRET_A}")),
+    ] {
+        for (variant, encoded) in base64s(credentials.as_bytes()) {
+            needles.push((
+                format!("the Basic credentials of the {what} in {variant}"),
+                encoded,
+            ));
+        }
+    }
+    let first_log = std::fs::read_to_string(&first_log).expect("read the first operator's log");
+    assert!(
+        first_log.contains("senderops started") && first_log.contains("Twilio answered"),
+        "the first operator ran and talked to Twilio:\n{first_log}"
+    );
     let places = [
+        (
+            "the first operator's log (before the restart)",
+            without_timestamps(&first_log),
+        ),
         ("the operator's log", without_timestamps(&log)),
         ("the Events", events),
         ("the senders (status included)", statuses),

@@ -102,6 +102,12 @@ impl TunedSim {
         body
     }
 
+    /// Every create sent for `phone`, whatever its answer.
+    async fn create_attempts(&self, phone: &str) -> u64 {
+        let (_, body) = self.control("/_sim/stats").await;
+        create_attempts_in(&body, phone)
+    }
+
     /// How many requests of `method` to `route` got `status`.
     async fn count(&self, method: &str, route: &str, status: u16) -> u64 {
         let (_, body) = self.control("/_sim/stats").await;
@@ -212,6 +218,11 @@ async fn creating_again_while_pending_sends_a_new_code_for_the_same_sender() {
         (&json!(creates), &json!(1)),
         "every create was one request, and the old code was wrong: {}",
         all[0]
+    );
+    assert_eq!(
+        sim.create_attempts("+15005550003").await,
+        creates,
+        "no create was sent twice"
     );
 }
 
@@ -358,6 +369,11 @@ async fn the_sixth_code_request_gets_63114_until_the_lockout_lifts() {
     );
     // Not retried: one request for the refused create.
     assert_eq!(sim.count("POST", "/v2/Channels/Senders", 400).await, 1);
+    assert_eq!(
+        sim.create_attempts("+15005550013").await,
+        6,
+        "five code requests and the refused sixth, each sent once"
+    );
     let view = sim.view(&sid).await;
     assert_eq!(view["create_requests"], 5, "{view}");
     assert!(view["lockout_remaining_ms"].is_u64(), "locked: {view}");
@@ -448,6 +464,18 @@ async fn numbers_meta_refuses_fail_the_create_with_their_code() {
         4,
         "none was retried"
     );
+    for number in [
+        "+15005550015",
+        "+15005550016",
+        "+15005550017",
+        "+15005550018",
+    ] {
+        assert_eq!(
+            sim.create_attempts(number).await,
+            1,
+            "{number}: the refused create was not retried"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::operator::{Fixture, condition, spec};
-use super::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_B};
+use super::sim::{ACCOUNT_A, ACCOUNT_B, TOKEN_B, create_attempts_in, requests_in};
 use super::wait::Wait;
 
 /// How many senders a fleet test runs.
@@ -91,9 +91,27 @@ pub async fn apply_fleet(f: &Fixture, fleet: &[Member]) {
 #[derive(Default)]
 pub struct StandInUser {
     written: BTreeSet<String>,
+    /// Members whose code is not written until [`StandInUser::release`]: work that is
+    /// certainly left, so that a disruption is sure to fall during onboarding.
+    withheld: BTreeSet<String>,
 }
 
 impl StandInUser {
+    /// A user who does not write `member`'s code until [`StandInUser::release`]: that member
+    /// cannot be Ready before then.
+    pub fn withholding(member: &Member) -> StandInUser {
+        assert!(member.coded, "{} needs no code to withhold", member.name);
+        StandInUser {
+            withheld: BTreeSet::from([member.name.clone()]),
+            ..StandInUser::default()
+        }
+    }
+
+    /// Writes withheld codes from now on.
+    pub fn release(&mut self) {
+        self.withheld.clear();
+    }
+
     /// Writes the code of every coded member the simulator has sent one to, once each.
     pub async fn play(&mut self, f: &Fixture, fleet: &[Member]) {
         for sender in f.sim.all_senders().await {
@@ -106,7 +124,7 @@ impl StandInUser {
             else {
                 continue;
             };
-            if self.written.contains(&member.name) {
+            if self.written.contains(&member.name) || self.withheld.contains(&member.name) {
                 continue;
             }
             let sid = sender["sid"].as_str().expect("a SID");
@@ -164,9 +182,60 @@ pub async fn waiting_for_ready(f: &Fixture, fleet: &[Member]) -> Result<(), Stri
     }
 }
 
+/// Creates refused before Twilio handled them: rate limited (429) or failed by an injected
+/// fault (500/503). They change nothing, so they are the only create attempts a fleet may make
+/// beyond one per number.
+pub fn unhandled_creates(stats: &Value) -> u64 {
+    requests_in(stats, |r| {
+        r["method"] == "POST"
+            && r["route"] == "/v2/Channels/Senders"
+            && matches!(r["status"].as_u64(), Some(429 | 500 | 503))
+    })
+}
+
+/// Every number was sent exactly one create that Twilio handled, refused ones (63110 among
+/// them) included: each number has at least one attempt, and the attempts beyond one per
+/// number are exactly the creates refused before handling ([`unhandled_creates`]). A create
+/// that was handled is needed to register a number, so no number can have had two. Returns
+/// the attempts per number.
+pub async fn assert_one_create_attempt_each(f: &Fixture, fleet: &[Member]) -> Vec<(String, u64)> {
+    let stats = f.sim.stats().await;
+    let attempts: Vec<(String, u64)> = fleet
+        .iter()
+        .map(|m| (m.phone.clone(), create_attempts_in(&stats, &m.phone)))
+        .collect();
+    let never = attempts.iter().filter(|(_, n)| *n == 0).collect::<Vec<_>>();
+    assert!(never.is_empty(), "numbers never sent a create: {never:?}");
+    let all: u64 = stats["create_attempts"]
+        .as_object()
+        .expect("stats have create_attempts")
+        .values()
+        .map(|n| n.as_u64().unwrap_or(0))
+        .sum();
+    let ours: u64 = attempts.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        all, ours,
+        "creates for numbers outside the fleet: {}",
+        stats["create_attempts"]
+    );
+    let unhandled = unhandled_creates(&stats);
+    assert_eq!(
+        ours - fleet.len() as u64,
+        unhandled,
+        "create attempts beyond one per number ({} for {} numbers) are not all creates refused \
+         before Twilio handled them ({unhandled}): some number was sent a second create; per \
+         number: {attempts:?}",
+        ours,
+        fleet.len()
+    );
+    attempts
+}
+
 /// Every member has exactly one sender at Twilio, in its own account, accepted by exactly one
-/// create, with at most one code sent; and its `status.sid` names that sender.
+/// create and sent no second create that Twilio handled ([`assert_one_create_attempt_each`]),
+/// with at most one code sent; and its `status.sid` names that sender.
 pub async fn assert_registered_once(f: &Fixture, fleet: &[Member]) {
+    assert_one_create_attempt_each(f, fleet).await;
     let senders = f.sim.all_senders().await;
     assert_eq!(
         senders.len(),

@@ -22,6 +22,7 @@ use senderops::twilio::{
 use serde_json::{Value, json};
 
 use super::controlplane::{self, ControlPlane, repo_root};
+use super::metrics;
 use super::sim::{ACCOUNT_A, Sim, TOKEN_A};
 use super::wait::Wait;
 
@@ -373,6 +374,58 @@ impl Fixture {
             name,
             json!({"metadata": {"annotations": {"senderops.io/reconcile-requested-at": value}}}),
         )
+        .await;
+    }
+
+    /// How many reconciles the operator has finished, whatever their outcome
+    /// (`senderops_reconciles_total`).
+    pub async fn reconciles(&self) -> f64 {
+        metrics::sum(
+            &metrics::scrape(&self.operator).await,
+            "senderops_reconciles_total",
+            &[],
+        )
+    }
+
+    /// The operator's reconcile count once it holds still (two looks 300 ms apart agree): the
+    /// senders settled, no reconcile under way. A reconcile counted past it ran after.
+    pub async fn settled_reconciles(&self) -> f64 {
+        let mut last = None;
+        Wait::until(format!(
+            "the operator's reconcile count to hold still (the senders of {} settled)",
+            self.ns
+        ))
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(300))
+        .context(|| format!("operator log:\n{}", self.operator.log_tail(20)))
+        .poll_ok(async || {
+            let now = self.reconciles().await;
+            let was = last.replace(now);
+            if was == Some(now) {
+                Ok(now)
+            } else {
+                Err(format!("{was:?} then {now}"))
+            }
+        })
+        .await
+    }
+
+    /// [`Fixture::request_reconcile`], then waits for proof that the asked-for reconcile ran to
+    /// its end: the operator's reconcile count grows past [`Fixture::settled_reconciles`]. A
+    /// check that nothing was sent follows this, never a fixed sleep, which would pass if the
+    /// reconcile never ran.
+    pub async fn reconcile_and_wait(&self, name: &str, value: &str) {
+        let before = self.settled_reconciles().await;
+        self.request_reconcile(name, value).await;
+        Wait::until(format!(
+            "the reconcile of {}/{name} asked for with {value:?} to finish (reconciles past \
+             {before})",
+            self.ns
+        ))
+        .within(DEADLINE)
+        .every(Duration::from_millis(50))
+        .context(|| format!("operator log:\n{}", self.operator.log_tail(20)))
+        .poll(async || self.reconciles().await, |now| *now > before)
         .await;
     }
 

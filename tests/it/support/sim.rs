@@ -31,7 +31,13 @@ pub struct Sim {
 impl Sim {
     /// Two accounts; A also has an API key.
     pub async fn start() -> Sim {
-        let config = SimConfig {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Sim::start`] with settings changed by `tweak` (how long a number reads OFFLINE after
+    /// registration, say).
+    pub async fn start_with(tweak: impl FnOnce(&mut SimConfig)) -> Sim {
+        let mut config = SimConfig {
             accounts: vec![
                 Account {
                     account_sid: ACCOUNT_A.into(),
@@ -50,6 +56,7 @@ impl Sim {
             step_delay: STEP,
             ..SimConfig::default()
         };
+        tweak(&mut config);
         let handle = twilio_sim::spawn("127.0.0.1:0".parse().unwrap(), config)
             .await
             .expect("start the simulator");
