@@ -1,6 +1,7 @@
 //! What Twilio records only in its Error Log: a registration that fails after its create was
 //! accepted reaches the sender's conditions (code and advice), an Event, status and a metric;
-//! alerts about other resources change nothing; and no alert is read while every sender is
+//! alerts about other resources change nothing; senders registering together read their
+//! account's log in one shared pass per poll; and no alert is read while every sender is
 //! ONLINE.
 
 use std::time::{Duration, Instant};
@@ -191,5 +192,78 @@ async fn no_alert_is_read_while_every_sender_is_online() {
     );
     for i in 0..phones.len() {
         assert!(sid_of(&f.get(&format!("s{i}")).await.unwrap()).starts_with("XE"));
+    }
+}
+
+/// While registrations sit at Twilio (CREATING, then VERIFYING, a few seconds each here), the
+/// account's Error Log is read, but in one pass per account and poll interval, shared by all
+/// its registering senders (printed for the record).
+#[tokio::test]
+async fn alert_reads_while_registrations_take_their_time_are_one_pass_per_account_and_poll() {
+    const STEP: Duration = Duration::from_secs(3);
+    const POLL: Duration = Duration::from_millis(500);
+    let sim = crate::support::sim::Sim::start_with(|config| config.step_delay = STEP).await;
+    let f = Fixture::with_sim(
+        "alert-onboarding",
+        sim,
+        &[
+            "--serial-onboarding",
+            "false",
+            "--poll-interval",
+            "500ms",
+            // The budget is not what this test measures: keep it out of the way.
+            "--twilio-requests-per-second",
+            "100",
+        ],
+    )
+    .await;
+    // Enough senders that one read per sender and poll would exceed the bound below.
+    let phones: Vec<String> = (420..436).map(|n| format!("+15005550{n}")).collect();
+    let started = Instant::now();
+    for (i, phone) in phones.iter().enumerate() {
+        f.sim.number(phone, "auto_verify").await;
+        f.apply(
+            &format!("s{i}"),
+            spec(phone, json!({"profile": {"name": format!("Acme {i}")}})),
+        )
+        .await;
+    }
+    for i in 0..phones.len() {
+        f.wait_ready(&format!("s{i}")).await;
+    }
+    let onboarding = started.elapsed();
+    let reads = f.sim.alert_reads().await;
+    let polls = f.reconciles().await;
+    eprintln!(
+        "{} senders registering together in one account for {:.1} s at a {} ms poll: {reads} \
+         Error Log reads over {polls} reconciles",
+        phones.len(),
+        onboarding.as_secs_f64(),
+        POLL.as_millis()
+    );
+    // CREATING and VERIFYING last 3 s each, so some poll found a sender where it was.
+    assert!(
+        reads >= 1,
+        "the Error Log was read while senders registered"
+    );
+    let windows = (onboarding.as_secs_f64() / POLL.as_secs_f64()).ceil() as u64 + 1;
+    assert!(
+        reads <= windows,
+        "at most one pass per poll interval ({windows} in {onboarding:?}), shared by {} \
+         senders: {reads}",
+        phones.len()
+    );
+    // Each sender found itself unchanged at two polls at least (0.5 s and 1.5 s into a 3 s
+    // step): one read per sender and poll would be twice as many reads as senders.
+    assert!(
+        windows < 2 * phones.len() as u64,
+        "the bound shows sharing only while it is below two reads per sender ({windows})"
+    );
+    for i in 0..phones.len() {
+        let status = f.get(&format!("s{i}")).await.unwrap().status.unwrap();
+        assert!(
+            status.alerts.is_empty(),
+            "s{i}: nothing was logged: {status:?}"
+        );
     }
 }
