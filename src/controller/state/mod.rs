@@ -16,9 +16,9 @@
 //! ([`super::lists::Lists`]); which list may answer which question is decided here.
 //!
 //! One lock, not one per account: every operation is a few map lookups, and `make bench`
-//! measured the lock (`senderops_state_lock_*` in `/metrics`) at about 700 acquisitions a
-//! second with 10,000 senders and 1,000 a second while 1,000 onboard, each held about 4 µs,
-//! busy 0.1-0.3 % of the time, with 50 ms of waiting in all over a 200 s step. Locks per
+//! measured the lock (`senderops_state_lock_*` in `/metrics`) at 700-1,200 acquisitions a
+//! second with 10,000 senders and while 1,000 onboard, each held 2-4 µs, busy 0.1-0.3 % of
+//! the time, with 20-50 ms of waiting in all over a step of 80-200 s. Locks per
 //! account would add a second level of maps, and lock ordering between a sender's record and
 //! its account's, to save nothing measurable.
 
