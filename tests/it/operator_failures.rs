@@ -334,6 +334,14 @@ async fn a_spec_twilio_refuses_stalls_with_its_message_and_is_not_sent_again() {
         "a refused spec is not sent again until it changes"
     );
     assert!(f.sim_senders_for(PHONE).await.is_empty());
+    // Its own refusal, still: not that of a sender it waited for.
+    let again = f.get("acme").await.unwrap();
+    let stalled = condition(&again, "Stalled").unwrap();
+    assert_eq!(
+        (stalled.reason.as_str(), stalled.message),
+        ("InvalidSpec", message),
+        "after another reconcile"
+    );
 }
 
 #[tokio::test]

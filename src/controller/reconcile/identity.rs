@@ -115,6 +115,21 @@ pub fn waiting_for_name(name: &str, first: &SenderKey) -> Outcome {
     )
 }
 
+/// The outcome of a sender whose own create Meta refused over its display name
+/// (`twilio_said`, a 63100): the stall that answer gave, again, without sending the create again
+/// (Meta would refuse the same name, and every create asks it anew). The link is the one
+/// Twilio's error answers carry for the code.
+pub fn own_name_refused(twilio_said: &str) -> Outcome {
+    let refusal = TwilioError::Api {
+        http_status: 400,
+        code: Some(63100),
+        message: twilio_said.to_string(),
+        more_info: Some("https://www.twilio.com/docs/errors/63100".to_string()),
+        retry_after: None,
+    };
+    stalled("create the sender", &refusal)
+}
+
 /// The outcome of a sender whose display name Meta refused for another sender.
 pub fn name_rejected(name: &str, by: &SenderKey, twilio_said: &str) -> Outcome {
     let message = format!(
@@ -344,6 +359,9 @@ fn may_register(run: &Run<'_>, account: &str) -> Phase<()> {
     match state.claim_name(account, name, &run.key) {
         NameTurn::Go => {}
         NameTurn::Wait { first } => return stop(waiting_for_name(name, &first)),
+        NameTurn::Rejected { by, message } if by == run.key => {
+            return stop(own_name_refused(&message));
+        }
         NameTurn::Rejected { by, message } => return stop(name_rejected(name, &by, &message)),
     }
     if let Err(busy) = state.claim_turn(account, &run.key) {
@@ -691,13 +709,26 @@ mod tests {
             http_status: 400,
             code: Some(63100),
             message: "The display name does not follow Meta's guidelines".into(),
-            more_info: None,
+            more_info: Some("https://www.twilio.com/docs/errors/63100".into()),
             retry_after: None,
         };
-        match created(Err(name_refusal)) {
-            Created::Stalled { name_refused, .. } => assert!(name_refused.is_some()),
+        let said = "The display name does not follow Meta's guidelines";
+        let own_answer = match created(Err(name_refusal)) {
+            Created::Stalled {
+                outcome,
+                name_refused,
+            } => {
+                assert_eq!(name_refused.as_deref(), Some(said));
+                outcome
+            }
             other => panic!("{other:?}"),
-        }
+        };
+        // The refused sender itself keeps the stall its own answer gave, on every reconcile
+        // after it: not the refusal "for another sender".
+        let again = own_name_refused(said);
+        assert_eq!(reasons(&again), (reason::INVALID_SPEC, true));
+        assert_eq!(again.assessment, own_answer.assessment);
+        assert_eq!(again.requeue, own_answer.requeue);
     }
 
     #[test]
