@@ -8,12 +8,12 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-/// Event reasons.
+/// Event reasons of their own (a condition that becomes a problem publishes one under its
+/// condition reason, e.g. `CodeRejected`).
 pub mod reason {
     pub const CREATED: &str = "Created";
     pub const ADOPTED: &str = "Adopted";
     pub const CODE_SUBMITTED: &str = "CodeSubmitted";
-    pub const CODE_REJECTED: &str = "CodeRejected";
     pub const CODE_REQUESTED: &str = "CodeRequested";
     pub const ONLINE: &str = "Online";
     pub const OFFLINE: &str = "Offline";

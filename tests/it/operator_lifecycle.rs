@@ -144,6 +144,13 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
 
     // Ask again through an unrelated change: the rejected version is not sent again.
     f.reconcile_and_wait("coded", "1").await;
+    let rejections = f
+        .events("coded")
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "CodeRejected")
+        .count();
+    assert_eq!(rejections, 1, "one Event for one rejected code");
     let twilio = f.sim.sender(&sid).await;
     assert_eq!(twilio["wrong_codes"], 1, "{twilio}");
     assert_eq!(twilio["status"], "PENDING_VERIFICATION");

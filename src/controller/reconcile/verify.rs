@@ -206,13 +206,7 @@ pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> 
             {
                 done.rejected = true;
             }
-            let message = outcome
-                .assessment
-                .ready
-                .as_ref()
-                .map(|v| v.message.clone())
-                .unwrap_or_default();
-            run.note(Note::warning(event::CODE_REJECTED, message)).await;
+            // Its Event comes with the Stalled condition it sets (`Run::conclude`).
             Ok(outcome)
         }
         Step::RequestNewCode(value) => request_new_code(run, client, &value).await,
