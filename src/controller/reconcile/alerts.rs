@@ -85,8 +85,12 @@ pub fn decide(
     });
     kept.truncate(ALERTS_IN_STATUS);
 
+    // Neither an ONLINE sender nor one waiting for its code is held by old entries: the latter
+    // must reach the code phase, where a new code is submitted or asked for.
     let stall = match status {
-        SenderStatus::Online | SenderStatus::OnlineUpdating => None,
+        SenderStatus::Online | SenderStatus::OnlineUpdating | SenderStatus::PendingVerification => {
+            None
+        }
         _ => kept
             .iter()
             .find(|a| after.is_none_or(|after| a.time.as_ref().is_none_or(|t| t.0 > after)))
@@ -290,6 +294,18 @@ mod tests {
             online.stall.is_none(),
             "an ONLINE sender is not stalled by old entries"
         );
+        let waiting = decide(
+            SID,
+            &SenderStatus::PendingVerification,
+            &[],
+            &first.kept,
+            None,
+        );
+        assert!(
+            waiting.stall.is_none(),
+            "a sender waiting for its code goes on to the code phase"
+        );
+        assert_eq!(waiting.kept, first.kept, "and keeps the entries in status");
     }
 
     #[test]
