@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::support::operator::{Fixture, condition, register_by_hand, sid_of, spec};
-use crate::support::sim::{ACCOUNT_A, TOKEN_A, wait_for_status};
+use crate::support::sim::{ACCOUNT_A, wait_for_status};
 
 const FIRST: &str = "+15005550301";
 const BY_HAND: &str = "+15005550302";
@@ -15,14 +15,7 @@ const LIST: &str = "/v2/Channels/Senders";
 
 /// `senderops export` of account A, run as a person would.
 async fn export(f: &Fixture) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderops"))
-        .args(["export", "--twilio-api-url", &f.sim.base_url()])
-        .env("TWILIO_ACCOUNT_SID", ACCOUNT_A)
-        .env("TWILIO_AUTH_TOKEN", TOKEN_A)
-        .env_remove("TWILIO_API_KEY")
-        .output()
-        .await
-        .expect("run senderops export");
+    let output = f.sim.export_a().await;
     assert!(
         output.status.success(),
         "{}",

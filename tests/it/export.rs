@@ -9,7 +9,7 @@ use senderops::twilio::{
 };
 
 use crate::support::operator::Fixture;
-use crate::support::sim::{ACCOUNT_A, TOKEN_A, wait_for_status};
+use crate::support::sim::{TOKEN_A, wait_for_status};
 
 const NUMBERS: [&str; 3] = ["+15005550001", "+15005550002", "+15005550003"];
 
@@ -42,15 +42,7 @@ async fn exported_senders_are_adopted_without_a_create() {
         wait_for_status(&client, &sender.sid, SenderStatus::Online).await;
     }
 
-    // Async: the simulator answering it runs on this test's runtime.
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_senderops"))
-        .args(["export", "--twilio-api-url", &f.sim.base_url()])
-        .env("TWILIO_ACCOUNT_SID", ACCOUNT_A)
-        .env("TWILIO_AUTH_TOKEN", TOKEN_A)
-        .env_remove("TWILIO_API_KEY")
-        .output()
-        .await
-        .expect("run senderops export");
+    let output = f.sim.export_a().await;
     let yaml = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

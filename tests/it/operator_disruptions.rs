@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::support::controlplane;
 use crate::support::fleet::{
     FLEET, Member, StandInUser, apply_fleet, assert_registered_once, delete_fleet, fleet,
-    not_ready, onboard, prepare_fleet, wait_all_gone,
+    last_coded, not_ready, onboard, prepare_fleet, wait_all_gone,
 };
 use crate::support::operator::{Fixture, condition, sid_of, spec, spec_with_code};
 use crate::support::sim::{Sim, create_attempts_in};
@@ -60,11 +60,7 @@ async fn an_operator_killed_five_times_while_twenty_senders_onboard_registers_ea
     apply_fleet(&f, &fleet).await;
     // The last coded member's code is withheld until the fifth kill: onboarding cannot end
     // before it, however the random moments fall.
-    let last = fleet
-        .iter()
-        .rev()
-        .find(|m| m.coded)
-        .expect("a coded member");
+    let last = last_coded(&fleet);
     let mut user = StandInUser::withholding(last);
     for kill in 1..=5 {
         let after = Duration::from_millis(rng.random_range(100..2500));
@@ -393,11 +389,7 @@ async fn a_namespace_deleted_with_twenty_senders_mid_onboarding_is_emptied_at_tw
     apply_fleet(&f, &fleet).await;
     // Some Ready, some registering, some still queued for their turn. The last coded
     // member's code is never written, so onboarding is certainly not over.
-    let last = fleet
-        .iter()
-        .rev()
-        .find(|m| m.coded)
-        .expect("a coded member");
+    let last = last_coded(&fleet);
     let mut user = StandInUser::withholding(last);
     let waiting = Wait::until("six senders to be Ready")
         .within(Duration::from_secs(60))

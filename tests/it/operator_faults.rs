@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::support;
 use crate::support::fleet::{
     FLEET, ONBOARDING_DEADLINE, StandInUser, apply_fleet, assert_registered_once, delete_fleet,
-    fleet, not_ready, onboard, wait_all_gone, waiting_for_ready,
+    fleet, last_coded, not_ready, onboard, wait_all_gone, waiting_for_ready,
 };
 use crate::support::metrics::{scrape, sum};
 use crate::support::operator::{Fixture, Operator};
@@ -510,11 +510,7 @@ async fn two_replicas_under_errors_create_each_sender_once_across_a_takeover() {
     // Halfway through, the leader dies; the standby takes over and the dead one restarts as
     // the new standby. The last coded member's code is withheld until then, so work is
     // certainly left for the new leader.
-    let last = fleet
-        .iter()
-        .rev()
-        .find(|m| m.coded)
-        .expect("a coded member");
+    let last = last_coded(&fleet);
     let mut user = StandInUser::withholding(last);
     Wait::until("half the fleet to be Ready")
         .within(ONBOARDING_DEADLINE)

@@ -381,12 +381,15 @@ async fn synchronous_refusals_still_answer_400_and_log_nothing() {
 async fn a_refused_code_request_logs_63114_about_the_sender() {
     let sim = TestSim::start().await;
     let (sid, _) = sim.pending_with_code("+15005550001").await;
-    let refused = loop {
-        let reply = sim.create_as(A, "+15005550001", "Acme").await;
-        if reply.status != 202 {
-            break reply;
-        }
-    };
+    // Codes are resent until Twilio refuses one more (its sixth request).
+    let refused = wait::Wait::until("a code request to be refused")
+        .within(DEADLINE)
+        .every(Duration::ZERO)
+        .poll(
+            async || sim.create_as(A, "+15005550001", "Acme").await,
+            |reply| reply.status != 202,
+        )
+        .await;
     refused.assert_error(400, 63114);
     sim.create_as(A, "+15005550001", "Acme")
         .await
@@ -770,22 +773,7 @@ async fn alerts_share_auth_stats_faults_and_reset_with_the_senders_api() {
     assert_twilio_error(405, &post.json().await.unwrap());
 
     let stats = sim.control(Method::GET, "/_sim/stats", None).await;
-    let mut rows: Vec<(String, String, u64, Option<String>, u64)> = stats.body["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["route"].as_str().unwrap().starts_with("/v1/"))
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_string(),
-                r["route"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap(),
-                r["account"].as_str().map(str::to_string),
-                r["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
+    let rows = request_rows(&stats.body, "/v1/");
     let expected = [
         ("GET", "/v1/Alerts", 200, Some(ACCOUNT_A), 1),
         ("GET", "/v1/Alerts", 400, Some(ACCOUNT_A), 1),

@@ -267,21 +267,7 @@ async fn stats_count_v2_requests_by_route_template_and_account() {
 
     let stats = sim.control(Method::GET, "/_sim/stats", None).await;
     assert_eq!(stats.status, 200);
-    let mut rows: Vec<(String, String, u64, Option<String>, u64)> = stats.body["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_string(),
-                r["route"].as_str().unwrap().to_string(),
-                r["status"].as_u64().unwrap(),
-                r["account"].as_str().map(str::to_string),
-                r["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    rows.sort();
+    let rows = request_rows(&stats.body, "/");
     let expected = [
         ("GET", "/v2/Channels/Senders", 200, Some(ACCOUNT_A), 1),
         ("GET", "/v2/Channels/Senders", 200, Some(ACCOUNT_B), 1),

@@ -283,20 +283,9 @@ mod tests {
 
     use serde_json::json;
 
+    use super::super::tests::spec;
     use super::*;
     use crate::api::condition_type::{READY, STALLED, SYNCED};
-
-    fn spec(extra: serde_json::Value) -> WhatsAppSenderSpec {
-        let mut spec = json!({
-            "phoneNumber": "+15017122661",
-            "credentialsRef": {"name": "twilio"},
-            "profile": {"name": "Acme"},
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
-        serde_json::from_value(spec).unwrap()
-    }
 
     fn registered() -> WhatsAppSenderStatus {
         WhatsAppSenderStatus {

@@ -22,7 +22,9 @@ use crate::controller::state::{Busy, SenderFacts, SenderKey};
 use crate::error::Error;
 use crate::twilio::{Sender, TwilioError};
 
-fn spec(extra: serde_json::Value) -> WhatsAppSenderSpec {
+/// A spec of the fields every sender has, with `extra`'s top-level fields set (shared with the
+/// phases' own unit tests).
+pub(super) fn spec(extra: serde_json::Value) -> WhatsAppSenderSpec {
     let mut spec = json!({
         "phoneNumber": "+15017122661",
         "credentialsRef": {"name": "twilio"},

@@ -96,6 +96,16 @@ pub struct StandInUser {
     withheld: BTreeSet<String>,
 }
 
+/// The fleet's last member that needs a code: the one to withhold so that onboarding cannot
+/// end before the test says.
+pub fn last_coded(fleet: &[Member]) -> &Member {
+    fleet
+        .iter()
+        .rev()
+        .find(|m| m.coded)
+        .expect("a fleet with a coded member")
+}
+
 impl StandInUser {
     /// A user who does not write `member`'s code until [`StandInUser::release`]: that member
     /// cannot be Ready before then.

@@ -219,6 +219,20 @@ impl Sim {
         body
     }
 
+    /// `senderops export` of account A from this simulator, run as a person would (Twilio's
+    /// CLI variables, an auth token).
+    pub async fn export_a(&self) -> std::process::Output {
+        // Async: this simulator answers it on the caller's runtime.
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_senderops"))
+            .args(["export", "--twilio-api-url", &self.base_url()])
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT_A)
+            .env("TWILIO_AUTH_TOKEN", TOKEN_A)
+            .env_remove("TWILIO_API_KEY")
+            .output()
+            .await
+            .expect("run senderops export")
+    }
+
     /// Reads of the Error Log (`GET /v1/Alerts`), whatever their answer.
     pub async fn alert_reads(&self) -> u64 {
         requests_in(&self.stats().await, |r| {

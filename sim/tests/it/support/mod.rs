@@ -336,3 +336,28 @@ pub fn wrong_code(code: &str) -> String {
         "000000".into()
     }
 }
+
+/// `/_sim/stats`' request counts on routes starting with `prefix`, as sorted rows of (method,
+/// route, status, account, count).
+pub fn request_rows(
+    stats: &Value,
+    prefix: &str,
+) -> Vec<(String, String, u64, Option<String>, u64)> {
+    let mut rows: Vec<_> = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["route"].as_str().unwrap().starts_with(prefix))
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_string(),
+                r["route"].as_str().unwrap().to_string(),
+                r["status"].as_u64().unwrap(),
+                r["account"].as_str().map(str::to_string),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
