@@ -273,7 +273,15 @@ impl SendersClient {
                 Some(body),
                 replay,
             )
-            .await?;
+            .await;
+        let code = request
+            .configuration
+            .as_ref()
+            .and_then(|c| c.verification_code.as_ref());
+        let bytes = match (bytes, code) {
+            (Err(err), Some(code)) => return Err(err.redacting(code.expose())),
+            (bytes, _) => bytes?,
+        };
         decode(ROUTE_INSTANCE, &bytes)
     }
 

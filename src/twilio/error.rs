@@ -189,6 +189,32 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 impl TwilioError {
+    /// The same error with every occurrence of `secret` in Twilio's words replaced: an answer
+    /// to a code submission may quote the code (a proxy echoing the request, say), and these
+    /// words reach conditions, Events and logs.
+    pub fn redacting(self, secret: &str) -> Self {
+        if secret.is_empty() {
+            return self;
+        }
+        let redact = |text: String| text.replace(secret, "[redacted]");
+        match self {
+            Self::Api {
+                http_status,
+                code,
+                message,
+                more_info,
+                retry_after,
+            } => Self::Api {
+                http_status,
+                code,
+                message: redact(message),
+                more_info: more_info.map(redact),
+                retry_after,
+            },
+            other => other,
+        }
+    }
+
     /// Builds the error for a non-success answer. `body` is the response body, which Twilio
     /// fills with its JSON error; anything else (a proxy's HTML, an empty body) still gives a
     /// useful message.
@@ -404,6 +430,20 @@ mod tests {
             "status": status,
         });
         TwilioError::from_response(status, &body.to_string(), None)
+    }
+
+    #[test]
+    fn an_answer_that_quotes_the_code_keeps_its_words_but_not_the_code() {
+        let echoed = twilio(400, 63100, "Invalid verification_code 482913 for sender");
+        let shown = echoed.redacting("482913").to_string();
+        assert!(!shown.contains("482913"), "{shown}");
+        assert!(
+            shown.contains("Invalid verification_code [redacted] for sender"),
+            "{shown}"
+        );
+        assert!(shown.contains("63100"), "{shown}");
+        let kept = twilio(500, 20500, "Internal error").redacting("");
+        assert!(kept.to_string().contains("Internal error"));
     }
 
     #[test]
