@@ -20,7 +20,10 @@ runtime=$(sed -n 's/^runtime=//p' <<<"$bases")
 
 started=$(date +%s)
 echo "image: building $image from the Dockerfile (BUILDER_IMAGE=$builder RUNTIME_IMAGE=$runtime)" >&2
-buildah bud --quiet --pull=never --layers=false \
+# --network host: the RUN step (cargo, fetching crates) uses this machine's network as it is.
+# buildah's default gives it a bridge of its own through netavark, which turns on IP forwarding
+# for the whole host and leaves NAT chains in iptables after the build (seen on a new machine).
+buildah bud --quiet --pull=never --layers=false --network host \
 	--build-arg "BUILDER_IMAGE=$builder" --build-arg "RUNTIME_IMAGE=$runtime" \
 	-f "$root/Dockerfile" -t "$image" "$root" >&2
 rm -f "$out.tmp"

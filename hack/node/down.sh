@@ -93,6 +93,13 @@ if [ -f "$node_state/sysctls.before" ]; then
 		[ -n "$value" ] && sysctl -qw "$key=$value" >/dev/null 2>&1
 	done <"$node_state/sysctls.before"
 fi
+# 7b. Kernel modules this run loaded (br_netfilter where it is not built in), once nothing
+# uses them: the bridge is gone.
+if [ -f "$node_state/modules.loaded" ]; then
+	while read -r module; do
+		modprobe -r "$module" 2>/dev/null || say "could not unload $module; modprobe -r $module by hand"
+	done <"$node_state/modules.loaded"
+fi
 # 8. Cgroups the kubelet and containerd made in every v1 hierarchy (and cgroup2), deepest first.
 for hierarchy in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
 	for top in kubepods k8s.io; do
@@ -105,6 +112,10 @@ if [ -f "$node_state/paths.before" ]; then
 	for path in "${node_fixed_paths[@]}"; do
 		grep -qxF "$path" "$node_state/paths.before" || rm -rf "$path"
 	done
+fi
+# /run/netns, which containerd creates for the first pod's network namespace on a new machine.
+if [ -f "$node_state/paths.before" ] && [ ! -f "$node_state/netns-dir.before" ]; then
+	rmdir /run/netns 2>/dev/null
 fi
 find "$node_dir" -mindepth 1 -maxdepth 1 ! -name logs ! -name state -exec rm -rf {} +
 rm -rf "$node_state"

@@ -57,6 +57,7 @@ for key in "${node_sysctls[@]}"; do
 done >"$node_state/sysctls.before"
 for path in "${node_fixed_paths[@]}"; do [ -e "$path" ] && echo "$path"; done >"$node_state/paths.before" || true
 ls -d /run/netns/cni-* 2>/dev/null >"$node_state/netns.before" || true
+[ -d /run/netns ] && touch "$node_state/netns-dir.before"
 ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' >"$node_state/veths.before" || true
 
 # Runs "$@" in the background, logging to logs/NAME.log, and records its PID.
@@ -91,7 +92,14 @@ iptables -N "$node_guard_chain"
 iptables -A "$node_guard_chain" -i "$node_bridge" ! -o "$node_bridge" -j DROP
 iptables -A "$node_guard_chain" -o "$node_bridge" ! -i "$node_bridge" -j DROP
 iptables -I FORWARD 1 -j "$node_guard_chain"
-# Service traffic between pods on the bridge goes through kube-proxy's rules.
+# Service traffic between pods on the bridge goes through kube-proxy's rules, which needs
+# br_netfilter: built into some kernels, a module others load only on demand. A module loaded
+# here is unloaded at teardown (it sends every bridge's traffic on this host through iptables).
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+	command -v modprobe >/dev/null && modprobe br_netfilter ||
+		fail "net.bridge.bridge-nf-call-iptables is missing and br_netfilter could not be loaded (modprobe br_netfilter, as root)"
+	echo br_netfilter >>"$node_state/modules.loaded"
+fi
 sysctl -qw net.bridge.bridge-nf-call-iptables=1
 
 config=$node_dir/config
@@ -213,8 +221,9 @@ metricsBindAddress: 127.0.0.1:10249
 # Node ports on the node's address only (on loopback they would need route_localnet).
 nodePortAddresses: ["$node_ip/32"]
 iptables: {localhostNodePorts: false}
-# Leave the host's conntrack table size alone.
-conntrack: {maxPerCore: 0, min: 0}
+# Leave the host's conntrack settings alone: its table size, and the TCP timeouts kube-proxy
+# otherwise sets (established 24h, close-wait 1h) and nothing would set back.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
 spawn kube-proxy "$node_bin/kube-proxy" --config="$config/kube-proxy.yaml" --v=1
 

@@ -19,8 +19,10 @@ node_service_cidr=10.0.0.0/24
 node_pause_image=localhost/senderops/pause:dev
 # Paths the kubelet, containerd and CNI use whatever they are told; removed at teardown.
 node_fixed_paths=(/var/lib/kubelet /var/log/containers /var/log/pods /run/containerd /var/lib/cni)
-# Host settings the kubelet and the bridge plugin change; restored at teardown.
-node_sysctls=(vm.overcommit_memory kernel.panic kernel.panic_on_oops net.ipv4.ip_forward
+# Host settings the kubelet (its kernel tunables: the first six), the bridge plugin and run.sh
+# change; restored at teardown. On some kernels the kubelet's values are the defaults already.
+node_sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+	kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
 	net.bridge.bridge-nf-call-iptables net.ipv4.conf.all.route_localnet)
 # Chains the kubelet, kube-proxy, CNI and our own guard create (every table, IPv4 and IPv6).
 node_chain_prefixes='KUBE-|CNI-|SENDEROPS-'

@@ -9,6 +9,7 @@
 //! run in parallel.
 
 mod fixture;
+mod host;
 mod node;
 mod relay;
 

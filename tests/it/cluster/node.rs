@@ -1,6 +1,9 @@
 //! The test node for one test: `hack/node/run.sh` started with the operator image, ready when it
 //! prints `ready KUBECONFIG`, torn down when dropped (its stdin closes: run.sh then removes
 //! everything it changed, and would as well if this process died). One node at a time.
+//!
+//! Every node test checks the teardown: the host is read before run.sh starts and again once it
+//! has stopped ([`super::host`]), and the two must be equal.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use super::host::{HostState, differences, host_state};
 use crate::support::controlplane::repo_root;
 use crate::support::kubectl::Kubectl;
 
@@ -44,6 +48,8 @@ pub struct Node {
     kubeconfig: PathBuf,
     log: PathBuf,
     started_in: Duration,
+    /// The host as the node must leave it.
+    host_before: HostState,
     _turn: Option<MutexGuard<'static, ()>>,
 }
 
@@ -60,6 +66,16 @@ impl Node {
 
     /// Starts a node for a test that holds [`turn`] already.
     pub fn start_in_turn(test: &str, turn: Option<MutexGuard<'static, ()>>) -> Node {
+        Self::start_leaving(test, turn, host_state())
+    }
+
+    /// Starts a node whose teardown must leave the host as `host_before` (which a killed run
+    /// before it has changed).
+    pub fn start_leaving(
+        test: &str,
+        turn: Option<MutexGuard<'static, ()>>,
+        host_before: HostState,
+    ) -> Node {
         let image = image_archive();
         let logs = repo_root().join("target/node/test-logs");
         std::fs::create_dir_all(&logs).expect("create target/node/test-logs");
@@ -89,6 +105,7 @@ impl Node {
             kubeconfig: PathBuf::new(),
             log,
             started_in: Duration::ZERO,
+            host_before,
             _turn: turn,
         };
         match ready_rx.recv_timeout(START_TIMEOUT) {
@@ -139,8 +156,25 @@ impl Node {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// Closes run.sh's stdin and waits for its teardown; returns how long that took.
+    /// Closes run.sh's stdin and waits for its teardown, which must leave the host as it was
+    /// before the node started; returns how long the teardown took.
     pub fn stop(&mut self) -> Duration {
+        if self.child.is_none() {
+            return Duration::ZERO;
+        }
+        let took = self.stop_run_sh();
+        if !std::thread::panicking() {
+            let after = host_state();
+            assert!(
+                after == self.host_before,
+                "the node's teardown left the host changed; what differs:\n{}",
+                differences(&self.host_before, &after)
+            );
+        }
+        took
+    }
+
+    fn stop_run_sh(&mut self) -> Duration {
         let began = Instant::now();
         drop(self.stdin.take());
         let Some(mut child) = self.child.take() else {
