@@ -400,13 +400,15 @@ fn the_alerts_fire_on_the_documented_conditions() {
     assert!(expr("SenderOpsQualityLow").contains(r#"quality_rating="LOW""#));
     let errors = expr("SenderOpsTwilioErrorRateHigh");
     assert!(
-        errors.contains(r#"status_code=~"5..|timeout|transport""#) && errors.ends_with("> 0.1"),
+        errors.contains(r#"status_code=~"5..|timeout|connect|transport""#)
+            && errors.ends_with("> 0.1"),
         "{errors}"
     );
     assert!(expr("SenderOpsNoLeader").contains("absent(senderops_leader)"));
     assert_eq!(
         expr("SenderOpsTwilioErrorLog"),
-        "sum by (code) (increase(senderops_twilio_alerts_total[15m])) > 0"
+        "sum by (code) ( (senderops_twilio_alerts_total unless senderops_twilio_alerts_total \
+         offset 15m) or increase(senderops_twilio_alerts_total[15m]) ) > 0"
     );
 }
 
