@@ -8,7 +8,8 @@
 #                    running until Ctrl-C
 #   DEMO_TIMEOUT=N   seconds to wait for Ready (default 180)
 #   DEMO_STEP_MS=N   length of each simulated Twilio step (default 1500)
-#   DEMO_DIR=PATH    where logs and the control plane's data go (default target/demo)
+#   DEMO_DIR=PATH    where logs and the control plane's data go (default target/demo); the
+#                    PIDs of the processes it starts are listed in PATH/pids ("NAME PID")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 pids=()
+# Records the process just started in the background as $1, for cleanup and in $dir/pids.
+record_pid() {
+	pids+=($!)
+	echo "$1 $!" >>"$dir/pids"
+}
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM
@@ -55,7 +61,7 @@ say "Starting the control plane (kube-apiserver + etcd)"
 mkfifo "$dir/plane.stdin"
 "$root/target/testplane/testplane" --dir "$dir/plane" --exit-on-stdin-eof --remove-dir \
 	<"$dir/plane.stdin" >"$dir/plane.out" 2>"$dir/plane.log" &
-pids+=($!)
+record_pid testplane
 exec 3>"$dir/plane.stdin"
 for _ in $(seq 120); do
 	grep -qx ready "$dir/plane.out" 2>/dev/null && break
@@ -69,7 +75,7 @@ k() { "$kubectl" "$@"; }
 say "Starting twilio-sim (Twilio's Senders API, simulated)"
 TWILIO_SIM_ACCOUNTS="$account:$token" "$bin/twilio-sim" --listen 127.0.0.1:0 \
 	--step-delay-ms "$step_ms" >"$dir/sim.out" 2>"$dir/sim.log" &
-pids+=($!)
+record_pid twilio-sim
 for _ in $(seq 50); do
 	sim=$(sed -n 's/^twilio-sim listening on //p' "$dir/sim.out")
 	[ -n "$sim" ] && break
@@ -96,7 +102,7 @@ say "Starting senderops run (log: $dir/operator.log)"
 # The simulator registers in seconds, not minutes: no spacing between its registrations.
 "$bin/senderops" run --twilio-api-url "$sim" --poll-interval 1s --metrics-addr 127.0.0.1:0 \
 	--registration-interval 0s >"$dir/operator.log" 2>&1 &
-pids+=($!)
+record_pid senderops
 
 k -n "$namespace" apply -f examples/sender-minimal.yaml -f examples/sender-sms-code.yaml \
 	-f examples/sender-full.yaml
