@@ -5,6 +5,7 @@
 mod support;
 
 mod adoption;
+mod alert_rules;
 mod alerts;
 mod bulk;
 mod cluster;
@@ -26,6 +27,7 @@ mod operator_faults;
 mod operator_lifecycle;
 mod operator_production;
 mod operator_scale;
+mod operator_startup;
 mod secret_leak;
 mod testplane;
 mod twilio_lifecycle;
