@@ -8,6 +8,7 @@ use kube::api::Api;
 use serde_json::json;
 
 use crate::support;
+use crate::support::lease;
 use crate::support::operator::{Fixture, Operator, condition, sid_of, spec};
 use crate::support::wait::Wait;
 
@@ -27,12 +28,32 @@ fn replica_args(ns: &str) -> Vec<String> {
     .collect()
 }
 
-/// The pid in the Lease holder's identity (`host-PID` outside a pod).
-async fn holder_pid(f: &Fixture) -> Option<u32> {
+/// The Lease's holder identity (`host-PID` outside a pod).
+async fn holder(f: &Fixture) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
     let lease = leases.get_opt("senderops").await.expect("read the Lease")?;
-    let holder = lease.spec?.holder_identity?;
-    holder.rsplit('-').next()?.parse().ok()
+    lease.spec?.holder_identity.filter(|h| !h.is_empty())
+}
+
+/// The pid in the Lease holder's identity.
+async fn holder_pid(f: &Fixture) -> Option<u32> {
+    holder(f).await?.rsplit('-').next()?.parse().ok()
+}
+
+/// Polls the Lease until a replica other than `old` holds it (started before `old` goes, so
+/// that a release is seen).
+fn watch_handover(f: &Fixture, old: String) -> tokio::task::JoinHandle<lease::Handover> {
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
+    tokio::spawn(async move {
+        lease::next_holder(
+            &leases,
+            "senderops",
+            &old,
+            Duration::from_secs(30),
+            String::new,
+        )
+        .await
+    })
 }
 
 async fn wait_for_holder(f: &Fixture, candidates: &[Option<u32>]) -> u32 {
@@ -47,7 +68,8 @@ async fn wait_for_holder(f: &Fixture, candidates: &[Option<u32>]) -> u32 {
     .await
 }
 
-#[tokio::test]
+// Two workers: the Lease is watched while this thread kills the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     let sim = support::sim::Sim::start().await;
     let plane = support::controlplane::shared();
@@ -88,7 +110,9 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
         "the standby reconciled too:\n{standby_log}"
     );
 
-    // The leader crashes: the standby takes over once the Lease runs out.
+    // The leader crashes: the standby takes over once the Lease has gone unrenewed for its
+    // duration (README), not sooner, and not much later.
+    let handover = watch_handover(&f, holder(&f).await.expect("a leader"));
     let crashed = Instant::now();
     let mut f = f;
     if Some(leader) == f.operator.pid() {
@@ -96,12 +120,26 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     } else {
         second.kill();
     }
+    let handover = handover.await.expect("the Lease watch");
     let survivor = [f.operator.pid(), second.pid()];
     wait_for_holder(&f, &survivor).await;
-    let took = crashed.elapsed();
+    let unrenewed = handover.unrenewed_before_taken();
+    eprintln!(
+        "the standby led {:?} after the crash, the Lease unrenewed for {unrenewed:?}",
+        handover.taken_at - crashed
+    );
+    let lease = Duration::from_secs(LEASE_SECONDS);
     assert!(
-        took < Duration::from_secs(LEASE_SECONDS * 4),
-        "the standby took {took:?} to lead with a {LEASE_SECONDS}s Lease"
+        !handover.freed_before_expiry(lease),
+        "a crashed leader releases nothing: the Lease was free before it ran out"
+    );
+    assert!(
+        unrenewed >= lease,
+        "the standby took the Lease {unrenewed:?} after its last renewal, before its {lease:?} ran out"
+    );
+    assert!(
+        unrenewed < lease + Duration::from_secs(2),
+        "the standby took the Lease {unrenewed:?} after its last renewal ({lease:?} Lease)"
     );
     f.sim.number("+15005550099", "auto_verify").await;
     f.apply("after", spec("+15005550099", json!({}))).await;
@@ -110,7 +148,8 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
     assert_eq!(f.sim.create_attempts("+15005550099").await, 1);
 }
 
-#[tokio::test]
+// Two workers: the Lease is watched while this thread waits for the leader to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_leader_releases_the_lease_and_the_standby_leads() {
     let sim = support::sim::Sim::start().await;
     let plane = support::controlplane::shared();
@@ -122,7 +161,8 @@ async fn a_stopped_leader_releases_the_lease_and_the_standby_leads() {
     let mut second = Operator::start(&ns, &f.sim.base_url(), &args);
     assert_eq!(Some(leader), f.operator.pid());
 
-    let stopped = Instant::now();
+    // README: "A stopping leader releases it and a standby takes it within a second."
+    let handover = watch_handover(&f, holder(&f).await.expect("a leader"));
     let status = f.operator.stop();
     assert!(status.success(), "{status:?}\n{}", f.operator.log_tail(20));
     assert!(
@@ -130,11 +170,15 @@ async fn a_stopped_leader_releases_the_lease_and_the_standby_leads() {
         "{}",
         f.operator.log_tail(20)
     );
+    let handover = handover.await.expect("the Lease watch");
     wait_for_holder(&f, &[second.pid()]).await;
-    let took = stopped.elapsed();
+    let took = handover
+        .released_to_taken()
+        .expect("the stopping leader released the Lease");
+    eprintln!("the standby took the released Lease in {took:?}");
     assert!(
-        took < Duration::from_secs(LEASE_SECONDS * 4),
-        "the standby took {took:?} to lead with a {LEASE_SECONDS}s Lease"
+        took < Duration::from_secs(1),
+        "the standby took the released Lease {took:?} after its release"
     );
     f.sim.number("+15005550001", "auto_verify").await;
     f.apply("acme", spec("+15005550001", json!({}))).await;

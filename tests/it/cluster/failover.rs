@@ -1,11 +1,12 @@
 //! Leader failover as Pods: the leader's pod deleted (a graceful release: the standby takes the
-//! Lease within about a second) and, on its own, the leader's container killed (no release: the
+//! Lease within a second) and, on its own, the leader's container killed (no release: the
 //! standby takes it once the Lease has gone unrenewed for its duration). Each time it is the
 //! standby that leads, not the replacement pod or the restarted container, a sender applied
 //! meanwhile becomes Ready, and Twilio holds one registration per number.
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams};
 use serde_json::json;
@@ -15,41 +16,26 @@ use super::fixture::{
 };
 use super::node::ctr;
 use crate::support::controlplane::repo_root;
+use crate::support::lease;
 
 const SELECTOR: &str = "app.kubernetes.io/name=senderops";
 const LEASE: &str = "senderops";
-/// "At once" after a graceful release: the standby watches the Lease.
-const RELEASED_HANDOVER: Duration = Duration::from_millis(1500);
-/// After a kill: the Lease's duration from the last renewal the standby saw, plus the take (the
-/// Lease library waits up to a second after clearing an expired Lease) and the test's polling.
-const KILLED_HANDOVER: Duration = Duration::from_secs(LEASE_DURATION.as_secs() + 3);
+/// README: "A stopping leader releases it and a standby takes it within a second."
+const RELEASED_HANDOVER: Duration = Duration::from_secs(1);
+/// After a kill the standby takes the Lease once it has gone unrenewed for its duration (its
+/// own clock starts when it saw the last renewal), plus the conditional write: by the Lease's
+/// timestamps, between the duration and this.
+const KILLED_UNRENEWED_MAX: Duration = Duration::from_secs(LEASE_DURATION.as_secs() + 3);
 
-/// Polls the Lease until its holder is not `old`; returns the new holder and when the Lease was
-/// first seen released (if it was) and taken.
-async fn next_holder(
-    cluster: &Cluster,
-    old: &str,
-    within: Duration,
-) -> (String, Option<Instant>, Instant) {
-    let began = Instant::now();
-    let mut released = None;
-    loop {
-        match cluster.lease_holder(LEASE).await {
-            Some(holder) if holder != old => return (holder, released, Instant::now()),
-            None => {
-                released.get_or_insert_with(Instant::now);
-            }
-            Some(_) => {}
-        }
-        assert!(
-            began.elapsed() < within,
-            "the Lease was still held by {old} (or nobody) {within:?} later; pods:\n{}",
-            cluster
-                .kubectl(&["-n", OPERATOR_NAMESPACE, "get", "pods", "-o", "wide"])
-                .stdout
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Watches the Lease until its holder is not `old`.
+async fn next_holder(cluster: &Cluster, old: &str, within: Duration) -> lease::Handover {
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), OPERATOR_NAMESPACE);
+    let pods = || {
+        cluster
+            .kubectl(&["-n", OPERATOR_NAMESPACE, "get", "pods", "-o", "wide"])
+            .stdout
+    };
+    lease::next_holder(&leases, LEASE, old, within, pods).await
 }
 
 async fn pod(cluster: &Cluster, name: &str) -> Pod {
@@ -94,23 +80,22 @@ async fn the_standby_leads_when_the_leader_pod_is_deleted_and_when_its_container
         .delete(&leader, &DeleteParams::default())
         .await
         .expect("delete the leader's pod");
-    let (new_holder, released, taken) =
-        next_holder(&cluster, &holder, Duration::from_secs(30)).await;
-    let released = released.unwrap_or_else(|| {
+    let handover = next_holder(&cluster, &holder, Duration::from_secs(30)).await;
+    let handover_took = handover.released_to_taken().unwrap_or_else(|| {
         panic!(
-            "the deleted leader never released the Lease (it went from {holder} to {new_holder})"
+            "the deleted leader never released the Lease (it went from {holder} to {})",
+            handover.new_holder
         )
     });
-    let handover = taken - released;
-    eprintln!("leader pod deleted: the standby took the released Lease in {handover:?}");
+    eprintln!("leader pod deleted: the standby took the released Lease in {handover_took:?}");
     assert_eq!(
-        pod_of_holder(&new_holder),
+        pod_of_holder(&handover.new_holder),
         standby,
         "the standby leads, not the replacement pod"
     );
     assert!(
-        handover < RELEASED_HANDOVER,
-        "the standby took the released Lease {handover:?} after its release"
+        handover_took < RELEASED_HANDOVER,
+        "the standby took the released Lease {handover_took:?} after its release"
     );
     cluster.sim.number("+15017122672", "needs_code").await;
     cluster
@@ -147,13 +132,22 @@ async fn the_standby_leads_when_the_leader_pod_is_deleted_and_when_its_container
     cluster
         .apply_sender("during-kill", sender_spec("+15017122673", None), json!({}))
         .await;
-    let (new_holder, released, taken) =
-        next_holder(&cluster, &holder, KILLED_HANDOVER + Duration::from_secs(5)).await;
-    let handover = taken - killed;
-    eprintln!("leader container killed: the standby took the Lease {handover:?} after the kill");
+    // The Lease is watched from the kill on: the watch's first event is the Lease as it stands.
+    let handover = next_holder(
+        &cluster,
+        &holder,
+        KILLED_UNRENEWED_MAX + Duration::from_secs(10),
+    )
+    .await;
+    let unrenewed = handover.unrenewed_before_taken();
+    eprintln!(
+        "leader container killed: the standby took the Lease {:?} after the kill, {unrenewed:?} \
+         after its last renewal",
+        handover.taken_at - killed
+    );
     assert!(
-        released.is_none() || released.unwrap() - killed > Duration::from_secs(1),
-        "a killed leader releases nothing"
+        !handover.freed_before_expiry(LEASE_DURATION),
+        "a killed leader releases nothing: the Lease was free before it ran out"
     );
     // The kill happened where its name says: the leader's container restarted in its pod.
     let began = Instant::now();
@@ -176,13 +170,19 @@ async fn the_standby_leads_when_the_leader_pod_is_deleted_and_when_its_container
         "the leader's container died of SIGKILL"
     );
     assert_eq!(
-        pod_of_holder(&new_holder),
+        pod_of_holder(&handover.new_holder),
         standby,
-        "the standby leads, not the leader's restarted container ({new_holder})"
+        "the standby leads, not the leader's restarted container ({})",
+        handover.new_holder
     );
     assert!(
-        handover < KILLED_HANDOVER,
-        "the standby took the Lease {handover:?} after the kill (Lease {LEASE_DURATION:?})"
+        unrenewed >= LEASE_DURATION,
+        "the standby took the Lease {unrenewed:?} after its last renewal, before the \
+         {LEASE_DURATION:?} Lease ran out"
+    );
+    assert!(
+        unrenewed < KILLED_UNRENEWED_MAX,
+        "the standby took the Lease {unrenewed:?} after its last renewal ({LEASE_DURATION:?} Lease)"
     );
     cluster.wait_ready(&["during-kill".to_string()]).await;
     assert!(

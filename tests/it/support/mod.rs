@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod fleet;
 pub mod json_paths;
 pub mod kubectl;
+pub mod lease;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
