@@ -12,8 +12,10 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
 
-use super::node::Node;
+use super::node::{IMAGE, Node};
 use super::relay::Relay;
+use crate::support::controlplane::repo_root;
+use crate::support::deploy::{documented_command, kustomize_cli};
 use crate::support::kubectl::KubectlOutput;
 use crate::support::operator::condition;
 use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
@@ -28,6 +30,45 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// at a time, so ten senders of one account take a minute or two.
 pub const SENDER_READY_TIMEOUT: Duration = Duration::from_secs(240);
 pub const AVAILABLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The install overlay a user writes as the README says, for the test node: in an empty directory
+/// (target/node/install/NAME…, removed when dropped), `kustomize create --resources BASE` (`deploy` or
+/// `deploy/overlays/sharding`) and the README's `kustomize edit set image` line with the image
+/// built here for REGISTRY/senderops:TAG, plus the one thing only the test node adds, the
+/// component hack/node/install/local-image (pull policy Never, twilio-sim's URL, no registration
+/// spacing). Returns the directory, for `kubectl apply -k`.
+pub fn install_overlay(name: &str, base: &str) -> tempfile::TempDir {
+    let parent = repo_root().join("target/node/install");
+    std::fs::create_dir_all(&parent).expect("create target/node/install");
+    let overlay = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir_in(&parent)
+        .expect("create the install overlay's directory");
+    let dir = overlay.path();
+    // kustomize takes only relative paths: from target/node/install/NAME to the repository.
+    let up = "../../../..";
+    let mut create = documented_command("kustomize create --resources", IMAGE);
+    assert_eq!(
+        create.len(),
+        4,
+        "the README's `kustomize create --resources PATH`: {create:?}"
+    );
+    create[3] = format!("{up}/{base}");
+    kustomize_cli(dir, &create[1..]);
+    kustomize_cli(
+        dir,
+        &[
+            "edit".into(),
+            "add".into(),
+            "component".into(),
+            format!("{up}/hack/node/install/local-image"),
+        ],
+    );
+    let set_image = documented_command("kustomize edit set image", IMAGE);
+    assert_eq!(set_image[0], "kustomize", "{set_image:?}");
+    kustomize_cli(dir, &set_image[1..]);
+    overlay
+}
 
 pub struct Cluster {
     pub node: Node,

@@ -1,6 +1,7 @@
-//! `helm install` of the chart as the README says, with `--set` for the image, its pull policy,
-//! twilio-sim's URL and the simulator's timescale (no registration spacing): the same two
-//! replicas, one leading, senders Ready. `--create-namespace`
+//! `helm install` of the chart as the README says, the image given by the README's very line
+//! (`--set image.repository=REGISTRY/senderops --set image.tag=TAG`, naming the image built here),
+//! plus `--set` for its pull policy, twilio-sim's URL and the simulator's timescale (no
+//! registration spacing): the same two replicas, one leading, senders Ready. `--create-namespace`
 //! gives a namespace without Pod Security enforcement, which the chart's notes say and tell how to
 //! fix; the fix, once applied, enforces the restricted standard that the operator's pods meet.
 
@@ -9,7 +10,7 @@ use serde_json::json;
 use super::fixture::{Cluster, OPERATOR_NAMESPACE, sender_spec};
 use super::node::{IMAGE, NODE_IP};
 use super::relay::PORT;
-use crate::support::deploy::{CHART, helm};
+use crate::support::deploy::{CHART, documented_command, helm};
 
 const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 const LABEL_HINT: &str =
@@ -30,31 +31,43 @@ fn helm_on(cluster: &Cluster, args: &[&str]) -> crate::support::deploy::HelmOutp
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_runs_the_operator_and_its_notes_say_how_to_enforce_pod_security() {
     let cluster = Cluster::start("helm").await;
-    let (repository, tag) = IMAGE.rsplit_once(':').unwrap();
-    let twilio = format!("twilio.apiUrl=http://{NODE_IP}:{PORT}");
-    let repository = format!("image.repository={repository}");
-    let tag = format!("image.tag={tag}");
-    let install = helm_on(
-        &cluster,
-        &[
+    // The README's line, word for word, with the image built here for REGISTRY/senderops:TAG.
+    let documented = documented_command("--set image.repository=", IMAGE);
+    assert_eq!(
+        documented[..7],
+        [
+            "helm",
             "install",
             "senderops",
             CHART,
             "-n",
             OPERATOR_NAMESPACE,
-            "--create-namespace",
-            "--set",
-            &repository,
-            "--set",
-            &tag,
-            "--set",
-            "image.pullPolicy=Never",
-            "--set",
-            &twilio,
-            "--set",
-            "twilio.registrationInterval=0s",
+            "--create-namespace"
         ],
+        "the README's helm install with the image: {documented:?}"
     );
+    let (repository, tag) = IMAGE.rsplit_once(':').unwrap();
+    assert_eq!(
+        documented[7..],
+        [
+            "--set".to_string(),
+            format!("image.repository={repository}"),
+            "--set".to_string(),
+            format!("image.tag={tag}"),
+        ],
+        "the README's helm install sets the image's repository and tag: {documented:?}"
+    );
+    let twilio = format!("twilio.apiUrl=http://{NODE_IP}:{PORT}");
+    let mut args: Vec<&str> = documented[1..].iter().map(String::as_str).collect();
+    args.extend([
+        "--set",
+        "image.pullPolicy=Never",
+        "--set",
+        &twilio,
+        "--set",
+        "twilio.registrationInterval=0s",
+    ]);
+    let install = helm_on(&cluster, &args);
     assert!(
         install.success,
         "helm install:\n{}{}",

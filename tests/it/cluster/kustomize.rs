@@ -1,8 +1,11 @@
-//! `kubectl apply -k` as the README says (hack/node/install/node: deploy/ with the image built here,
-//! `imagePullPolicy: Never` and twilio-sim's URL): two replicas become Available under the
-//! manifests' security context, probes and limits, as the kubelet enforces them; one leads;
-//! senders become Ready; `/metrics` answers through the Service; the logs are JSON lines that
-//! name each sender and hold no secret; a deleted pod stops at once; memory stays low.
+//! `kubectl apply -k` as the README says, of an overlay written with the README's commands
+//! (`kustomize create --resources deploy`, `kustomize edit set image` with the image built here;
+//! plus `imagePullPolicy: Never` and twilio-sim's URL, [`install_overlay`]): two replicas become
+//! Available under the manifests' security context, probes and limits, as the kubelet enforces
+//! them; one leads; senders become Ready; `/metrics` answers through the Service; the logs are
+//! JSON lines that name each sender and hold no secret; a deleted pod stops at once; memory stays
+//! low. The checked-in overlays other node tests and `make demo-cluster` apply
+//! (hack/node/install/{node,sharding}) render exactly as the ones those commands write.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +14,11 @@ use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::{Value, json};
 
 use super::fixture::{
-    Cluster, OPERATOR_NAMESPACE, SENDERS_NAMESPACE, container_id, name_of, sender_spec,
+    Cluster, OPERATOR_NAMESPACE, SENDERS_NAMESPACE, container_id, install_overlay, name_of,
+    sender_spec,
 };
-use super::node::container_pid;
-use crate::support::controlplane::repo_root;
+use super::node::{IMAGE, container_pid};
+use crate::support::deploy::{all_of, container, kustomize, parse_yaml};
 use crate::support::metrics::sum;
 use crate::support::sim::TOKEN_A;
 
@@ -133,14 +137,37 @@ async fn scrape_pod(pod: &Pod) -> String {
         .expect("a metrics page")
 }
 
+/// The overlays written with the README's commands ([`install_overlay`]) render exactly as the
+/// checked-in ones (what `make demo-cluster`, failover and rollout apply), with the image built
+/// here, never pulled. No node: it takes no turn.
+#[test]
+fn the_checked_in_node_overlays_are_what_the_readmes_commands_write() {
+    for (name, base) in [("node", "deploy"), ("sharding", "deploy/overlays/sharding")] {
+        let overlay = install_overlay(&format!("readme-{name}"), base);
+        let written = kustomize(overlay.path().to_str().expect("a UTF-8 path"));
+        let checked_in = kustomize(&format!("hack/node/install/{name}"));
+        assert!(
+            written == checked_in,
+            "hack/node/install/{name} renders otherwise than the README's commands on {base}"
+        );
+        let objects = parse_yaml(&written);
+        let deployments = all_of(&objects, "Deployment");
+        assert!(!deployments.is_empty(), "{name}: no Deployment");
+        for deployment in deployments {
+            assert_eq!(container(deployment)["image"], IMAGE, "{name}");
+            assert_eq!(container(deployment)["imagePullPolicy"], "Never", "{name}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
     let cluster = Cluster::start("kustomize").await;
-    let overlay = repo_root().join("hack/node/install/node");
+    let overlay = install_overlay("kustomize", "deploy");
     let began = Instant::now();
     cluster
-        .kubectl(&["apply", "-k", overlay.to_str().unwrap()])
-        .expect_success("kubectl apply -k hack/node/install/node");
+        .kubectl(&["apply", "-k", overlay.path().to_str().unwrap()])
+        .expect_success("kubectl apply -k of the README's overlay (kustomize edit set image)");
     cluster.wait_available("senderops", 2).await;
     let to_available = began.elapsed();
     eprintln!(

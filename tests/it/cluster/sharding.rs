@@ -1,6 +1,7 @@
-//! The sharding overlay on the node (hack/node/install/sharding: deploy/overlays/sharding with the
-//! local image): two Deployments, each leading through its own Lease and reconciling only the
-//! senders labelled with its shard; a sender in no shard is left alone.
+//! The sharding overlay on the node (deploy/overlays/sharding in an overlay written with the
+//! README's commands, `kustomize edit set image` naming the image built here: [`install_overlay`]):
+//! two Deployments, each leading through its own Lease and reconciling only the senders labelled
+//! with its shard; a sender in no shard is left alone.
 
 use std::time::Duration;
 
@@ -8,8 +9,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use super::fixture::{Cluster, SENDERS_NAMESPACE, sender_spec};
-use crate::support::controlplane::repo_root;
+use super::fixture::{Cluster, SENDERS_NAMESPACE, install_overlay, sender_spec};
 
 /// Who reported the Events of sender `name` (the pod name: `reportingInstance`).
 async fn reporters(cluster: &Cluster, name: &str) -> Vec<String> {
@@ -27,10 +27,10 @@ async fn reporters(cluster: &Cluster, name: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders() {
     let cluster = Cluster::start("sharding").await;
-    let overlay = repo_root().join("hack/node/install/sharding");
+    let overlay = install_overlay("sharding", "deploy/overlays/sharding");
     cluster
-        .kubectl(&["apply", "-k", overlay.to_str().unwrap()])
-        .expect_success("kubectl apply -k hack/node/install/sharding");
+        .kubectl(&["apply", "-k", overlay.path().to_str().unwrap()])
+        .expect_success("kubectl apply -k of the README's overlay on deploy/overlays/sharding");
     for shard in ["a", "b"] {
         cluster
             .wait_available(&format!("senderops-shard-{shard}"), 2)

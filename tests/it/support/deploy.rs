@@ -2,8 +2,10 @@
 //! parsed into JSON objects, server-side dry runs against the test control plane, and
 //! `senderops run` started with a kubeconfig of the test's choosing (a ServiceAccount token).
 //!
-//! The tools are the project's own builds (`target/testplane/kubectl`, `target/tools/helm`): a
-//! missing one fails the test with the make target that builds it.
+//! The tools are the project's own builds (`target/testplane/kubectl`, `target/tools/helm`,
+//! `target/tools/kustomize`): a missing one fails the test with the make target that builds it.
+//! [`documented_command`] reads a command from the README, so that the tests run the commands a
+//! user is told to run.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,77 @@ pub fn helm_binary() -> PathBuf {
         helm.display()
     );
     helm
+}
+
+pub fn kustomize_binary() -> PathBuf {
+    let kustomize = repo_root().join("target/tools/kustomize");
+    assert!(
+        kustomize.is_file(),
+        "{} is missing: run `make kustomize` (or `make test`), which builds it from its Go module",
+        kustomize.display()
+    );
+    kustomize
+}
+
+/// Runs the kustomize CLI with `args` in `dir`; panics with its output if it fails.
+pub fn kustomize_cli(dir: &Path, args: &[String]) -> String {
+    let output = Command::new(kustomize_binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run kustomize");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kustomize {} (in {}) failed:\n{stdout}{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A command line of the README's (one line of a code block, `\` continuations joined, the
+/// trailing `# comment` left out) that contains `needle`, as its words, with the placeholders
+/// for the user's image filled in: `REGISTRY/senderops` is the repository of `image`
+/// (`NAME:TAG`) and `TAG` its tag. Panics unless exactly one line contains `needle`, so the tests
+/// run what the README says, no more and no less.
+pub fn documented_command(needle: &str, image: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("read README.md");
+    let mut lines = Vec::new();
+    let (mut in_block, mut pending) = (false, String::new());
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        let code = line.split(" #").next().unwrap_or_default().trim_end();
+        match code.strip_suffix('\\') {
+            Some(head) => pending.push_str(head),
+            None => {
+                pending.push_str(code);
+                lines.push(std::mem::take(&mut pending));
+            }
+        }
+    }
+    let found: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "README.md has one command line with {needle:?} in its code blocks, not {found:#?}"
+    );
+    let (repository, tag) = image
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{image} is REPOSITORY:TAG"));
+    found[0]
+        .replace("REGISTRY/senderops", repository)
+        .replace("TAG", tag)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// kubectl for commands that need no cluster (`kustomize`).
