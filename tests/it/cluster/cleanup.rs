@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::host::{host_state, netfilter_in_effect};
-use super::node::{Node, image_archive, turn};
+use super::node::{Node, image_archive, turn, undo_earlier_nodes};
 use crate::support::controlplane::repo_root;
 
 /// PIDs whose command line names the node's directory (its containerd, kubelet, shims, …).
@@ -30,6 +30,7 @@ fn node_processes() -> BTreeSet<u32> {
 fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
     // A clean start and stop.
     let _turn = turn();
+    undo_earlier_nodes();
     let before = host_state();
     let mut node = Node::start_leaving("cleanup", None, before.clone());
     let during = host_state();

@@ -58,6 +58,15 @@ pub fn turn() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Undoes what a node of an earlier, killed test run left (as run.sh does when it starts), so
+/// that the host is then read as the next node must leave it.
+pub fn undo_earlier_nodes() {
+    let down = Command::new(repo_root().join("hack/node/down.sh"))
+        .status()
+        .expect("run hack/node/down.sh");
+    assert!(down.success(), "hack/node/down.sh failed: {down}");
+}
+
 impl Node {
     /// Starts a node with the operator image imported (waits for the previous node test).
     pub fn start(test: &str) -> Node {
@@ -66,6 +75,7 @@ impl Node {
 
     /// Starts a node for a test that holds [`turn`] already.
     pub fn start_in_turn(test: &str, turn: Option<MutexGuard<'static, ()>>) -> Node {
+        undo_earlier_nodes();
         Self::start_leaving(test, turn, host_state())
     }
 
