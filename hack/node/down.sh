@@ -27,7 +27,9 @@ stop() {
 k() { "$node_kubectl" --kubeconfig "$node_dir/plane/kubeconfig" --request-timeout=10s "$@"; }
 ctr_() { ctr -a "$node_containerd_socket" -n k8s.io "$@"; }
 
-# 1. Pods go while the kubelet runs: it stops their containers and frees their network.
+# 1. Pods go while the kubelet runs: it stops their containers and frees their network. The
+# controllers stop first, or a ReplicaSet would replace each pod deleted here.
+for name in kube-controller-manager kube-scheduler; do stop "$name" 10; done
 if alive "$(pid_of kubelet)" && alive "$(pid_of testplane)"; then
 	k delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1
 	for _ in $(seq 60); do
@@ -36,7 +38,7 @@ if alive "$(pid_of kubelet)" && alive "$(pid_of testplane)"; then
 	done
 fi
 # 2. The node's controllers and agents.
-for name in kube-controller-manager kube-scheduler kube-proxy kubelet; do stop "$name" 10; done
+for name in kube-proxy kubelet; do stop "$name" 10; done
 [ -x "$node_bin/kube-proxy" ] && "$node_bin/kube-proxy" --cleanup >/dev/null 2>&1
 # 3. Whatever containers are left, through containerd, then containerd and the control plane.
 if alive "$(pid_of containerd)"; then

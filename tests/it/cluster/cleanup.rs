@@ -1,5 +1,7 @@
-//! The test node leaves the machine as it found it: after a clean stop, and after a run killed
-//! outright (SIGKILL: no teardown ran), which the next run cleans up before it starts. What "as
+//! The test node leaves the machine as it found it, with the operator's pods running on it: after
+//! a clean stop, and after a run killed outright (SIGKILL: no teardown ran, containers, shims and
+//! pods' network namespaces left running), which the next run cleans up before it starts. Pod
+//! processes are found by their cgroup, the node's own by their command line. What "as
 //! it found it" means is [`super::host`]'s comparison, which every node test's teardown makes;
 //! its netfilter part is tried here on a network namespace in its first-use state.
 
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::host::{host_state, netfilter_in_effect};
 use super::node::{Node, image_archive, turn, undo_earlier_nodes};
 use crate::support::controlplane::repo_root;
+use crate::support::kubectl::Kubectl;
 
 /// PIDs whose command line names the node's directory (its containerd, kubelet, shims, …).
 fn node_processes() -> BTreeSet<u32> {
@@ -24,6 +27,53 @@ fn node_processes() -> BTreeSet<u32> {
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir.as_ref()))
         })
         .collect()
+}
+
+/// PIDs in a pod's cgroup (the kubelet puts every container, pause included, under
+/// `kubepods`): found by what the kernel says they belong to, whatever their command line.
+fn pod_processes() -> BTreeSet<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|c| c.contains("/kubepods"))
+        })
+        .collect()
+}
+
+/// The operator installed as the README says (hack/node/install/node), on the node of
+/// `kubeconfig`, until its Deployment is Available: containers, shims, pod network namespaces,
+/// veths, mounts and cgroups for the teardown to undo. Returns the pods' processes.
+fn install_operator(kubeconfig: &std::path::Path) -> BTreeSet<u32> {
+    let kubectl = || {
+        Kubectl::new(
+            repo_root().join("target/testplane/kubectl"),
+            kubeconfig.into(),
+        )
+    };
+    let overlay = repo_root().join("hack/node/install/node");
+    kubectl()
+        .args(["apply", "-k", overlay.to_str().unwrap()])
+        .run()
+        .expect_success("kubectl apply -k hack/node/install/node");
+    kubectl()
+        .args([
+            "-n",
+            "senderops",
+            "rollout",
+            "status",
+            "deployment/senderops",
+            "--timeout=120s",
+        ])
+        .run()
+        .expect_success("wait for the operator's Deployment to be Available");
+    let processes = pod_processes();
+    assert!(
+        processes.len() >= 4,
+        "two pods, each a pause and an operator process at least: {processes:?}"
+    );
+    processes
 }
 
 #[test]
@@ -44,6 +94,11 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         "kube-proxy wrote rules"
     );
     assert_ne!(during, before, "a running node changes the host");
+    let pods = install_operator(node.kubeconfig());
+    assert!(
+        host_state().netns.len() > before.netns.len(),
+        "the pods have network namespaces of their own"
+    );
     // stop() asserts that the host is as `before` once the node has stopped.
     let stopped_in = node.stop();
     eprintln!("node teardown took {stopped_in:?}");
@@ -52,6 +107,9 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         "no process of the node is left: {:?}",
         node_processes()
     );
+    let left: Vec<&u32> = pods.iter().filter(|pid| running(**pid)).collect();
+    assert!(left.is_empty(), "no pod process is left: {left:?}");
+    assert!(pod_processes().is_empty(), "{:?}", pod_processes());
     drop(node);
 
     // A run killed outright leaves its processes, mounts and rules behind...
@@ -63,11 +121,12 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         .spawn()
         .expect("start hack/node/run.sh");
     let stdout = killed.stdout.take().unwrap();
-    let ready = BufReader::new(stdout)
+    let kubeconfig = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .any(|l| l.starts_with("ready "));
-    assert!(ready, "the run to be killed came up");
+        .find_map(|l| l.strip_prefix("ready ").map(std::path::PathBuf::from))
+        .expect("the run to be killed came up");
+    let pods = install_operator(&kubeconfig);
     let left = node_processes();
     killed.kill().expect("SIGKILL run.sh");
     let _ = killed.wait();
@@ -75,6 +134,10 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
     assert!(
         !node_processes().is_empty(),
         "the killed run left processes behind (the fault happened)"
+    );
+    assert!(
+        pods.iter().all(|pid| running(*pid)),
+        "the killed run left its pods' containers running (the fault happened)"
     );
     assert!(
         host_state() != before,
@@ -95,7 +158,20 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         alive.is_empty(),
         "the killed run's processes are gone: {alive:?}"
     );
+    let pods_alive: Vec<&u32> = pods.iter().filter(|pid| running(**pid)).collect();
+    assert!(
+        pods_alive.is_empty(),
+        "the killed run's pod processes are gone: {pods_alive:?}"
+    );
     next.stop();
+}
+
+/// Whether `pid` still runs (a zombie no longer does).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
 }
 
 /// One section of the output of [`FIRST_USE`]: `iptables-save` and `ip6tables-save`, as printed.
