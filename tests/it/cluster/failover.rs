@@ -186,9 +186,9 @@ async fn the_standby_leads_when_the_leader_pod_is_deleted_and_when_its_container
     );
     cluster.wait_ready(&["during-kill".to_string()]).await;
     assert!(
-        cluster.duplicates().await.is_empty(),
-        "one registration per number: {:?}",
-        cluster.duplicates().await
+        cluster.numbers_not_created_once().await.is_empty(),
+        "one create attempt per number: {:?}",
+        cluster.numbers_not_created_once().await
     );
     assert_eq!(
         cluster.registrations().await,

@@ -309,15 +309,28 @@ impl Cluster {
         }
     }
 
-    /// Phone numbers registered more than once at Twilio (the simulator), with their counts.
-    pub async fn duplicates(&self) -> BTreeMap<String, usize> {
-        let mut by_phone = BTreeMap::new();
+    /// Numbers whose create requests at Twilio (the simulator) were not exactly one, with their
+    /// count: every create attempt, whatever its answer, of every number Twilio holds or was
+    /// asked to register. (The simulator never stores two senders for one number, so counting
+    /// what it holds could not show a second create.)
+    pub async fn numbers_not_created_once(&self) -> BTreeMap<String, u64> {
+        let stats = self.sim.stats().await;
+        let mut numbers: BTreeMap<String, u64> = stats["create_attempts"]
+            .as_object()
+            .expect("the simulator's stats count create attempts")
+            .iter()
+            .map(|(phone, count)| (phone.clone(), count.as_u64().unwrap_or(0)))
+            .collect();
         for sender in self.sim.all_senders().await {
-            let id = sender["sender_id"].as_str().unwrap_or_default().to_string();
-            *by_phone.entry(id).or_insert(0) += 1;
+            let phone = sender["sender_id"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("whatsapp:")
+                .to_string();
+            numbers.entry(phone).or_insert(0);
         }
-        by_phone.retain(|_, count| *count > 1);
-        by_phone
+        numbers.retain(|_, count| *count != 1);
+        numbers
     }
 
     /// Registrations at Twilio (the simulator), all accounts.

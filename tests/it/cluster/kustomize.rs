@@ -256,8 +256,9 @@ async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
     let names = ["acme-support".to_string(), "acme-sales".to_string()];
     cluster.wait_ready(&names).await;
     assert!(
-        cluster.duplicates().await.is_empty(),
-        "one registration per number"
+        cluster.numbers_not_created_once().await.is_empty(),
+        "one create attempt per number: {:?}",
+        cluster.numbers_not_created_once().await
     );
 
     // /metrics through the Service, from the node: the Service picks a replica at random, so

@@ -81,9 +81,9 @@ async fn a_rollout_restart_during_onboarding_leaves_every_sender_ready_and_regis
         "every replica was replaced: before {before:?}, after {after:?}"
     );
     assert!(
-        cluster.duplicates().await.is_empty(),
-        "duplicates: {:?}",
-        cluster.duplicates().await
+        cluster.numbers_not_created_once().await.is_empty(),
+        "one create attempt per number: {:?}",
+        cluster.numbers_not_created_once().await
     );
     assert_eq!(
         cluster.registrations().await,

@@ -98,4 +98,14 @@ async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders(
         2,
         "only the shards' senders were registered"
     );
+    let not_once = cluster.numbers_not_created_once().await;
+    assert!(
+        not_once.is_empty(),
+        "one create attempt per shard's number: {not_once:?}"
+    );
+    assert_eq!(
+        cluster.sim.create_attempts("+15017122709").await,
+        0,
+        "no create for the sender in no shard"
+    );
 }
