@@ -133,7 +133,7 @@ $(PRISM): tests/prism/package.json tests/prism/package-lock.json
 ## helm: helm built from its Go module, for the chart's tests (tests/it/deploy.rs).
 helm: $(HELM)
 
-$(HELM): hack/ensure-helm.sh
+$(HELM): hack/ensure-helm.sh hack/lib/go-tool.sh
 	hack/ensure-helm.sh $@
 	@touch $@
 
@@ -149,7 +149,7 @@ $(PROMTOOL): hack/ensure-promtool.sh tests/promtool/go.mod tests/promtool/go.sum
 ## which the cluster tests run to write their install overlay.
 kustomize: $(KUSTOMIZE)
 
-$(KUSTOMIZE): hack/ensure-kustomize.sh
+$(KUSTOMIZE): hack/ensure-kustomize.sh hack/lib/go-tool.sh
 	hack/ensure-kustomize.sh $@
 	@touch $@
 
@@ -157,14 +157,14 @@ $(KUSTOMIZE): hack/ensure-kustomize.sh
 ## pushes into (tests/it/image_push.rs).
 registry: $(REGISTRY_SERVER)
 
-$(REGISTRY_SERVER): hack/ensure-registry.sh
+$(REGISTRY_SERVER): hack/ensure-registry.sh hack/lib/go-tool.sh
 	hack/ensure-registry.sh $@
 	@touch $@
 
 ## actionlint: actionlint (from its Go module), which `make lint` runs on .github/workflows/.
 actionlint: $(ACTIONLINT)
 
-$(ACTIONLINT): hack/ensure-actionlint.sh
+$(ACTIONLINT): hack/ensure-actionlint.sh hack/lib/go-tool.sh
 	hack/ensure-actionlint.sh $@
 	@touch $@
 

@@ -8,19 +8,8 @@ out=${1:?usage: $0 OUT}
 module=github.com/rhysd/actionlint
 version=v1.7.12
 
-mkdir -p "$(dirname "$out")"
-out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-
-# The first line of `actionlint -version` is the version, set below as its release builds set it.
-if [ -x "$out" ] && [ "$("$out" -version 2>/dev/null | head -n 1)" = "$version" ]; then
-	exit 0
-fi
-
-echo "actionlint: building $module $version from the Go module proxy into $out"
-started=$(date +%s)
-gobin=$(mktemp -d)
-trap 'rm -rf "$gobin"' EXIT
-GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOBIN=$gobin go install -trimpath \
-	-ldflags "-s -w -X $module.version=$version" "$module/cmd/actionlint@$version"
-mv -f "$gobin/actionlint" "$out"
-echo "actionlint: $("$out" -version | head -n 1) built in $(($(date +%s) - started))s"
+# shellcheck source=hack/lib/go-tool.sh
+source "$(dirname "$0")/lib/go-tool.sh"
+# The first line of `actionlint -version` is the version, set as its release builds set it.
+reported() { "$1" -version | head -n 1; }
+ensure_go_tool actionlint "$out" "$module/cmd/actionlint" "$version" reported "-X $module.version=$version"

@@ -13,24 +13,10 @@ version=v3.22.0
 kube_major=1
 kube_minor=37
 
-mkdir -p "$(dirname "$out")"
-out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-
-if [ -x "$out" ] && [ "$("$out" version --template '{{.Version}}' 2>/dev/null)" = "$version" ]; then
-	exit 0
-fi
-
-echo "helm: building $module $version from the Go module proxy into $out"
-started=$(date +%s)
-gobin=$(mktemp -d)
-trap 'rm -rf "$gobin"' EXIT
-GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOBIN=$gobin go install -trimpath \
-	-ldflags "-s -w -X $module/internal/version.version=$version \
-		-X $module/internal/version.gitTreeState=clean \
-		-X $module/pkg/chartutil.k8sVersionMajor=$kube_major \
-		-X $module/pkg/chartutil.k8sVersionMinor=$kube_minor \
-		-X $module/pkg/lint/rules.k8sVersionMajor=$kube_major \
-		-X $module/pkg/lint/rules.k8sVersionMinor=$kube_minor" \
-	"$module/cmd/helm@$version"
-mv -f "$gobin/helm" "$out"
-echo "helm: $("$out" version --short) built in $(($(date +%s) - started))s"
+# shellcheck source=hack/lib/go-tool.sh
+source "$(dirname "$0")/lib/go-tool.sh"
+reported() { "$1" version --template '{{.Version}}'; }
+ensure_go_tool helm "$out" "$module/cmd/helm" "$version" reported \
+	"-X $module/internal/version.version=$version -X $module/internal/version.gitTreeState=clean \
+	-X $module/pkg/chartutil.k8sVersionMajor=$kube_major -X $module/pkg/chartutil.k8sVersionMinor=$kube_minor \
+	-X $module/pkg/lint/rules.k8sVersionMajor=$kube_major -X $module/pkg/lint/rules.k8sVersionMinor=$kube_minor"

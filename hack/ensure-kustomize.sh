@@ -11,19 +11,8 @@ out=${1:?usage: $0 OUT}
 module=sigs.k8s.io/kustomize/kustomize/v5
 version=v5.8.2
 
-mkdir -p "$(dirname "$out")"
-out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-
+# shellcheck source=hack/lib/go-tool.sh
+source "$(dirname "$0")/lib/go-tool.sh"
 # `kustomize version` prints the main module's version from the binary's build information.
-if [ -x "$out" ] && [ "$("$out" version 2>/dev/null)" = "$version" ]; then
-	exit 0
-fi
-
-echo "kustomize: building $module $version from the Go module proxy into $out"
-started=$(date +%s)
-gobin=$(mktemp -d)
-trap 'rm -rf "$gobin"' EXIT
-GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOBIN=$gobin go install -trimpath -ldflags "-s -w" \
-	"$module@$version"
-mv -f "$gobin/kustomize" "$out"
-echo "kustomize: $("$out" version) built in $(($(date +%s) - started))s"
+reported() { "$1" version; }
+ensure_go_tool kustomize "$out" "$module" "$version" reported

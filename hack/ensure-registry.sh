@@ -9,20 +9,9 @@ out=${1:?usage: $0 OUT}
 module=github.com/distribution/distribution/v3
 version=v3.1.2
 
-mkdir -p "$(dirname "$out")"
-out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")
-
+# shellcheck source=hack/lib/go-tool.sh
+source "$(dirname "$0")/lib/go-tool.sh"
 # `registry --version` prints "registry MODULE VERSION" (the version set below, as its Makefile does).
-if [ -x "$out" ] && [ "$("$out" --version 2>/dev/null | awk '{print $3}')" = "$version" ]; then
-	exit 0
-fi
-
-echo "registry: building $module $version from the Go module proxy into $out"
-started=$(date +%s)
-gobin=$(mktemp -d)
-trap 'rm -rf "$gobin"' EXIT
-GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod GOBIN=$gobin go install -trimpath \
-	-ldflags "-s -w -X $module/version.version=$version -X $module/version.mainpkg=$module" \
-	"$module/cmd/registry@$version"
-mv -f "$gobin/registry" "$out"
-echo "registry: $("$out" --version) built in $(($(date +%s) - started))s"
+reported() { "$1" --version | awk '{print $3}'; }
+ensure_go_tool registry "$out" "$module/cmd/registry" "$version" reported \
+	"-X $module/version.version=$version -X $module/version.mainpkg=$module"
