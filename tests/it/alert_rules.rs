@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::built;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::parse_yaml;
 use crate::support::metrics::{scrape, sum};
@@ -64,14 +65,11 @@ const INSTALL_NAMESPACE: &str = "senderops";
 
 /// `target/tools/promtool`, or a failure that says how to build it.
 fn promtool() -> PathBuf {
-    let promtool = repo_root().join("target/tools/promtool");
-    assert!(
-        promtool.is_file(),
-        "{} is missing: run `make promtool` (or `make test`), which builds it from the Prometheus \
-         Go module",
-        promtool.display()
-    );
-    promtool
+    built(
+        "target/tools/promtool",
+        "promtool",
+        "builds it from the Prometheus Go module",
+    )
 }
 
 /// An empty directory for one test's promtool files, target/alert-rules/NAME, left in place

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::support::controlplane::repo_root;
 use crate::support::deploy::{documented_command, helm_binary};
+use crate::support::{built, image_archive};
 
 /// The registry answers `/v2/` within this of its start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,12 +48,10 @@ struct Registry {
 
 impl Registry {
     async fn start() -> Registry {
-        let binary = repo_root().join("target/tools/registry");
-        assert!(
-            binary.is_file(),
-            "{} is missing: run `make registry` (or `make test`), which builds the CNCF \
-             distribution registry from its Go module",
-            binary.display()
+        let binary = built(
+            "target/tools/registry",
+            "registry",
+            "builds the CNCF distribution registry from its Go module",
         );
         let dir = tempfile::tempdir().expect("a directory for the registry");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -194,17 +193,6 @@ fn assert_made(output: &Output, what: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The image archive `make image` wrote: it must exist (image-push would rebuild a stale one).
-fn image_archive() -> PathBuf {
-    let archive = repo_root().join("target/image/senderops.tar");
-    assert!(
-        archive.is_file(),
-        "{} is missing: run `make image` (or `make test`), which builds it from the Dockerfile",
-        archive.display()
-    );
-    archive
 }
 
 /// The config digest the docker archive's manifest.json names (`Config: "<hex>.json"`, or

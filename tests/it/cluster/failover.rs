@@ -185,10 +185,10 @@ async fn the_standby_leads_when_the_leader_pod_is_deleted_and_when_its_container
         "the standby took the Lease {unrenewed:?} after its last renewal ({LEASE_DURATION:?} Lease)"
     );
     cluster.wait_ready(&["during-kill".to_string()]).await;
+    let not_once = cluster.numbers_not_created_once().await;
     assert!(
-        cluster.numbers_not_created_once().await.is_empty(),
-        "one create attempt per number: {:?}",
-        cluster.numbers_not_created_once().await
+        not_once.is_empty(),
+        "one create attempt per number: {not_once:?}"
     );
     assert_eq!(
         cluster.registrations().await,

@@ -255,10 +255,10 @@ async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
         .await;
     let names = ["acme-support".to_string(), "acme-sales".to_string()];
     cluster.wait_ready(&names).await;
+    let not_once = cluster.numbers_not_created_once().await;
     assert!(
-        cluster.numbers_not_created_once().await.is_empty(),
-        "one create attempt per number: {:?}",
-        cluster.numbers_not_created_once().await
+        not_once.is_empty(),
+        "one create attempt per number: {not_once:?}"
     );
 
     // /metrics through the Service, from the node: the Service picks a replica at random, so

@@ -15,6 +15,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::host::{HostState, differences, host_state};
 use crate::support::controlplane::repo_root;
+pub use crate::support::image_archive;
 use crate::support::kubectl::Kubectl;
 
 /// Start-up: containerd, the API server, controllers, kubelet and kube-proxy, and the node
@@ -25,17 +26,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Node tests take turns: one kubelet per machine.
 static TURN: Mutex<()> = Mutex::new(());
-
-/// The image archive `make image` builds from the Dockerfile.
-pub fn image_archive() -> PathBuf {
-    let archive = repo_root().join("target/image/senderops.tar");
-    assert!(
-        archive.is_file(),
-        "{} is missing: run `make image` (or `make test`), which builds it from the Dockerfile",
-        archive.display()
-    );
-    archive
-}
 
 /// The image's name in the archive and in hack/node/install/local-image.
 pub const IMAGE: &str = "localhost/senderops:dev";

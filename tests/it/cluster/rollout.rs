@@ -80,10 +80,10 @@ async fn a_rollout_restart_during_onboarding_leaves_every_sender_ready_and_regis
         before.is_disjoint(&after),
         "every replica was replaced: before {before:?}, after {after:?}"
     );
+    let not_once = cluster.numbers_not_created_once().await;
     assert!(
-        cluster.numbers_not_created_once().await.is_empty(),
-        "one create attempt per number: {:?}",
-        cluster.numbers_not_created_once().await
+        not_once.is_empty(),
+        "one create attempt per number: {not_once:?}"
     );
     assert_eq!(
         cluster.registrations().await,

@@ -30,23 +30,15 @@ pub fn kubectl_binary() -> PathBuf {
 }
 
 pub fn helm_binary() -> PathBuf {
-    let helm = repo_root().join("target/tools/helm");
-    assert!(
-        helm.is_file(),
-        "{} is missing: run `make helm` (or `make test`), which builds it from its Go module",
-        helm.display()
-    );
-    helm
+    super::built("target/tools/helm", "helm", "builds it from its Go module")
 }
 
 pub fn kustomize_binary() -> PathBuf {
-    let kustomize = repo_root().join("target/tools/kustomize");
-    assert!(
-        kustomize.is_file(),
-        "{} is missing: run `make kustomize` (or `make test`), which builds it from its Go module",
-        kustomize.display()
-    );
-    kustomize
+    super::built(
+        "target/tools/kustomize",
+        "kustomize",
+        "builds it from its Go module",
+    )
 }
 
 /// Runs the kustomize CLI with `args` in `dir`; panics with its output if it fails.

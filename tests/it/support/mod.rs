@@ -13,3 +13,24 @@ pub mod operator;
 pub mod prism;
 pub mod sim;
 pub mod wait;
+
+/// `path` (relative to the repository) as `make target` builds it, or a failure that says to
+/// run that target: a test never runs without what it needs, and never skips.
+pub fn built(path: &str, target: &str, what: &str) -> std::path::PathBuf {
+    let built = controlplane::repo_root().join(path);
+    assert!(
+        built.is_file(),
+        "{} is missing: run `make {target}` (or `make test`), which {what}",
+        built.display()
+    );
+    built
+}
+
+/// The operator's image as `make image` writes it (a docker archive).
+pub fn image_archive() -> std::path::PathBuf {
+    built(
+        "target/image/senderops.tar",
+        "image",
+        "builds it from the Dockerfile",
+    )
+}
