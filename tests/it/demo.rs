@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::controlplane::repo_root;
+use crate::support::wait::Wait;
 
 /// The demo's own bound on reaching Ready, and ours on its whole run.
 const DEMO_TIMEOUT: &str = "120";
@@ -75,24 +76,18 @@ fn operator_log(dir: &Path) -> String {
 /// process it failed to stop) fails the test, naming the processes still running, after its
 /// whole process group is killed.
 fn wait_for_exit(child: &mut Child, dir: &Path, within: Duration) -> std::process::ExitStatus {
-    let began = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("poll the demo") {
-            return status;
-        }
-        if began.elapsed() > within {
-            let running: Vec<(String, u32)> = listed_processes(dir)
-                .into_iter()
-                .filter(|(_, pid)| running(*pid))
-                .collect();
-            signal_group(child, "KILL");
-            panic!(
-                "the demo did not exit within {within:?}; still running: {running:?}; operator log:\n{}",
-                operator_log(dir)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let wait = Wait::until("the demo to exit")
+        .within(within)
+        .context(|| format!("operator log:\n{}", operator_log(dir)));
+    let exited = wait.try_poll_ok_blocking(|| child.try_wait().expect("poll the demo").ok_or(()));
+    exited.unwrap_or_else(|()| {
+        let running: Vec<(String, u32)> = listed_processes(dir)
+            .into_iter()
+            .filter(|(_, pid)| running(*pid))
+            .collect();
+        signal_group(child, "KILL");
+        wait.fail(format!("still running: {running:?}"))
+    })
 }
 
 /// Sends `signal` to the demo's process group (it is started as its own group's leader).

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::support::controlplane::repo_root;
 use crate::support::deploy::{documented_command, helm_binary};
+use crate::support::wait::Wait;
 use crate::support::{built, image_archive};
 
 /// The registry answers `/v2/` within this of its start.
@@ -87,26 +88,23 @@ impl Registry {
             log,
             _dir: dir,
         };
-        let began = Instant::now();
-        loop {
-            if let Ok(response) = client()
-                .get(format!("http://{}/v2/", registry.addr))
-                .send()
-                .await
-                && response.status() == 200
-            {
-                return registry;
-            }
-            if let Some(status) = registry.child.try_wait().expect("poll the registry") {
-                panic!("the registry exited ({status}):\n{}", registry.log());
-            }
-            assert!(
-                began.elapsed() < START_TIMEOUT,
-                "the registry did not answer /v2/ within {START_TIMEOUT:?}:\n{}",
-                registry.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let log = registry.log.clone();
+        Wait::until("the registry to answer /v2/")
+            .within(START_TIMEOUT)
+            .context(|| std::fs::read_to_string(&log).unwrap_or_default())
+            .poll_ok(async || {
+                if let Some(status) = registry.child.try_wait().expect("poll the registry") {
+                    panic!("the registry exited ({status}):\n{}", registry.log());
+                }
+                let url = format!("http://{}/v2/", registry.addr);
+                match client().get(&url).send().await {
+                    Ok(response) if response.status() == 200 => Ok(()),
+                    Ok(response) => Err(format!("GET /v2/: {}", response.status())),
+                    Err(err) => Err(format!("GET /v2/: {err}")),
+                }
+            })
+            .await;
+        registry
     }
 
     fn log(&self) -> String {

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::controlplane;
+use crate::support::wait::Wait;
 
 /// A refusal is immediate: no watch starts retrying (kube's client gives up on a refused
 /// connection at once).
@@ -15,7 +16,6 @@ const REFUSES_WITHIN: Duration = Duration::from_secs(20);
 
 /// Runs `senderops run` with `kubeconfig` until it exits; panics if it keeps running.
 fn run_with(kubeconfig: &Path) -> Output {
-    let began = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_senderops"))
         .args(["run", "--twilio-api-url", "http://127.0.0.1:9"])
         .args(["--metrics-addr", "127.0.0.1:0"])
@@ -26,20 +26,22 @@ fn run_with(kubeconfig: &Path) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start senderops run");
-    loop {
-        if child.try_wait().expect("poll senderops").is_some() {
-            return child.wait_with_output().expect("senderops's output");
-        }
-        if began.elapsed() > REFUSES_WITHIN {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("senderops's output");
-            panic!(
-                "senderops run kept running for {REFUSES_WITHIN:?} instead of refusing to start: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let exited = Wait::until("senderops run to exit")
+        .within(REFUSES_WITHIN)
+        .try_poll_ok_blocking(|| match child.try_wait().expect("poll senderops") {
+            Some(_) => Ok(()),
+            None => Err(()),
+        });
+    if exited.is_err() {
+        let _ = child.kill();
     }
+    let output = child.wait_with_output().expect("senderops's output");
+    assert!(
+        exited.is_ok(),
+        "senderops run kept running for {REFUSES_WITHIN:?} instead of refusing to start: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 fn assert_refused(output: &Output, message: &str) {
