@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::controlplane::repo_root;
+use crate::support::process_runs;
 use crate::support::wait::Wait;
 
 /// The demo's own bound on reaching Ready, and ours on its whole run.
@@ -54,17 +55,11 @@ fn started_processes(dir: &Path) -> Vec<(String, u32)> {
     processes
 }
 
-/// Whether `pid` still runs (a zombie no longer does).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        // `PID (COMM) STATE ...`; COMM may hold spaces and parentheses.
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
-}
-
 fn assert_all_gone(processes: &[(String, u32)]) {
-    let left: Vec<&(String, u32)> = processes.iter().filter(|(_, pid)| running(*pid)).collect();
+    let left: Vec<&(String, u32)> = processes
+        .iter()
+        .filter(|(_, pid)| process_runs(*pid))
+        .collect();
     assert!(left.is_empty(), "processes left running: {left:?}");
 }
 
@@ -83,7 +78,7 @@ fn wait_for_exit(child: &mut Child, dir: &Path, within: Duration) -> std::proces
     exited.unwrap_or_else(|()| {
         let running: Vec<(String, u32)> = listed_processes(dir)
             .into_iter()
-            .filter(|(_, pid)| running(*pid))
+            .filter(|(_, pid)| process_runs(*pid))
             .collect();
         signal_group(child, "KILL");
         wait.fail(format!("still running: {running:?}"))
@@ -171,7 +166,7 @@ fn ctrl_c_stops_the_running_demo_and_every_process_it_started() {
     let processes = started_processes(dir.path());
     for (name, pid) in &processes {
         assert!(
-            running(*pid),
+            process_runs(*pid),
             "{name} ({pid}) runs while the demo waits for Ctrl-C"
         );
     }

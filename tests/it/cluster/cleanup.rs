@@ -14,32 +14,20 @@ use super::host::{host_state, netfilter_in_effect};
 use super::node::{Node, image_archive, turn, undo_earlier_nodes};
 use crate::support::controlplane::repo_root;
 use crate::support::kubectl::Kubectl;
+use crate::support::{process_runs, processes_whose};
 
 /// PIDs whose command line names the node's directory (its containerd, kubelet, shims, …).
 fn node_processes() -> BTreeSet<u32> {
-    let dir = repo_root().join("target/node/run");
-    let dir = dir.to_string_lossy();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(dir.as_ref()))
-        })
-        .collect()
+    processes_whose(
+        "cmdline",
+        &repo_root().join("target/node/run").to_string_lossy(),
+    )
 }
 
 /// PIDs in a pod's cgroup (the kubelet puts every container, pause included, under
 /// `kubepods`): found by what the kernel says they belong to, whatever their command line.
 fn pod_processes() -> BTreeSet<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-                .is_ok_and(|c| c.contains("/kubepods"))
-        })
-        .collect()
+    processes_whose("cgroup", "/kubepods")
 }
 
 /// The operator installed as the README says (hack/node/install/node), on the node of
@@ -107,7 +95,7 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         "no process of the node is left: {:?}",
         node_processes()
     );
-    let left: Vec<&u32> = pods.iter().filter(|pid| running(**pid)).collect();
+    let left: Vec<&u32> = pods.iter().filter(|pid| process_runs(**pid)).collect();
     assert!(left.is_empty(), "no pod process is left: {left:?}");
     assert!(pod_processes().is_empty(), "{:?}", pod_processes());
     drop(node);
@@ -136,7 +124,7 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         "the killed run left processes behind (the fault happened)"
     );
     assert!(
-        pods.iter().all(|pid| running(*pid)),
+        pods.iter().all(|pid| process_runs(*pid)),
         "the killed run left its pods' containers running (the fault happened)"
     );
     assert!(
@@ -158,20 +146,12 @@ fn the_node_undoes_everything_it_changed_also_after_a_killed_run() {
         alive.is_empty(),
         "the killed run's processes are gone: {alive:?}"
     );
-    let pods_alive: Vec<&u32> = pods.iter().filter(|pid| running(**pid)).collect();
+    let pods_alive: Vec<&u32> = pods.iter().filter(|pid| process_runs(**pid)).collect();
     assert!(
         pods_alive.is_empty(),
         "the killed run's pod processes are gone: {pods_alive:?}"
     );
     next.stop();
-}
-
-/// Whether `pid` still runs (a zombie no longer does).
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
-    })
 }
 
 /// One section of the output of [`FIRST_USE`]: `iptables-save` and `ip6tables-save`, as printed.

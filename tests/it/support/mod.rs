@@ -34,3 +34,24 @@ pub fn image_archive() -> std::path::PathBuf {
         "builds it from the Dockerfile",
     )
 }
+
+/// Whether process `pid` still runs (a zombie no longer does).
+pub fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `PID (COMM) STATE ...`; COMM may hold spaces and parentheses.
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+/// The PIDs of this machine's processes whose `/proc/PID/FILE` holds `needle`.
+pub fn processes_whose(file: &str, needle: &str) -> std::collections::BTreeSet<u32> {
+    std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/{file}"))
+                .is_ok_and(|text| String::from_utf8_lossy(&text).contains(needle))
+        })
+        .collect()
+}
