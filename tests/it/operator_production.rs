@@ -137,8 +137,11 @@ async fn two_replicas_create_each_sender_once_and_the_standby_takes_over() {
         unrenewed >= lease,
         "the standby took the Lease {unrenewed:?} after its last renewal, before its {lease:?} ran out"
     );
+    // Not much later: a standby that started shortly before the crash, as this one did, trusts
+    // no renewal it has not watched for a whole duration from its own start, then retries its
+    // take every third of a duration (src/leader/view.rs): 3.4–6.1 s measured for a 3 s Lease.
     assert!(
-        unrenewed < lease + Duration::from_secs(2),
+        unrenewed < 3 * lease,
         "the standby took the Lease {unrenewed:?} after its last renewal ({lease:?} Lease)"
     );
     f.sim.number("+15005550099", "auto_verify").await;
