@@ -153,6 +153,12 @@ pub struct WhatsAppSenderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
+    /// The value of the `senderops.io/reconcile-requested-at` annotation that the last finished
+    /// reconcile saw (Flux's `lastHandledReconcileAt`): once it equals the value you set, the
+    /// reconcile you asked for has run and written its conclusions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+
     /// `Ready`, `Synced` and `Stalled`, in the standard Kubernetes condition shape.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]

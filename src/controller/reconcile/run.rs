@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::FIELD_MANAGER;
+use super::{FIELD_MANAGER, RECONCILE_REQUESTED_ANNOTATION};
 use crate::api::condition_type::{STALLED, SYNCED};
 use crate::api::{WhatsAppSender, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controller::Context;
@@ -183,6 +183,11 @@ impl<'a> Run<'a> {
         let before = self.status.conditions.clone();
         self.status.conditions = conditions::merge(&before, assessment, generation, &now);
         self.status.observed_generation = generation;
+        // Only a reconcile's conclusion records it, so a user (or a test) who sees their value
+        // here knows the requested reconcile ran to its end, not merely that one started.
+        if let Some(requested) = self.obj.annotations().get(RECONCILE_REQUESTED_ANNOTATION) {
+            self.status.last_handled_reconcile_at = Some(requested.clone());
+        }
         for type_ in [STALLED, SYNCED] {
             let (old, new) = (
                 conditions::find(&before, type_),

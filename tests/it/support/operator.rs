@@ -387,45 +387,23 @@ impl Fixture {
         )
     }
 
-    /// The operator's reconcile count once it holds still (two looks 300 ms apart agree): the
-    /// senders settled, no reconcile under way. A reconcile counted past it ran after.
-    pub async fn settled_reconciles(&self) -> f64 {
-        let mut last = None;
-        Wait::until(format!(
-            "the operator's reconcile count to hold still (the senders of {} settled)",
-            self.ns
-        ))
-        .within(Duration::from_secs(10))
-        .every(Duration::from_millis(300))
-        .context(|| format!("operator log:\n{}", self.operator.log_tail(20)))
-        .poll_ok(async || {
-            let now = self.reconciles().await;
-            let was = last.replace(now);
-            if was == Some(now) {
-                Ok(now)
-            } else {
-                Err(format!("{was:?} then {now}"))
-            }
-        })
-        .await
-    }
-
-    /// [`Fixture::request_reconcile`], then waits for proof that the asked-for reconcile ran to
-    /// its end: the operator's reconcile count grows past [`Fixture::settled_reconciles`]. A
-    /// check that nothing was sent follows this, never a fixed sleep, which would pass if the
+    /// [`Fixture::request_reconcile`], then waits for proof that this very reconcile ran to its
+    /// end: `.status.lastHandledReconcileAt` carries `value`, which only the conclusion of a
+    /// reconcile that saw the annotation writes (an unrelated poll or backoff cannot). A check
+    /// that nothing was sent follows this, never a fixed sleep, which would pass if the
     /// reconcile never ran.
     pub async fn reconcile_and_wait(&self, name: &str, value: &str) {
-        let before = self.settled_reconciles().await;
         self.request_reconcile(name, value).await;
-        Wait::until(format!(
-            "the reconcile of {}/{name} asked for with {value:?} to finish (reconciles past \
-             {before})",
-            self.ns
-        ))
-        .within(DEADLINE)
-        .every(Duration::from_millis(50))
-        .context(|| format!("operator log:\n{}", self.operator.log_tail(20)))
-        .poll(async || self.reconciles().await, |now| *now > before)
+        self.wait_for(
+            name,
+            &format!("reconciled for the request {value:?}"),
+            |s| {
+                s.status
+                    .as_ref()
+                    .and_then(|st| st.last_handled_reconcile_at.as_deref())
+                    == Some(value)
+            },
+        )
         .await;
     }
 
