@@ -189,6 +189,86 @@ async fn a_stopped_leader_releases_the_lease_and_the_standby_leads() {
     assert!(second.stop().success());
 }
 
+/// README: "A leader that loses the Lease stops at once and exits, to restart as a standby."
+/// Another holder is written into the Lease while the leader polls a registration that stays
+/// CREATING: the leader finds it at its next renewal, exits with a failure (so its pod
+/// restarts), sends Twilio nothing after it knew, and leaves the Lease to its new holder.
+#[tokio::test]
+async fn a_leader_whose_lease_is_taken_exits_and_sends_nothing_more() {
+    // Each lifecycle step takes a minute: the sender stays CREATING, polled every 100 ms and
+    // backing off, so a leader that went on would keep asking Twilio about it.
+    let sim =
+        support::sim::Sim::start_with(|config| config.step_delay = Duration::from_secs(60)).await;
+    let plane = support::controlplane::shared();
+    let ns = plane.namespace("lease-taken").await;
+    let args = replica_args(&ns);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut f = Fixture::with_sim_in(&ns, sim, &args).await;
+    wait_for_holder(&f, &[f.operator.pid()]).await;
+    f.sim.number("+15005550001", "auto_verify").await;
+    f.apply("acme", spec("+15005550001", json!({}))).await;
+    f.wait_create_at_twilio("+15005550001").await;
+    // The leader is polling the registration: what it would go on doing.
+    let created = f.sim.requests_total().await;
+    Wait::until("the leader to poll the CREATING registration")
+        .within(Duration::from_secs(10))
+        .poll(async || f.sim.requests_total().await, |now| *now > created)
+        .await;
+
+    // What a replica that took the Lease over writes: its identity, a fresh renewal, one
+    // transition more. A minute long, so that the old leader cannot see it expire meanwhile.
+    let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
+    let thief = "another-replica";
+    // MicroTime: the API server parses a Lease's times with exactly six fractional digits.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    leases
+        .patch(
+            "senderops",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {
+                "holderIdentity": thief,
+                "leaseDurationSeconds": 60,
+                "acquireTime": now,
+                "renewTime": now,
+            }})),
+        )
+        .await
+        .expect("write another holder into the Lease");
+    let taken = Instant::now();
+    let lease = Duration::from_secs(LEASE_SECONDS);
+    let exit = Wait::until("the leader that lost its Lease to exit")
+        .within(lease)
+        .every(Duration::from_millis(20))
+        .poll_ok(async || f.operator.exit_status().ok_or("still running"))
+        .await;
+    // It renews a third of the duration before expiry (src/leader), so it learns within
+    // two thirds of one.
+    eprintln!(
+        "the leader exited {:?} after its Lease was taken",
+        taken.elapsed()
+    );
+    assert!(
+        !exit.success(),
+        "exits with a failure, to be restarted: {exit:?}"
+    );
+    let log = f.operator.log();
+    let lost = log
+        .find("lost the Lease to another replica")
+        .unwrap_or_else(|| panic!("no word of the lost Lease:\n{}", f.operator.log_tail(20)));
+    let after_loss = &log[lost..];
+    assert!(
+        !after_loss.contains("twilio_request"),
+        "a Twilio request after the leader knew it lost the Lease:\n{after_loss}"
+    );
+    assert_eq!(
+        holder(&f).await.as_deref(),
+        Some(thief),
+        "the exiting leader gave the Lease back to no one or took it back"
+    );
+}
+
 #[tokio::test]
 async fn a_shard_reconciles_only_the_senders_it_selects() {
     let f = Fixture::with_args("shard", &["--selector", "senderops.io/shard=a"]).await;
