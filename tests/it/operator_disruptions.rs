@@ -209,6 +209,72 @@ async fn an_api_server_restart_is_ridden_out_by_the_same_operator_process() {
     plane.stop();
 }
 
+/// README: "a failed status write never produces a second registration". The API server
+/// goes down while Twilio holds the create's answer, so the write of the SID it returns fails;
+/// once the server is back the same process must find the number it registered, not create it
+/// again.
+#[tokio::test]
+async fn a_failed_status_write_after_a_create_registers_the_number_once() {
+    const HELD: Duration = Duration::from_secs(3);
+    let plane = controlplane::dedicated("operator_disruptions-status-write");
+    let ns = plane.namespace("status-write").await;
+    let mut f = Fixture::on_plane(plane, &ns, Sim::start().await, &[]).await;
+    f.sim.number("+15005550001", "auto_verify").await;
+    f.sim
+        .faults(json!({"answer_delay_ms": HELD.as_millis() as u64, "only": "POST /v2/Channels/Senders"}))
+        .await;
+    f.apply("acme", spec("+15005550001", json!({}))).await;
+    f.wait_create_at_twilio("+15005550001").await;
+    let log_before = f.operator.log().len();
+    plane.stop();
+    // The fault: the answer came, and the SID it carried could not be written.
+    Wait::until("the operator to fail to write the created sender's status")
+        .within(HELD + Duration::from_secs(10))
+        .every(Duration::from_millis(100))
+        .poll_ok(async || {
+            let log = f.operator.log();
+            let since = log.get(log_before..).unwrap_or_default();
+            // The create's answer, then that reconcile failing on Kubernetes (the SID write).
+            let created = since.lines().position(|l| {
+                l.contains("http.method=POST route=\"/v2/Channels/Senders\"")
+                    && l.contains("status=202")
+            });
+            let failed = created.and_then(|at| {
+                since.lines().skip(at).find(|l| {
+                    l.contains("reconcile failed") && l.contains("error_kind=\"kubernetes\"")
+                })
+            });
+            if failed.is_some() {
+                Ok(())
+            } else {
+                Err(format!("its log since the stop:\n{since}"))
+            }
+        })
+        .await;
+    f.sim.faults(json!({})).await;
+    plane.start_again();
+    f.client = plane.client().await;
+    f.senders = Api::namespaced(f.client.clone(), &ns);
+    f.secrets = Api::namespaced(f.client.clone(), &ns);
+
+    let ready = f.wait_ready("acme").await;
+    assert_eq!(
+        f.sim.create_attempts("+15005550001").await,
+        1,
+        "one create, whatever the failed write:\n{}",
+        f.operator.log_tail(40)
+    );
+    let at_twilio = f.sim_senders_for("+15005550001").await;
+    assert_eq!(at_twilio.len(), 1, "{at_twilio:?}");
+    assert_eq!(
+        at_twilio[0]["sid"],
+        sid_of(&ready),
+        "the status names the one sender"
+    );
+    drop(f);
+    plane.stop();
+}
+
 /// How long a create's answer is held in the deletion tests: time to delete the object while
 /// Twilio holds it.
 const HELD_CREATE: Duration = Duration::from_millis(1500);
