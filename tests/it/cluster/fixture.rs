@@ -237,6 +237,12 @@ impl Cluster {
     /// Plays the user once: every sender waiting for a code whose Secret does not exist yet
     /// gets it, read from the simulator. Returns how many codes it wrote.
     pub async fn provide_codes(&self) -> usize {
+        self.provide_codes_except(&[]).await
+    }
+
+    /// [`Cluster::provide_codes`], except to the senders named in `withheld`, whose user has not
+    /// read the code yet.
+    pub async fn provide_codes_except(&self, withheld: &[&str]) -> usize {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), SENDERS_NAMESPACE);
         let mut written = 0;
         for sender in self
@@ -245,6 +251,9 @@ impl Cluster {
             .await
             .expect("list senders")
         {
+            if withheld.contains(&sender.metadata.name.as_deref().unwrap_or_default()) {
+                continue;
+            }
             let status = sender.status.as_ref();
             let (Some(sid), Some(twilio)) = (
                 status.and_then(|s| s.sid.clone()),
@@ -366,6 +375,21 @@ impl Cluster {
         assert_eq!(response.status(), 200, "{url}");
         response.text().await.expect("a metrics page")
     }
+}
+
+/// The operator's `/metrics` straight from a pod (its IP, from the node).
+pub async fn scrape_pod(pod: &Pod) -> String {
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("the pod has an IP");
+    reqwest::get(format!("http://{ip}:8080/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("scrape {}: {e}", name_of(pod)))
+        .text()
+        .await
+        .expect("a metrics page")
 }
 
 /// The pod name in a Lease holder identity (`POD_NAME_SUFFIX`).

@@ -1,13 +1,15 @@
 //! `kubectl rollout restart` in the middle of onboarding ten senders (half need a code): every
-//! replica is replaced while registrations are under way, and still every sender becomes Ready
-//! with one registration each at Twilio.
+//! replica is replaced while registrations are under way (one code is withheld until a new pod
+//! leads), and still every sender becomes Ready with one registration each at Twilio.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::fixture::{Cluster, OPERATOR_NAMESPACE, name_of, sender_spec};
+use super::fixture::{
+    AVAILABLE_TIMEOUT, Cluster, OPERATOR_NAMESPACE, SENDER_READY_TIMEOUT, name_of, sender_spec,
+};
 use crate::support::controlplane::repo_root;
 use crate::support::operator::condition;
 
@@ -39,30 +41,32 @@ async fn a_rollout_restart_during_onboarding_leaves_every_sender_ready_and_regis
         names.push(name);
     }
 
-    // Restart once onboarding is under way (the operator registers one number per account at
-    // a time, so most senders are still waiting their turn).
+    // The restart must fall in the middle of onboarding: fleet-1's code is withheld until a
+    // pod of the new ReplicaSet leads, so an old pod registers it and a new one finishes it.
+    let withheld = "fleet-1";
     let began = Instant::now();
     loop {
-        cluster.provide_codes().await;
-        if cluster.registrations().await >= 2 {
+        cluster.provide_codes_except(&[withheld]).await;
+        let sender = cluster
+            .senders()
+            .get(withheld)
+            .await
+            .expect("read a sender");
+        if condition(&sender, "Ready").is_some_and(|c| c.reason == "WaitingForCode") {
             break;
         }
         assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "onboarding did not start"
+            began.elapsed() < SENDER_READY_TIMEOUT,
+            "{withheld} did not come to wait for its code: {:?}",
+            sender.status
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut ready = 0;
-    for name in &names {
-        let sender = cluster.senders().get(name).await.expect("read a sender");
-        ready += usize::from(condition(&sender, "Ready").is_some_and(|c| c.status == "True"));
-    }
-    assert!(
-        ready < SENDERS,
-        "the restart comes in the middle of onboarding ({ready} Ready)"
+    let registered_by_old = cluster.registrations().await;
+    eprintln!(
+        "rollout restart with {registered_by_old} of {SENDERS} numbers registered, {withheld} \
+         waiting for its code"
     );
-    eprintln!("rollout restart with {ready} of {SENDERS} senders Ready");
     cluster
         .kubectl(&[
             "-n",
@@ -72,7 +76,29 @@ async fn a_rollout_restart_during_onboarding_leaves_every_sender_ready_and_regis
             "deployment/senderops",
         ])
         .expect_success("kubectl rollout restart");
-
+    let began = Instant::now();
+    let new_leader = loop {
+        let leader = cluster.leader_pod("senderops").await;
+        if !before.contains(&leader) {
+            break leader;
+        }
+        assert!(
+            began.elapsed() < AVAILABLE_TIMEOUT,
+            "no new pod led within {AVAILABLE_TIMEOUT:?}; the Lease names {leader}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let sender = cluster
+        .senders()
+        .get(withheld)
+        .await
+        .expect("read a sender");
+    assert!(
+        condition(&sender, "Ready").is_some_and(|c| c.status != "True"),
+        "{withheld} is still onboarding when {new_leader} leads: {:?}",
+        sender.status
+    );
+    eprintln!("{new_leader} leads; now the user reads {withheld}'s code");
     cluster.wait_ready(&names).await;
     cluster.wait_available("senderops", 2).await;
     let after: BTreeSet<String> = cluster.pods(SELECTOR).await.iter().map(name_of).collect();

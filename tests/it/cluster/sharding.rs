@@ -3,13 +3,14 @@
 //! two Deployments, each leading through its own Lease and reconciling only the senders labelled
 //! with its shard; a sender in no shard is left alone.
 
-use std::time::Duration;
-
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use super::fixture::{Cluster, SENDERS_NAMESPACE, install_overlay, sender_spec};
+use super::fixture::{
+    Cluster, SENDERS_NAMESPACE, install_overlay, name_of, scrape_pod, sender_spec,
+};
+use crate::support::metrics::sum;
 
 /// Who reported the Events of sender `name` (the pod name: `reportingInstance`).
 async fn reporters(cluster: &Cluster, name: &str) -> Vec<String> {
@@ -80,8 +81,26 @@ async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders(
             "shard-{shard}'s Events all come from its shard's leader {leader}: {reported:?}"
         );
     }
-    // Long enough for any operator to have picked it up (the others were Ready meanwhile).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // What each shard's leader holds: its cache (`senderops_senders`, every sender it watches,
+    // reconciled or not) has its own sender and nothing else, so no replica ever had the
+    // unlabelled one to reconcile. Standbys hold no cache.
+    let pods = cluster.pods("app.kubernetes.io/name=senderops").await;
+    for (shard, leader) in ["a", "b"].iter().zip(&leaders) {
+        let pod = pods
+            .iter()
+            .find(|p| name_of(p) == *leader)
+            .unwrap_or_else(|| panic!("shard {shard}'s leader {leader} is not among the pods"));
+        let metrics = scrape_pod(pod).await;
+        assert_eq!(
+            sum(
+                &metrics,
+                "senderops_senders",
+                &[("namespace", SENDERS_NAMESPACE)]
+            ),
+            1.0,
+            "shard {shard}'s leader {leader} watches only shard-{shard}:\n{metrics}"
+        );
+    }
     let unsharded = cluster
         .senders()
         .get("no-shard")
