@@ -1,5 +1,6 @@
 //! Injected faults for Twilio API routes (`/v2/…` and `/v1/…`): added latency, random 500/503,
-//! a per-account rate limit, and answers held back or lost after the request was processed.
+//! a per-account rate limit, answers held back or lost after the request was processed, and
+//! answers to a code submission that quote the code.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -8,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http_body::Frame;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,10 @@ pub struct FaultSettings {
     /// Holds every answer this long after its request was processed.
     #[serde(default)]
     pub answer_delay_ms: Option<u64>,
+    /// Answers every request that submits a verification code with the code quoted, as a
+    /// careless proxy or API might: what a client must keep out of its errors and logs.
+    #[serde(default)]
+    pub echo_code: Option<CodeEcho>,
     /// Limits every fault to one operation, written `METHOD /route/template` (e.g.
     /// `POST /v2/Channels/Senders` for creates only, `GET /v1/Alerts` for alert lists); all
     /// Twilio API requests when absent.
@@ -105,6 +111,10 @@ impl Faults {
         positive_ms(self.settings.answer_delay_ms)
     }
 
+    pub fn echo_code(&self) -> Option<CodeEcho> {
+        self.settings.echo_code
+    }
+
     /// Whether this answer is to be lost (drawn once per processed request).
     pub fn lose_answer(&self) -> bool {
         self.settings
@@ -140,6 +150,57 @@ impl Faults {
 
 fn positive_ms(ms: Option<u64>) -> Option<Duration> {
     ms.filter(|ms| *ms > 0).map(Duration::from_millis)
+}
+
+/// How the `echo_code` fault answers a request that submits a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeEcho {
+    /// 400 (20001) with Twilio's error body, its message quoting the code; the request is not
+    /// handled.
+    Rejected,
+    /// The request is handled; a success answer is then replaced by a 200 whose plain-text
+    /// (not JSON) body quotes the code.
+    Text,
+}
+
+/// Runs `request` under the `echo_code` fault: one whose JSON body has
+/// `configuration.verification_code` is answered as `echo` says, any other as usual.
+pub async fn echoing(echo: CodeEcho, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let code = submitted_code(&bytes);
+    let request = Request::from_parts(parts, Body::from(bytes));
+    match (echo, code) {
+        (_, None) => next.run(request).await,
+        (CodeEcho::Rejected, Some(code)) => ApiError::invalid_parameter(format!(
+            "Invalid parameter `configuration.verification_code`: {code} is not a valid code"
+        ))
+        .into_response(),
+        (CodeEcho::Text, Some(code)) => {
+            let handled = next.run(request).await;
+            if !handled.status().is_success() {
+                return handled;
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain")],
+                format!("OK\nverification_code={code}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `configuration.verification_code` of a JSON body, if it is a non-empty string.
+fn submitted_code(body: &[u8]) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    body.pointer("/configuration/verification_code")?
+        .as_str()
+        .filter(|code| !code.is_empty())
+        .map(str::to_string)
 }
 
 /// Put on a response whose request was processed but whose answer is to be lost.
@@ -247,6 +308,27 @@ mod tests {
             assert!(only(bad).validate().is_err(), "{bad}");
         }
         assert!(only("GET /v1/Alerts").validate().is_ok());
+    }
+
+    #[test]
+    fn only_a_body_with_a_code_is_echoed() {
+        let code = |body: &str| submitted_code(body.as_bytes());
+        assert_eq!(
+            code(r#"{"configuration":{"verification_code":"123456"}}"#).as_deref(),
+            Some("123456")
+        );
+        for none in [
+            r#"{"configuration":{"verification_code":""}}"#,
+            r#"{"configuration":{"waba_id":"1"}}"#,
+            r#"{"profile":{"about":"x"}}"#,
+            "",
+            "not json",
+        ] {
+            assert_eq!(code(none), None, "{none}");
+        }
+        let settings: FaultSettings = serde_json::from_str(r#"{"echo_code":"text"}"#).unwrap();
+        assert_eq!(settings.echo_code, Some(CodeEcho::Text));
+        assert!(serde_json::from_str::<FaultSettings>(r#"{"echo_code":"loud"}"#).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::faults::LoseAnswer;
+use crate::faults::{LoseAnswer, echoing};
 use crate::stats::LoggedAccount;
 use crate::twilio_api::LIST_ROUTE;
 use crate::{Sim, lock};
@@ -19,8 +19,9 @@ use crate::{Sim, lock};
 #[derive(Debug, Clone)]
 pub struct Authed(pub String);
 
-/// Auth first, then faults (latency, rate limit, random errors), then the request, then the
-/// answer faults (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
+/// Auth first, then faults (latency, rate limit, random errors), then the request (or, for a
+/// code submission under `echo_code`, an answer quoting its code), then the answer faults
+/// (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
 pub async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
     let request = match count_create_attempt(&sim, request).await {
         Ok(request) => request,
@@ -54,10 +55,14 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
         true => lock(&sim.faults).check(&account, Instant::now()),
         false => Ok(()),
     };
+    let echo = lock(&sim.faults).echo_code().filter(|_| faulty);
     let mut response = match fault {
         Ok(()) => {
             request.extensions_mut().insert(Authed(account.clone()));
-            let response = next.run(request).await;
+            let response = match echo {
+                Some(echo) => echoing(echo, request, next).await,
+                None => next.run(request).await,
+            };
             match faulty {
                 true => processed(sim, &account, &method, &route, response).await,
                 false => response,
@@ -70,7 +75,7 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
 }
 
 /// The largest body a create may have; the handlers' own limit (axum's default) is the same.
-const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Counts a create by the number in its body before anything can refuse it (auth, faults,
 /// validation), so that attempts refused in any way are seen. The body is read and put back.

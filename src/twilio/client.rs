@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -20,8 +20,8 @@ use super::budget::{BudgetConfig, RequestBudget};
 use super::credentials::Credentials;
 use super::error::{TwilioError, parse_retry_after};
 use super::models::{
-    Alert, AlertPage, CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest,
-    is_valid_sender_sid,
+    Alert, AlertPage, Configuration, CreateSenderRequest, Sender, SenderPage, UpdateSenderRequest,
+    VerificationCode, is_valid_sender_sid,
 };
 use super::retry::RetryPolicy;
 
@@ -144,6 +144,59 @@ enum Replay {
     OnlyUnprocessed,
 }
 
+/// An answer of any status: status, `Retry-After`, body.
+type Answer = (StatusCode, Option<Duration>, Vec<u8>);
+
+/// One logical request: what it sends, and how freely it may be sent again.
+struct Call<'a> {
+    method: Method,
+    route: &'static str,
+    sid: Option<&'a str>,
+    url: String,
+    body: Option<Body>,
+    replay: Replay,
+}
+
+/// A request body, with the verification code it carries: whatever the answer quotes of it, no
+/// error made from that answer may hold it (see [`SendersClient::attempt`]). No `Debug`: the
+/// JSON holds the code.
+struct Body {
+    json: Vec<u8>,
+    code: Option<VerificationCode>,
+}
+
+impl Body {
+    fn of(request: &impl RequestBody) -> Result<Self, TwilioError> {
+        let json = serde_json::to_vec(request).map_err(|e| {
+            TwilioError::InvalidArgument(format!("request body: {}", e.classify_str()))
+        })?;
+        Ok(Self {
+            json,
+            code: request
+                .configuration()
+                .and_then(|c| c.verification_code.clone()),
+        })
+    }
+}
+
+/// A request body the client sends. Each says where its code would be, so that a new kind of
+/// body cannot send one the client does not know to keep out of errors.
+trait RequestBody: Serialize {
+    fn configuration(&self) -> Option<&Configuration>;
+}
+
+impl RequestBody for CreateSenderRequest {
+    fn configuration(&self) -> Option<&Configuration> {
+        self.configuration.as_ref()
+    }
+}
+
+impl RequestBody for UpdateSenderRequest {
+    fn configuration(&self) -> Option<&Configuration> {
+        self.configuration.as_ref()
+    }
+}
+
 /// Senders API client for one account. Cheap to clone.
 #[derive(Clone)]
 pub struct SendersClient {
@@ -218,35 +271,28 @@ impl SendersClient {
     /// (429, 503, connection refused); on any other failure the caller must list
     /// (`find_by_sender_id`) and adopt the sender before creating again.
     pub async fn create(&self, request: &CreateSenderRequest) -> Result<Sender, TwilioError> {
-        let body = to_body(request)?;
-        let url = format!("{}{ROUTE_LIST}", self.base_url);
-        let bytes = self
-            .execute(
-                Method::POST,
-                ROUTE_LIST,
-                None,
-                url,
-                Some(body),
-                Replay::OnlyUnprocessed,
-            )
-            .await?;
-        decode(ROUTE_LIST, &bytes)
+        let call = Call {
+            method: Method::POST,
+            route: ROUTE_LIST,
+            sid: None,
+            url: format!("{}{ROUTE_LIST}", self.base_url),
+            body: Some(Body::of(request)?),
+            replay: Replay::OnlyUnprocessed,
+        };
+        self.execute(call, decode).await
     }
 
     /// `GET /v2/Channels/Senders/{Sid}`.
     pub async fn fetch(&self, sid: &str) -> Result<Sender, TwilioError> {
-        let url = self.instance_url(sid)?;
-        let bytes = self
-            .execute(
-                Method::GET,
-                ROUTE_INSTANCE,
-                Some(sid),
-                url,
-                None,
-                Replay::Safe,
-            )
-            .await?;
-        decode(ROUTE_INSTANCE, &bytes)
+        let call = Call {
+            method: Method::GET,
+            route: ROUTE_INSTANCE,
+            sid: Some(sid),
+            url: self.instance_url(sid)?,
+            body: None,
+            replay: Replay::Safe,
+        };
+        self.execute(call, decode).await
     }
 
     /// `POST /v2/Channels/Senders/{Sid}`. An update carrying a verification code is treated
@@ -257,48 +303,33 @@ impl SendersClient {
         sid: &str,
         request: &UpdateSenderRequest,
     ) -> Result<Sender, TwilioError> {
-        let url = self.instance_url(sid)?;
-        let body = to_body(request)?;
-        let replay = if request.submits_verification_code() {
-            Replay::OnlyUnprocessed
-        } else {
-            Replay::Safe
+        let call = Call {
+            method: Method::POST,
+            route: ROUTE_INSTANCE,
+            sid: Some(sid),
+            url: self.instance_url(sid)?,
+            body: Some(Body::of(request)?),
+            replay: if request.submits_verification_code() {
+                Replay::OnlyUnprocessed
+            } else {
+                Replay::Safe
+            },
         };
-        let bytes = self
-            .execute(
-                Method::POST,
-                ROUTE_INSTANCE,
-                Some(sid),
-                url,
-                Some(body),
-                replay,
-            )
-            .await;
-        let code = request
-            .configuration
-            .as_ref()
-            .and_then(|c| c.verification_code.as_ref());
-        let bytes = match (bytes, code) {
-            (Err(err), Some(code)) => return Err(err.redacting(code.expose())),
-            (bytes, _) => bytes?,
-        };
-        decode(ROUTE_INSTANCE, &bytes)
+        self.execute(call, decode).await
     }
 
     /// `DELETE /v2/Channels/Senders/{Sid}`. A sender that is already gone yields an error of
     /// class `NotFound`, which callers treat as success.
     pub async fn delete(&self, sid: &str) -> Result<(), TwilioError> {
-        let url = self.instance_url(sid)?;
-        self.execute(
-            Method::DELETE,
-            ROUTE_INSTANCE,
-            Some(sid),
-            url,
-            None,
-            Replay::Safe,
-        )
-        .await?;
-        Ok(())
+        let call = Call {
+            method: Method::DELETE,
+            route: ROUTE_INSTANCE,
+            sid: Some(sid),
+            url: self.instance_url(sid)?,
+            body: None,
+            replay: Replay::Safe,
+        };
+        self.execute(call, |_, _| Ok(())).await
     }
 
     /// One page of `GET /v2/Channels/Senders?Channel=whatsapp`. `page_size` is clamped to
@@ -402,10 +433,15 @@ impl SendersClient {
         route: &'static str,
         url: String,
     ) -> Result<P, TwilioError> {
-        let bytes = self
-            .execute(Method::GET, route, None, url, None, Replay::Safe)
-            .await?;
-        decode(route, &bytes)
+        let call = Call {
+            method: Method::GET,
+            route,
+            sid: None,
+            url,
+            body: None,
+            replay: Replay::Safe,
+        };
+        self.execute(call, decode).await
     }
 
     fn instance_url(&self, sid: &str) -> Result<String, TwilioError> {
@@ -418,28 +454,24 @@ impl SendersClient {
         Ok(format!("{}{ROUTE_LIST}/{sid}", self.base_url))
     }
 
-    /// Sends one logical request with budget, timeout and retries; returns the body of the
-    /// 2xx answer.
-    async fn execute(
+    /// Sends one logical request with budget, timeout and retries; returns the 2xx answer's
+    /// body as `read` makes it.
+    async fn execute<T>(
         &self,
-        method: Method,
-        route: &'static str,
-        sid: Option<&str>,
-        url: String,
-        body: Option<Vec<u8>>,
-        replay: Replay,
-    ) -> Result<Vec<u8>, TwilioError> {
-        let operation = operation_name(&method, route);
+        call: Call<'_>,
+        read: impl Fn(&'static str, &[u8]) -> Result<T, TwilioError>,
+    ) -> Result<T, TwilioError> {
+        let operation = operation_name(&call.method, call.route);
         // info, not debug: the retry warnings inside must carry account and route at the
         // operator's default log level.
         let span = tracing::info_span!(
             "twilio_request",
-            http.method = %method,
-            route,
+            http.method = %call.method,
+            route = call.route,
             account_sid = %self.account_sid(),
-            sid = sid.unwrap_or(""),
+            sid = call.sid.unwrap_or(""),
         );
-        let should_retry = |err: &TwilioError| match replay {
+        let should_retry = |err: &TwilioError| match call.replay {
             // A garbled or oversized answer would most likely come back the same at once.
             Replay::Safe => {
                 err.is_retryable()
@@ -453,7 +485,7 @@ impl SendersClient {
         let result = self
             .retry
             .run(should_retry, |attempt| {
-                self.attempt(operation, attempt, method.clone(), &url, body.as_deref())
+                self.attempt(operation, attempt, &call, &read)
             })
             .instrument(span.clone())
             .await;
@@ -465,14 +497,51 @@ impl SendersClient {
         result
     }
 
-    async fn attempt(
+    /// One attempt, and the one place where the errors of a request are made: from its
+    /// answer, its transport or `read`, and redacted of the code its body carries before the
+    /// retry loop, a log line or a caller sees them.
+    async fn attempt<T>(
         &self,
         operation: &'static str,
         attempt: u32,
-        method: Method,
-        url: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Vec<u8>, TwilioError> {
+        call: &Call<'_>,
+        read: &impl Fn(&'static str, &[u8]) -> Result<T, TwilioError>,
+    ) -> Result<T, TwilioError> {
+        let secret = call
+            .body
+            .as_ref()
+            .and_then(|body| body.code.as_ref())
+            .map_or("", VerificationCode::expose);
+        let (answer, elapsed) = self.exchange(operation, attempt, call).await;
+        let answered = answer.is_ok();
+        let result = match answer {
+            Ok((status, _, bytes)) if status.is_success() => read(call.route, &bytes),
+            Ok((status, retry_after, bytes)) => Err(TwilioError::from_response_redacting(
+                status.as_u16(),
+                &String::from_utf8_lossy(&bytes),
+                retry_after,
+                secret,
+            )),
+            Err(err) => Err(err),
+        }
+        .map_err(|err| err.redacting(secret));
+        if let Err(err) = &result
+            && !answered
+        {
+            let elapsed_ms = elapsed.as_millis() as u64;
+            tracing::debug!(attempt, elapsed_ms, error = %err, "Twilio request did not complete");
+        }
+        result
+    }
+
+    /// Sends the request once and reads the whole answer, whatever its status; also says how
+    /// long that took (the wait for the budget left out).
+    async fn exchange(
+        &self,
+        operation: &'static str,
+        attempt: u32,
+        call: &Call<'_>,
+    ) -> (Result<Answer, TwilioError>, Duration) {
         // Only requests the budget held back are observed, so the histogram's count is the
         // number of throttled requests (a measured wait is never exactly zero).
         if !self.budget.try_acquire() {
@@ -485,16 +554,16 @@ impl SendersClient {
         let started = tokio::time::Instant::now();
         let mut request = self
             .http
-            .request(method, url)
+            .request(call.method.clone(), &call.url)
             .basic_auth(
                 self.credentials.basic_auth_username(),
                 Some(self.credentials.basic_auth_password()),
             )
             .header(ACCEPT, "application/json");
-        if let Some(body) = body {
+        if let Some(body) = &call.body {
             request = request
                 .header(CONTENT_TYPE, "application/json")
-                .body(body.to_vec());
+                .body(body.json.clone());
         }
         let outcome = async {
             let response = request.send().await.map_err(transport_error)?;
@@ -509,7 +578,6 @@ impl SendersClient {
         }
         .await;
         let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_millis() as u64;
         if let Some(observer) = &self.observer.0 {
             let result = match &outcome {
                 Ok((status, _, _)) => status.as_str().to_string(),
@@ -520,29 +588,15 @@ impl SendersClient {
             };
             observer.attempt(operation, &result, elapsed);
         }
-        match outcome {
-            Ok((status, retry_after, bytes)) => {
-                tracing::debug!(
-                    attempt,
-                    status = status.as_u16(),
-                    elapsed_ms,
-                    "Twilio answered"
-                );
-                if status.is_success() {
-                    Ok(bytes)
-                } else {
-                    Err(TwilioError::from_response(
-                        status.as_u16(),
-                        &String::from_utf8_lossy(&bytes),
-                        retry_after,
-                    ))
-                }
-            }
-            Err(err) => {
-                tracing::debug!(attempt, elapsed_ms, error = %err, "Twilio request did not complete");
-                Err(err)
-            }
+        if let Ok((status, _, _)) = &outcome {
+            tracing::debug!(
+                attempt,
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                "Twilio answered"
+            );
         }
+        (outcome, elapsed)
     }
 }
 
@@ -625,11 +679,6 @@ fn operation_name(method: &Method, route: &str) -> &'static str {
         ("DELETE", _) => "delete",
         _ => "other",
     }
-}
-
-fn to_body(value: &impl Serialize) -> Result<Vec<u8>, TwilioError> {
-    serde_json::to_vec(value)
-        .map_err(|e| TwilioError::InvalidArgument(format!("request body: {}", e.classify_str())))
 }
 
 /// Parses a success body. The message names where the JSON broke but never quotes it: a

@@ -188,15 +188,28 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// What a secret is replaced with.
+const REDACTED: &str = "[redacted]";
+
+/// `text` with every occurrence of `secret` replaced (none when `secret` is empty).
+fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(secret, REDACTED)
+    }
+}
+
 impl TwilioError {
-    /// The same error with every occurrence of `secret` in Twilio's words replaced: an answer
-    /// to a code submission may quote the code (a proxy echoing the request, say), and these
-    /// words reach conditions, Events and logs.
+    /// The same error with every occurrence of `secret` replaced, in every text it carries, and
+    /// without a Twilio code whose digits contain it: an answer to a code submission may quote
+    /// the code (a proxy echoing the request, say), and an error reaches conditions, Events and
+    /// logs, through `Display` and `Debug` alike.
     pub fn redacting(self, secret: &str) -> Self {
         if secret.is_empty() {
             return self;
         }
-        let redact = |text: String| text.replace(secret, "[redacted]");
+        let scrub = |text: String| redact(&text, secret);
         match self {
             Self::Api {
                 http_status,
@@ -206,12 +219,18 @@ impl TwilioError {
                 retry_after,
             } => Self::Api {
                 http_status,
-                code,
-                message: redact(message),
-                more_info: more_info.map(redact),
+                code: code.filter(|code| !code.to_string().contains(secret)),
+                message: scrub(message),
+                more_info: more_info.map(scrub),
                 retry_after,
             },
-            other => other,
+            Self::Connect(text) => Self::Connect(scrub(text)),
+            Self::Transport(text) => Self::Transport(scrub(text)),
+            Self::Decode(text) => Self::Decode(scrub(text)),
+            Self::InvalidConfig(text) => Self::InvalidConfig(scrub(text)),
+            Self::InvalidArgument(text) => Self::InvalidArgument(scrub(text)),
+            Self::Pagination(text) => Self::Pagination(scrub(text)),
+            Self::Timeout | Self::ResponseTooLarge { .. } => self,
         }
     }
 
@@ -219,10 +238,23 @@ impl TwilioError {
     /// fills with its JSON error; anything else (a proxy's HTML, an empty body) still gives a
     /// useful message.
     pub fn from_response(http_status: u16, body: &str, retry_after: Option<Duration>) -> Self {
+        Self::from_response_redacting(http_status, body, retry_after, "")
+    }
+
+    /// [`Self::from_response`] for the answer to a request that carried `secret`. The secret
+    /// is taken out before Twilio's words are cut to length: redacting afterwards would miss
+    /// the part of it left at the cut.
+    pub fn from_response_redacting(
+        http_status: u16,
+        body: &str,
+        retry_after: Option<Duration>,
+        secret: &str,
+    ) -> Self {
+        let quoted = |text: &str| quote(&redact(text, secret));
         if let Ok(parsed) = serde_json::from_str::<ErrorBody>(body)
             && (parsed.code.is_some() || parsed.message.is_some())
         {
-            let message = parsed.message.as_deref().map(quote).unwrap_or_default();
+            let message = parsed.message.as_deref().map(quoted).unwrap_or_default();
             return Self::Api {
                 http_status,
                 code: parsed.code,
@@ -231,11 +263,12 @@ impl TwilioError {
                 } else {
                     message
                 },
-                more_info: parsed.more_info.as_deref().map(quote),
+                more_info: parsed.more_info.as_deref().map(quoted),
                 retry_after,
-            };
+            }
+            .redacting(secret);
         }
-        let snippet: String = quote(body).chars().take(BODY_SNIPPET_CHARS).collect();
+        let snippet: String = quoted(body).chars().take(BODY_SNIPPET_CHARS).collect();
         let message = if snippet.is_empty() {
             "empty response body".to_string()
         } else {
@@ -248,6 +281,7 @@ impl TwilioError {
             more_info: None,
             retry_after,
         }
+        .redacting(secret)
     }
 
     /// Twilio's numeric error code, when Twilio sent one.
@@ -435,7 +469,9 @@ mod tests {
     #[test]
     fn an_answer_that_quotes_the_code_keeps_its_words_but_not_the_code() {
         let echoed = twilio(400, 63100, "Invalid verification_code 482913 for sender");
-        let shown = echoed.redacting("482913").to_string();
+        let echoed = echoed.redacting("482913");
+        let shown = echoed.to_string();
+        assert!(!format!("{echoed:?}").contains("482913"), "{echoed:?}");
         assert!(!shown.contains("482913"), "{shown}");
         assert!(
             shown.contains("Invalid verification_code [redacted] for sender"),
@@ -444,6 +480,63 @@ mod tests {
         assert!(shown.contains("63100"), "{shown}");
         let kept = twilio(500, 20500, "Internal error").redacting("");
         assert!(kept.to_string().contains("Internal error"));
+    }
+
+    /// Everything an error shows of itself: what conditions, Events and logs may carry.
+    fn everything(err: &TwilioError) -> String {
+        format!("{err} {err:?} {}", err.advice())
+    }
+
+    #[test]
+    fn no_part_of_the_code_is_left_where_a_long_answer_is_cut() {
+        // The code straddles the cut: a Twilio message is cut to QUOTED_CHARS, a foreign body
+        // to BODY_SNIPPET_CHARS, and "482" would be left of it if the cut came first.
+        let message = format!("{}482913 rejected", "x".repeat(QUOTED_CHARS - 3));
+        let body = serde_json::json!({"code": 20001, "message": message}).to_string();
+        let long_json = TwilioError::from_response_redacting(400, &body, None, "482913");
+        let page = format!("{}482913 rejected", "y".repeat(BODY_SNIPPET_CHARS - 3));
+        let long_page = TwilioError::from_response_redacting(502, &page, None, "482913");
+        for err in [&long_json, &long_page] {
+            let shown = everything(err);
+            assert!(!shown.contains("482"), "{shown}");
+        }
+        assert_eq!(long_json.twilio_code(), Some(20001));
+        assert_eq!(long_page.http_status(), Some(502));
+    }
+
+    #[test]
+    fn a_code_escaped_in_json_or_sent_as_twilios_code_is_redacted_too() {
+        let escaped = r#"{"code":20001,"message":"code \u0034\u0038\u0032\u0039\u0031\u0033","more_info":"https://example.com/?c=482913"}"#;
+        let err = TwilioError::from_response_redacting(400, escaped, None, "482913");
+        let shown = everything(&err);
+        assert!(!shown.contains("482913"), "{shown}");
+        assert!(shown.contains("code [redacted]"), "{shown}");
+        assert_eq!(err.twilio_code(), Some(20001));
+
+        let as_code = r#"{"code":482913,"message":"Invalid code"}"#;
+        let err = TwilioError::from_response_redacting(400, as_code, None, "482913");
+        let shown = everything(&err);
+        assert!(!shown.contains("482913"), "{shown}");
+        assert_eq!((err.twilio_code(), err.http_status()), (None, Some(400)));
+    }
+
+    #[test]
+    fn every_text_an_error_carries_is_redacted() {
+        for err in [
+            TwilioError::Connect("a 482913 b".into()),
+            TwilioError::Transport("a 482913 b".into()),
+            TwilioError::Decode("a 482913 b".into()),
+            TwilioError::InvalidConfig("a 482913 b".into()),
+            TwilioError::InvalidArgument("a 482913 b".into()),
+            TwilioError::Pagination("a 482913 b".into()),
+        ] {
+            let class = err.class();
+            let err = err.redacting("482913");
+            let shown = everything(&err);
+            assert!(!shown.contains("482913"), "{shown}");
+            assert!(shown.contains("a [redacted] b"), "{shown}");
+            assert_eq!(err.class(), class);
+        }
     }
 
     #[test]

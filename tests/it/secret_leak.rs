@@ -72,6 +72,30 @@ fn without_timestamps(log: &str) -> String {
         .join("\n")
 }
 
+/// Each of `needles` (what, value) found in one of `places` (where, text), with its
+/// surroundings.
+fn leaks_of(places: &[(&str, String)], needles: &[(String, String)]) -> Vec<String> {
+    let mut leaks = Vec::new();
+    for (place, text) in places {
+        for (what, needle) in needles {
+            let found = occurrences(text, needle);
+            if found > 0 {
+                let at = text.find(needle.as_str()).unwrap();
+                let from = text[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(120)
+                    .map_or(0, |(i, _)| i);
+                leaks.push(format!(
+                    "{what} ({needle}) appears {found} times in {place}, e.g. …{:.300}",
+                    &text[from..]
+                ));
+            }
+        }
+    }
+    leaks
+}
+
 #[tokio::test]
 async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_trace() {
     let mut f = Fixture::new("leak").await;
@@ -265,24 +289,7 @@ async fn no_token_key_secret_or_code_reaches_logs_events_status_or_metrics_at_tr
         ("the senders (status included)", statuses),
         ("/metrics", metrics),
     ];
-    let mut leaks = Vec::new();
-    for (place, text) in &places {
-        for (what, needle) in &needles {
-            let found = occurrences(text, needle);
-            if found > 0 {
-                let at = text.find(needle.as_str()).unwrap();
-                let from = text[..at]
-                    .char_indices()
-                    .rev()
-                    .nth(120)
-                    .map_or(0, |(i, _)| i);
-                leaks.push(format!(
-                    "{what} ({needle}) appears {found} times in {place}, e.g. …{:.300}",
-                    &text[from..]
-                ));
-            }
-        }
-    }
+    let leaks = leaks_of(&places, &needles);
     assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
 }
 
@@ -294,5 +301,91 @@ fn a_code_only_counts_when_no_digit_touches_it() {
     assert_eq!(
         without_timestamps("2026-11-23T14:22:05.123456Z  INFO x=1\nplain"),
         " INFO x=1\nplain"
+    );
+}
+
+/// Twilio, or a proxy in front of it, answers a code submission with the code quoted (the
+/// simulator's `echo_code` fault): a 400 whose message quotes a wrong code, then a 200 whose
+/// plain-text body quotes the right one. The operator shows Twilio's words, but neither code
+/// reaches a condition, an Event or its log (at its test level, `senderops=debug`, where every
+/// failed Twilio request is logged with its error).
+#[tokio::test]
+async fn a_code_quoted_back_in_an_answer_reaches_no_condition_event_or_log() {
+    const SENDER: &str = "echoed";
+    const PHONE: &str = "+15017122673";
+    let f = Fixture::new("echo").await;
+    f.sim.number(PHONE, "needs_code").await;
+    f.apply(SENDER, spec_with_code(PHONE, CODE_SECRET)).await;
+    let waiting = f
+        .wait_condition(SENDER, "Ready", "False", "WaitingForCode")
+        .await;
+    let sid = sid_of(&waiting);
+    let code = f.sim.otp(&sid).await.expect("the simulator sent a code");
+    assert_ne!(code, WRONG_CODE);
+
+    // Refused with a 400 (20001) that quotes the code: the user must act, so it stalls.
+    let route = "/v2/Channels/Senders/{Sid}";
+    let only = format!("POST {route}");
+    f.sim
+        .faults(json!({"echo_code": "rejected", "only": only}))
+        .await;
+    f.secret(CODE_SECRET, &[("code", WRONG_CODE)]).await;
+    let refused = f
+        .wait_condition(SENDER, "Stalled", "True", "InvalidSpec")
+        .await;
+    let stalled = condition(&refused, "Stalled")
+        .expect("Stalled is set")
+        .message;
+    assert!(
+        stalled.contains("could not submit the code (Twilio error 20001, HTTP 400)")
+            && stalled.contains("verification_code`: [redacted] is not a valid code"),
+        "the condition quotes Twilio's answer, without the code: {stalled}"
+    );
+    let event = f.wait_event(SENDER, "InvalidSpec").await;
+    assert!(event.contains("[redacted]"), "{event}");
+    assert_eq!(
+        f.sim.sender(&sid).await["last_code_received_ms"],
+        serde_json::Value::Null,
+        "the refused code never reached Meta"
+    );
+
+    // Taken, and answered with a 200 whose body is text quoting the code: the answer is
+    // unreadable, and the sender comes online all the same.
+    f.sim
+        .faults(json!({"echo_code": "text", "only": only}))
+        .await;
+    f.secret(CODE_SECRET, &[("code", &code)]).await;
+    let ready = f.wait_ready(SENDER).await;
+    assert_eq!(f.sim.count("POST", route, 200).await, 1);
+    let log = f.operator.log();
+    let events: Vec<Event> = Api::namespaced(f.client.clone(), &f.ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list Events")
+        .items;
+    let places = [
+        (
+            "the senders (status included)",
+            [&waiting, &refused, &ready]
+                .map(|s| serde_norway::to_string(s).unwrap())
+                .join("\n"),
+        ),
+        ("the Events", serde_norway::to_string(&events).unwrap()),
+        ("the operator's log", without_timestamps(&log)),
+    ];
+    let codes = [("the refused code", WRONG_CODE), ("the right code", &code)]
+        .map(|(what, value)| (what.to_string(), value.to_string()));
+    let leaks = leaks_of(&places, &codes);
+    assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
+    // The answers reached the log (so the search above means something).
+    assert!(
+        log.contains("invalid JSON at line 1 column 1"),
+        "the operator read the text answer:\n{}",
+        f.operator.log_tail(40)
+    );
+    assert!(
+        log.contains("verification_code`: [redacted] is not a valid code"),
+        "the operator logged the 400's words:\n{}",
+        f.operator.log_tail(40)
     );
 }

@@ -408,6 +408,8 @@ struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Value,
+    /// Sent as is, as `text/plain`, instead of `body`: what a proxy's page would be.
+    text: Option<String>,
     delay: Duration,
 }
 
@@ -416,7 +418,15 @@ fn reply(status: u16, body: Value) -> Reply {
         status,
         headers: Vec::new(),
         body,
+        text: None,
         delay: Duration::ZERO,
+    }
+}
+
+fn text_reply(status: u16, text: &str) -> Reply {
+    Reply {
+        text: Some(text.to_string()),
+        ..reply(status, Value::Null)
     }
 }
 
@@ -500,22 +510,20 @@ async fn handle(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let mut response = (
-        StatusCode::from_u16(reply.status).unwrap(),
-        if reply.body.is_null() {
-            String::new()
-        } else {
-            reply.body.to_string()
-        },
-    )
-        .into_response();
+    let status = StatusCode::from_u16(reply.status).unwrap();
+    let (body, content_type) = match (reply.text, reply.body.is_null()) {
+        (Some(text), _) => (text, Some("text/plain")),
+        (None, true) => (String::new(), None),
+        (None, false) => (reply.body.to_string(), Some("application/json")),
+    };
+    let mut response = (status, body).into_response();
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
-    if !reply.body.is_null() {
+    if let Some(content_type) = content_type {
         response
             .headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
+            .insert("content-type", content_type.parse().unwrap());
     }
     response
 }
@@ -927,7 +935,10 @@ async fn credentials_and_codes_never_reach_errors_or_traces() {
             body["configuration"]["verification_code"] = json!(OTP);
             reply(202, body)
         }
-        _ => twilio_error(401, 20003, "Authenticate"),
+        2 => twilio_error(401, 20003, "Authenticate"),
+        3 => twilio_error(429, 20429, &format!("Too many requests with code {OTP}")),
+        4 => twilio_error(400, 20001, &format!("Invalid verification_code {OTP}")),
+        _ => text_reply(200, &format!("verification_code={OTP}")),
     })
     .await;
     let c = client(&server);
@@ -936,6 +947,13 @@ async fn credentials_and_codes_never_reach_errors_or_traces() {
     let err = c.fetch(SID).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::NeedsUser);
     assert!(err.advice().contains("credentials Secret"));
+    // Answers that quote the code: a 429 (retried, so logged at warn), a 400, and a 200 that
+    // is not JSON.
+    let refused = c.update(SID, &update_configuration()).await.unwrap_err();
+    assert_eq!(refused.twilio_code(), Some(20001));
+    let echoed = c.update(SID, &update_configuration()).await.unwrap_err();
+    assert!(matches!(echoed, TwilioError::Decode(_)), "{echoed:?}");
+    assert_eq!(server.seen().len(), 6);
 
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains(ACCOUNT), "traces name the account:\n{logs}");
@@ -950,12 +968,93 @@ async fn credentials_and_codes_never_reach_errors_or_traces() {
         &err.to_string(),
         &format!("{err:?}"),
         &err.advice(),
+        &everything(&refused),
+        &everything(&echoed),
         &format!("{sender:?}"),
         &format!("{c:?}"),
     ] {
         assert!(!shown.contains(TOKEN), "token leaked: {shown}");
         assert!(!shown.contains(OTP), "OTP leaked: {shown}");
     }
+    // The answers that quoted the code were logged (so the search above means something).
+    assert!(
+        logs.contains("Too many requests with code [redacted]")
+            && logs.contains("Invalid verification_code [redacted]"),
+        "{logs}"
+    );
+}
+
+/// Everything an error shows of itself, as conditions, Events and logs would carry it.
+fn everything(err: &TwilioError) -> String {
+    format!(
+        "{err}\n{err:?}\n{}\n{}",
+        err.advice(),
+        senderops::twilio_message("submit the code", err)
+    )
+}
+
+#[tokio::test]
+async fn a_code_submission_answered_with_the_code_keeps_it_out_of_the_error() {
+    // Twilio's words are cut to 300 characters: the code straddles the cut.
+    let long = format!("{} {OTP} is not valid", "x".repeat(296));
+    let server = TestServer::start(move |i, _| match i {
+        0 => twilio_error(
+            400,
+            20001,
+            &format!("Invalid parameter: verification_code {OTP} is not a valid code"),
+        ),
+        1 => text_reply(200, &format!("OK\nverification_code={OTP}\n")),
+        2 => reply(200, json!([{"configuration": {"verification_code": OTP}}])),
+        3 => twilio_error(400, 20001, &long),
+        _ => text_reply(502, &format!("<html>Bad gateway for code {OTP}</html>")),
+    })
+    .await;
+    let mut cfg = config(server.url());
+    cfg.retry.max_attempts = 1;
+    let c = client_with(&cfg, unlimited());
+    let mut errors = Vec::new();
+    for _ in 0..5 {
+        errors.push(c.update(SID, &update_configuration()).await.unwrap_err());
+    }
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5);
+    for request in &seen {
+        assert_eq!(
+            request.json(),
+            json!({"configuration": {"verification_code": OTP}})
+        );
+    }
+    for err in &errors {
+        let shown = everything(err);
+        assert!(!shown.contains(OTP), "the code is in the error:\n{shown}");
+    }
+    // Still the errors they were, and what the answers said is kept around the code.
+    let [rejected, echoed, misshapen, cut, proxy] = &errors[..] else {
+        unreachable!()
+    };
+    assert_eq!(rejected.http_status(), Some(400));
+    assert_eq!(rejected.twilio_code(), Some(20001));
+    assert_eq!(rejected.class(), ErrorClass::NeedsUser);
+    assert!(
+        rejected
+            .to_string()
+            .contains("verification_code [redacted] is not a valid code"),
+        "{rejected}"
+    );
+    for decode in [echoed, misshapen] {
+        assert!(matches!(decode, TwilioError::Decode(_)), "{decode:?}");
+        assert!(decode.to_string().contains(INSTANCE), "{decode}");
+        assert_eq!(decode.class(), ErrorClass::Retryable);
+    }
+    assert_eq!(cut.twilio_code(), Some(20001));
+    assert!(!everything(cut).contains("774"), "{}", everything(cut));
+    assert_eq!(proxy.http_status(), Some(502));
+    assert!(
+        proxy
+            .to_string()
+            .contains("Bad gateway for code [redacted]"),
+        "{proxy}"
+    );
 }
 
 /// Records what the client reports, as the metrics do.

@@ -398,6 +398,7 @@ async fn faults_are_validated() {
         json!({"latency_ms": "slow"}),
         json!({"only": "POST"}),
         json!({"only": "GET /_sim/senders"}),
+        json!({"echo_code": "loudly"}),
     ] {
         let reply = sim
             .control(Method::PUT, "/_sim/faults", Some(body.clone()))
@@ -409,7 +410,7 @@ async fn faults_are_validated() {
         current.body,
         json!({
             "error_rate": null, "latency_ms": null, "rate_limit_per_second": null,
-            "lost_answer_rate": null, "answer_delay_ms": null, "only": null
+            "lost_answer_rate": null, "answer_delay_ms": null, "echo_code": null, "only": null
         })
     );
 }
@@ -419,7 +420,8 @@ async fn every_fault_can_be_set_at_once() {
     let sim = TestSim::start().await;
     let all = json!({
         "error_rate": 0.0, "latency_ms": 1, "rate_limit_per_second": 100,
-        "lost_answer_rate": 0.0, "answer_delay_ms": 1, "only": "GET /v2/Channels/Senders"
+        "lost_answer_rate": 0.0, "answer_delay_ms": 1, "echo_code": "text",
+        "only": "GET /v2/Channels/Senders"
     });
     let set = sim
         .control(Method::PUT, "/_sim/faults", Some(all.clone()))
@@ -687,4 +689,59 @@ async fn faults_limited_to_one_operation_leave_the_others_alone() {
     );
     let all = sim.control(Method::GET, "/_sim/senders", None).await;
     assert_eq!(all.body, json!([]), "a faulted create changes nothing");
+}
+
+#[tokio::test]
+async fn echo_code_answers_a_code_submission_with_the_code_quoted() {
+    let sim = TestSim::start().await;
+    let (sid, code) = sim.pending_with_code("+15005550001").await;
+    let state = format!("/_sim/senders/{sid}");
+    let set = |echo: &str| {
+        sim.control(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"echo_code": echo})),
+        )
+    };
+    assert_eq!(set("rejected").await.status, 200);
+
+    // Refused with the code in Twilio's words, and not handled: Meta never saw it.
+    let wrong = wrong_code(&code);
+    let rejected = sim
+        .update(&sid, json!({"configuration": {"verification_code": wrong}}))
+        .await;
+    rejected.assert_error(400, 20001);
+    let message = rejected.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&wrong), "{message}");
+    let held = sim.control(Method::GET, &state, None).await.body;
+    assert_eq!(held["last_code_received_ms"], Value::Null, "{held}");
+    assert_eq!(held["status"], "PENDING_VERIFICATION");
+    // Requests without a code are answered as usual.
+    let webhook = sim
+        .update(
+            &sid,
+            json!({"webhook": {"callback_url": "https://hooks.example/wa"}}),
+        )
+        .await;
+    assert_eq!(webhook.status, 202, "{}", webhook.body);
+
+    // Handled, then answered with text that quotes the code.
+    assert_eq!(set("text").await.status, 200);
+    let answer = sim
+        .http
+        .post(format!("{}/v2/Channels/Senders/{sid}", sim.base))
+        .basic_auth(ACCOUNT_A, Some(TOKEN_A))
+        .json(&json!({"configuration": {"verification_code": code}}))
+        .send()
+        .await
+        .expect("the simulator answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["content-type"], "text/plain");
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.contains(&format!("verification_code={code}")),
+        "{text}"
+    );
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    sim.wait_for(&sid, "ONLINE").await;
 }
