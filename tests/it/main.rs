@@ -29,6 +29,7 @@ mod operator_lifecycle;
 mod operator_production;
 mod operator_scale;
 mod operator_startup;
+mod secret_access;
 mod secret_leak;
 mod testplane;
 mod twilio_lifecycle;
