@@ -31,6 +31,7 @@ mod operator_scale;
 mod operator_startup;
 mod secret_access;
 mod secret_leak;
+mod serial_onboarding;
 mod testplane;
 mod twilio_lifecycle;
 mod twilio_requests;
