@@ -337,7 +337,7 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match kube::Client::try_default().await {
+    let client = match kube_client().await {
         Ok(client) => client,
         Err(err) => {
             tracing::error!(
@@ -449,6 +449,21 @@ fn main() -> ExitCode {
             .expect("start the tokio runtime")
             .block_on(run(*args)),
     }
+}
+
+/// The API server client, from the kubeconfig or the in-cluster config as
+/// `kube::Client::try_default` makes it, sending a User-Agent that names the operator: kube-rs
+/// sends none, and without one an audit log or an API server log cannot tell the operator's
+/// requests from those of any other client with the same credentials.
+async fn kube_client() -> Result<kube::Client, kube::Error> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    config.headers.push((
+        reqwest::header::USER_AGENT,
+        reqwest::header::HeaderValue::from_static(concat!("senderops/", env!("CARGO_PKG_VERSION"))),
+    ));
+    kube::Client::try_from(config)
 }
 
 #[cfg(test)]

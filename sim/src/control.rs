@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::alerts::LogLevel;
 use crate::errors::{ApiError, more_info};
 use crate::faults::FaultSettings;
+use crate::gmt::WallClock;
 use crate::lifecycle::{Behavior, Sender};
 use crate::model::{Field, OfflineReason, SenderResource, Status, is_e164};
 use crate::monitor_model::AlertInstance;
@@ -98,13 +99,19 @@ struct SimSender {
     wrong_codes: u32,
     /// Unix time in milliseconds when the latest code submission arrived; null if none did.
     last_code_received_ms: Option<u64>,
+    /// Unix time in milliseconds when the first create arrived.
+    created_ms: u64,
+    /// Unix time in milliseconds when the sender first left CREATING, PENDING_VERIFICATION and
+    /// VERIFYING (its registration ended: ONLINE, or OFFLINE if it failed); null while it
+    /// registers. With `created_ms`, a test sees whether two registrations overlapped.
+    left_onboarding_ms: Option<u64>,
     /// How much longer code requests get 63114; null when not locked.
     lockout_remaining_ms: Option<u64>,
     #[serde(flatten)]
     resource: SenderResource,
 }
 
-fn sim_sender(sender: &Sender, base: &str, now: Instant) -> SimSender {
+fn sim_sender(sender: &Sender, base: &str, now: Instant, clock: &WallClock) -> SimSender {
     SimSender {
         account_sid: sender.account_sid.clone(),
         behavior: sender.behavior,
@@ -112,6 +119,8 @@ fn sim_sender(sender: &Sender, base: &str, now: Instant) -> SimSender {
         codes_sent: sender.codes_sent,
         wrong_codes: sender.wrong_codes,
         last_code_received_ms: sender.last_code_received.map(unix_ms),
+        created_ms: unix_ms(clock.at(sender.created_at)),
+        left_onboarding_ms: sender.left_onboarding_at.map(|at| unix_ms(clock.at(at))),
         lockout_remaining_ms: sender.lockout_remaining(now).map(whole_ms),
         resource: sender.resource(base),
     }
@@ -130,8 +139,16 @@ fn whole_ms(duration: Duration) -> u64 {
 async fn list_senders(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Json<Vec<SimSender>> {
     let base = base_url(&headers);
     let now = Instant::now();
-    let senders = lock(&sim.store).all(now);
-    Json(senders.iter().map(|s| sim_sender(s, &base, now)).collect())
+    let (senders, clock) = {
+        let mut store = lock(&sim.store);
+        (store.all(now), store.clock())
+    };
+    Json(
+        senders
+            .iter()
+            .map(|s| sim_sender(s, &base, now, &clock))
+            .collect(),
+    )
 }
 
 async fn get_sender(
@@ -140,12 +157,15 @@ async fn get_sender(
     headers: HeaderMap,
 ) -> Result<Json<SimSender>, ApiError> {
     let now = Instant::now();
-    let all = lock(&sim.store).all(now);
+    let (all, clock) = {
+        let mut store = lock(&sim.store);
+        (store.all(now), store.clock())
+    };
     let sender = all
         .iter()
         .find(|s| s.sid == sid)
         .ok_or_else(|| ApiError::not_found(&format!("/_sim/senders/{sid}")))?;
-    Ok(Json(sim_sender(sender, &base_url(&headers), now)))
+    Ok(Json(sim_sender(sender, &base_url(&headers), now, &clock)))
 }
 
 async fn otp(
@@ -236,8 +256,11 @@ async fn patch_sender(
         offline_reasons,
     };
     let now = Instant::now();
-    let sender = lock(&sim.store).patch(&sid, patch, now)?;
-    Ok(Json(sim_sender(&sender, &base_url(&headers), now)))
+    let (sender, clock) = {
+        let mut store = lock(&sim.store);
+        (store.patch(&sid, patch, now)?, store.clock())
+    };
+    Ok(Json(sim_sender(&sender, &base_url(&headers), now, &clock)))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -82,6 +82,13 @@ pub struct Sender {
     /// Wall-clock time the latest code submission arrived (in any status), so that a test can
     /// time the way from a code's arrival at the user to its arrival here.
     pub last_code_received: Option<SystemTime>,
+    /// When the first create arrived: the start of the registration.
+    pub created_at: Instant,
+    /// When the sender first left CREATING, PENDING_VERIFICATION and VERIFYING (ONLINE, or
+    /// OFFLINE when registration failed): the end of its registration, after which Twilio's
+    /// advice to register one number per account at a time lets the next one start. `None`
+    /// while it registers.
+    pub left_onboarding_at: Option<Instant>,
     /// Code sends counted toward [`MAX_CODE_REQUESTS`] since the count last started.
     code_requests: u32,
     /// Until then every code request gets 63114.
@@ -129,6 +136,8 @@ impl Sender {
             codes_sent: 0,
             wrong_codes: 0,
             last_code_received: None,
+            created_at: now,
+            left_onboarding_at: None,
             code_requests: 0,
             locked_until: None,
             pending: Some(Pending {
@@ -165,6 +174,19 @@ impl Sender {
                 self.go_online()
             }
             Step::Verifying { right: false } => self.status = Status::PendingVerification,
+        }
+        self.note_onboarding_left(at);
+    }
+
+    /// Records `at` as the end of the registration if the sender has just left the
+    /// registration states for the first time.
+    fn note_onboarding_left(&mut self, at: Instant) {
+        let registering = matches!(
+            self.status,
+            Status::Creating | Status::PendingVerification | Status::Verifying
+        );
+        if !registering && self.left_onboarding_at.is_none() {
+            self.left_onboarding_at = Some(at);
         }
     }
 
@@ -297,8 +319,8 @@ impl Sender {
         }
     }
 
-    /// Sets the status as Meta would on its side, cancelling any automatic transition.
-    pub fn force_status(&mut self, status: Status) {
+    /// Sets the status as Meta would on its side at `now`, cancelling any automatic transition.
+    pub fn force_status(&mut self, status: Status, now: Instant) {
         self.pending = None;
         let was = self.status;
         match status {
@@ -312,6 +334,7 @@ impl Sender {
             }
             _ => self.status = status,
         }
+        self.note_onboarding_left(now);
     }
 
     pub fn resource(&self, base_url: &str) -> SenderResource {
@@ -423,6 +446,33 @@ mod tests {
         // Ignored once no longer pending.
         s.submit_code(wrong(&code), t1 + STEP);
         assert_eq!((s.status, s.wrong_codes), (Status::Online, 0));
+    }
+
+    #[test]
+    fn a_registration_ends_when_the_sender_first_leaves_the_registration_states() {
+        let t0 = Instant::now();
+        let mut auto = sender(Behavior::AutoVerify, t0);
+        assert_eq!((auto.created_at, auto.left_onboarding_at), (t0, None));
+        // Found late, the step still ends when it was due.
+        auto.advance(t0 + 5 * STEP);
+        assert_eq!(auto.left_onboarding_at, Some(t0 + STEP));
+
+        let (mut coded, code) = pending(t0);
+        let t1 = t0 + 2 * STEP;
+        coded.submit_code(wrong(&code), t1);
+        coded.advance(t1 + STEP);
+        assert_eq!(coded.left_onboarding_at, None, "back to waiting for a code");
+        coded.submit_code(&code, t1 + STEP);
+        coded.advance(t1 + 2 * STEP);
+        assert_eq!(coded.left_onboarding_at, Some(t1 + 2 * STEP));
+        // A later re-verification does not move the end of the registration.
+        coded.force_status(Status::PendingVerification, t1 + 3 * STEP);
+        coded.force_status(Status::Online, t1 + 4 * STEP);
+        assert_eq!(coded.left_onboarding_at, Some(t1 + 2 * STEP));
+
+        let mut forced = sender(Behavior::AutoVerify, t0);
+        forced.force_status(Status::Offline, t0 + STEP / 2);
+        assert_eq!(forced.left_onboarding_at, Some(t0 + STEP / 2));
     }
 
     #[test]
@@ -656,7 +706,7 @@ mod tests {
     fn forced_status_cancels_pending_step() {
         let t0 = Instant::now();
         let mut s = sender(Behavior::AutoVerify, t0);
-        s.force_status(Status::Draft);
+        s.force_status(Status::Draft, t0);
         s.advance(t0 + 5 * STEP);
         assert_eq!(s.status, Status::Draft);
         assert!(s.resource("http://x").offline_reasons.is_none());
@@ -667,8 +717,8 @@ mod tests {
         let t0 = Instant::now();
         let (mut s, _) = pending(t0);
         while s.request_code(t0 + STEP).is_ok() {}
-        s.force_status(Status::Online);
-        s.force_status(Status::PendingVerification);
+        s.force_status(Status::Online, t0 + STEP);
+        s.force_status(Status::PendingVerification, t0 + STEP);
         assert_eq!(s.lockout_remaining(t0 + STEP), None);
         assert_eq!(s.codes_sent, 6);
         for send in 2..=MAX_CODE_REQUESTS {

@@ -95,6 +95,11 @@ impl Store {
         }
     }
 
+    /// The wall-clock time of the instants the lifecycle runs on.
+    pub fn clock(&self) -> WallClock {
+        self.clock
+    }
+
     /// Forgets senders, number behaviours and alerts.
     pub fn reset(&mut self) {
         *self = Store::new(self.timing);
@@ -414,7 +419,7 @@ impl Store {
     ) -> Result<Sender, ApiError> {
         let sender = self.find_mut(None, sid, now)?;
         if let Some(status) = patch.status {
-            sender.force_status(status);
+            sender.force_status(status, now);
         }
         patch
             .quality_rating

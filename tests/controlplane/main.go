@@ -3,7 +3,8 @@
 // the namespace controller (so deleted namespaces are emptied and go away); no scheduler, no
 // garbage collector, no token controller.
 //
-//	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir] [--node --address IP]
+//	testplane --dir DIR [--port N] [--exit-on-stdin-eof] [--remove-dir] [--audit-log PATH]
+//	          [--node --address IP]
 //
 // With --node it is the control plane of the test node (hack/node/run.sh), where
 // kube-controller-manager, kube-scheduler, a kubelet and kube-proxy run beside it: it listens on
@@ -15,6 +16,9 @@
 // It writes certificates and DIR/kubeconfig, prints "ready" on stdout once /readyz passes,
 // and shuts both servers down on SIGINT/SIGTERM, or when stdin closes if asked to: a test
 // harness holds the pipe, so the control plane goes away with the test process however it ends.
+//
+// With --audit-log the apiserver writes an audit log of Secret requests to PATH (JSON lines; see
+// audit.go), so that a test can check how a client reads Secrets.
 //
 // Started again on a DIR it used before (without --remove-dir), it keeps that run's
 // certificates, etcd data and, unless --port says otherwise, port: clients of the first run,
@@ -45,6 +49,7 @@ func main() {
 	removeDir := flag.Bool("remove-dir", false, "delete DIR after shutdown (etcd preallocates 64 MB of WAL per run)")
 	node := flag.Bool("node", false, "serve a test node: ServiceAccount admission on, Service endpoints, no built-in namespace controller")
 	address := flag.String("address", "127.0.0.1", "address to listen on and advertise (with --node, one pods can reach)")
+	auditLog := flag.String("audit-log", "", "write an audit log of Secret requests to this file (JSON lines; appended to across restarts)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "testplane: --dir is required")
@@ -58,7 +63,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "testplane: --address %q is not an IP address\n", *address)
 		os.Exit(2)
 	}
-	err := run(*dir, *port, mode{node: *node, address: ip})
+	err := run(*dir, *port, mode{node: *node, address: ip, auditLog: *auditLog})
 	if *removeDir {
 		if rmErr := os.RemoveAll(*dir); rmErr != nil {
 			fmt.Fprintf(os.Stderr, "testplane: removing %s: %v\n", *dir, rmErr)
@@ -70,10 +75,12 @@ func main() {
 	}
 }
 
-// mode is what differs between the default control plane and a test node's.
+// mode is what differs between the default control plane, a test node's and an audited one.
 type mode struct {
 	node    bool
 	address net.IP
+	// auditLog is where the audit log of Secret requests goes; empty for none.
+	auditLog string
 }
 
 func run(dir string, port int, m mode) error {
@@ -110,7 +117,15 @@ func run(dir string, port int, m mode) error {
 	if err := writeKubeconfig(filepath.Join(dir, "kubeconfig"), server, pki); err != nil {
 		return err
 	}
-	cmd.SetArgs(apiserverFlags(dir, port, etcdURL, m))
+	flags := apiserverFlags(dir, port, etcdURL, m)
+	if m.auditLog != "" {
+		auditFlags, err := auditLogFlags(dir, m.auditLog)
+		if err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+		flags = append(flags, auditFlags...)
+	}
+	cmd.SetArgs(flags)
 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Execute() }()

@@ -245,6 +245,47 @@ async fn the_arrival_of_a_code_submission_is_timestamped() {
     );
 }
 
+/// A registration's start (the create's arrival) and end (the sender leaving CREATING,
+/// PENDING_VERIFICATION and VERIFYING) are in Unix ms, so that a test can tell whether two
+/// registrations overlapped.
+#[tokio::test]
+async fn a_registration_is_timestamped_from_its_create_to_its_end() {
+    let sim = TestSim::start().await;
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    sim.set_behavior("+15005550001", "auto_verify").await;
+    let before = unix_ms();
+    let sid = sim.create("+15005550001").await;
+    let after = unix_ms();
+    let path = format!("/_sim/senders/{sid}");
+    let creating = sim.control(Method::GET, &path, None).await.body;
+    let created = creating["created_ms"].as_u64().expect("created_ms");
+    // The two clocks are read apart, so allow a millisecond of rounding either side.
+    assert!(
+        (before.saturating_sub(1)..=after + 1).contains(&created),
+        "{before} <= {created} <= {after}"
+    );
+    assert_eq!(creating["status"], "CREATING");
+    assert_eq!(creating["left_onboarding_ms"], Value::Null, "{creating}");
+
+    sim.wait_for(&sid, "ONLINE").await;
+    let online = sim.control(Method::GET, &path, None).await.body;
+    let left = online["left_onboarding_ms"]
+        .as_u64()
+        .expect("left_onboarding_ms");
+    let step = STEP.as_millis() as u64;
+    // ONLINE one step after the create, however much later it was read.
+    assert!(
+        (created + step - 1..=created + step + 1).contains(&left),
+        "created {created}, left onboarding {left}: one step ({step} ms) apart"
+    );
+    assert_eq!(online["created_ms"], creating["created_ms"]);
+}
+
 #[tokio::test]
 async fn stats_count_v2_requests_by_route_template_and_account() {
     let sim = TestSim::start().await;

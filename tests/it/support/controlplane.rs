@@ -10,6 +10,8 @@
 //! A test that stops the API server takes a [`dedicated`] control plane instead: its own
 //! process, which [`ControlPlane::stop`] ends (SIGTERM) and [`ControlPlane::start_again`] starts
 //! on the same directory, certificates and port, so clients reconnect with the same kubeconfig.
+//! A test that checks how a client reads Secrets takes a [`dedicated_audited`] one, whose API
+//! server writes an audit log of Secret requests ([`ControlPlane::audit_events`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,6 +32,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct ControlPlane {
     dir: PathBuf,
     log: PathBuf,
+    /// The API server's audit log of Secret requests, if it keeps one.
+    audit_log: Option<PathBuf>,
     /// The running process; `None` between [`ControlPlane::stop`] and a start.
     process: Mutex<Option<Process>>,
 }
@@ -51,7 +55,7 @@ pub fn shared() -> &'static ControlPlane {
             .expect("create a temporary directory")
             .keep();
         let log = logs_dir().join(format!("{}-shared.log", binary_name()));
-        let plane = ControlPlane::start(dir, log, true);
+        let plane = ControlPlane::start(dir, log, true, None);
         plane.install_crds();
         plane
     })
@@ -63,6 +67,17 @@ pub fn shared() -> &'static ControlPlane {
 /// EOF stops it); its directory, `target/testplane/planes/BINARY-NAME`, is kept across restarts
 /// and cleared by the next run.
 pub fn dedicated(name: &str) -> &'static ControlPlane {
+    dedicated_plane(name, false)
+}
+
+/// [`dedicated`], whose API server also writes an audit log of Secret requests into its
+/// directory (testplane's `--audit-log`: which client listed, watched or read which Secret, and
+/// what a list answered), for [`ControlPlane::audit_events`].
+pub fn dedicated_audited(name: &str) -> &'static ControlPlane {
+    dedicated_plane(name, true)
+}
+
+fn dedicated_plane(name: &str, audited: bool) -> &'static ControlPlane {
     static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
     {
         let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,7 +93,8 @@ pub fn dedicated(name: &str) -> &'static ControlPlane {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the control plane's directory");
     let log = logs_dir().join(format!("{}-{name}.log", binary_name()));
-    let plane = ControlPlane::start(dir, log, false);
+    let audit_log = audited.then(|| dir.join("audit.log"));
+    let plane = ControlPlane::start(dir, log, false, audit_log);
     plane.install_crds();
     Box::leak(Box::new(plane))
 }
@@ -100,9 +116,15 @@ fn logs_dir() -> PathBuf {
 impl ControlPlane {
     /// Starts a control plane in `dir`, logging to `log` (overwritten: one log per control
     /// plane, kept until the next run). `remove_dir`: the process deletes `dir` when it stops.
-    fn start(dir: PathBuf, log: PathBuf, remove_dir: bool) -> ControlPlane {
+    /// `audit_log`: where its API server writes an audit log of Secret requests, if anywhere.
+    fn start(
+        dir: PathBuf,
+        log: PathBuf,
+        remove_dir: bool,
+        audit_log: Option<PathBuf>,
+    ) -> ControlPlane {
         let log_file = std::fs::File::create(&log).expect("create the control plane log");
-        let (process, started_in) = spawn(&dir, &log, log_file, remove_dir);
+        let (process, started_in) = spawn(&dir, &log, log_file, remove_dir, audit_log.as_deref());
         eprintln!(
             "test control plane ready in {started_in:?} (log: {})",
             log.display()
@@ -110,6 +132,7 @@ impl ControlPlane {
         ControlPlane {
             dir,
             log,
+            audit_log,
             process: Mutex::new(Some(process)),
         }
     }
@@ -158,7 +181,13 @@ impl ControlPlane {
             .append(true)
             .open(&self.log)
             .expect("open the control plane log");
-        let (started, took) = spawn(&self.dir, &self.log, log_file, false);
+        let (started, took) = spawn(
+            &self.dir,
+            &self.log,
+            log_file,
+            false,
+            self.audit_log.as_deref(),
+        );
         *process = Some(started);
         took
     }
@@ -234,10 +263,36 @@ impl ControlPlane {
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
     }
+
+    /// The audit events of Secret requests so far, oldest first: one JSON object per event
+    /// (`auditID`, `stage`, `verb`, `user`, `userAgent`, `objectRef`, `requestURI`, and for a
+    /// list the `responseObject`). Only for a [`dedicated_audited`] control plane.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let path = self
+            .audit_log
+            .as_ref()
+            .expect("an audit log: this control plane is not dedicated_audited");
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read the audit log {}: {e}", path.display()));
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("an audit event that is not JSON ({e}): {line}"))
+            })
+            .collect()
+    }
 }
 
-/// Runs testplane on `dir` and waits for its "ready"; returns the process and how long that took.
-fn spawn(dir: &Path, log: &Path, log_file: std::fs::File, remove_dir: bool) -> (Process, Duration) {
+/// Runs testplane on `dir` (with an audit log of Secret requests at `audit_log`, if given) and
+/// waits for its "ready"; returns the process and how long that took.
+fn spawn(
+    dir: &Path,
+    log: &Path,
+    log_file: std::fs::File,
+    remove_dir: bool,
+    audit_log: Option<&Path>,
+) -> (Process, Duration) {
     let binary = testplane_dir().join("testplane");
     assert!(
         binary.is_file(),
@@ -249,6 +304,9 @@ fn spawn(dir: &Path, log: &Path, log_file: std::fs::File, remove_dir: bool) -> (
     command.arg("--dir").arg(dir).arg("--exit-on-stdin-eof");
     if remove_dir {
         command.arg("--remove-dir");
+    }
+    if let Some(audit_log) = audit_log {
+        command.arg("--audit-log").arg(audit_log);
     }
     let mut child = command
         .stdin(Stdio::piped())

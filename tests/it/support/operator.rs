@@ -266,16 +266,23 @@ impl Fixture {
         sim: Sim,
         extra: &[&str],
     ) -> Fixture {
+        Self::on_plane_via(plane, &plane.kubeconfig(), ns, sim, extra).await
+    }
+
+    /// [`Fixture::on_plane`] whose operator reaches `plane` with `kubeconfig` (through a relay,
+    /// say); the test's own client uses the plane's.
+    pub async fn on_plane_via(
+        plane: &'static ControlPlane,
+        kubeconfig: &Path,
+        ns: &str,
+        sim: Sim,
+        extra: &[&str],
+    ) -> Fixture {
         let ns = ns.to_string();
         let client = plane.client().await;
         let fixture = Fixture {
             plane,
-            operator: Operator::start_with_kubeconfig(
-                &plane.kubeconfig(),
-                &ns,
-                &sim.base_url(),
-                extra,
-            ),
+            operator: Operator::start_with_kubeconfig(kubeconfig, &ns, &sim.base_url(), extra),
             senders: Api::namespaced(client.clone(), &ns),
             secrets: Api::namespaced(client.clone(), &ns),
             client,
