@@ -132,7 +132,8 @@ pub fn read_code(
         return Err(malformed("it contains characters other than digits".into()));
     }
     if !CODE_DIGITS.contains(&code.len()) {
-        return Err(malformed(format!("it has {} digits", code.len())));
+        // Not how many: the length of what the user typed describes the code.
+        return Err(malformed("it has too few or too many digits".into()));
     }
     Ok(VerificationCode::new(code))
 }

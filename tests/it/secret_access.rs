@@ -112,7 +112,20 @@ async fn secrets_are_listed_and_watched_as_metadata_and_read_one_at_a_time_when_
     // three more times. A change to a Secret a sender reads comes after them on the same watch,
     // so once the operator has acted on that, it has been sent what the watch had for the bulky
     // one.
-    let before = f.settled_reconciles().await;
+    // The count once it holds still (two looks 300 ms apart agree): the senders settled, so a
+    // reconcile counted past it came after, from the Secret change below.
+    let mut last = None;
+    let before = Wait::until("the operator's reconcile count to hold still")
+        .within(DEADLINE)
+        .every(Duration::from_millis(300))
+        .poll_ok(async || {
+            let now = f.reconciles().await;
+            match last.replace(now) {
+                Some(was) if was == now => Ok(now),
+                was => Err(format!("{was:?} then {now}")),
+            }
+        })
+        .await;
     let received_before = relay.received();
     for round in 0..3 {
         let touch = json!({"metadata": {"labels": {"touched": round.to_string()}}});

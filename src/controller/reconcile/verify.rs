@@ -558,7 +558,7 @@ mod tests {
         let junk = CodeProblem::Malformed {
             secret: "otp".into(),
             key: "code".into(),
-            found: "it has 3 digits".into(),
+            found: "it has too few or too many digits".into(),
         };
         let outcome = unusable_code(&junk);
         assert!(outcome.assessment.is_stalled());

@@ -28,8 +28,8 @@ const SELECTOR: &str = "app.kubernetes.io/name=senderops";
 /// deploy/operator/deployment.yaml's resources.
 const MEMORY_REQUEST: u64 = 64 * 1024 * 1024;
 const MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
-/// SIGTERM handled as PID 1: deploy/README says a deleted pod is gone in about a second (its
-/// grace period is 60 s); the kubelet's own steps take part of it.
+/// SIGTERM handled as PID 1: deploy/README says a deleted pod exits 0 and is gone within 3
+/// seconds (its grace period is 60 s).
 const STOP_WITHIN: Duration = Duration::from_secs(3);
 
 /// `/proc/PID/status` of a container's process, as `field -> value`.
@@ -374,7 +374,7 @@ async fn kubectl_apply_k_runs_two_locked_down_replicas_that_onboard_senders() {
         assert!(resident > 1024 * 1024, "a plausible peak: {resident}");
     }
 
-    // SIGTERM as PID 1: a deleted pod exits cleanly (status 0) in about a second (deploy/README),
+    // SIGTERM as PID 1: a deleted pod exits cleanly (status 0) within 3 s (deploy/README),
     // the standby and then the leader, which first finishes its reconciles and releases the
     // Lease.
     let standby = pods
