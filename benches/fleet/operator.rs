@@ -93,14 +93,13 @@ impl OperatorProcess {
         LockFigures::from_metrics(&text, self.started.elapsed().as_secs_f64())
     }
 
-    /// Waits until `/readyz` answers 200 (the caches are filled).
+    /// Waits until `/readyz` answers 200: the operator's first list of WhatsAppSenders
+    /// succeeded (API server reachable, CRD installed, RBAC allows it). Its caches fill after.
     pub async fn wait_ready(&mut self, within: Duration) {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Ok(r) = http.get(format!("{}/readyz", self.metrics)).send().await
-                && r.status().is_success()
-            {
+            if answers_ready(&http, &self.metrics).await {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -132,6 +131,28 @@ impl OperatorProcess {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// When `/readyz` of the operator serving `metrics` (its `http://ADDR`) first answers 200,
+/// polled every 10 ms; `None` if not within `within`. Given the address alone, it runs as a
+/// task of its own beside the other waits of start-up (`wait_ready` also watches the process).
+pub async fn first_ready(metrics: String, within: Duration) -> Option<Instant> {
+    let http = reqwest::Client::new();
+    let began = Instant::now();
+    while began.elapsed() < within {
+        if answers_ready(&http, &metrics).await {
+            return Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+async fn answers_ready(http: &reqwest::Client, metrics: &str) -> bool {
+    http.get(format!("{metrics}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }
 
 fn free_port() -> u16 {

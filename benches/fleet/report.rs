@@ -30,7 +30,12 @@ pub struct Report {
     pub code_to_submit_ms_p50: Option<f64>,
     pub code_to_submit_ms_p99: Option<f64>,
     pub operator_rss_mib: f64,
+    /// Step 3: from starting the operator to its first status write (some sender's status
+    /// patched by it). Not readiness: see `readyz_seconds`.
     pub startup_seconds: f64,
+    /// Step 3: from starting the operator to the first 200 from its `/readyz` (its first list
+    /// of WhatsAppSenders succeeded; the caches fill after).
+    pub readyz_seconds: f64,
     /// Numbers with more create attempts than they may have: more than one for a number the
     /// operator registered, any by the operator for a number registered before it started.
     pub duplicate_senders: u64,
@@ -55,7 +60,8 @@ pub struct StateLocks {
 /// How the figures were obtained.
 #[derive(Debug, Default, Serialize)]
 pub struct Details {
-    /// Flags of every `senderops run` besides the Twilio URL, selector and metrics address.
+    /// Flags of every `senderops run` besides the Twilio URL and metrics address; steps 1 and 2
+    /// add theirs (`--selector`, `--batched-refresh=false`, step 2's `--resync-interval`).
     pub operator_flags: Vec<String>,
     pub simulator_step_ms: u64,
     pub simulator_limit_per_second_per_account: u32,

@@ -4,7 +4,7 @@
 //! and that standbys, leader handovers, recovered senders and healthy shards do not fire it); and
 //! evaluates the alerts and every query of the Grafana dashboard against a real scrape of the
 //! operator running senders through their lifecycle. tests/it/monitoring.rs reads the same files
-//! without Prometheus.
+//! without Prometheus, against the metric names a running operator exports.
 //!
 //! Each test writes its promtool files to target/alert-rules/NAME/ and leaves them there, so a
 //! failure can be rerun by hand (`target/tools/promtool test rules FILE` in that directory).
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::support::built;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::parse_yaml;
-use crate::support::metrics::{scrape, sum};
+use crate::support::metrics::{family_type, parse_exposition, scrape, sum};
 use crate::support::operator::{Fixture, Operator, condition, sid_of, spec, spec_with_code};
 use crate::support::sim::{ACCOUNT_A, Sim};
 use crate::support::wait::Wait;
@@ -246,103 +246,6 @@ fn twilio_error_log_fires_for_each_new_entry_from_the_first_one_on() {
 #[test]
 fn no_leader_fires_after_5_minutes_for_the_leaderless_shard_only() {
     run_unit_tests("SenderOpsNoLeader");
-}
-
-/// One sample of a metrics page.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: f64,
-}
-
-/// The samples of a Prometheus or OpenMetrics text page, and each family's type (`# TYPE`).
-fn parse_exposition(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
-    let mut types = BTreeMap::new();
-    let mut samples = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if let Some(comment) = line.strip_prefix('#') {
-            let words: Vec<&str> = comment.split_whitespace().collect();
-            if let ["TYPE", family, kind] = words[..] {
-                types.insert(family.to_string(), kind.to_string());
-            }
-            continue;
-        }
-        samples.push(parse_sample(line));
-    }
-    (types, samples)
-}
-
-/// `name{label="value",…} value [timestamp] [# exemplar]`.
-fn parse_sample(line: &str) -> Sample {
-    let name_end = line
-        .find(['{', ' '])
-        .unwrap_or_else(|| panic!("a sample line without a value: {line}"));
-    let name = line[..name_end].to_string();
-    let mut labels = Vec::new();
-    let mut rest = &line[name_end..];
-    if let Some(inside) = rest.strip_prefix('{') {
-        let mut chars = inside.char_indices().peekable();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '}' => {
-                    end = Some(i);
-                    break;
-                }
-                ',' | ' ' => continue,
-                _ => {
-                    let key_start = i;
-                    let mut key_end = i;
-                    for (j, c) in chars.by_ref() {
-                        if c == '=' {
-                            key_end = j;
-                            break;
-                        }
-                    }
-                    let key = inside[key_start..key_end].trim().to_string();
-                    assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "{line}");
-                    let mut value = String::new();
-                    while let Some((_, c)) = chars.next() {
-                        match c {
-                            '\\' => match chars.next().map(|(_, c)| c) {
-                                Some('n') => value.push('\n'),
-                                Some(other) => value.push(other),
-                                None => panic!("an unfinished escape: {line}"),
-                            },
-                            '"' => break,
-                            c => value.push(c),
-                        }
-                    }
-                    labels.push((key, value));
-                }
-            }
-        }
-        let end = end.unwrap_or_else(|| panic!("unclosed labels: {line}"));
-        rest = &inside[end + 1..];
-    }
-    let value = rest
-        .split_whitespace()
-        .next()
-        .unwrap_or_else(|| panic!("a sample without a value: {line}"));
-    Sample {
-        name,
-        labels,
-        value: value
-            .parse()
-            .unwrap_or_else(|e| panic!("value {value:?} of {line}: {e}")),
-    }
-}
-
-/// The type of the family a sample belongs to (`senderops_reconciles_total` is a sample of
-/// counter `senderops_reconciles`, `…_bucket` of a histogram).
-fn family_type<'a>(types: &'a BTreeMap<String, String>, sample: &str) -> &'a str {
-    let family = ["_total", "_bucket", "_sum", "_count", "_created"]
-        .iter()
-        .filter_map(|suffix| sample.strip_suffix(suffix))
-        .chain([sample])
-        .find(|family| types.contains_key(*family));
-    family.map_or("unknown", |f| types[f].as_str())
 }
 
 /// A series as promtool's `input_series` writes it: `name{label="value", …}`.

@@ -7,6 +7,7 @@ mod support;
 mod adoption;
 mod alert_rules;
 mod alerts;
+mod bench;
 mod bulk;
 mod cluster;
 mod conformance;

@@ -1,38 +1,19 @@
 //! The observability assets under deploy/monitoring/: the Grafana dashboard is importable JSON,
 //! the alerts are well-formed PrometheusRules, and every PromQL expression in either names only
-//! metrics `senderops run` exports (a renamed metric breaks this test, not a dashboard at 3 am).
+//! series a running `senderops run` exports, read from its own `/metrics` (a renamed metric
+//! breaks this test, not a dashboard at 3 am).
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
 use crate::support::controlplane::repo_root;
 use crate::support::deploy::{INSTALL_NAMESPACE, helm_template, kustomize, one_of, parse_yaml};
+use crate::support::metrics::{exported_series, page_with_every_family};
 
 const DASHBOARD: &str = "deploy/monitoring/senderops-dashboard.json";
 const RULES: &str = "deploy/monitoring/prometheusrule.yaml";
-
-/// Counters and gauges the operator exports, by full series name.
-const SERIES: &[&str] = &[
-    "senderops_reconciles_total",
-    "senderops_reconcile_errors_total",
-    "senderops_twilio_requests_total",
-    "senderops_senders",
-    "senderops_senders_by_quality",
-    "senderops_senders_stalled",
-    "senderops_leader",
-    "senderops_twilio_alerts_total",
-    "senderops_state_lock_acquisitions_total",
-    "senderops_state_lock_wait_seconds_total",
-    "senderops_state_lock_held_seconds_total",
-];
-/// Histograms: queried through their `_bucket`, `_sum` and `_count` series.
-const HISTOGRAMS: &[&str] = &[
-    "senderops_reconcile_duration_seconds",
-    "senderops_twilio_request_duration_seconds",
-    "senderops_twilio_budget_wait_seconds",
-];
-const HISTOGRAM_SUFFIXES: &[&str] = &["_bucket", "_sum", "_count"];
 
 /// PromQL functions and aggregations the assets may call.
 const FUNCTIONS: &[&str] = &[
@@ -85,16 +66,26 @@ const PANELS: &[&str] = &[
     "Leader",
 ];
 
+/// The series a real operator exports (its `/metrics` with every family sampled), read once
+/// for all the tests of this file. Its own runtime: the operator's simulator serves on the
+/// runtime that started it, so that one must outlive the wait, not any one test.
+fn exported() -> &'static BTreeSet<String> {
+    static EXPORTED: OnceLock<BTreeSet<String>> = OnceLock::new();
+    EXPORTED.get_or_init(|| {
+        let page = tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(page_with_every_family());
+        exported_series(&page)
+    })
+}
+
+/// The series the assets may read: those the operator exports, and those the rules record.
 fn allowed_series() -> BTreeSet<String> {
-    SERIES
+    let recorded = rules()
         .iter()
-        .map(|s| s.to_string())
-        .chain(
-            HISTOGRAMS
-                .iter()
-                .flat_map(|h| HISTOGRAM_SUFFIXES.iter().map(move |s| format!("{h}{s}"))),
-        )
-        .collect()
+        .filter_map(|r| r["record"].as_str().map(str::to_string))
+        .collect::<Vec<_>>();
+    exported().iter().cloned().chain(recorded).collect()
 }
 
 /// The index just past the string literal that opens at `chars[i]`.
@@ -199,7 +190,8 @@ fn assert_uses_exported_metrics(context: &str, expr: &str) {
     let unknown: Vec<&String> = names.difference(&allowed).collect();
     assert!(
         unknown.is_empty(),
-        "{context}: {unknown:?} are not series senderops exports, in: {expr}"
+        "{context}: {unknown:?} are not series senderops exports, in: {expr}\nit exports: \
+         {allowed:?}"
     );
 }
 
@@ -339,10 +331,15 @@ fn the_dashboard_queries_only_metrics_the_operator_exports() {
 }
 
 #[test]
-fn every_alert_expression_queries_only_metrics_the_operator_exports() {
+fn every_rule_expression_queries_only_metrics_the_operator_exports() {
     for rule in rules() {
         let expr = rule["expr"].as_str().expect("an expr");
-        assert_uses_exported_metrics(&format!("alert {}", rule["alert"]), expr);
+        let name = if rule["record"].is_string() {
+            format!("recording rule {}", rule["record"])
+        } else {
+            format!("alert {}", rule["alert"])
+        };
+        assert_uses_exported_metrics(&name, expr);
     }
 }
 
