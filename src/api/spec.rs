@@ -48,6 +48,10 @@ const WABA_ID_IMMUTABLE_MESSAGE: &str = "wabaId is immutable: Twilio cannot move
     category = "senderops",
     namespaced,
     status = "WhatsAppSenderStatus",
+    // GitOps tools must never prune or delete the CRD: that deletes every WhatsAppSender. (The
+    // operator would still deregister nothing, but every object would be gone.)
+    annotation("argocd.argoproj.io/sync-options", "Prune=false,Delete=false"),
+    annotation("kustomize.toolkit.fluxcd.io/prune", "disabled"),
     derive = "PartialEq",
     doc = "A WhatsApp sender (a phone number registered with WhatsApp Business through Twilio), managed declaratively.",
     printcolumn(name = "Phone", type_ = "string", json_path = ".spec.phoneNumber"),

@@ -20,6 +20,7 @@ mod reconcile;
 #[cfg(test)]
 mod sim_world;
 mod state;
+mod uninstall;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -41,6 +41,14 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ("", "secrets", &["get", "list", "watch"]),
     ("events.k8s.io", "events", &["create", "patch"]),
 ];
+/// The one cluster-scoped read even a namespaced install needs: its own CRD, by name, live before
+/// any deletion at Twilio (an uninstall must not deregister numbers).
+const CRD_RULES: &[(&str, &str, &[&str])] = &[(
+    "apiextensions.k8s.io",
+    "customresourcedefinitions",
+    &["get"],
+)];
+const CRD_NAME: &str = "whatsappsenders.messaging.senderops.io";
 /// What leader election calls, in the operator's own namespace.
 const LEASE_RULES: &[(&str, &str, &[&str])] = &[(
     "coordination.k8s.io",
@@ -71,8 +79,8 @@ const CLUSTER_SCOPED_KINDS: &[&str] = &[
 
 type Grant = (String, String, String);
 
-/// Rules as a set of (group, resource, verb), asserting they name no wildcard, no single
-/// objects and no non-resource URLs (which the expected rules never need).
+/// Rules as a set of (group, resource, verb), asserting they name no wildcard, no non-resource
+/// URLs, and no single objects except the CRD rule, which names exactly the operator's CRD.
 fn grants(role: &Value) -> BTreeSet<Grant> {
     let who = kind_and_name(role);
     let rules = role["rules"]
@@ -80,8 +88,21 @@ fn grants(role: &Value) -> BTreeSet<Grant> {
         .unwrap_or_else(|| panic!("{who} has no rules"));
     let mut grants = BTreeSet::new();
     for rule in rules {
-        for field in ["resourceNames", "nonResourceURLs"] {
-            assert!(rule.get(field).is_none(), "{who} uses {field}: {rule}");
+        assert!(
+            rule.get("nonResourceURLs").is_none(),
+            "{who} uses nonResourceURLs: {rule}"
+        );
+        if rule["resources"] == json!(["customresourcedefinitions"]) {
+            assert_eq!(
+                rule["resourceNames"],
+                json!([CRD_NAME]),
+                "{who}: CRDs are read by name, its own only"
+            );
+        } else {
+            assert!(
+                rule.get("resourceNames").is_none(),
+                "{who} uses resourceNames: {rule}"
+            );
         }
         let strings = |field: &str| -> Vec<String> {
             rule[field]
@@ -118,11 +139,22 @@ fn expected(rules: &[(&str, &str, &[&str])]) -> BTreeSet<Grant> {
         .collect()
 }
 
-/// The role (ClusterRole or Role) granting the operator's rules, and the one granting leases.
+/// Whether `role` grants only the CRD read (a namespaced install's one ClusterRole).
+fn is_crd_only(role: &Value) -> bool {
+    role["rules"].as_array().is_some_and(|rules| {
+        rules
+            .iter()
+            .all(|r| r["resources"] == json!(["customresourcedefinitions"]))
+    })
+}
+
+/// The role (ClusterRole or Role) granting the operator's rules, and the one granting leases
+/// (a namespaced install's CRD-only ClusterRole aside).
 fn operator_and_lease_roles(objects: &[Value]) -> (&Value, &Value) {
     let roles: Vec<&Value> = objects
         .iter()
         .filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "Role")
+        .filter(|o| !is_crd_only(o))
         .collect();
     assert_eq!(
         roles.len(),
@@ -148,9 +180,13 @@ fn operator_and_lease_roles(objects: &[Value]) -> (&Value, &Value) {
 fn assert_least_privilege(source: &str, objects: &[Value]) {
     let (operator, lease) = operator_and_lease_roles(objects);
     let operator_grants = grants(operator);
+    let cluster_wide: BTreeSet<Grant> = expected(OPERATOR_RULES)
+        .union(&expected(CRD_RULES))
+        .cloned()
+        .collect();
     assert_eq!(
         operator_grants,
-        expected(OPERATOR_RULES),
+        cluster_wide,
         "{source}: {} grants exactly what `senderops run` calls",
         kind_and_name(operator)
     );
@@ -724,13 +760,21 @@ async fn helm_values_render_a_namespaced_sharded_monitored_install() {
     let rendered = helm_template(release, INSTALL_NAMESPACE, &values, &[]);
     let objects = parse_yaml(&rendered);
 
-    // RBAC confined to the watched namespace; leases still in the release's.
+    // RBAC confined to the watched namespace, but for the read of the cluster-scoped CRD; leases
+    // still in the release's namespace.
+    let cluster_roles = all_of(&objects, "ClusterRole");
     assert!(
-        all_of(&objects, "ClusterRole").is_empty()
-            && all_of(&objects, "ClusterRoleBinding").is_empty(),
-        "watchNamespace needs no cluster-wide grant: {:?}",
+        cluster_roles.len() == 1 && is_crd_only(cluster_roles[0]),
+        "watchNamespace needs no cluster-wide grant but reading its CRD: {:?}",
         objects.iter().map(kind_and_name).collect::<Vec<_>>()
     );
+    assert_eq!(grants(cluster_roles[0]), expected(CRD_RULES));
+    let crd_binding = one_of(&objects, "ClusterRoleBinding");
+    assert_eq!(
+        crd_binding["roleRef"]["name"],
+        cluster_roles[0]["metadata"]["name"]
+    );
+    assert_eq!(crd_binding["subjects"][0]["namespace"], INSTALL_NAMESPACE);
     let (operator, lease) = operator_and_lease_roles(&objects);
     assert_eq!(operator["kind"], "Role");
     assert_eq!(operator["metadata"]["namespace"], json!(watched));

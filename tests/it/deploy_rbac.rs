@@ -164,6 +164,11 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() {
         ("patch", "leases.coordination.k8s.io", ns.as_str()),
         ("list", "leases.coordination.k8s.io", ns.as_str()),
         ("watch", "leases.coordination.k8s.io", ns.as_str()),
+        (
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/whatsappsenders.messaging.senderops.io",
+            "",
+        ),
     ];
     for (verb, resource, namespace) in allowed {
         assert!(
@@ -202,6 +207,17 @@ async fn the_service_account_may_do_what_the_operator_needs_and_nothing_more() {
         ("get", "leases.coordination.k8s.io", elsewhere),
         ("create", "leases.coordination.k8s.io", elsewhere),
         ("get", "customresourcedefinitions.apiextensions.k8s.io", ""),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", ""),
+        (
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/leases.coordination.k8s.io",
+            "",
+        ),
+        (
+            "delete",
+            "customresourcedefinitions.apiextensions.k8s.io/whatsappsenders.messaging.senderops.io",
+            "",
+        ),
     ];
     for (verb, resource, namespace) in refused {
         assert!(

@@ -36,4 +36,5 @@ mod serial_onboarding;
 mod testplane;
 mod twilio_lifecycle;
 mod twilio_requests;
+mod uninstall;
 mod workflows;

@@ -14,6 +14,7 @@ use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reaso
 use crate::controller::conditions::{Assessment, Status, Verdict};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::events::{Note, reason as event};
+use crate::controller::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError};
 
@@ -198,6 +199,17 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
             return Ok(None);
         }
         Step::Delete => {}
+    }
+    if uninstall::crd(&run.ctx.kube).await.map_err(Error::Kube)? == Crd::Uninstalling {
+        run.note(Note::warning(
+            event::ORPHANED,
+            uninstall::orphaned_message(sid.as_deref()),
+        ))
+        .await;
+        if let (Some(account), Some(sid)) = (account, sid) {
+            run.conclusion.gone = Some((account, sid));
+        }
+        return Ok(None);
     }
     let client = client(run, sid.as_deref()).await?;
     if let Some(recorded) = &account

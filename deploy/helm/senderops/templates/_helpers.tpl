@@ -30,6 +30,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
 {{/* The operator's rules, bound cluster-wide or in watchNamespace (deploy/base/rbac.yaml). */}}
+{{- define "senderops.crdRule" -}}
+# Its own CRD, read live before any deletion at Twilio: a CRD being deleted (an uninstall) lets
+# every sender go without deregistering its number.
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  resourceNames: [whatsappsenders.messaging.senderops.io]
+  verbs: [get]
+{{- end }}
+
 {{- define "senderops.rules" -}}
 # Watch senders; patch them to add and remove the finalizer.
 - apiGroups: [messaging.senderops.io]
