@@ -358,7 +358,9 @@ async fn run(args: RunArgs) -> ExitCode {
         tracing::error!("{err}");
         return ExitCode::FAILURE;
     }
-    metrics.set_ready();
+    metrics.set_ready(true);
+    // Leader or standby: an uninstall (the CRD deleted) makes every replica unready, not exit.
+    tokio::spawn(controller::watch_crd(client.clone(), metrics.clone()));
 
     let mut leadership = None;
     if args.leader_election {

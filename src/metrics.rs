@@ -195,9 +195,10 @@ impl Metrics {
         let _ = self.senders.store.set(store);
     }
 
-    /// `/readyz` answers 200 from now on.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
+    /// Whether `/readyz` answers 200: from the first successful list of WhatsAppSenders, and not
+    /// while the CRD is being deleted or gone.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -363,7 +364,7 @@ async fn readyz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     if metrics.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
     }
 }
 

@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 
 pub use otp::RESEND_CODE_ANNOTATION;
 pub use reconcile::{FIELD_MANAGER, FINALIZER, RECONCILE_REQUESTED_ANNOTATION};
+pub use uninstall::watch_crd;
 
 use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;

@@ -4,11 +4,15 @@
 //! So before any DELETE at Twilio the CRD is read live (a cache could lag the very deletion it
 //! must see), and a CRD being deleted, or gone, turns the cleanup into an `Orphan`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use kube::{Client, CustomResourceExt};
 
 use crate::api::WhatsAppSender;
+use crate::metrics::Metrics;
 
 /// What the live read of the CRD says about deleting at Twilio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,38 @@ fn state_of(crd: Option<&CustomResourceDefinition>) -> Crd {
     match crd {
         Some(crd) if crd.metadata.deletion_timestamp.is_none() => Crd::Installed,
         _ => Crd::Uninstalling,
+    }
+}
+
+/// How often a running operator reads its CRD for readiness. A single `get` by name: cheap, and
+/// all the RBAC it needs is the `get` the deletions already use.
+const CRD_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keeps `/readyz` false while the CRD is being deleted or gone, so that an uninstall shows as an
+/// unready operator that waits (its watches retry until the CRD is back), not a crash loop.
+/// A read that fails leaves readiness as it was: an unreachable API server is not an uninstall.
+pub async fn watch_crd(client: Client, metrics: Arc<Metrics>) {
+    let mut last = None;
+    loop {
+        match crd(&client).await {
+            Ok(now) if last != Some(now) => {
+                metrics.set_ready(now == Crd::Installed);
+                match now {
+                    Crd::Installed if last.is_some() => {
+                        tracing::info!("the WhatsAppSender CRD is installed again; ready")
+                    }
+                    Crd::Installed => {}
+                    Crd::Uninstalling => tracing::warn!(
+                        "the WhatsAppSender CRD is being deleted or gone: not ready, and no \
+                         number is deregistered while it is; waiting for it to be installed again"
+                    ),
+                }
+                last = Some(now);
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!(error = %err, "could not read the WhatsAppSender CRD"),
+        }
+        tokio::time::sleep(CRD_CHECK_INTERVAL).await;
     }
 }
 

@@ -3,6 +3,8 @@
 //! that. The operator reads its CRD live before any deletion at Twilio and, seeing it deleted,
 //! lets each object go as `Orphan` would, with an Event, and sends Twilio no DELETE.
 
+use std::time::Duration;
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 use kube::api::Api;
@@ -13,13 +15,14 @@ use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{one_of, parse_yaml};
 use crate::support::operator::{Fixture, sid_of, spec};
 use crate::support::sim::{Sim, requests_in};
+use crate::support::wait::Wait;
 
 #[tokio::test]
 async fn deleting_the_crd_under_a_running_operator_deregisters_no_number() {
     // Its own control plane: the test deletes the CRD every other test needs.
     let plane = controlplane::dedicated("uninstall-crd");
     let ns = plane.namespace("uninstall").await;
-    let f = Fixture::on_plane(plane, &ns, Sim::start().await, &[]).await;
+    let mut f = Fixture::on_plane(plane, &ns, Sim::start().await, &[]).await;
     let senders = [("acme", "+15005550001"), ("beta", "+15005550002")];
     let mut sids = Vec::new();
     for (name, phone) in senders {
@@ -77,6 +80,40 @@ async fn deleting_the_crd_under_a_running_operator_deregisters_no_number() {
             orphaned[0].2
         );
     }
+
+    // Meanwhile the operator waits, unready, instead of exiting into a crash loop; with the CRD
+    // back it is ready again and its watches resume.
+    let readyz = format!("{}/readyz", f.operator.metrics_url().await);
+    let status = async || {
+        reqwest::get(&readyz)
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    Wait::until("the operator to report not ready while its CRD is gone")
+        .within(Duration::from_secs(15))
+        .context(|| f.operator.log_tail(20))
+        .poll(status, |code| *code == 503)
+        .await;
+    let log = f.operator.log_tail(20);
+    assert!(f.operator.is_running(), "{log}");
+    tokio::task::spawn_blocking(move || plane.install_crds())
+        .await
+        .expect("install the CRD again");
+    Wait::until("the operator to be ready again with its CRD back")
+        .within(Duration::from_secs(15))
+        .context(|| f.operator.log_tail(20))
+        .poll(status, |code| *code == 200)
+        .await;
+    f.sim.number("+15005550003", "auto_verify").await;
+    f.apply("after", spec("+15005550003", json!({}))).await;
+    f.wait_ready("after").await;
+    assert_eq!(
+        f.operator.log().matches("senderops started").count(),
+        1,
+        "the same operator process throughout:\n{}",
+        f.operator.log_tail(20)
+    );
     drop(f);
     plane.stop();
 }

@@ -242,7 +242,9 @@ impl ControlPlane {
         name
     }
 
-    fn install_crds(&self) {
+    /// Installs the CRDs from crds/ and waits until they are established (again, after a test
+    /// deleted them).
+    pub fn install_crds(&self) {
         let crds = repo_root().join("crds");
         self.kubectl()
             .args(["apply", "--server-side", "-f"])
