@@ -21,3 +21,4 @@ mod image;
 mod kustomize;
 mod rollout;
 mod sharding;
+mod uninstall;

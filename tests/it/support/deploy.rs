@@ -65,7 +65,24 @@ pub fn kustomize_cli(dir: &Path, args: &[String]) -> String {
 /// (`NAME:TAG`) and `TAG` its tag. Panics unless exactly one line contains `needle`, so the tests
 /// run what the README says, no more and no less.
 pub fn documented_command(needle: &str, image: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("read README.md");
+    let (repository, tag) = image
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{image} is REPOSITORY:TAG"));
+    documented_command_in("README.md", needle)
+        .into_iter()
+        .map(|word| {
+            word.replace("REGISTRY/senderops", repository)
+                .replace("TAG", tag)
+        })
+        .collect()
+}
+
+/// The one command line of the Markdown file `doc` (relative to the repository root) that
+/// contains `needle`, as [`documented_command`] finds it, its words split as a shell would
+/// (quotes removed).
+pub fn documented_command_in(doc: &str, needle: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join(doc))
+        .unwrap_or_else(|e| panic!("read {doc}: {e}"));
     let mut lines = Vec::new();
     let (mut in_block, mut pending) = (false, String::new());
     for line in readme.lines() {
@@ -89,17 +106,10 @@ pub fn documented_command(needle: &str, image: &str) -> Vec<String> {
     assert_eq!(
         found.len(),
         1,
-        "README.md has one command line with {needle:?} in its code blocks, not {found:#?}"
+        "{doc} has one command line with {needle:?} in its code blocks, not {found:#?}"
     );
-    let (repository, tag) = image
-        .rsplit_once(':')
-        .unwrap_or_else(|| panic!("{image} is REPOSITORY:TAG"));
-    found[0]
-        .replace("REGISTRY/senderops", repository)
-        .replace("TAG", tag)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
+    shlex::split(found[0])
+        .unwrap_or_else(|| panic!("{doc}: not a shell command line: {}", found[0]))
 }
 
 /// kubectl for commands that need no cluster (`kustomize`).
