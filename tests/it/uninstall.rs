@@ -33,6 +33,10 @@ async fn deleting_the_crd_under_a_running_operator_deregisters_no_number() {
     for (name, _) in senders {
         sids.push(sid_of(&f.wait_ready(name).await));
     }
+    // A suspended sender's deletion waits for the user (Stalled), but not an uninstall's.
+    f.patch("beta", json!({"spec": {"suspend": true}})).await;
+    f.wait_condition("beta", "Synced", "False", "Suspended")
+        .await;
 
     // As deploy/README says: `kubectl delete crd …`, which returns once the CRD is gone, which
     // the API server allows only once every WhatsAppSender is (their finalizers released).

@@ -181,8 +181,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
     if let Some(account) = &account {
         run.conclusion.leaves_onboarding = Some(account.clone());
     }
-    match decide(run.spec(), &run.status) {
-        Step::Blocked(outcome) => return stop(outcome),
+    let waits_for_user = match decide(run.spec(), &run.status) {
         Step::Release => {
             if run.spec().deletion_policy == DeletionPolicy::Orphan
                 && let Some(sid) = &sid
@@ -198,8 +197,10 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
             }
             return Ok(None);
         }
-        Step::Delete => {}
-    }
+        Step::Blocked(outcome) => Some(outcome),
+        Step::Delete => None,
+    };
+    // Before a blocked deletion too: an uninstall must not wait on a suspended sender either.
     if uninstall::crd(&run.ctx.kube).await.map_err(Error::Kube)? == Crd::Uninstalling {
         run.note(Note::warning(
             event::ORPHANED,
@@ -210,6 +211,9 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
             run.conclusion.gone = Some((account, sid));
         }
         return Ok(None);
+    }
+    if let Some(outcome) = waits_for_user {
+        return stop(outcome);
     }
     let client = client(run, sid.as_deref()).await?;
     if let Some(recorded) = &account
