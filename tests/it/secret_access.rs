@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -112,20 +113,6 @@ async fn secrets_are_listed_and_watched_as_metadata_and_read_one_at_a_time_when_
     // three more times. A change to a Secret a sender reads comes after them on the same watch,
     // so once the operator has acted on that, it has been sent what the watch had for the bulky
     // one.
-    // The count once it holds still (two looks 300 ms apart agree): the senders settled, so a
-    // reconcile counted past it came after, from the Secret change below.
-    let mut last = None;
-    let before = Wait::until("the operator's reconcile count to hold still")
-        .within(DEADLINE)
-        .every(Duration::from_millis(300))
-        .poll_ok(async || {
-            let now = f.reconciles().await;
-            match last.replace(now) {
-                Some(was) if was == now => Ok(now),
-                was => Err(format!("{was:?} then {now}")),
-            }
-        })
-        .await;
     let received_before = relay.received();
     for round in 0..3 {
         let touch = json!({"metadata": {"labels": {"touched": round.to_string()}}});
@@ -134,15 +121,21 @@ async fn secrets_are_listed_and_watched_as_metadata_and_read_one_at_a_time_when_
             .await
             .expect("label the bulky Secret");
     }
+    let touched = Timestamp::now();
     let touch = json!({"metadata": {"labels": {"touched": "after-the-bulky-one"}}});
     secrets
         .patch("twilio", &PatchParams::default(), &Patch::Merge(&touch))
         .await
         .expect("label the credentials Secret");
-    Wait::until("the operator to act on the credentials Secret's change")
+    // Evidence that names that change: the operator reads the credentials Secret again, which
+    // it does only once its watch reported a new version.
+    Wait::until("the operator to read the changed credentials Secret again")
         .within(DEADLINE)
         .context(|| format!("operator log:\n{}", f.operator.log_tail(20)))
-        .poll(async || f.reconciles().await, |now| *now > before)
+        .poll(
+            async || operator_reads_since(plane, &ns, "twilio", touched),
+            |reads| *reads > 0,
+        )
         .await;
     let received_while_touched = relay.received() - received_before;
 
@@ -265,21 +258,7 @@ async fn operator_secret_requests(
     ))
     .within(Duration::from_secs(10))
     .poll_ok(async || {
-        let mut by_id: Vec<Value> = Vec::new();
-        for event in plane.audit_events() {
-            let ours = event["userAgent"]
-                .as_str()
-                .is_some_and(|agent| agent.starts_with("senderops/"));
-            if !ours
-                || event["objectRef"]["resource"] != "secrets"
-                || event["objectRef"]["namespace"] != ns
-            {
-                continue;
-            }
-            // ResponseStarted then ResponseComplete for a watch: keep the last.
-            by_id.retain(|e| e["auditID"] != event["auditID"]);
-            by_id.push(event);
-        }
+        let by_id = operator_secret_events(plane, ns);
         let unread: Vec<&&str> = must_read
             .iter()
             .filter(|name| {
@@ -299,6 +278,42 @@ async fn operator_secret_requests(
         }
     })
     .await
+}
+
+/// How many times the operator read Secret `name` in `ns` after `since` (the API server's
+/// clock is this machine's), by the audit log.
+fn operator_reads_since(plane: &ControlPlane, ns: &str, name: &str, since: Timestamp) -> usize {
+    operator_secret_events(plane, ns)
+        .iter()
+        .filter(|e| e["verb"] == "get" && e["objectRef"]["name"] == name)
+        .filter(|e| {
+            e["requestReceivedTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .is_some_and(|received| received > since)
+        })
+        .count()
+}
+
+/// The operator's requests on Secrets in `ns` in the audit log, one event per request (its
+/// last stage).
+fn operator_secret_events(plane: &ControlPlane, ns: &str) -> Vec<Value> {
+    let mut by_id: Vec<Value> = Vec::new();
+    for event in plane.audit_events() {
+        let ours = event["userAgent"]
+            .as_str()
+            .is_some_and(|agent| agent.starts_with("senderops/"));
+        if !ours
+            || event["objectRef"]["resource"] != "secrets"
+            || event["objectRef"]["namespace"] != ns
+        {
+            continue;
+        }
+        // ResponseStarted then ResponseComplete for a watch: keep the last.
+        by_id.retain(|e| e["auditID"] != event["auditID"]);
+        by_id.push(event);
+    }
+    by_id
 }
 
 /// `verb name-or-URI -> kind` per request, for failure messages.
