@@ -4,10 +4,7 @@
 //! requests that carry the operator's User-Agent; and, for what the audit log cannot show, by
 //! counting the bytes the API server sends the operator.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -15,11 +12,11 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::support::controlplane::{self, ControlPlane};
 use crate::support::operator::{DEADLINE, Fixture, sid_of, spec};
+use crate::support::relay::Relay;
 use crate::support::sim::{ACCOUNT_B, Sim, TOKEN_A, TOKEN_B};
 use crate::support::wait::Wait;
 
@@ -55,9 +52,9 @@ async fn secrets_are_listed_and_watched_as_metadata_and_read_one_at_a_time_when_
     create_secret(&secrets, UNNEEDED_CODE_SECRET, json!({"code": "123456"})).await;
 
     // The operator reaches the API server through a relay that counts what comes back.
-    let relay = Relay::start(plane).await;
+    let (relay, relay_kubeconfig) = relay_to(plane).await;
     let sim = Sim::start().await;
-    let f = Fixture::on_plane_via(plane, &relay.kubeconfig, &ns, sim, &[]).await;
+    let f = Fixture::on_plane_via(plane, &relay_kubeconfig, &ns, sim, &[]).await;
     f.secret(
         "twilio-b",
         &[("accountSid", ACCOUNT_B), ("authToken", TOKEN_B)],
@@ -334,82 +331,25 @@ fn summary(events: &[Value]) -> String {
     format!("[{}]", lines.join(", "))
 }
 
-/// A TCP relay in front of the API server that counts the bytes the API server sends through
-/// it. TLS passes through untouched (the serving certificate names 127.0.0.1, whatever the
-/// port), so the operator authenticates and verifies the server as it would directly.
-struct Relay {
-    received: Arc<AtomicU64>,
-    kubeconfig: PathBuf,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(plane: &ControlPlane) -> Relay {
-        let server = plane.server_url();
-        let upstream: SocketAddr = server
-            .trim_start_matches("https://")
-            .parse()
-            .unwrap_or_else(|e| panic!("the API server's address in {server}: {e}"));
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the relay");
-        let relay_url = format!("https://{}", listener.local_addr().unwrap());
-        let kubeconfig = plane.kubeconfig().with_file_name("kubeconfig-relay");
-        let text = std::fs::read_to_string(plane.kubeconfig()).expect("read the kubeconfig");
-        assert!(
-            text.contains(&server),
-            "{server} in the kubeconfig:\n{text}"
-        );
-        std::fs::write(&kubeconfig, text.replace(&server, &relay_url))
-            .expect("write the relay's kubeconfig");
-
-        let received = Arc::new(AtomicU64::new(0));
-        let counter = received.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let (mut from_client, mut to_client) = client.into_split();
-                    let (mut from_server, mut to_server) = server.into_split();
-                    let up = async {
-                        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
-                        let _ = to_server.shutdown().await;
-                    };
-                    let down = async {
-                        let mut buffer = vec![0; 64 * 1024];
-                        while let Ok(n) = from_server.read(&mut buffer).await {
-                            if n == 0 {
-                                break;
-                            }
-                            counter.fetch_add(n as u64, Ordering::Relaxed);
-                            if to_client.write_all(&buffer[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = to_client.shutdown().await;
-                    };
-                    tokio::join!(up, down);
-                });
-            }
-        });
-        Relay {
-            received,
-            kubeconfig,
-            task,
-        }
-    }
-
-    /// Bytes the API server sent through the relay so far.
-    fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// A relay in front of the API server (TLS passes through: the serving certificate names
+/// 127.0.0.1, whatever the port) and a kubeconfig that reaches the API server through it.
+async fn relay_to(plane: &ControlPlane) -> (Relay, PathBuf) {
+    let server = plane.server_url();
+    let upstream = server.trim_start_matches("https://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the relay");
+    let relay = Relay::start(listener, upstream);
+    let kubeconfig = plane.kubeconfig().with_file_name("kubeconfig-relay");
+    let text = std::fs::read_to_string(plane.kubeconfig()).expect("read the kubeconfig");
+    assert!(
+        text.contains(&server),
+        "{server} in the kubeconfig:\n{text}"
+    );
+    std::fs::write(
+        &kubeconfig,
+        text.replace(&server, &format!("https://{}", relay.addr())),
+    )
+    .expect("write the relay's kubeconfig");
+    (relay, kubeconfig)
 }

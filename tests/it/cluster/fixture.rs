@@ -13,11 +13,12 @@ use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
 
 use super::node::{IMAGE, Node};
-use super::relay::Relay;
+use super::relay;
 use crate::support::controlplane::repo_root;
 use crate::support::deploy::{documented_command, kustomize_cli};
 use crate::support::kubectl::KubectlOutput;
 use crate::support::operator::condition;
+use crate::support::relay::Relay;
 use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
 
 /// Where the manifests install the operator.
@@ -84,7 +85,7 @@ impl Cluster {
         let node = tokio::task::block_in_place(|| Node::start(test));
         let sim = Sim::start().await;
         let target = sim.base_url().trim_start_matches("http://").to_string();
-        let relay = Relay::start(&target).await;
+        let relay = relay::to_sim(&target).await;
         let client = node.client().await;
         let cluster = Cluster {
             node,

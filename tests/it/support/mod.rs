@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod prism;
+pub mod relay;
 pub mod sim;
 pub mod wait;
 
