@@ -20,7 +20,7 @@ use crate::support::built;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::parse_yaml;
 use crate::support::metrics::{family_type, parse_exposition, scrape, sum};
-use crate::support::operator::{Fixture, Operator, condition, sid_of, spec, spec_with_code};
+use crate::support::operator::{Fixture, Operator, sid_of, spec, spec_with_code};
 use crate::support::sim::{ACCOUNT_A, Sim};
 use crate::support::wait::Wait;
 
@@ -497,16 +497,7 @@ async fn a_real_scrape_fires_the_offline_and_stalled_alerts_and_answers_every_da
     // stall two senders.
     let b = Fixture::with_args("promscrape-b", &[NO_DISPLAY_NAME_CHECK]).await;
     let ns_b = b.ns.clone();
-    b.sim
-        .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
-        .await;
-    b.sim.number("+15005550711", "auto_verify").await;
-    b.apply("flaky", spec("+15005550711", json!({}))).await;
-    b.wait_for("flaky", "Synced=False after failed creates", |s| {
-        condition(s, "Synced").is_some_and(|c| c.status == "False")
-    })
-    .await;
-    b.sim.faults(json!({})).await;
+    b.apply_after_failed_creates("flaky", "+15005550711").await;
     b.sim.number("+15005550712", "needs_code").await;
     b.apply("rejected", spec_with_code("+15005550712", "rejected-otp"))
         .await;

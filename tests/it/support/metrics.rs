@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::operator::{Fixture, Operator, condition, spec};
+use super::operator::{Fixture, Operator, spec};
 
 /// The operator's `/metrics` page now.
 pub async fn scrape(operator: &Operator) -> String {
@@ -169,16 +169,7 @@ pub fn exported_series(text: &str) -> BTreeSet<String> {
 /// the tests that use this page, never passes them unchecked.
 pub async fn page_with_every_family() -> String {
     let f = Fixture::new("metric-families").await;
-    f.sim
-        .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
-        .await;
-    f.sim.number("+15005550801", "auto_verify").await;
-    f.apply("flaky", spec("+15005550801", json!({}))).await;
-    f.wait_for("flaky", "Synced=False after failed creates", |s| {
-        condition(s, "Synced").is_some_and(|c| c.status == "False")
-    })
-    .await;
-    f.sim.faults(json!({})).await;
+    f.apply_after_failed_creates("flaky", "+15005550801").await;
     // Ready before the next sender is applied: the display-name check holds a second sender
     // with the same name until the first is ONLINE.
     f.wait_ready("flaky").await;

@@ -414,6 +414,22 @@ impl Fixture {
         .await;
     }
 
+    /// Applies sender `name` for `phone` (auto-verified) while every create fails, waits for a
+    /// failed reconcile to show (`Synced=False`), then lets the creates through: what the
+    /// reconcile-error metrics and panels need to have a sample.
+    pub async fn apply_after_failed_creates(&self, name: &str, phone: &str) {
+        self.sim
+            .faults(json!({"error_rate": 1.0, "only": "POST /v2/Channels/Senders"}))
+            .await;
+        self.sim.number(phone, "auto_verify").await;
+        self.apply(name, spec(phone, json!({}))).await;
+        self.wait_for(name, "Synced=False after failed creates", |s| {
+            condition(s, "Synced").is_some_and(|c| c.status == "False")
+        })
+        .await;
+        self.sim.faults(json!({})).await;
+    }
+
     /// Polls `name` until `done` holds, or panics after [`DEADLINE`] with what it last saw.
     pub async fn wait_for(
         &self,
