@@ -2,21 +2,34 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// startEtcd runs a single-member etcd on loopback ports. Fsync is off: the data is thrown
-// away with the test run, and fsync dominates start-up and write latency on slow disks.
+// startEtcd runs a single-member etcd on loopback ports. A port taken by another socket
+// between choosing and binding it is chosen again (see ports.go).
 func startEtcd(dataDir string) (*embed.Etcd, string, error) {
-	clientPort, err := freePort()
+	var lost error
+	for range 5 {
+		e, url, err := startEtcdOnce(dataDir)
+		if err == nil || !addressInUse(err) {
+			return e, url, err
+		}
+		lost = err
+	}
+	return nil, "", fmt.Errorf("every port chosen was taken before etcd bound it: %w", lost)
+}
+
+// startEtcdOnce runs etcd on two newly chosen ports. Fsync is off: the data is thrown away
+// with the test run, and fsync dominates start-up and write latency on slow disks.
+func startEtcdOnce(dataDir string) (*embed.Etcd, string, error) {
+	clientPort, err := unusedPort()
 	if err != nil {
 		return nil, "", err
 	}
-	peerPort, err := freePort()
+	peerPort, err := unusedPort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -48,15 +61,4 @@ func startEtcd(dataDir string) (*embed.Etcd, string, error) {
 		e.Close()
 		return nil, "", fmt.Errorf("not ready after 60s")
 	}
-}
-
-// freePort asks the kernel for an unused loopback port. Another process could take it before
-// we bind again; on this single-user test machine that race has not been seen.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -99,7 +99,7 @@ func run(dir string, port int, m mode) error {
 		port = previousPort(filepath.Join(dir, "kubeconfig"))
 	}
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = unusedPort(); err != nil {
 			return err
 		}
 	}

@@ -55,10 +55,7 @@ impl Registry {
             "builds the CNCF distribution registry from its Go module",
         );
         let dir = tempfile::tempdir().expect("a directory for the registry");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::support::ports::unused();
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
         std::fs::write(

@@ -10,6 +10,7 @@ pub mod lease;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
+pub mod ports;
 pub mod prism;
 pub mod relay;
 pub mod sim;

@@ -2,8 +2,8 @@
 //! request and response is checked against one of Twilio's OpenAPI documents, and with
 //! `--errors` a violation of severity Error turns into a 422 (request) or 500 (response) answer.
 //!
-//! Self-contained: the root crate's tests reach it as `support::prism`, the simulator's tests
-//! include it with `#[path]`.
+//! Needs only its sibling `ports`: the root crate's tests reach it as `support::prism`, the
+//! simulator's tests include both with `#[path]`.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -34,7 +34,7 @@ impl Prism {
             "{} is missing: run `make prism` (or `make test`) first",
             binary.display()
         );
-        let port = free_port();
+        let port = super::ports::unused();
         let mut child = Command::new(&binary)
             .arg("proxy")
             .arg(repo_root().join("tests/openapi").join(document))
@@ -144,11 +144,4 @@ fn repo_root() -> &'static Path {
         .ancestors()
         .find(|dir| dir.join("tests/prism/package.json").exists())
         .expect("tests/prism in the crate's directory or above it")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free loopback port")
 }

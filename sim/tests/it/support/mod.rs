@@ -13,6 +13,9 @@ pub mod wait;
 #[allow(dead_code)]
 #[path = "../../../../tests/it/support/prism.rs"]
 pub mod prism;
+// The port chooser prism.rs uses.
+#[path = "../../../../tests/it/support/ports.rs"]
+pub mod ports;
 
 use std::net::SocketAddr;
 use std::time::Duration;
