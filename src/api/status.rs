@@ -59,6 +59,8 @@ pub mod reason {
     pub const STUBBED: &str = "Stubbed";
     pub const INVITATION_NOT_ACCEPTED: &str = "InvitationNotAccepted";
     pub const DISPLAY_NAME_REJECTED: &str = "DisplayNameRejected";
+    /// Another object manages this number in this account.
+    pub const DUPLICATE_SENDER: &str = "DuplicateSender";
     // Waiting, not stalled
     pub const WAITING_FOR_DISPLAY_NAME_CHECK: &str = "WaitingForDisplayNameCheck";
 
@@ -102,6 +104,7 @@ pub mod reason {
         STUBBED,
         INVITATION_NOT_ACCEPTED,
         DISPLAY_NAME_REJECTED,
+        DUPLICATE_SENDER,
         WAITING_FOR_DISPLAY_NAME_CHECK,
     ];
 }

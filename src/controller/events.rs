@@ -24,6 +24,12 @@ pub mod reason {
     pub const DELETED: &str = "Deleted";
     pub const ORPHANED: &str = "Orphaned";
     pub const SENDER_MISMATCH: &str = "SenderMismatch";
+    /// The object let go of a SID another object owns, or was deleted without deleting at
+    /// Twilio what it does not own.
+    pub const DUPLICATE_SENDER: &str = "DuplicateSender";
+    /// The object was let go without a deletion: Twilio does not have its SID as its number
+    /// in its account.
+    pub const NOT_DELETED: &str = "NotDeleted";
     pub const TWILIO_ALERT: &str = "TwilioAlert";
 }
 

@@ -30,6 +30,7 @@ mod operator_lifecycle;
 mod operator_production;
 mod operator_scale;
 mod operator_startup;
+mod ownership;
 mod secret_access;
 mod secret_leak;
 mod serial_onboarding;

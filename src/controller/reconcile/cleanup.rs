@@ -141,6 +141,43 @@ pub fn confirmed(
     }
 }
 
+/// What reading the recorded SID before a deletion says.
+#[derive(Debug)]
+pub enum Checked {
+    /// This number, in this account: it may be deleted.
+    Ours,
+    /// Not this object's to delete: why. `missing`: Twilio has no such sender in the account.
+    Not {
+        why: String,
+        missing: bool,
+    },
+    Failed(TwilioError),
+}
+
+pub fn checked(phone: &str, answer: Result<Sender, TwilioError>) -> Checked {
+    match answer {
+        Ok(sender) if sender.is_for(phone) => Checked::Ours,
+        Ok(sender) => Checked::Not {
+            why: format!("Twilio has it as {:?}, not {phone},", sender.sender_id),
+            missing: false,
+        },
+        Err(err) if err.is_not_found() => Checked::Not {
+            why: "Twilio has no such sender (deleted already, or never this account's)".into(),
+            missing: true,
+        },
+        Err(err) => Checked::Failed(err),
+    }
+}
+
+/// Why an object that does not own its number is let go without a deletion at Twilio.
+pub fn not_owner_message(sid: Option<&str>, phone: &str, account: &str) -> String {
+    format!(
+        "let the object go without deleting Twilio sender {}: another WhatsAppSender manages \
+         {phone} in account {account}, and only that one deletes it",
+        sid.unwrap_or("(SID not recorded)")
+    )
+}
+
 /// Runs the cleanup: `Ok` lets the object go; a deletion not finished keeps the finalizer
 /// with the outcome's requeue; transient failures are recorded in `Synced` and back off.
 pub async fn run(run: &mut Run<'_>) -> std::result::Result<Action, NotDone> {
@@ -227,8 +264,33 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         ));
     }
     let account = client.account_sid().to_string();
+    // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
+    // the SID, must not deregister the number another object manages.
+    let state = &run.ctx.state;
+    if !state.owns_number(&account, run.phone(), &run.key, &run.uid) {
+        let message = not_owner_message(sid.as_deref(), run.phone(), &account);
+        run.note(Note::warning(event::DUPLICATE_SENDER, message))
+            .await;
+        return Ok(None);
+    }
     let sid = match sid {
-        Some(sid) => sid,
+        // A SID in status may have been edited, or restored from another backup: it is
+        // deleted only if Twilio has it as this number in this account.
+        Some(sid) => match checked(run.phone(), client.fetch(&sid).await) {
+            Checked::Ours => sid,
+            Checked::Not { why, missing } => {
+                let message = format!(
+                    "let the object go without deleting Twilio sender {sid}: {why} in account \
+                     {account}, so there is nothing of this object's to delete"
+                );
+                run.note(Note::warning(event::NOT_DELETED, message)).await;
+                if missing {
+                    run.conclusion.gone = Some((account.clone(), sid));
+                }
+                return Ok(None);
+            }
+            Checked::Failed(err) => return Err(twilio("read the sender before deleting it")(err)),
+        },
         // The operator may have died between a create and the SID write.
         None => match run
             .ctx
@@ -448,6 +510,33 @@ mod tests {
         assert!(matches!(
             confirmed("XE1", Err(TwilioError::Timeout), poll),
             Confirmed::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn only_this_number_in_this_account_is_deleted() {
+        let phone = "+15017122661";
+        let ours = Sender {
+            sid: "XE0123456789abcdef0123456789abcdef".into(),
+            sender_id: format!("whatsapp:{phone}"),
+            ..Sender::default()
+        };
+        assert!(matches!(checked(phone, Ok(ours.clone())), Checked::Ours));
+        let other = Sender {
+            sender_id: "whatsapp:+15550000000".into(),
+            ..ours
+        };
+        assert!(matches!(
+            checked(phone, Ok(other)),
+            Checked::Not { missing: false, .. }
+        ));
+        assert!(matches!(
+            checked(phone, Err(api_error(404, 20404))),
+            Checked::Not { missing: true, .. }
+        ));
+        assert!(matches!(
+            checked(phone, Err(api_error(503, 20500))),
+            Checked::Failed(_)
         ));
     }
 }

@@ -19,7 +19,7 @@ use crate::controller::credentials::CredentialsProblem;
 use crate::controller::diff;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing::QUEUED_RECHECK;
-use crate::controller::state::{Busy, NameTurn, SenderKey};
+use crate::controller::state::{Busy, NameTurn, Ownership, SenderKey, claimant_of};
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, codes, is_valid_sender_sid};
 
@@ -76,6 +76,127 @@ pub async fn credentials(run: &mut Run<'_>) -> Phase<SendersClient> {
         Some(outcome) => stop(outcome),
         None => Ok(client),
     }
+}
+
+// -- the number's one owner -----------------------------------------------------------------
+
+/// The outcome of an object whose number, in its account, another object manages. The owner
+/// is named only when it is in the same namespace: a tenant must not learn the names of
+/// another namespace's objects.
+pub fn duplicate(namespace: &str, phone: &str, account: &str, owner: &SenderKey) -> Outcome {
+    let same_namespace = owner.namespace.as_deref() == Some(namespace);
+    let (who, handover) = if same_namespace {
+        (
+            format!("WhatsAppSender {} in this namespace", owner.name),
+            format!(
+                "or delete {} (with spec.deletionPolicy Orphan to keep the number registered) \
+                 to let this object take the number over",
+                owner.name
+            ),
+        )
+    } else {
+        (
+            "a WhatsAppSender in another namespace".to_string(),
+            "or ask the team that manages the number".to_string(),
+        )
+    };
+    let message = format!(
+        "{who} manages {phone} in Twilio account {account}: one object per number and account, \
+         so this one sends nothing to Twilio for the number, and deleting it never deletes at \
+         Twilio; delete this WhatsAppSender if it is a copy, {handover}"
+    );
+    Outcome::new(
+        Assessment::stalled(reason::DUPLICATE_SENDER, message),
+        Requeue::Resync,
+    )
+}
+
+/// Claims the number in `account` for this object. Another object owning it stops the
+/// reconcile here, before any request to Twilio; if this object held the number too (pairs
+/// left behind by earlier versions), it lets go of the SID in its status.
+pub async fn owner(run: &mut Run<'_>, account: &str) -> Phase<()> {
+    let holds = run.status.sid.is_some() || run.status.account_sid.is_some();
+    let claimant = claimant_of(run.obj, &run.key, &run.uid, holds);
+    let (ownership, woken) = run.ctx.state.claim_number(account, run.phone(), claimant);
+    for sender in woken {
+        run.ctx.wake(sender);
+    }
+    match ownership {
+        Ownership::Mine => Ok(()),
+        Ownership::Other { owner, demoted } => {
+            if demoted {
+                let_go(run, account, &owner).await?;
+            }
+            not_the_owner(run, account, &owner)
+        }
+    }
+}
+
+/// This object registers or adopts the number now, if it still owns it.
+fn commit(run: &mut Run<'_>, account: &str) -> Phase<()> {
+    match run
+        .ctx
+        .state
+        .commit_number(account, run.phone(), &run.key, &run.uid)
+    {
+        Ok(()) => Ok(()),
+        Err(owner) => not_the_owner(run, account, &owner),
+    }
+}
+
+fn not_the_owner<T>(run: &mut Run<'_>, account: &str, owner: &SenderKey) -> Phase<T> {
+    // It may have queued for its account's onboarding turn or display-name check.
+    run.conclusion.leaves_onboarding = Some(account.to_string());
+    stop(duplicate(&run.namespace(), run.phone(), account, owner))
+}
+
+/// What the status says about the Twilio sender (camelCase), all cleared when the object lets
+/// go of a sender another object owns.
+const TWILIO_FIELDS: [&str; 9] = [
+    "sid",
+    "accountSid",
+    "senderId",
+    "twilioStatus",
+    "qualityRating",
+    "messagingLimit",
+    "offlineReasons",
+    "alerts",
+    "verification",
+];
+
+/// Clears what the status says about the Twilio sender another object owns: its SID, its
+/// account (so that deleting this object deletes nothing) and what was mirrored from it.
+async fn let_go(run: &mut Run<'_>, account: &str, owner: &SenderKey) -> Result<()> {
+    let sid = run.status.sid.take();
+    let status = &mut run.status;
+    status.account_sid = None;
+    status.sender_id = None;
+    status.twilio_status = None;
+    status.quality_rating = None;
+    status.messaging_limit = None;
+    status.offline_reasons.clear();
+    status.alerts.clear();
+    status.verification = None;
+    run.remove_status_fields(&TWILIO_FIELDS).await?;
+    if let Some(sid) = &sid {
+        run.conclusion.gone = Some((account.to_string(), sid.clone()));
+    }
+    let owner_named = if owner.namespace.as_deref() == Some(run.namespace().as_str()) {
+        format!("WhatsAppSender {}", owner.name)
+    } else {
+        "an older WhatsAppSender in another namespace".to_string()
+    };
+    run.note(Note::warning(
+        event::DUPLICATE_SENDER,
+        format!(
+            "let go of Twilio sender {} for {}: {owner_named} holds the same number in account \
+             {account} and keeps it (the oldest object does)",
+            sid.as_deref().unwrap_or("(SID not recorded)"),
+            run.phone()
+        ),
+    ))
+    .await;
+    Ok(())
 }
 
 // -- finding the sender ---------------------------------------------------------------------
@@ -381,6 +502,7 @@ async fn register(
     account: &str,
     fresh: bool,
 ) -> Phase<Sender> {
+    commit(run, account)?;
     let phone = run.phone();
     // If the operator dies between the create and the SID write, cleanup still knows which
     // account to search for the number.
@@ -470,7 +592,8 @@ async fn record_sid(run: &mut Run<'_>, account: &str, sender: &Sender) -> Result
     run.save().await
 }
 
-async fn adopt(run: &mut Run<'_>, account: &str, sender: &Sender) -> Result<()> {
+async fn adopt(run: &mut Run<'_>, account: &str, sender: &Sender) -> Phase<()> {
+    commit(run, account)?;
     record_sid(run, account, sender).await?;
     run.note(Note::normal(
         event::ADOPTED,
@@ -748,5 +871,67 @@ mod tests {
         let outcome = stalled("request a new code", &api_error(400, Some(63114)));
         assert_eq!(reasons(&outcome), (reason::TOO_MANY_CODES, true));
         assert_eq!(outcome.requeue, Requeue::After(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn a_duplicate_names_its_owner_only_within_its_namespace() {
+        let text = |outcome: &Outcome| {
+            let stalled = outcome.assessment.get(STALLED).unwrap();
+            assert_eq!(stalled.reason, reason::DUPLICATE_SENDER);
+            stalled.message.clone()
+        };
+        let same = text(&duplicate(
+            "prod",
+            "+15550500001",
+            A,
+            &SenderKey::new("main").within("prod"),
+        ));
+        assert!(
+            same.contains("WhatsAppSender main in this namespace"),
+            "{same}"
+        );
+        assert!(same.contains("+15550500001") && same.contains(A), "{same}");
+        let other = text(&duplicate(
+            "staging",
+            "+15550500001",
+            A,
+            &SenderKey::new("main-secret-name").within("prod"),
+        ));
+        assert!(
+            !other.contains("main-secret-name") && !other.contains("prod"),
+            "{other}"
+        );
+        assert!(other.contains("another namespace"), "{other}");
+        assert!(other.contains("never deletes at Twilio"), "{other}");
+    }
+
+    #[test]
+    fn letting_go_clears_fields_the_status_really_has() {
+        let status = crate::api::WhatsAppSenderStatus {
+            sid: Some(SID.into()),
+            account_sid: Some(A.into()),
+            sender_id: Some("whatsapp:+15550500001".into()),
+            twilio_status: Some("ONLINE".into()),
+            quality_rating: Some("HIGH".into()),
+            messaging_limit: Some("TIER_1K".into()),
+            offline_reasons: vec![Default::default()],
+            alerts: vec![Default::default()],
+            verification: Some(Default::default()),
+            ..Default::default()
+        };
+        let written = serde_json::to_value(&status).unwrap();
+        let mut names: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort();
+        let mut cleared = TWILIO_FIELDS.to_vec();
+        cleared.sort();
+        assert_eq!(
+            names, cleared,
+            "every Twilio field, by the name the API server has"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! One reconcile of one `WhatsAppSender`: the only place that talks to both Kubernetes and
 //! Twilio. The driver holds the finalizer and runs the phases in order:
 //!
-//! 1. [`identity`]: credentials pinned to the sender's account, then the sender by its SID,
+//! 1. [`identity`]: credentials pinned to the sender's account, the number claimed (one
+//!    object owns a number in an account; the others stall), then the sender by its SID,
 //!    by the SID the object names, by its number (adopted), or created in its account's turn;
 //! 2. [`mirror`]: what Twilio reports, into status, with an Event per transition;
 //!    [`alerts`]: what it records only in its Error Log, for a sender that is OFFLINE or stuck;
@@ -164,6 +165,7 @@ async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
         ));
     }
     let client = identity::credentials(run).await?;
+    identity::owner(run, client.account_sid()).await?;
     let sender = identity::find(run, &client).await?;
     let before = run.status.twilio_status.clone();
     mirror::run(run, client.account_sid(), &sender).await;

@@ -175,6 +175,32 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Removes the status fields `fields` (camelCase) at the API server, whoever wrote them;
+    /// the caller has cleared them in the status being built. A server-side apply only
+    /// removes the fields its own manager owns, and a SID written by someone else (`kubectl
+    /// edit --subresource status`, a restore) is theirs.
+    pub async fn remove_status_fields(&mut self, fields: &[&str]) -> Result<()> {
+        self.conclusion.identity = Some(Identity::of(&self.status));
+        let nulls: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|field| (field.to_string(), serde_json::Value::Null))
+            .collect();
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patched = self
+            .api
+            .patch_status(
+                &self.obj.name_any(),
+                &params,
+                &Patch::Merge(&json!({ "status": nulls })),
+            )
+            .await?;
+        self.written = patched.status.unwrap_or_default();
+        Ok(())
+    }
+
     /// Sets the conditions and `observedGeneration`, writes the status, and publishes a
     /// Warning Event when the sender became stalled or started failing.
     pub async fn conclude(&mut self, assessment: &Assessment) -> Result<()> {

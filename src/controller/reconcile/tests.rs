@@ -208,6 +208,17 @@ fn every_condition_reason_is_reached_by_a_decision() {
         }),
     );
 
+    // ownership
+    add(
+        &mut seen,
+        &identity::duplicate(
+            "ns",
+            "+15017122661",
+            "AC1",
+            &SenderKey::new("prod").within("ns"),
+        ),
+    );
+
     // cleanup
     let registered = WhatsAppSenderStatus {
         sid: Some("XE1".into()),

@@ -6,6 +6,8 @@
 //! - [`State::secret_event`]: the Secrets' metadata watch; [`State::secret_read`] and
 //!   [`State::client_built`] when a reconcile had to read a Secret itself;
 //! - [`State::claim_turn`]: a reconcile asks for its account's onboarding turn;
+//! - [`State::claim_number`] and [`State::commit_number`]: a reconcile claims its number in
+//!   its account, and registers or adopts it only as the number's one owner (`owners`);
 //! - [`State::concluded`]: what a reconcile concluded.
 //!
 //! A sender is forgotten in one place (`forget`, reached from a Delete event or a relist that
@@ -23,6 +25,7 @@
 //! its account's, to save nothing measurable.
 
 mod account;
+mod owners;
 mod secret;
 mod sender;
 
@@ -38,6 +41,7 @@ use kube::runtime::watcher;
 use tokio::time::Instant;
 
 pub use account::{Busy, NameTurn};
+pub use owners::{Claimant, Ownership};
 pub use sender::{Identity, Polls, SenderFacts, UpdateGuard};
 
 use super::alert_log::AlertLog;
@@ -47,6 +51,7 @@ use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
 use crate::twilio::{BudgetConfig, RequestBudget, SendersClient, TwilioError};
 use account::{AccountRecord, NameCheck};
+use owners::{Numbers, number_key};
 use secret::SecretRecord;
 use sender::SenderRecord;
 
@@ -134,6 +139,8 @@ struct Index {
     senders: HashMap<SenderKey, Box<SenderRecord>>,
     secrets: HashMap<SecretKey, SecretRecord>,
     accounts: HashMap<String, AccountRecord>,
+    /// Who owns each number claimed in each account.
+    numbers: Numbers,
     /// Senders listed since a relist of the watch began.
     senders_relisted: Option<HashSet<SenderKey>>,
     /// Read Secrets listed since a relist of their watch began.
@@ -410,6 +417,65 @@ impl State {
             .claim_registration(interval)
     }
 
+    /// `claimant` claims `phone` in `account` (its credentials' account): whether it owns the
+    /// number, and the senders to wake (a number it claimed before and no longer does may
+    /// have passed to another owner). An object the watch no longer shows owns nothing new.
+    pub fn claim_number(
+        &self,
+        account: &str,
+        phone: &str,
+        claimant: Claimant,
+    ) -> (Ownership, Vec<SenderKey>) {
+        let mut index = self.lock();
+        let index = &mut *index;
+        let number = number_key(account, phone);
+        let Some(record) = index
+            .senders
+            .get_mut(&claimant.key)
+            .filter(|r| r.uid == claimant.uid)
+        else {
+            return (Ownership::Mine, Vec::new());
+        };
+        let mut woken = Vec::new();
+        if let Some(earlier) = record.claim.replace(number.clone())
+            && earlier != number
+        {
+            woken.extend(
+                index
+                    .numbers
+                    .release(&earlier, &claimant.key, &claimant.uid),
+            );
+        }
+        (index.numbers.claim(&number, claimant), woken)
+    }
+
+    /// The sender registers or adopts `phone` in `account` now: it holds the number from here
+    /// on if it still owns it; otherwise the owner. Checked and marked in one step, so that
+    /// of two senders racing for one number only one gets through.
+    pub fn commit_number(
+        &self,
+        account: &str,
+        phone: &str,
+        sender: &SenderKey,
+        uid: &str,
+    ) -> Result<(), SenderKey> {
+        let mut index = self.lock();
+        if index.senders.get(sender).is_none_or(|r| r.uid != uid) {
+            // Gone from the watch mid-reconcile: nothing of it is left to protect.
+            return Ok(());
+        }
+        index
+            .numbers
+            .commit(&number_key(account, phone), sender, uid)
+    }
+
+    /// Whether the sender owns `phone` in `account` (before a deletion at Twilio).
+    pub fn owns_number(&self, account: &str, phone: &str, sender: &SenderKey, uid: &str) -> bool {
+        self.lock()
+            .numbers
+            .owns(&number_key(account, phone), sender, uid)
+    }
+
     /// Records what a reconcile of `sender` (object `uid`) concluded. Returns the senders to
     /// wake (an onboarding turn it freed).
     pub fn concluded(
@@ -620,6 +686,16 @@ impl State {
     }
 }
 
+/// `sender`'s claim on its number.
+pub fn claimant_of(sender: &WhatsAppSender, key: &SenderKey, uid: &str, holds: bool) -> Claimant {
+    Claimant {
+        key: key.clone(),
+        uid: uid.to_string(),
+        created: sender.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        holds,
+    }
+}
+
 /// `account`'s record, made on first use.
 fn account_in<'a>(
     accounts: &'a mut HashMap<String, AccountRecord>,
@@ -646,6 +722,7 @@ impl Index {
         match self.senders.get(&key) {
             Some(record) if record.uid == uid => {
                 if record.reads == reads {
+                    self.claim_recorded(sender, &key, &uid);
                     return woken;
                 }
                 let old = std::mem::take(&mut self.senders.get_mut(&key).expect("present").reads);
@@ -662,18 +739,44 @@ impl Index {
                 .readers
                 .insert(key.clone());
         }
-        let record = self.senders.entry(key).or_insert_with(|| {
+        let record = self.senders.entry(key.clone()).or_insert_with(|| {
             Box::new(SenderRecord {
-                uid,
+                uid: uid.clone(),
                 facts: SenderFacts::new(Instant::now()),
                 reads: Vec::new(),
                 settled: None,
                 onboarding_in: None,
                 names_in: None,
+                claim: None,
             })
         });
         record.reads = reads;
+        self.claim_recorded(sender, &key, &uid);
         woken
+    }
+
+    /// A sender whose status records an account holds its number there: it registered or
+    /// adopted it, or sent a create for it. This is how the owners are known at start, from
+    /// the watch's first list, before any reconcile runs.
+    fn claim_recorded(&mut self, sender: &WhatsAppSender, key: &SenderKey, uid: &str) {
+        let Some(account) = sender
+            .status
+            .as_ref()
+            .and_then(|s| s.account_sid.as_deref())
+        else {
+            return;
+        };
+        let number = number_key(account, &sender.spec.phone_number);
+        let Some(record) = self.senders.get_mut(key) else {
+            return;
+        };
+        if let Some(earlier) = record.claim.replace(number.clone())
+            && earlier != number
+        {
+            self.numbers.release(&earlier, key, uid);
+        }
+        self.numbers
+            .claim(&number, claimant_of(sender, key, uid, true));
     }
 
     /// The one place a sender is forgotten: its record, its place among its Secrets' readers
@@ -684,6 +787,10 @@ impl Index {
             return Vec::new();
         };
         self.unlink(key, &record.reads);
+        let next_owner = record
+            .claim
+            .as_ref()
+            .and_then(|number| self.numbers.release(number, key, &record.uid));
         if let Some((account, sid)) = &record.settled
             && let Some(account) = self.accounts.get_mut(account)
             && account.settled.get(sid) == Some(key)
@@ -696,6 +803,7 @@ impl Index {
             .and_then(|account| self.accounts.get_mut(account))
             .and_then(|account| account.onboarding.leave(key))
             .into_iter()
+            .chain(next_owner)
             .collect();
         if let Some(account) = record
             .names_in

@@ -143,6 +143,8 @@ pub(super) struct SenderRecord {
     pub onboarding_in: Option<String>,
     /// The account where it checks, or waits for the check of, its display name.
     pub names_in: Option<String>,
+    /// The number it claims, in the account it claims it in.
+    pub claim: Option<super::owners::NumberKey>,
 }
 
 #[cfg(test)]

@@ -98,11 +98,16 @@ impl Operator {
     }
 
     fn spawn(&mut self) {
-        self.log = log_path(&self.namespace);
+        self.log = log_path(match self.namespace.as_str() {
+            "" => "all-namespaces",
+            namespace => namespace,
+        });
         let log = File::create(&self.log).expect("create the operator log");
+        // No namespace: every namespace (see `Fixture::cluster_wide`).
+        let namespace = (!self.namespace.is_empty()).then_some(["--namespace", &self.namespace]);
         let child = Command::new(env!("CARGO_BIN_EXE_senderops"))
             .arg("run")
-            .args(["--namespace", &self.namespace])
+            .args(namespace.iter().flatten())
             .args(["--twilio-api-url", &self.twilio_url])
             .args(&self.args)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -236,9 +241,65 @@ pub struct Fixture {
     pub client: kube::Client,
     pub senders: Api<WhatsAppSender>,
     pub secrets: Api<Secret>,
+    /// A label every applied sender carries: the selector of a cluster-wide operator.
+    label: Option<(String, String)>,
 }
 
+/// The label that gives a cluster-wide test operator its own senders on the shared plane.
+const TEST_LABEL: &str = "senderops.io/test";
+
 impl Fixture {
+    /// A fixture whose operator watches every namespace of the shared control plane, limited
+    /// (`--selector`) to the senders this fixture applies, which carry a label of its own.
+    /// It starts in a new namespace; [`Fixture::namespace_with_credentials`] makes more and
+    /// [`Fixture::enter`] moves the fixture's reads and writes into one of them.
+    pub async fn cluster_wide(prefix: &str, sim: Sim) -> Fixture {
+        let plane = controlplane::shared();
+        let ns = plane.namespace(prefix).await;
+        let selector = format!("{TEST_LABEL}={ns}");
+        let mut fixture = Self::on_plane_via(
+            plane,
+            &plane.kubeconfig(),
+            "",
+            sim,
+            &["--selector", &selector],
+        )
+        .await;
+        fixture.label = Some((TEST_LABEL.to_string(), ns.clone()));
+        fixture.enter(&ns);
+        fixture
+            .secret(
+                "twilio",
+                &[("accountSid", ACCOUNT_A), ("authToken", TOKEN_A)],
+            )
+            .await;
+        fixture
+    }
+
+    /// A new namespace with Secret `twilio` holding account A's credentials, as every
+    /// fixture's namespace has.
+    pub async fn namespace_with_credentials(&self, prefix: &str) -> String {
+        let ns = self.plane.namespace(prefix).await;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "twilio"},
+            "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
+        }))
+        .expect("a Secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap_or_else(|e| panic!("create Secret {ns}/twilio: {e}"));
+        ns
+    }
+
+    /// Reads and writes of this fixture go to namespace `ns` from now on.
+    pub fn enter(&mut self, ns: &str) {
+        self.ns = ns.to_string();
+        self.senders = Api::namespaced(self.client.clone(), ns);
+        self.secrets = Api::namespaced(self.client.clone(), ns);
+    }
+
     pub async fn new(prefix: &str) -> Fixture {
         Self::with_args(prefix, &[]).await
     }
@@ -288,13 +349,16 @@ impl Fixture {
             client,
             sim,
             ns,
+            label: None,
         };
-        fixture
-            .secret(
-                "twilio",
-                &[("accountSid", ACCOUNT_A), ("authToken", TOKEN_A)],
-            )
-            .await;
+        if !fixture.ns.is_empty() {
+            fixture
+                .secret(
+                    "twilio",
+                    &[("accountSid", ACCOUNT_A), ("authToken", TOKEN_A)],
+                )
+                .await;
+        }
         fixture
     }
 
@@ -336,12 +400,15 @@ impl Fixture {
 
     /// Applies a sender (server-side apply, as `kubectl apply --server-side` would).
     pub async fn apply(&self, name: &str, spec: Value) {
-        let manifest = json!({
+        let mut manifest = json!({
             "apiVersion": "messaging.senderops.io/v1alpha1",
             "kind": "WhatsAppSender",
             "metadata": {"name": name},
             "spec": spec,
         });
+        if let Some((key, value)) = &self.label {
+            manifest["metadata"]["labels"] = json!({ key: value });
+        }
         self.senders
             .patch(
                 name,
