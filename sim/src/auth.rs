@@ -10,44 +10,73 @@ use base64::engine::general_purpose::STANDARD;
 use crate::config::Account;
 use crate::errors::ApiError;
 
-/// Username → (secret, account SID it acts for).
+/// Who a request authenticated as: the account it acts for, and whether its credential may read
+/// the REST API v2010 (an account's own token and an unrestricted key may; a restricted key,
+/// [`crate::SimConfig::restricted_api_keys`], may not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: String,
+    pub may_read_v2010: bool,
+}
+
+/// What a username's password must be, and whom it authenticates.
+#[derive(Debug)]
+struct Credential {
+    secret: String,
+    principal: Principal,
+}
+
+/// Username (account SID or API key SID) → its credential.
 #[derive(Debug, Default)]
 pub struct Credentials {
-    by_username: HashMap<String, (String, String)>,
+    by_username: HashMap<String, Credential>,
 }
 
 impl Credentials {
-    pub fn new(accounts: &[Account]) -> Credentials {
+    /// `restricted` names API keys that may not read v2010.
+    pub fn new(accounts: &[Account], restricted: &[String]) -> Credentials {
         let mut by_username = HashMap::new();
         for account in accounts {
             by_username.insert(
                 account.account_sid.clone(),
-                (account.auth_token.clone(), account.account_sid.clone()),
+                Credential {
+                    secret: account.auth_token.clone(),
+                    principal: Principal {
+                        account: account.account_sid.clone(),
+                        may_read_v2010: true,
+                    },
+                },
             );
             for key in &account.api_keys {
                 by_username.insert(
                     key.sid.clone(),
-                    (key.secret.clone(), account.account_sid.clone()),
+                    Credential {
+                        secret: key.secret.clone(),
+                        principal: Principal {
+                            account: account.account_sid.clone(),
+                            may_read_v2010: !restricted.contains(&key.sid),
+                        },
+                    },
                 );
             }
         }
         Credentials { by_username }
     }
 
-    /// The account SID the request authenticates as, or a 401 (20003).
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+    /// Whom the request authenticates as, or a 401 (20003).
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let (username, password) =
             basic_credentials(headers).ok_or_else(|| ApiError::authentication("Authenticate"))?;
-        let (secret, account) = self
+        let credential = self
             .by_username
             .get(&username)
             .ok_or_else(|| ApiError::authentication("Authentication Error - invalid username"))?;
-        if !constant_time_eq(secret.as_bytes(), password.as_bytes()) {
+        if !constant_time_eq(credential.secret.as_bytes(), password.as_bytes()) {
             return Err(ApiError::authentication(
                 "Authentication Error - invalid password",
             ));
         }
-        Ok(account.clone())
+        Ok(credential.principal.clone())
     }
 }
 
@@ -90,19 +119,39 @@ mod tests {
             sid: "SK1".into(),
             secret: "keysecret".into(),
         });
-        let credentials = Credentials::new(&[account]);
+        account.api_keys.push(ApiKey {
+            sid: "SK2".into(),
+            secret: "restricted".into(),
+        });
+        let credentials = Credentials::new(&[account], &["SK2".to_string()]);
 
+        let principal = |account: &str, may_read_v2010| Principal {
+            account: account.into(),
+            may_read_v2010,
+        };
         assert_eq!(
             credentials.authenticate(&headers("AC1", "token")).unwrap(),
-            "AC1"
+            principal("AC1", true)
         );
         assert_eq!(
             credentials
                 .authenticate(&headers("SK1", "keysecret"))
                 .unwrap(),
-            "AC1"
+            principal("AC1", true)
         );
-        for (user, password) in [("AC1", "wrong"), ("AC2", "token"), ("SK1", "token")] {
+        assert_eq!(
+            credentials
+                .authenticate(&headers("SK2", "restricted"))
+                .unwrap(),
+            principal("AC1", false),
+            "a restricted key authenticates, without v2010"
+        );
+        for (user, password) in [
+            ("AC1", "wrong"),
+            ("AC2", "token"),
+            ("SK1", "token"),
+            ("SK2", "keysecret"),
+        ] {
             let err = credentials
                 .authenticate(&headers(user, password))
                 .unwrap_err();

@@ -20,6 +20,11 @@ pub struct SimConfig {
     pub offline_steps: u32,
     /// How long a sender stays locked after its 6th code request got 63114.
     pub code_lockout: Duration,
+    /// SIDs of API keys that may not read the REST API v2010 (`/2010-04-01/…`), like a Twilio
+    /// restricted key without that permission: each must be one of some account's `api_keys`.
+    /// Such a key authenticates for the Senders and Alerts APIs as any other, and gets 403
+    /// (20403) on v2010 routes.
+    pub restricted_api_keys: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -29,7 +34,26 @@ impl Default for SimConfig {
             step_delay: DEFAULT_STEP_DELAY,
             offline_steps: DEFAULT_OFFLINE_STEPS,
             code_lockout: DEFAULT_CODE_LOCKOUT,
+            restricted_api_keys: Vec::new(),
         }
+    }
+}
+
+impl SimConfig {
+    /// Whether the settings fit together: every restricted key is a key of some account.
+    pub fn check(&self) -> Result<(), String> {
+        for sid in &self.restricted_api_keys {
+            let known = self
+                .accounts
+                .iter()
+                .any(|account| account.api_keys.iter().any(|key| &key.sid == sid));
+            if !known {
+                return Err(format!(
+                    "restricted API key {sid} is not among any account's api_keys"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -124,6 +148,25 @@ mod tests {
             ("AC1", "SK1", "secret")
         );
         assert!(ApiKey::parse_owned("AC1:SK1").is_err());
+    }
+
+    #[test]
+    fn a_restricted_key_must_be_an_accounts_key() {
+        let mut account = Account::parse("AC1:token").unwrap();
+        account.api_keys.push(ApiKey {
+            sid: "SK1".into(),
+            secret: "secret".into(),
+        });
+        let config = |restricted: &str| SimConfig {
+            accounts: vec![account.clone()],
+            restricted_api_keys: vec![restricted.into()],
+            ..SimConfig::default()
+        };
+        assert_eq!(config("SK1").check(), Ok(()));
+        for unknown in ["SK2", "AC1"] {
+            let err = config(unknown).check().unwrap_err();
+            assert!(err.contains(unknown), "{err}");
+        }
     }
 
     #[test]

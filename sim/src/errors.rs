@@ -43,6 +43,13 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, 20003, message)
     }
 
+    /// 20403: authenticated, but this credential may not use this API (a restricted key on the
+    /// REST API v2010). Not from Twilio's OpenAPI documents, which declare no 403: the code and
+    /// its message "Forbidden" are from Twilio's error pages.
+    pub fn forbidden() -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, 20403, "Forbidden")
+    }
+
     /// 20404 for a path or resource that does not exist (for this account).
     pub fn not_found(path: &str) -> ApiError {
         ApiError::new(

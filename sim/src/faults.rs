@@ -1,4 +1,4 @@
-//! Injected faults for Twilio API routes (`/v2/…` and `/v1/…`): added latency, random 500/503,
+//! Injected faults for Twilio API routes (`/v2/…`, `/v1/…` and `/2010-04-01/…`): added latency, random 500/503,
 //! a per-account rate limit, answers held back or lost after the request was processed, and
 //! answers to a code submission that quote the code.
 
@@ -43,8 +43,9 @@ pub struct FaultSettings {
     #[serde(default)]
     pub echo_code: Option<CodeEcho>,
     /// Limits every fault to one operation, written `METHOD /route/template` (e.g.
-    /// `POST /v2/Channels/Senders` for creates only, `GET /v1/Alerts` for alert lists); all
-    /// Twilio API requests when absent.
+    /// `POST /v2/Channels/Senders` for creates only, `GET /v1/Alerts` for alert lists,
+    /// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`); all Twilio API
+    /// requests when absent.
     #[serde(default)]
     pub only: Option<String>,
 }
@@ -65,7 +66,7 @@ impl FaultSettings {
             && !matches!(only.split_once(' '), Some((method, route)) if !method.is_empty() && is_twilio_route(route))
         {
             return Err(format!(
-                "only must be METHOD and a /v2 or /v1 route template, e.g. \"POST /v2/Channels/Senders\" or \"GET /v1/Alerts\", got {only:?}"
+                "only must be METHOD and a /v2, /v1 or /2010-04-01 route template, e.g. \"POST /v2/Channels/Senders\" or \"GET /v1/Alerts\", got {only:?}"
             ));
         }
         if self.rate_limit_per_second == Some(0) {
@@ -308,6 +309,11 @@ mod tests {
             assert!(only(bad).validate().is_err(), "{bad}");
         }
         assert!(only("GET /v1/Alerts").validate().is_ok());
+        assert!(
+            only("GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! What every Twilio API route (`/v2/…` and `/v1/…`) goes through before and after its
-//! handler: Basic auth, injected faults, lost answers and a `Twilio-Request-Id`.
+//! What every Twilio API route (`/v2/…`, `/v1/…` and `/2010-04-01/…`) goes through before and
+//! after its handler: Basic auth (and v2010's account and permission checks), injected faults,
+//! lost answers and a `Twilio-Request-Id`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::faults::{LoseAnswer, echoing};
+use crate::numbers_api::{self, V2010_PREFIX};
 use crate::stats::LoggedAccount;
 use crate::twilio_api::LIST_ROUTE;
 use crate::{Sim, lock};
@@ -19,15 +22,28 @@ use crate::{Sim, lock};
 #[derive(Debug, Clone)]
 pub struct Authed(pub String);
 
-/// Auth first, then faults (latency, rate limit, random errors), then the request (or, for a
-/// code submission under `echo_code`, an answer quoting its code), then the answer faults
-/// (delay, loss). Every answer carries a `Twilio-Request-Id`, as Twilio's do.
-pub async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+/// Auth first (on a v2010 route with [`numbers_api::authorize`] too), then faults (latency,
+/// rate limit, random errors), then the request (or, for a code submission under `echo_code`,
+/// an answer quoting its code), then the answer faults (delay, loss). Every answer carries a
+/// `Twilio-Request-Id`, as Twilio's do.
+pub async fn guard(
+    State(sim): State<Arc<Sim>>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // v2010 paths name the account: `{AccountSid}`.
+    let path_account = params.ok().and_then(|params| {
+        params
+            .iter()
+            .find(|(name, _)| *name == "AccountSid")
+            .map(|(_, value)| value.to_string())
+    });
     let request = match count_create_attempt(&sim, request).await {
         Ok(request) => request,
         Err(refused) => return refused,
     };
-    let mut response = authenticated(&sim, request, next).await;
+    let mut response = authenticated(&sim, request, path_account, next).await;
     let id = format!("RQ{:032x}", rand::random::<u128>());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("twilio-request-id", value);
@@ -35,9 +51,14 @@ pub async fn guard(State(sim): State<Arc<Sim>>, request: Request, next: Next) ->
     response
 }
 
-async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response {
-    let account = match sim.credentials.authenticate(request.headers()) {
-        Ok(account) => account,
+async fn authenticated(
+    sim: &Sim,
+    mut request: Request,
+    path_account: Option<String>,
+    next: Next,
+) -> Response {
+    let principal = match sim.credentials.authenticate(request.headers()) {
+        Ok(principal) => principal,
         Err(err) => return err.into_response(),
     };
     let route = request
@@ -45,6 +66,21 @@ async fn authenticated(sim: &Sim, mut request: Request, next: Next) -> Response 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    if route.starts_with(V2010_PREFIX)
+        && let Err(err) = numbers_api::authorize(&principal, path_account.as_deref())
+    {
+        // A 403's credential did authenticate: it is counted under its account, like any
+        // answer after authentication; a 401 under none, like any other 401.
+        let forbidden = err.status == StatusCode::FORBIDDEN;
+        let mut response = err.into_response();
+        if forbidden {
+            response
+                .extensions_mut()
+                .insert(LoggedAccount(principal.account));
+        }
+        return response;
+    }
+    let account = principal.account;
     let method = request.method().as_str().to_string();
     let faulty = lock(&sim.faults).apply_to(&method, &route);
     let latency = lock(&sim.faults).latency().filter(|_| faulty);

@@ -1,6 +1,7 @@
 //! `twilio-sim`: a simulator of Twilio's WhatsApp Senders API (`/v2/Channels/Senders`) with a
 //! realistic sender lifecycle, the Monitor API's Error Log (`/v1/Alerts`) where registration
-//! failures are logged, and a control API under `/_sim/` for tests. See README.md.
+//! failures are logged, the REST API v2010's list of incoming phone numbers (the read that tells
+//! which account a key belongs to), and a control API under `/_sim/` for tests. See README.md.
 
 mod alerts;
 mod auth;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod model;
 mod monitor_api;
 mod monitor_model;
+mod numbers_api;
 mod paging;
 mod stats;
 mod store;
@@ -56,12 +58,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The whole simulator as an axum router (Senders and Alerts APIs, control API, request log and
-/// counters).
+/// The whole simulator as an axum router (Senders, Alerts and v2010 APIs, control API, request
+/// log and counters).
+///
+/// # Panics
+///
+/// If the settings do not fit together ([`SimConfig::check`]); [`spawn`] returns them as an
+/// error instead.
 pub fn router(config: SimConfig) -> Router {
+    if let Err(err) = config.check() {
+        panic!("twilio-sim: {err}");
+    }
     let stats = Arc::new(Mutex::new(Stats::default()));
     let sim = Arc::new(Sim {
-        credentials: Credentials::new(&config.accounts),
+        credentials: Credentials::new(&config.accounts, &config.restricted_api_keys),
         store: Mutex::new(Store::new(Timing {
             step: config.step_delay,
             offline_steps: config.offline_steps,
@@ -73,6 +83,7 @@ pub fn router(config: SimConfig) -> Router {
     Router::new()
         .merge(twilio_api::routes(sim.clone()))
         .merge(monitor_api::routes(sim.clone()))
+        .merge(numbers_api::routes(sim.clone()))
         .merge(control::routes(sim))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -139,8 +150,12 @@ impl Drop for SimHandle {
     }
 }
 
-/// Binds `listen` and serves the simulator in a background task.
+/// Binds `listen` and serves the simulator in a background task. Settings that do not fit
+/// together ([`SimConfig::check`]) are an `InvalidInput` error.
 pub async fn spawn(listen: SocketAddr, config: SimConfig) -> std::io::Result<SimHandle> {
+    config
+        .check()
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();

@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use crate::lock;
+use crate::numbers_api::V2010_PREFIX;
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -111,17 +112,17 @@ impl Stats {
     }
 }
 
-/// Whether a path or route template is one of Twilio's (Messaging `/v2/…`, Monitor `/v1/…`)
-/// rather than the control API's.
+/// Whether a path or route template is one of Twilio's (Messaging `/v2/…`, Monitor `/v1/…`,
+/// REST API `/2010-04-01/…`) rather than the control API's.
 pub fn is_twilio_route(route: &str) -> bool {
-    route.starts_with("/v2/") || route.starts_with("/v1/")
+    route.starts_with("/v2/") || route.starts_with("/v1/") || route.starts_with(V2010_PREFIX)
 }
 
 /// Set on a response by the auth layer so that the log can name the account.
 #[derive(Debug, Clone)]
 pub struct LoggedAccount(pub String);
 
-/// Middleware: counts Twilio API requests (`/v2/…` and `/v1/…`) by route template and logs
+/// Middleware: counts Twilio API requests (`/v2/…`, `/v1/…`, `/2010-04-01/…`) by route template and logs
 /// every request on one line.
 /// Only the method, route template, status and account SID are logged: never credentials,
 /// bodies or codes.

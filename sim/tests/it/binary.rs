@@ -97,3 +97,66 @@ fn binary_refuses_a_key_for_an_unknown_account() {
     assert!(stderr.contains("AC2"), "{stderr}");
     assert!(output.stdout.is_empty(), "never claimed to listen");
 }
+
+/// `TWILIO_SIM_RESTRICTED_API_KEYS` (the environment form of `--restricted-api-key`) gives a
+/// key that lists senders but gets 403 on v2010, and the log names neither its secret.
+#[tokio::test]
+async fn binary_takes_restricted_keys_from_the_environment() {
+    const KEY_R: &str = "SK000000000000000000000000000000a3";
+    const SECRET_R: &str = "restricted-secret";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twilio-sim"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--account", &format!("{ACCOUNT_A}:{TOKEN_A}")])
+        .env(
+            "TWILIO_SIM_RESTRICTED_API_KEYS",
+            format!("{ACCOUNT_A}:{KEY_R}:{SECRET_R}"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start twilio-sim");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let url = line
+        .trim()
+        .strip_prefix("twilio-sim listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+
+    let http = http_client();
+    let get = |path: String| {
+        http.get(format!("{url}{path}"))
+            .basic_auth(KEY_R, Some(SECRET_R))
+            .send()
+    };
+    let numbers = get(format!(
+        "/2010-04-01/Accounts/{ACCOUNT_A}/IncomingPhoneNumbers.json?PageSize=1"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(numbers.status().as_u16(), 403);
+    let senders = get("/v2/Channels/Senders?Channel=whatsapp".into())
+        .await
+        .unwrap();
+    assert_eq!(senders.status().as_u16(), 200);
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("route=/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"))
+        .unwrap_or_else(|| panic!("no v2010 request log line in:\n{stderr}"));
+    assert!(
+        line.contains("status=403") && line.contains(ACCOUNT_A),
+        "{line}"
+    );
+    assert!(
+        !stderr.contains(SECRET_R) && !stderr.contains(TOKEN_A),
+        "{stderr}"
+    );
+}

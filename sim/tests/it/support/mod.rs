@@ -1,6 +1,6 @@
-//! Starts the simulator in-process and talks to it over HTTP like a client would. Every /v2
-//! answer is checked: 2xx bodies against the OpenAPI document, errors against Twilio's error
-//! body shape.
+//! Starts the simulator in-process and talks to it over HTTP like a client would. Every /v2 and
+//! /2010-04-01 answer is checked: 2xx bodies against the OpenAPI document, errors against
+//! Twilio's error body shape.
 
 // The operator's tests' OpenAPI checks and poll loop, shared so that both crates check and wait
 // alike; this crate uses part of each (openapi.rs allows dead code itself).
@@ -18,6 +18,7 @@ pub mod prism;
 pub mod ports;
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -112,6 +113,36 @@ fn route_of(path: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+pub const NUMBERS_ROUTE: &str = "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json";
+
+/// `/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json`.
+pub fn numbers_path(account: &str) -> String {
+    format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json")
+}
+
+/// Twilio's REST API v2010 document (`tests/openapi/twilio_api_v2010.json`), parsed once.
+pub fn v2010_document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        serde_json::from_str(include_str!(
+            "../../../../tests/openapi/twilio_api_v2010.json"
+        ))
+        .expect("the vendored v2010 OpenAPI document is JSON")
+    })
+}
+
+/// The document and route template of a /v2 or /2010-04-01 path.
+fn operation_of(path: &str) -> Option<(&'static Value, &'static str)> {
+    if let Some(route) = route_of(path) {
+        return Some((openapi::document(), route));
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    let account = path
+        .strip_prefix("/2010-04-01/Accounts/")?
+        .strip_suffix("/IncomingPhoneNumbers.json")?;
+    (!account.is_empty() && !account.contains('/')).then(|| (v2010_document(), NUMBERS_ROUTE))
 }
 
 /// Every error the simulator sends is Twilio's error body, with the HTTP status repeated.
@@ -214,10 +245,15 @@ impl TestSim {
     fn check(&self, method: &Method, path: &str, reply: &Reply) {
         let local = path.strip_prefix(&self.base).unwrap_or(path);
         if (200..300).contains(&reply.status) {
-            let route = route_of(local).unwrap_or_else(|| panic!("2xx for unknown path {local}"));
-            if let Err(violations) =
-                openapi::validate_response(route, method.as_str(), reply.status, &reply.body)
-            {
+            let (doc, route) =
+                operation_of(local).unwrap_or_else(|| panic!("2xx for unknown path {local}"));
+            if let Err(violations) = openapi::validate_response_in(
+                doc,
+                route,
+                method.as_str(),
+                reply.status,
+                &reply.body,
+            ) {
                 panic!(
                     "{method} {route} {} does not match the OpenAPI document:\n  {}\nbody: {:#}",
                     reply.status,
@@ -227,10 +263,15 @@ impl TestSim {
             }
         } else {
             assert_twilio_error(reply.status, &reply.body);
-            if let Some(route) = route_of(local) {
+            if let Some((doc, route)) = operation_of(local) {
                 // An error status the document declares would need its schema checked; none
-                // of the Senders operations declares one.
-                assert!(!openapi::declares(route, method.as_str(), reply.status));
+                // of the Senders operations nor the v2010 list declares one.
+                assert!(!openapi::declares_in(
+                    doc,
+                    route,
+                    method.as_str(),
+                    reply.status
+                ));
             }
         }
     }
