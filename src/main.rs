@@ -125,7 +125,8 @@ struct RunArgs {
     /// One base URL for every Twilio product the operator calls (a proxy or the simulator).
     /// Unset, each product is called at its own Twilio host: the Senders API (messaging) at
     /// https://messaging.twilio.com, the Error Log's alerts (monitor) at
-    /// https://monitor.twilio.com.
+    /// https://monitor.twilio.com, the check of a credentials Secret's account (api v2010) at
+    /// https://api.twilio.com.
     #[arg(long, env = "TWILIO_API_URL")]
     twilio_api_url: Option<String>,
 
@@ -160,7 +161,7 @@ struct RunArgs {
     serial_onboarding: bool,
 
     /// A registration stuck waiting (e.g. for a code nobody provides) yields its account's
-    /// turn after this long.
+    /// turn, and the display-name check it runs, after this long.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     onboarding_timeout: Duration,
 
@@ -390,6 +391,7 @@ async fn run(args: RunArgs) -> ExitCode {
         selector = settings.selector.as_deref().unwrap_or("(none)"),
         twilio = %settings.twilio.base_url,
         twilio_monitor = %settings.twilio.monitor_url,
+        twilio_api = %settings.twilio.api_url,
         "senderops started"
     );
 
@@ -491,6 +493,7 @@ mod tests {
         assert_eq!(settings.registration_interval, Duration::from_secs(180));
         assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
         assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
+        assert_eq!(settings.twilio.api_url, "https://api.twilio.com");
         assert_eq!(settings.namespace, None, "all namespaces");
         assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!args.leader_election);
@@ -514,5 +517,6 @@ mod tests {
         let settings = args.settings(&Arc::new(Metrics::new()));
         assert_eq!(settings.twilio.base_url, "http://127.0.0.1:4010");
         assert_eq!(settings.twilio.monitor_url, "http://127.0.0.1:4010");
+        assert_eq!(settings.twilio.api_url, "http://127.0.0.1:4010");
     }
 }

@@ -12,6 +12,9 @@ pub mod condition_type {
     pub const SYNCED: &str = "Synced";
     /// Progress needs the user: a terminal Twilio error, a rejected code, bad credentials.
     pub const STALLED: &str = "Stalled";
+    /// Present (False) only while Twilio has not confirmed that the credentials act for the
+    /// account their Secret names.
+    pub const ACCOUNT_VERIFIED: &str = "AccountVerified";
 }
 
 /// Condition reasons (`CamelCase`, as Kubernetes conventions ask): what tools and people match
@@ -61,6 +64,8 @@ pub mod reason {
     pub const DISPLAY_NAME_REJECTED: &str = "DisplayNameRejected";
     /// Another object manages this number in this account.
     pub const DUPLICATE_SENDER: &str = "DuplicateSender";
+    // AccountVerified
+    pub const ACCOUNT_UNVERIFIED: &str = "AccountUnverified";
     // Waiting, not stalled
     pub const WAITING_FOR_DISPLAY_NAME_CHECK: &str = "WaitingForDisplayNameCheck";
 
@@ -105,6 +110,7 @@ pub mod reason {
         INVITATION_NOT_ACCEPTED,
         DISPLAY_NAME_REJECTED,
         DUPLICATE_SENDER,
+        ACCOUNT_UNVERIFIED,
         WAITING_FOR_DISPLAY_NAME_CHECK,
     ];
 }
@@ -162,7 +168,8 @@ pub struct WhatsAppSenderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
 
-    /// `Ready`, `Synced` and `Stalled`, in the standard Kubernetes condition shape.
+    /// `Ready`, `Synced` and `Stalled`, in the standard Kubernetes condition shape; also
+    /// `AccountVerified=False` while Twilio has not confirmed the credentials' account.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

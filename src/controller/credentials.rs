@@ -29,6 +29,59 @@ pub enum CredentialsProblem {
     NotText { secret: String, key: &'static str },
     #[error("Secret {secret} (credentialsRef) holds unusable credentials: {reason}")]
     Unusable { secret: String, reason: String },
+    #[error(
+        "Twilio refused the credentials in Secret {secret} (credentialsRef) for account \
+         {account} ({answer}): check accountSid/authToken (or apiKeySid/apiKeySecret); an API \
+         key must have been made in the account accountSid names"
+    )]
+    Refused {
+        secret: String,
+        account: String,
+        answer: String,
+    },
+}
+
+/// What Twilio said to a read under the account's own path with these credentials
+/// ([`crate::twilio::SendersClient::verify_account`]).
+#[derive(Debug)]
+pub enum AccountCheck {
+    /// They act for the account.
+    Confirmed,
+    /// 401: they do not authenticate for the account (a wrong token, another account's key).
+    Refused(String),
+    /// Any other refusal (a restricted key that may not read v2010, a proxy that routes only
+    /// some products): the account is not confirmed, and the credentials get caches of their own.
+    Unconfirmed(String),
+    /// Twilio did not answer (transport, timeout, 5xx, 429): try again later.
+    Failed(TwilioError),
+}
+
+pub fn account_check(answer: Result<(), TwilioError>) -> AccountCheck {
+    match answer {
+        Ok(()) => AccountCheck::Confirmed,
+        Err(TwilioError::Api {
+            http_status: 401,
+            code,
+            ..
+        }) => AccountCheck::Refused(match code {
+            Some(code) => format!("Twilio error {code}, HTTP 401"),
+            None => "HTTP 401".to_string(),
+        }),
+        Err(err @ TwilioError::Api { http_status, .. })
+            if (400..500).contains(&http_status) && http_status != 429 =>
+        {
+            AccountCheck::Unconfirmed(err.to_string())
+        }
+        Err(err @ (TwilioError::Decode(_) | TwilioError::ResponseTooLarge { .. })) => {
+            AccountCheck::Unconfirmed(err.to_string())
+        }
+        Err(err) => AccountCheck::Failed(err),
+    }
+}
+
+/// The scope of credentials whose account Twilio did not confirm: theirs alone.
+pub fn unverified_scope(account: &str, namespace: &str, secret: &str) -> String {
+    format!("{account} (unverified: Secret {namespace}/{secret})")
 }
 
 impl CredentialsProblem {
@@ -179,6 +232,57 @@ mod tests {
                 secret: "t".into(),
                 key: "authToken"
             }
+        );
+    }
+
+    fn api(http_status: u16, code: Option<u32>) -> TwilioError {
+        TwilioError::Api {
+            http_status,
+            code,
+            message: "m".into(),
+            more_info: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn twilios_answer_to_the_account_check_decides_how_far_credentials_are_trusted() {
+        assert!(matches!(account_check(Ok(())), AccountCheck::Confirmed));
+        assert!(matches!(
+            account_check(Err(api(401, Some(20003)))),
+            AccountCheck::Refused(answer) if answer == "Twilio error 20003, HTTP 401"
+        ));
+        for refusal in [api(403, Some(20403)), api(404, Some(20404))] {
+            assert!(matches!(
+                account_check(Err(refusal)),
+                AccountCheck::Unconfirmed(_)
+            ));
+        }
+        assert!(matches!(
+            account_check(Err(TwilioError::Decode("not a page".into()))),
+            AccountCheck::Unconfirmed(_)
+        ));
+        for passing in [api(429, Some(20429)), api(503, None), TwilioError::Timeout] {
+            assert!(matches!(
+                account_check(Err(passing)),
+                AccountCheck::Failed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_refusal_says_what_to_fix_and_names_no_value() {
+        let refused = CredentialsProblem::Refused {
+            secret: "twilio".into(),
+            account: SID.into(),
+            answer: "Twilio error 20003, HTTP 401".into(),
+        };
+        assert!(!refused.is_not_found());
+        let shown = refused.to_string();
+        assert!(shown.contains("20003") && shown.contains(SID), "{shown}");
+        assert!(
+            shown.contains("check accountSid/authToken (or apiKeySid/apiKeySecret)"),
+            "{shown}"
         );
     }
 }

@@ -46,7 +46,7 @@ use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::twilio::{ClientConfig, SendersClient};
-use credentials::CredentialsProblem;
+use credentials::{AccountCheck, CredentialsProblem};
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
 
@@ -208,17 +208,46 @@ impl Context {
             Ok(credentials) => credentials,
             Err(problem) => return Ok(Err(problem)),
         };
+        // Unverified credentials still spend the budget of the account they name.
         let budget = self.state.budget(credentials.account_sid());
-        match SendersClient::new(credentials, &self.settings.twilio, budget) {
-            Ok(client) => {
-                self.state.client_built(&key, &version, client.clone());
-                Ok(Ok(client))
+        let client = match SendersClient::new(credentials, &self.settings.twilio, budget) {
+            Ok(client) => client,
+            Err(e) => {
+                return Ok(Err(CredentialsProblem::Unusable {
+                    secret: name.to_string(),
+                    reason: e.to_string(),
+                }));
             }
-            Err(e) => Ok(Err(CredentialsProblem::Unusable {
-                secret: name.to_string(),
-                reason: e.to_string(),
-            })),
-        }
+        };
+        // A Secret's accountSid is believed only once Twilio has confirmed it: every cache
+        // shared per account (lists, the Error Log, onboarding turns) is keyed by it.
+        let client = match credentials::account_check(client.verify_account().await) {
+            AccountCheck::Confirmed => client,
+            AccountCheck::Refused(answer) => {
+                return Ok(Err(CredentialsProblem::Refused {
+                    secret: name.to_string(),
+                    account: client.account_sid().to_string(),
+                    answer,
+                }));
+            }
+            AccountCheck::Unconfirmed(why) => {
+                let scope = credentials::unverified_scope(client.account_sid(), namespace, name);
+                tracing::warn!(
+                    namespace,
+                    secret = name,
+                    account = client.account_sid(),
+                    reason = %why,
+                    "Twilio did not confirm the account of these credentials; they get caches of \
+                     their own"
+                );
+                client.unconfirmed(&scope, &why)
+            }
+            AccountCheck::Failed(err) => {
+                return Err(Error::twilio("confirm the credentials' account")(err));
+            }
+        };
+        self.state.client_built(&key, &version, client.clone());
+        Ok(Ok(client))
     }
 }
 

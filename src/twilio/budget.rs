@@ -65,6 +65,13 @@ pub struct RequestBudget {
     config: BudgetConfig,
 }
 
+impl RequestBudget {
+    /// Whether a clone of this budget exists besides this one (a client holds it).
+    pub fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.limiter) > 1
+    }
+}
+
 impl std::fmt::Debug for RequestBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestBudget")

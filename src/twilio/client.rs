@@ -29,10 +29,12 @@ use super::retry::RetryPolicy;
 const ROUTE_LIST: &str = "/v2/Channels/Senders";
 const ROUTE_INSTANCE: &str = "/v2/Channels/Senders/{Sid}";
 const ROUTE_ALERTS: &str = "/v1/Alerts";
+const ROUTE_INCOMING_NUMBERS: &str = "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json";
 
 /// Twilio's hosts, one per product.
 pub const MESSAGING_URL: &str = "https://messaging.twilio.com";
 pub const MONITOR_URL: &str = "https://monitor.twilio.com";
+pub const API_URL: &str = "https://api.twilio.com";
 
 /// The largest answer body the client reads. A full list page (1 000 senders, Twilio's largest
 /// `PageSize`) at a few KiB each stays well under it; anything bigger is not a Senders API
@@ -95,6 +97,8 @@ pub struct ClientConfig {
     pub base_url: String,
     /// The Error Log's base URL (monitor), the same way.
     pub monitor_url: String,
+    /// The REST API's base URL (api v2010), the same way.
+    pub api_url: String,
     /// Whole-request limit (connect, send, read the answer) for each attempt.
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -115,6 +119,7 @@ impl Default for ClientConfig {
         Self {
             base_url: MESSAGING_URL.to_string(),
             monitor_url: MONITOR_URL.to_string(),
+            api_url: API_URL.to_string(),
             timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
@@ -130,6 +135,7 @@ impl ClientConfig {
     pub fn all_products_at(mut self, base_url: &str) -> Self {
         self.base_url = base_url.to_string();
         self.monitor_url = base_url.to_string();
+        self.api_url = base_url.to_string();
         self
     }
 }
@@ -203,7 +209,12 @@ pub struct SendersClient {
     http: reqwest::Client,
     base_url: String,
     monitor_url: String,
+    api_url: String,
     credentials: Arc<Credentials>,
+    /// What its caches are shared under: the account, unless Twilio could not confirm it.
+    scope: Arc<str>,
+    /// Why Twilio could not confirm the account, if it could not.
+    unverified: Option<Arc<str>>,
     retry: RetryPolicy,
     budget: RequestBudget,
     list_page_size: u32,
@@ -230,6 +241,7 @@ impl SendersClient {
         credentials.validate()?;
         let base_url = normalize_base_url(&config.base_url)?;
         let monitor_url = normalize_base_url(&config.monitor_url)?;
+        let api_url = normalize_base_url(&config.api_url)?;
         if config.retry.max_attempts == 0 {
             return Err(TwilioError::InvalidConfig(
                 "retry.max_attempts must be at least 1".into(),
@@ -251,6 +263,9 @@ impl SendersClient {
             http,
             base_url,
             monitor_url,
+            api_url,
+            scope: Arc::from(credentials.account_sid()),
+            unverified: None,
             credentials: Arc::new(credentials),
             retry: config.retry,
             budget,
@@ -261,6 +276,55 @@ impl SendersClient {
 
     pub fn account_sid(&self) -> &str {
         self.credentials.account_sid()
+    }
+
+    /// The key under which what is learnt with this client (lists, marks, the Error Log) may
+    /// be shared with other clients: the account SID unless [`SendersClient::unverified`]
+    /// made it one of its own.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// Why Twilio could not confirm that these credentials act for `account_sid`, if so.
+    pub fn unverified(&self) -> Option<&str> {
+        self.unverified.as_deref()
+    }
+
+    /// This client, its account not confirmed (`why`): what it learns is kept under `scope`,
+    /// shared with no other credentials.
+    pub fn unconfirmed(mut self, scope: &str, why: &str) -> Self {
+        self.scope = Arc::from(scope);
+        self.unverified = Some(Arc::from(why));
+        self
+    }
+
+    /// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PageSize=1`: a read
+    /// under the account's own path, which Twilio answers only for credentials of that
+    /// account (or its parent). An API key is not tied to `accountSid` by anything else: the
+    /// Senders API acts for whichever account the key belongs to.
+    pub async fn verify_account(&self) -> Result<(), TwilioError> {
+        let mut url = Url::parse(&self.api_url)
+            .map_err(|e| TwilioError::InvalidConfig(format!("API URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| TwilioError::InvalidConfig("API URL cannot have a path".into()))?
+            .pop_if_empty()
+            .extend([
+                "2010-04-01",
+                "Accounts",
+                self.account_sid(),
+                "IncomingPhoneNumbers.json",
+            ]);
+        url.query_pairs_mut().append_pair("PageSize", "1");
+        let call = Call {
+            method: Method::GET,
+            route: ROUTE_INCOMING_NUMBERS,
+            sid: None,
+            url: url.into(),
+            body: None,
+            replay: Replay::Safe,
+        };
+        let _: IncomingPhoneNumberPage = self.execute(call, decode).await?;
+        Ok(())
     }
 
     /// `POST /v2/Channels/Senders`.
@@ -674,11 +738,20 @@ fn operation_name(method: &Method, route: &str) -> &'static str {
         ("POST", ROUTE_LIST) => "create",
         ("GET", ROUTE_LIST) => "list",
         ("GET", ROUTE_ALERTS) => "list_alerts",
+        ("GET", ROUTE_INCOMING_NUMBERS) => "verify_account",
         ("GET", _) => "fetch",
         ("POST", _) => "update",
         ("DELETE", _) => "delete",
         _ => "other",
     }
+}
+
+/// A page of v2010's incoming phone numbers: only its shape is checked (the answer of a
+/// Twilio REST API, not some other server's 200).
+#[derive(serde::Deserialize)]
+struct IncomingPhoneNumberPage {
+    #[serde(rename = "incoming_phone_numbers")]
+    _numbers: Vec<serde::de::IgnoredAny>,
 }
 
 /// Parses a success body. The message names where the JSON broke but never quotes it: a

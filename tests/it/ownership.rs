@@ -4,6 +4,8 @@
 //! sender another object manages. Each test first shows the conflict is set up (both objects
 //! exist, the owner is Ready), then counts what reached Twilio.
 
+use std::time::Duration;
+
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -159,8 +161,11 @@ async fn a_pair_holding_one_sid_is_split_at_start_and_the_younger_deletes_nothin
     let sid = sid_of(&f.wait_ready("old").await);
 
     // What earlier versions left behind: two objects whose status holds the same SID. One
-    // of them is being deleted when the operator starts.
+    // of them is being deleted when the operator starts. Creation times have one-second
+    // resolution, and a tie goes by UID: the pair must be younger by a second for "old" to be
+    // the oldest.
     f.operator.stop();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     for name in ["young", "leaving"] {
         f.senders
             .create(

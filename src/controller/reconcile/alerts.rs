@@ -183,7 +183,7 @@ pub async fn run(
             .as_ref()
             .map_or_else(Timestamp::now, |t| t.0);
         let fresh = run.ctx.settings.pacing.poll_interval;
-        let log = run.ctx.state.alert_log(client.account_sid());
+        let log = run.ctx.state.alert_log(client.scope());
         match log.about(client, &sender.sid, since, fresh).await {
             Ok(entries) => entries,
             // The log only adds to what the sender's own resource says: a failed read (or
@@ -218,7 +218,7 @@ pub async fn run(
         Some((outcome, refused_name)) => {
             if let Some(message) = refused_name {
                 run.conclusion.name_rejected = Some((
-                    client.account_sid().to_string(),
+                    client.scope().to_string(),
                     run.spec().profile.name.clone(),
                     message,
                 ));

@@ -215,9 +215,7 @@ fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
 async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
     let sid = run.status.sid.clone();
     let account = run.status.account_sid.clone();
-    if let Some(account) = &account {
-        run.conclusion.leaves_onboarding = Some(account.clone());
-    }
+    run.conclusion.leaves_onboarding = true;
     let waits_for_user = match decide(run.spec(), &run.status) {
         Step::Release => {
             if run.spec().deletion_policy == DeletionPolicy::Orphan
@@ -264,6 +262,8 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         ));
     }
     let account = client.account_sid().to_string();
+    let scope = client.scope().to_string();
+    run.ctx.state.uses_scope(&run.key, &run.uid, &scope);
     // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
     // the SID, must not deregister the number another object manages.
     let state = &run.ctx.state;
@@ -285,7 +285,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
                 );
                 run.note(Note::warning(event::NOT_DELETED, message)).await;
                 if missing {
-                    run.conclusion.gone = Some((account.clone(), sid));
+                    run.conclusion.gone = Some((scope, sid));
                 }
                 return Ok(None);
             }
@@ -316,10 +316,9 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         Confirmed::StillThere(outcome) => return stop(outcome),
         Confirmed::Failed(err) => return Err(twilio("confirm the deletion")(err)),
     }
-    run.conclusion.gone = Some((account.clone(), sid.clone()));
-    run.conclusion.number_changed =
-        Some((account.clone(), run.phone().to_string(), Instant::now()));
-    run.conclusion.deleted = Some((account, run.phone().to_string(), sid.clone()));
+    run.conclusion.gone = Some((scope.clone(), sid.clone()));
+    run.conclusion.number_changed = Some((scope.clone(), run.phone().to_string(), Instant::now()));
+    run.conclusion.deleted = Some((scope, run.phone().to_string(), sid.clone()));
     run.note(Note::normal(
         event::DELETED,
         format!(

@@ -174,7 +174,7 @@ pub fn refused_name(sender: &Sender) -> Option<String> {
 pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> Phase<Outcome> {
     if let Some(message) = refused_name(sender) {
         run.conclusion.name_rejected = Some((
-            client.account_sid().to_string(),
+            client.scope().to_string(),
             run.spec().profile.name.clone(),
             message,
         ));
@@ -207,7 +207,7 @@ async fn send_update(
         &drift.fields,
     )));
     run.conclusion.written = Some((
-        client.account_sid().to_string(),
+        client.scope().to_string(),
         sender.sid.clone(),
         Instant::now(),
     ));
@@ -236,7 +236,7 @@ pub async fn read(run: &Run<'_>, client: &SendersClient, sid: &str) -> Phase<Opt
         .as_deref()
         .map(SenderStatus::parse)
         .is_some_and(|s| !pacing::in_motion(&s));
-    let account = client.account_sid();
+    let account = client.scope();
     if ctx.settings.batched_refresh && settled && ctx.state.settled_count(account) >= 2 {
         let max_age = ctx.settings.pacing.resync_interval / 2;
         let listed = ctx

@@ -7,13 +7,15 @@
 
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tokio::time::Instant;
 
 use super::run::{Outcome, Requeue, Run};
 use super::{Phase, stop, twilio};
-use crate::api::{EXPORTED_FROM_ANNOTATION, reason};
+
+use crate::api::{EXPORTED_FROM_ANNOTATION, condition_type, reason};
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::diff;
@@ -72,9 +74,50 @@ pub async fn credentials(run: &mut Run<'_>) -> Phase<SendersClient> {
         Err(problem) => return stop(credentials_problem(&problem)),
     };
     let (recorded, sid) = (run.status.account_sid.as_deref(), run.status.sid.as_deref());
-    match other_account(recorded, sid, secret, client.account_sid()) {
-        Some(outcome) => stop(outcome),
-        None => Ok(client),
+    if let Some(outcome) = other_account(recorded, sid, secret, client.account_sid()) {
+        return stop(outcome);
+    }
+    run.ctx.state.uses_scope(&run.key, &run.uid, client.scope());
+    note_account_check(run, secret, &client).await;
+    Ok(client)
+}
+
+/// The `AccountVerified` condition of credentials whose account Twilio did not confirm.
+pub fn unverified_condition(secret: &str, account: &str, why: &str) -> Condition {
+    Condition {
+        type_: condition_type::ACCOUNT_VERIFIED.to_string(),
+        status: "False".to_string(),
+        reason: reason::ACCOUNT_UNVERIFIED.to_string(),
+        message: format!(
+            "Twilio did not confirm that the credentials in Secret {secret} act for account \
+             {account} ({why}): this sender works with them, but what is learnt with them \
+             (lists, the Error Log, onboarding turns) is shared with no other Secret; let the \
+             API key read the account's IncomingPhoneNumbers (api v2010) to have it confirmed"
+        ),
+        observed_generation: None,
+        last_transition_time: Time(Timestamp::now()),
+    }
+}
+
+/// Adds the `AccountVerified` condition (and a Warning Event) while the client's account is
+/// not confirmed, and removes it once it is.
+async fn note_account_check(run: &mut Run<'_>, secret: &str, client: &SendersClient) {
+    let conditions = &mut run.status.conditions;
+    let had = conditions::find(conditions, condition_type::ACCOUNT_VERIFIED).cloned();
+    conditions.retain(|c| c.type_ != condition_type::ACCOUNT_VERIFIED);
+    let Some(why) = client.unverified() else {
+        return;
+    };
+    let mut condition = unverified_condition(secret, client.account_sid(), why);
+    condition.observed_generation = run.obj.metadata.generation;
+    match had {
+        Some(had) if had.message == condition.message => conditions.push(had),
+        _ => {
+            let message = condition.message.clone();
+            conditions.push(condition);
+            run.note(Note::warning(reason::ACCOUNT_UNVERIFIED, message))
+                .await;
+        }
     }
 }
 
@@ -114,7 +157,8 @@ pub fn duplicate(namespace: &str, phone: &str, account: &str, owner: &SenderKey)
 /// Claims the number in `account` for this object. Another object owning it stops the
 /// reconcile here, before any request to Twilio; if this object held the number too (pairs
 /// left behind by earlier versions), it lets go of the SID in its status.
-pub async fn owner(run: &mut Run<'_>, account: &str) -> Phase<()> {
+pub async fn owner(run: &mut Run<'_>, client: &SendersClient) -> Phase<()> {
+    let account = client.account_sid();
     let holds = run.status.sid.is_some() || run.status.account_sid.is_some();
     let claimant = claimant_of(run.obj, &run.key, &run.uid, holds);
     let (ownership, woken) = run.ctx.state.claim_number(account, run.phone(), claimant);
@@ -125,7 +169,7 @@ pub async fn owner(run: &mut Run<'_>, account: &str) -> Phase<()> {
         Ownership::Mine => Ok(()),
         Ownership::Other { owner, demoted } => {
             if demoted {
-                let_go(run, account, &owner).await?;
+                let_go(run, client, &owner).await?;
             }
             not_the_owner(run, account, &owner)
         }
@@ -146,7 +190,7 @@ fn commit(run: &mut Run<'_>, account: &str) -> Phase<()> {
 
 fn not_the_owner<T>(run: &mut Run<'_>, account: &str, owner: &SenderKey) -> Phase<T> {
     // It may have queued for its account's onboarding turn or display-name check.
-    run.conclusion.leaves_onboarding = Some(account.to_string());
+    run.conclusion.leaves_onboarding = true;
     stop(duplicate(&run.namespace(), run.phone(), account, owner))
 }
 
@@ -166,7 +210,8 @@ const TWILIO_FIELDS: [&str; 9] = [
 
 /// Clears what the status says about the Twilio sender another object owns: its SID, its
 /// account (so that deleting this object deletes nothing) and what was mirrored from it.
-async fn let_go(run: &mut Run<'_>, account: &str, owner: &SenderKey) -> Result<()> {
+async fn let_go(run: &mut Run<'_>, client: &SendersClient, owner: &SenderKey) -> Result<()> {
+    let account = client.account_sid();
     let sid = run.status.sid.take();
     let status = &mut run.status;
     status.account_sid = None;
@@ -179,7 +224,7 @@ async fn let_go(run: &mut Run<'_>, account: &str, owner: &SenderKey) -> Result<(
     status.verification = None;
     run.remove_status_fields(&TWILIO_FIELDS).await?;
     if let Some(sid) = &sid {
-        run.conclusion.gone = Some((account.to_string(), sid.clone()));
+        run.conclusion.gone = Some((client.scope().to_string(), sid.clone()));
     }
     let owner_named = if owner.namespace.as_deref() == Some(run.namespace().as_str()) {
         format!("WhatsAppSender {}", owner.name)
@@ -394,9 +439,10 @@ pub async fn find(run: &mut Run<'_>, client: &SendersClient) -> Phase<Sender> {
                     sid,
                     "the sender no longer exists at Twilio; registering it again"
                 );
-                run.conclusion.gone = Some((account.clone(), sid));
+                let scope = client.scope().to_string();
+                run.conclusion.gone = Some((scope.clone(), sid));
                 run.conclusion.number_changed =
-                    Some((account.clone(), run.phone().to_string(), Instant::now()));
+                    Some((scope, run.phone().to_string(), Instant::now()));
                 run.status.sid = None;
                 return find_or_create(run, client, &account, true).await;
             }
@@ -468,16 +514,17 @@ async fn find_or_create(
         adopt(run, account, &sender).await?;
         return Ok(sender);
     }
-    may_register(run, account)?;
+    may_register(run, client)?;
     register(run, client, account, fresh).await
 }
 
 /// Whether the sender may register now: a new display name is checked with one sender first,
 /// one number per account registers at a time, and registrations are spaced.
-fn may_register(run: &Run<'_>, account: &str) -> Phase<()> {
+fn may_register(run: &Run<'_>, client: &SendersClient) -> Phase<()> {
+    let (account, scope) = (client.account_sid(), client.scope());
     let state = &run.ctx.state;
     let name = &run.spec().profile.name;
-    match state.claim_name(account, name, &run.key) {
+    match state.claim_name(scope, name, &run.key) {
         NameTurn::Go => {}
         NameTurn::Wait { first } => return stop(waiting_for_name(name, &first)),
         NameTurn::Rejected { by, message } if by == run.key => {
@@ -485,10 +532,10 @@ fn may_register(run: &Run<'_>, account: &str) -> Phase<()> {
         }
         NameTurn::Rejected { by, message } => return stop(name_rejected(name, &by, &message)),
     }
-    if let Err(busy) = state.claim_turn(account, &run.key) {
+    if let Err(busy) = state.claim_turn(scope, &run.key) {
         return stop(queued(account, &busy));
     }
-    if let Err(left) = state.claim_registration(account) {
+    if let Err(left) = state.claim_registration(scope) {
         let interval = run.ctx.settings.registration_interval;
         return stop(spaced(account, left, interval));
     }
@@ -536,7 +583,7 @@ async fn register(
         } => {
             if let Some(message) = name_refused {
                 let name = run.spec().profile.name.clone();
-                run.conclusion.name_rejected = Some((account.to_string(), name, message));
+                run.conclusion.name_rejected = Some((client.scope().to_string(), name, message));
             }
             stop(outcome)
         }
@@ -546,8 +593,11 @@ async fn register(
         } => {
             // The next attempt looks the number up in a list made after this moment.
             if maybe_registered {
-                run.conclusion.number_changed =
-                    Some((account.to_string(), phone.to_string(), Instant::now()));
+                run.conclusion.number_changed = Some((
+                    client.scope().to_string(),
+                    phone.to_string(),
+                    Instant::now(),
+                ));
             }
             Err(Error::twilio("create the sender")(err).into())
         }
@@ -575,7 +625,7 @@ async fn registered_already(
             Ok(sender)
         }
         None => {
-            let deleted = run.ctx.state.deleted_before(account, phone);
+            let deleted = run.ctx.state.deleted_before(client.scope(), phone);
             stop(already_registered(err, deleted))
         }
     }

@@ -100,7 +100,7 @@ pub fn mirror(status: &mut WhatsAppSenderStatus, sender: &Sender) -> Vec<Note> {
 
 /// Mirrors `sender` into the run's status, publishes the Events, and tells the account's
 /// records whether the sender is settled and whether it still holds an onboarding turn.
-pub async fn run(run: &mut Run<'_>, account: &str, sender: &Sender) {
+pub async fn run(run: &mut Run<'_>, scope: &str, sender: &Sender) {
     let was = run.status.twilio_status.clone();
     let notes = mirror(&mut run.status, sender);
     if was != run.status.twilio_status {
@@ -114,7 +114,7 @@ pub async fn run(run: &mut Run<'_>, account: &str, sender: &Sender) {
         run.note(note).await;
     }
     run.conclusion.seen = Some(Seen {
-        account: account.to_string(),
+        account: scope.to_string(),
         sid: sender.sid.clone(),
         settled: !pacing::in_motion(&sender.status),
         onboarding: pacing::onboarding(&sender.status),

@@ -165,10 +165,10 @@ async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
         ));
     }
     let client = identity::credentials(run).await?;
-    identity::owner(run, client.account_sid()).await?;
+    identity::owner(run, &client).await?;
     let sender = identity::find(run, &client).await?;
     let before = run.status.twilio_status.clone();
-    mirror::run(run, client.account_sid(), &sender).await;
+    mirror::run(run, client.scope(), &sender).await;
     alerts::run(run, &client, &sender, before.as_deref()).await?;
     converge::run(run, &client, &sender).await
 }

@@ -249,10 +249,8 @@ impl<'a> Run<'a> {
     /// Ends the reconcile with `outcome`. A sender that waits for a person (stalled,
     /// suspended) must not keep its account's other numbers waiting for their turn.
     pub async fn finish(&mut self, outcome: Outcome) -> Result<Action> {
-        if (outcome.assessment.is_stalled() || self.spec().suspend)
-            && let Some(account) = self.status.account_sid.clone()
-        {
-            self.conclusion.leaves_onboarding = Some(account);
+        if outcome.assessment.is_stalled() || self.spec().suspend {
+            self.conclusion.leaves_onboarding = true;
         }
         self.conclude(&outcome.assessment).await?;
         Ok(self.action(&outcome.requeue))

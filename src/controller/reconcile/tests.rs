@@ -252,6 +252,11 @@ fn every_condition_reason_is_reached_by_a_decision() {
     for assessment in &seen {
         reasons_of(assessment, &mut reached);
     }
+    // The condition of credentials whose account Twilio did not confirm.
+    let unverified = identity::unverified_condition("twilio", "AC1", "HTTP 403");
+    if let Some(known) = reason::ALL.iter().find(|r| **r == unverified.reason) {
+        reached.insert(known);
+    }
     let first_visit = conditions::merge(
         &[],
         &Assessment::unchanged(),

@@ -310,7 +310,7 @@ async fn submit(
     });
     if verdict != Submitted::Refused {
         run.conclusion.written = Some((
-            client.account_sid().to_string(),
+            client.scope().to_string(),
             sender.sid.clone(),
             Instant::now(),
         ));

@@ -1,6 +1,8 @@
-//! One Twilio account's record: its latest list and Error Log read, the marks that say which lists may still
-//! answer for a number or a sender, its settled senders (batched refresh), its onboarding turn
-//! and queue, and its request budget.
+//! One Twilio account's record (one scope's: see [`crate::twilio::SendersClient::scope`]): its
+//! latest list and Error Log read, the marks that say which lists may still answer for a
+//! number or a sender, its settled senders (batched refresh), its onboarding turn and queue,
+//! its display-name checks. The record goes when the last sender using it goes; the request
+//! budget (per account, whatever the scope) and the deletions this operator made outlive it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,13 +14,12 @@ use tokio::time::Instant;
 use super::SenderKey;
 use crate::controller::alert_log::AlertLog;
 use crate::controller::lists::Lists;
-use crate::twilio::{RequestBudget, sender_id_for};
+use crate::twilio::sender_id_for;
 
 #[derive(Debug)]
 pub(super) struct AccountRecord {
     pub lists: Arc<Lists>,
     pub alerts: Arc<AlertLog>,
-    pub budget: RequestBudget,
     /// Numbers whose registration changed in a way an older list may not show (a create of
     /// unknown fate, a sender found deleted), and when.
     pub numbers_changed: HashMap<String, Instant>,
@@ -28,8 +29,6 @@ pub(super) struct AccountRecord {
     /// Settled senders (not moving through a Twilio step), by SID.
     pub settled: HashMap<String, SenderKey>,
     pub onboarding: Onboarding,
-    /// Numbers whose sender this operator deleted: their SID and when.
-    deleted: HashMap<String, (String, Timestamp)>,
     /// Display names, by what is known of Meta's review of them in this account.
     pub names: HashMap<String, NameCheck>,
     /// When the operator last sent a registration (a create) in this account.
@@ -41,9 +40,11 @@ pub(super) struct AccountRecord {
 /// limits a number to 250 business-initiated messages a day, and no API can change it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NameCheck {
-    /// `first` registers with the name; the senders in `waiting` wait for its verdict.
+    /// `first` registers with the name (since `since`); the senders in `waiting` wait for its
+    /// verdict.
     Testing {
         first: SenderKey,
+        since: Instant,
         waiting: Vec<SenderKey>,
     },
     /// A sender of the account is ONLINE with it.
@@ -70,29 +71,31 @@ pub enum NameTurn {
 const DELETIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AccountRecord {
-    pub fn new(budget: RequestBudget) -> Self {
+    pub fn new() -> Self {
         Self {
             lists: Arc::new(Lists::default()),
             alerts: Arc::new(AlertLog::default()),
-            budget,
             numbers_changed: HashMap::new(),
             written: HashMap::new(),
             settled: HashMap::new(),
             onboarding: Onboarding::default(),
-            deleted: HashMap::new(),
             names: HashMap::new(),
             last_registration: None,
         }
     }
 
-    /// `sender` asks to register with display name `name`.
-    pub fn claim_name(&mut self, name: &str, sender: &SenderKey) -> NameTurn {
+    /// `sender` asks to register with display name `name`. A check held longer than
+    /// `max_hold` (a first sender whose code never comes) passes to `sender`, as the
+    /// onboarding turn does; the old first then waits for the verdict like the others.
+    pub fn claim_name(&mut self, name: &str, sender: &SenderKey, max_hold: Duration) -> NameTurn {
+        let now = Instant::now();
         match self.names.get_mut(name) {
             None => {
                 self.names.insert(
                     name.to_string(),
                     NameCheck::Testing {
                         first: sender.clone(),
+                        since: now,
                         waiting: Vec::new(),
                     },
                 );
@@ -100,7 +103,18 @@ impl AccountRecord {
             }
             Some(NameCheck::Accepted) => NameTurn::Go,
             Some(NameCheck::Testing { first, .. }) if first == sender => NameTurn::Go,
-            Some(NameCheck::Testing { first, waiting }) => {
+            Some(NameCheck::Testing {
+                first,
+                since,
+                waiting,
+            }) if now - *since >= max_hold => {
+                let earlier = std::mem::replace(first, sender.clone());
+                *since = now;
+                waiting.retain(|k| k != sender);
+                waiting.push(earlier);
+                NameTurn::Go
+            }
+            Some(NameCheck::Testing { first, waiting, .. }) => {
                 if !waiting.contains(sender) {
                     waiting.push(sender.clone());
                 }
@@ -128,7 +142,7 @@ impl AccountRecord {
     pub fn name_left(&mut self, sender: &SenderKey) -> Vec<SenderKey> {
         let mut woken = Vec::new();
         self.names.retain(|_, check| match check {
-            NameCheck::Testing { first, waiting } if first == sender => {
+            NameCheck::Testing { first, waiting, .. } if first == sender => {
                 woken.append(waiting);
                 false
             }
@@ -153,20 +167,6 @@ impl AccountRecord {
         }
         self.last_registration = Some(now);
         Ok(())
-    }
-
-    /// The operator deleted `sid`, the sender of `phone`, just now.
-    pub fn deleted(&mut self, phone: &str, sid: &str) {
-        let now = Timestamp::now();
-        let kept = jiff::SignedDuration::try_from(DELETIONS_KEPT).unwrap_or_default();
-        self.deleted
-            .retain(|_, (_, at)| now.duration_since(*at) < kept);
-        self.deleted
-            .insert(number_key(phone), (sid.to_string(), now));
-    }
-
-    pub fn deleted_at(&self, phone: &str) -> Option<(String, Timestamp)> {
-        self.deleted.get(&number_key(phone)).cloned()
     }
 
     /// Records that `phone` changed at `at`; marks older than `keep` go.
@@ -196,6 +196,34 @@ impl AccountRecord {
 
 fn number_key(phone: &str) -> String {
     sender_id_for(phone).to_ascii_lowercase()
+}
+
+/// The numbers whose sender this operator deleted, per scope: their SID and when, for a
+/// month (a 63110 on the number soon after says what re-registering needs). Kept apart from
+/// the account records, which go with their last sender, as a deletion often is.
+#[derive(Debug, Default)]
+pub(super) struct Deletions {
+    by_number: HashMap<(String, String), (String, Timestamp)>,
+}
+
+impl Deletions {
+    /// The operator deleted `sid`, the sender of `phone` in `scope`, just now.
+    pub fn deleted(&mut self, scope: &str, phone: &str, sid: &str) {
+        let now = Timestamp::now();
+        let kept = jiff::SignedDuration::try_from(DELETIONS_KEPT).unwrap_or_default();
+        self.by_number
+            .retain(|_, (_, at)| now.duration_since(*at) < kept);
+        self.by_number.insert(
+            (scope.to_string(), number_key(phone)),
+            (sid.to_string(), now),
+        );
+    }
+
+    pub fn deleted_at(&self, scope: &str, phone: &str) -> Option<(String, Timestamp)> {
+        self.by_number
+            .get(&(scope.to_string(), number_key(phone)))
+            .cloned()
+    }
 }
 
 /// Serial onboarding: Twilio advises registering one number per account at a time and waiting
@@ -355,20 +383,20 @@ mod tests {
 
     #[test]
     fn one_sender_checks_a_display_name_while_the_others_wait_for_the_verdict() {
-        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
-        assert_eq!(account.claim_name("Acme", &key("a")), NameTurn::Go);
+        let mut account = AccountRecord::new();
+        assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
         assert_eq!(
-            account.claim_name("Acme", &key("a")),
+            account.claim_name("Acme", &key("a"), HOLD),
             NameTurn::Go,
             "its own check"
         );
         assert_eq!(
-            account.claim_name("Acme", &key("b")),
+            account.claim_name("Acme", &key("b"), HOLD),
             NameTurn::Wait { first: key("a") }
         );
-        account.claim_name("Acme", &key("c"));
+        account.claim_name("Acme", &key("c"), HOLD);
         assert_eq!(
-            account.claim_name("Other", &key("d")),
+            account.claim_name("Other", &key("d"), HOLD),
             NameTurn::Go,
             "per name"
         );
@@ -376,16 +404,16 @@ mod tests {
             account.name_decided("Acme", NameCheck::Accepted),
             [key("b"), key("c")]
         );
-        assert_eq!(account.claim_name("Acme", &key("b")), NameTurn::Go);
+        assert_eq!(account.claim_name("Acme", &key("b"), HOLD), NameTurn::Go);
 
         let refused = NameCheck::Rejected {
             by: key("d"),
             message: "63100".into(),
         };
-        account.claim_name("Other", &key("e"));
+        account.claim_name("Other", &key("e"), HOLD);
         assert_eq!(account.name_decided("Other", refused), [key("e")]);
         assert_eq!(
-            account.claim_name("Other", &key("e")),
+            account.claim_name("Other", &key("e"), HOLD),
             NameTurn::Rejected {
                 by: key("d"),
                 message: "63100".into()
@@ -395,18 +423,40 @@ mod tests {
 
     #[test]
     fn a_check_whose_first_sender_leaves_passes_to_one_that_waited() {
-        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
-        account.claim_name("Acme", &key("a"));
-        account.claim_name("Acme", &key("b"));
-        account.claim_name("Acme", &key("c"));
+        let mut account = AccountRecord::new();
+        account.claim_name("Acme", &key("a"), HOLD);
+        account.claim_name("Acme", &key("b"), HOLD);
+        account.claim_name("Acme", &key("c"), HOLD);
         account.name_left(&key("c"));
         assert_eq!(account.name_left(&key("a")), [key("b")]);
-        assert_eq!(account.claim_name("Acme", &key("b")), NameTurn::Go);
+        assert_eq!(account.claim_name("Acme", &key("b"), HOLD), NameTurn::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_held_too_long_passes_on_and_its_first_sender_waits() {
+        let mut account = AccountRecord::new();
+        assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
+        tokio::time::advance(HOLD - Duration::from_secs(1)).await;
+        assert_eq!(
+            account.claim_name("Acme", &key("b"), HOLD),
+            NameTurn::Wait { first: key("a") }
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(account.claim_name("Acme", &key("b"), HOLD), NameTurn::Go);
+        assert_eq!(
+            account.claim_name("Acme", &key("c"), HOLD),
+            NameTurn::Wait { first: key("b") }
+        );
+        assert_eq!(
+            account.name_decided("Acme", NameCheck::Accepted),
+            [key("a"), key("c")],
+            "the old first sender waits for the verdict too"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn registrations_in_an_account_are_spaced_by_the_interval() {
-        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        let mut account = AccountRecord::new();
         let interval = Duration::from_secs(180);
         assert_eq!(account.claim_registration(interval), Ok(()));
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -425,7 +475,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn marks_expire_and_numbers_match_in_any_form() {
-        let mut account = AccountRecord::new(RequestBudget::new(Default::default()));
+        let mut account = AccountRecord::new();
         let keep = Duration::from_secs(30);
         account.number_changed("+15005550001", Instant::now(), keep);
         assert!(account.number_changed_at("15005550001").is_some());

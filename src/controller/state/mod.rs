@@ -50,7 +50,7 @@ use super::otp::CodeSource;
 use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
 use crate::twilio::{BudgetConfig, RequestBudget, SendersClient, TwilioError};
-use account::{AccountRecord, NameCheck};
+use account::{AccountRecord, Deletions, NameCheck};
 use owners::{Numbers, number_key};
 use secret::SecretRecord;
 use sender::SenderRecord;
@@ -107,8 +107,8 @@ pub struct Conclusion {
     /// A SID that no longer belongs to this sender at Twilio (deleted, orphaned, vanished).
     pub gone: Option<(String, String)>,
     /// The sender no longer registers (stalled, suspended, deleted): its account's next
-    /// number may start.
-    pub leaves_onboarding: Option<String>,
+    /// number may start, and a display-name check it ran passes on.
+    pub leaves_onboarding: bool,
     /// A create of unknown fate, or a sender found deleted: older lists cannot answer for
     /// this number (account, phone, when).
     pub number_changed: Option<(String, String, Instant)>,
@@ -119,6 +119,26 @@ pub struct Conclusion {
     /// Meta refused the sender over its display name (account, name, what Twilio said): the
     /// account's senders waiting to register with that name stall.
     pub name_rejected: Option<(String, String, String)>,
+}
+
+impl Conclusion {
+    /// The scopes whose records this conclusion writes to.
+    fn scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = [
+            self.gone.as_ref().map(|(scope, _)| scope),
+            self.number_changed.as_ref().map(|(scope, _, _)| scope),
+            self.written.as_ref().map(|(scope, _, _)| scope),
+            self.seen.as_ref().map(|seen| &seen.account),
+            self.name_rejected.as_ref().map(|(scope, _, _)| scope),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
 }
 
 /// Twilio's view of a sender, as far as its account's records care.
@@ -138,7 +158,14 @@ pub struct Seen {
 struct Index {
     senders: HashMap<SenderKey, Box<SenderRecord>>,
     secrets: HashMap<SecretKey, SecretRecord>,
+    /// Per scope (an account, or an unverified credential's own): see [`Index::prune`].
     accounts: HashMap<String, AccountRecord>,
+    /// How many senders use each scope.
+    scope_users: HashMap<String, usize>,
+    /// Each account's request budget, shared by every client of the account whatever its
+    /// scope; it goes when no client holds it.
+    budgets: HashMap<String, RequestBudget>,
+    deletions: Deletions,
     /// Who owns each number claimed in each account.
     numbers: Numbers,
     /// Senders listed since a relist of the watch began.
@@ -359,7 +386,30 @@ impl State {
     /// The request budget every client of `account` shares.
     pub fn budget(&self, account: &str) -> RequestBudget {
         let mut index = self.lock();
-        index.account(account, &self.config).budget.clone()
+        let budget = self.config.budget;
+        index
+            .budgets
+            .entry(account.to_string())
+            .or_insert_with(|| RequestBudget::new(budget))
+            .clone()
+    }
+
+    /// The sender's reconcile works with a client of `scope` ([`SendersClient::scope`]): the
+    /// scope's record stays while some sender uses it.
+    pub fn uses_scope(&self, sender: &SenderKey, uid: &str, scope: &str) {
+        let mut index = self.lock();
+        let index = &mut *index;
+        let Some(record) = index.senders.get_mut(sender).filter(|r| r.uid == uid) else {
+            return;
+        };
+        if record.scope.as_deref() == Some(scope) {
+            return;
+        }
+        let earlier = record.scope.replace(scope.to_string());
+        *index.scope_users.entry(scope.to_string()).or_default() += 1;
+        if let Some(earlier) = earlier {
+            index.stop_using(&earlier);
+        }
     }
 
     // -- reconciles -----------------------------------------------------------------------
@@ -403,7 +453,11 @@ impl State {
             return NameTurn::Go;
         };
         record.names_in = Some(account.to_string());
-        account_in(&mut index.accounts, account, &self.config).claim_name(name, sender)
+        account_in(&mut index.accounts, account, &self.config).claim_name(
+            name,
+            sender,
+            self.config.onboarding_max_hold,
+        )
     }
 
     /// A registration in `account` may go out now (it then counts as sent), or after how long.
@@ -486,7 +540,174 @@ impl State {
     ) -> Vec<SenderKey> {
         let mut index = self.lock();
         let index = &mut *index;
-        let config = &self.config;
+        let touched = conclusion.scopes();
+        let woken = index.conclude(sender, uid, conclusion, &self.config);
+        // A conclusion about a scope nobody uses any more (the sender's Delete came first)
+        // must not bring its record back.
+        for scope in touched {
+            index.prune(&scope);
+        }
+        woken
+    }
+
+    /// Consecutive failed reconciles of `sender`.
+    pub fn failures(&self, sender: &SenderKey) -> u32 {
+        self.lock()
+            .senders
+            .get(sender)
+            .map_or(0, |r| r.facts.failures)
+    }
+
+    /// The sender registered for `phone_e164` in `client`'s account, if any. A recent list may
+    /// say that the number is registered; only one that began after `seen` (when the operator
+    /// first saw the object asking for it) may say that it is not: someone may have registered
+    /// it by hand moments before applying the object, and a create for a number waiting for
+    /// its code asks Meta for a new one. `fresh` demands a list that starts now (after a
+    /// 63110, say); otherwise a recent one is reused unless the number changed since it began.
+    pub async fn lookup(
+        &self,
+        client: &SendersClient,
+        phone_e164: &str,
+        fresh: bool,
+        seen: Instant,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let (lists, found_since) = {
+            let mut index = self.lock();
+            let account = index.account(client.scope(), &self.config);
+            let found_since = if fresh {
+                now
+            } else {
+                let recent = now.checked_sub(self.config.lookup_reuse).unwrap_or(now);
+                account
+                    .number_changed_at(phone_e164)
+                    .map_or(recent, |changed| changed.max(recent))
+            };
+            (account.lists.clone(), found_since)
+        };
+        let absent_since = found_since.max(seen);
+        let (snapshot, listed) = lists
+            .latest_where(client, |snapshot| {
+                snapshot.started >= absent_since
+                    || (snapshot.started >= found_since && snapshot.by_number(phone_e164).is_some())
+            })
+            .await?;
+        Ok(Listed {
+            sender: snapshot.by_number(phone_e164).cloned(),
+            listed,
+        })
+    }
+
+    /// `sid` as a list no older than `max_age` (and younger than the operator's last change to
+    /// it) shows it. `sender: None` means the list does not have it: fetch it to tell a
+    /// deleted sender from one the list missed.
+    pub async fn refresh(
+        &self,
+        client: &SendersClient,
+        sid: &str,
+        max_age: Duration,
+    ) -> Result<Listed, TwilioError> {
+        let now = Instant::now();
+        let (lists, not_before) = {
+            let mut index = self.lock();
+            let account = index.account(client.scope(), &self.config);
+            let recent = now.checked_sub(max_age).unwrap_or(now);
+            let written = account.written.get(sid).copied();
+            (
+                account.lists.clone(),
+                written.map_or(recent, |w| w.max(recent)),
+            )
+        };
+        let (snapshot, listed) = lists
+            .latest_where(client, |s| s.started >= not_before)
+            .await?;
+        Ok(Listed {
+            sender: snapshot.by_sid(sid).cloned(),
+            listed,
+        })
+    }
+
+    /// The sender this operator deleted for `phone` in `scope`, and when, if it did.
+    pub fn deleted_before(&self, scope: &str, phone: &str) -> Option<(String, Timestamp)> {
+        self.lock().deletions.deleted_at(scope, phone)
+    }
+
+    /// `account`'s Error Log, as read so far.
+    pub fn alert_log(&self, account: &str) -> std::sync::Arc<AlertLog> {
+        self.lock().account(account, &self.config).alerts.clone()
+    }
+
+    /// How many of `account`'s senders are settled.
+    pub fn settled_count(&self, account: &str) -> usize {
+        self.lock()
+            .accounts
+            .get(account)
+            .map_or(0, |a| a.settled.len())
+    }
+
+    /// `account`'s settled senders other than `except` (a SID), to wake after a fresh list.
+    pub fn settled_except(&self, account: &str, except: &str) -> Vec<SenderKey> {
+        let index = self.lock();
+        let Some(account) = index.accounts.get(account) else {
+            return Vec::new();
+        };
+        account
+            .settled
+            .iter()
+            .filter(|(sid, _)| sid.as_str() != except)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn scope_count(&self) -> usize {
+        self.lock().accounts.len()
+    }
+
+    #[cfg(test)]
+    fn budget_count(&self) -> usize {
+        self.lock().budgets.len()
+    }
+
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize) {
+        let index = self.lock();
+        (index.senders.len(), index.secrets.len())
+    }
+}
+
+/// `sender`'s claim on its number.
+pub fn claimant_of(sender: &WhatsAppSender, key: &SenderKey, uid: &str, holds: bool) -> Claimant {
+    Claimant {
+        key: key.clone(),
+        uid: uid.to_string(),
+        created: sender.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        holds,
+    }
+}
+
+/// `account`'s record, made on first use.
+fn account_in<'a>(
+    accounts: &'a mut HashMap<String, AccountRecord>,
+    account: &str,
+    config: &StateConfig,
+) -> &'a mut AccountRecord {
+    let _ = config;
+    accounts
+        .entry(account.to_string())
+        .or_insert_with(AccountRecord::new)
+}
+
+impl Index {
+    /// What [`State::concluded`] records.
+    fn conclude(
+        &mut self,
+        sender: &SenderKey,
+        uid: &str,
+        conclusion: Conclusion,
+        config: &StateConfig,
+    ) -> Vec<SenderKey> {
+        let index = self;
         let accounts = &mut index.accounts;
         // What it learned about its account stands even if the sender went meanwhile (its
         // deletion finished and the watch's Delete came first).
@@ -500,7 +721,7 @@ impl State {
             account_in(accounts, account, config).written(sid, *at, config.resync_interval);
         }
         if let Some((account, phone, sid)) = &conclusion.deleted {
-            account_in(accounts, account, config).deleted(phone, sid);
+            index.deletions.deleted(account, phone, sid);
         }
         let Some(record) = index.senders.get_mut(sender).filter(|r| r.uid == uid) else {
             return Vec::new();
@@ -562,152 +783,21 @@ impl State {
             };
             woken.extend(account_in(accounts, account, config).name_decided(name, verdict));
         }
-        if let Some(account) = &conclusion.leaves_onboarding {
-            let account = account_in(accounts, account, config);
-            woken.extend(account.onboarding.leave(sender));
-            woken.extend(account.name_left(sender));
+        if conclusion.leaves_onboarding {
+            if let Some(account) = record
+                .onboarding_in
+                .as_ref()
+                .and_then(|a| accounts.get_mut(a))
+            {
+                woken.extend(account.onboarding.leave(sender));
+            }
+            if let Some(account) = record.names_in.as_ref().and_then(|a| accounts.get_mut(a)) {
+                woken.extend(account.name_left(sender));
+            }
         }
         woken
     }
 
-    /// Consecutive failed reconciles of `sender`.
-    pub fn failures(&self, sender: &SenderKey) -> u32 {
-        self.lock()
-            .senders
-            .get(sender)
-            .map_or(0, |r| r.facts.failures)
-    }
-
-    /// The sender registered for `phone_e164` in `client`'s account, if any. A recent list may
-    /// say that the number is registered; only one that began after `seen` (when the operator
-    /// first saw the object asking for it) may say that it is not: someone may have registered
-    /// it by hand moments before applying the object, and a create for a number waiting for
-    /// its code asks Meta for a new one. `fresh` demands a list that starts now (after a
-    /// 63110, say); otherwise a recent one is reused unless the number changed since it began.
-    pub async fn lookup(
-        &self,
-        client: &SendersClient,
-        phone_e164: &str,
-        fresh: bool,
-        seen: Instant,
-    ) -> Result<Listed, TwilioError> {
-        let now = Instant::now();
-        let (lists, found_since) = {
-            let mut index = self.lock();
-            let account = index.account(client.account_sid(), &self.config);
-            let found_since = if fresh {
-                now
-            } else {
-                let recent = now.checked_sub(self.config.lookup_reuse).unwrap_or(now);
-                account
-                    .number_changed_at(phone_e164)
-                    .map_or(recent, |changed| changed.max(recent))
-            };
-            (account.lists.clone(), found_since)
-        };
-        let absent_since = found_since.max(seen);
-        let (snapshot, listed) = lists
-            .latest_where(client, |snapshot| {
-                snapshot.started >= absent_since
-                    || (snapshot.started >= found_since && snapshot.by_number(phone_e164).is_some())
-            })
-            .await?;
-        Ok(Listed {
-            sender: snapshot.by_number(phone_e164).cloned(),
-            listed,
-        })
-    }
-
-    /// `sid` as a list no older than `max_age` (and younger than the operator's last change to
-    /// it) shows it. `sender: None` means the list does not have it: fetch it to tell a
-    /// deleted sender from one the list missed.
-    pub async fn refresh(
-        &self,
-        client: &SendersClient,
-        sid: &str,
-        max_age: Duration,
-    ) -> Result<Listed, TwilioError> {
-        let now = Instant::now();
-        let (lists, not_before) = {
-            let mut index = self.lock();
-            let account = index.account(client.account_sid(), &self.config);
-            let recent = now.checked_sub(max_age).unwrap_or(now);
-            let written = account.written.get(sid).copied();
-            (
-                account.lists.clone(),
-                written.map_or(recent, |w| w.max(recent)),
-            )
-        };
-        let (snapshot, listed) = lists
-            .latest_where(client, |s| s.started >= not_before)
-            .await?;
-        Ok(Listed {
-            sender: snapshot.by_sid(sid).cloned(),
-            listed,
-        })
-    }
-
-    /// The sender this operator deleted for `phone` in `account`, and when, if it did.
-    pub fn deleted_before(&self, account: &str, phone: &str) -> Option<(String, Timestamp)> {
-        self.lock().accounts.get(account)?.deleted_at(phone)
-    }
-
-    /// `account`'s Error Log, as read so far.
-    pub fn alert_log(&self, account: &str) -> std::sync::Arc<AlertLog> {
-        self.lock().account(account, &self.config).alerts.clone()
-    }
-
-    /// How many of `account`'s senders are settled.
-    pub fn settled_count(&self, account: &str) -> usize {
-        self.lock()
-            .accounts
-            .get(account)
-            .map_or(0, |a| a.settled.len())
-    }
-
-    /// `account`'s settled senders other than `except` (a SID), to wake after a fresh list.
-    pub fn settled_except(&self, account: &str, except: &str) -> Vec<SenderKey> {
-        let index = self.lock();
-        let Some(account) = index.accounts.get(account) else {
-            return Vec::new();
-        };
-        account
-            .settled
-            .iter()
-            .filter(|(sid, _)| sid.as_str() != except)
-            .map(|(_, key)| key.clone())
-            .collect()
-    }
-
-    #[cfg(test)]
-    fn counts(&self) -> (usize, usize) {
-        let index = self.lock();
-        (index.senders.len(), index.secrets.len())
-    }
-}
-
-/// `sender`'s claim on its number.
-pub fn claimant_of(sender: &WhatsAppSender, key: &SenderKey, uid: &str, holds: bool) -> Claimant {
-    Claimant {
-        key: key.clone(),
-        uid: uid.to_string(),
-        created: sender.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        holds,
-    }
-}
-
-/// `account`'s record, made on first use.
-fn account_in<'a>(
-    accounts: &'a mut HashMap<String, AccountRecord>,
-    account: &str,
-    config: &StateConfig,
-) -> &'a mut AccountRecord {
-    accounts
-        .entry(account.to_string())
-        .or_insert_with(|| AccountRecord::new(RequestBudget::new(config.budget)))
-}
-
-impl Index {
     fn account(&mut self, account: &str, config: &StateConfig) -> &mut AccountRecord {
         account_in(&mut self.accounts, account, config)
     }
@@ -748,6 +838,7 @@ impl Index {
                 onboarding_in: None,
                 names_in: None,
                 claim: None,
+                scope: None,
             })
         });
         record.reads = reads;
@@ -812,7 +903,27 @@ impl Index {
         {
             woken.extend(account.name_left(key));
         }
+        if let Some(scope) = &record.scope {
+            self.stop_using(scope);
+        }
         woken
+    }
+
+    /// One sender fewer uses `scope`.
+    fn stop_using(&mut self, scope: &str) {
+        if let Some(users) = self.scope_users.get_mut(scope) {
+            *users = users.saturating_sub(1);
+        }
+        self.prune(scope);
+    }
+
+    /// Drops `scope`'s record if no sender uses it: the records would otherwise only grow,
+    /// one per account SID any Secret ever named.
+    fn prune(&mut self, scope: &str) {
+        if self.scope_users.get(scope).copied().unwrap_or(0) == 0 {
+            self.scope_users.remove(scope);
+            self.accounts.remove(scope);
+        }
     }
 
     fn unlink(&mut self, key: &SenderKey, reads: &[SecretKey]) {
@@ -821,6 +932,8 @@ impl Index {
                 record.readers.remove(key);
                 if record.readers.is_empty() {
                     self.secrets.remove(secret);
+                    // Its client held its account's budget.
+                    self.budgets.retain(|_, budget| budget.is_shared());
                 }
             }
         }

@@ -145,6 +145,8 @@ pub(super) struct SenderRecord {
     pub names_in: Option<String>,
     /// The number it claims, in the account it claims it in.
     pub claim: Option<super::owners::NumberKey>,
+    /// The scope its reconciles work in (see [`super::State::uses_scope`]).
+    pub scope: Option<String>,
 }
 
 #[cfg(test)]

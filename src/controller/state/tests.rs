@@ -64,8 +64,11 @@ fn names(mut keys: Vec<SenderKey>) -> Vec<String> {
     keys.into_iter().map(|k| k.name).collect()
 }
 
+/// The watch delivers `sender`, and its reconciles work in [`ACCOUNT`]'s scope.
 fn apply(state: &State, sender: &WhatsAppSender) -> Vec<SenderKey> {
-    state.sender_event(&watcher::Event::Apply(sender.clone()))
+    let woken = state.sender_event(&watcher::Event::Apply(sender.clone()));
+    state.uses_scope(&key_of(sender), &sender.uid().unwrap(), ACCOUNT);
+    woken
 }
 
 #[test]
@@ -275,7 +278,7 @@ async fn a_stalled_or_finished_sender_passes_the_turn_on() {
     state.claim_turn(ACCOUNT, &key("b")).unwrap_err();
     state.claim_turn(ACCOUNT, &key("c")).unwrap_err();
     let stalled = Conclusion {
-        leaves_onboarding: Some(ACCOUNT.into()),
+        leaves_onboarding: true,
         ..Conclusion::default()
     };
     assert_eq!(names(state.concluded(&key("a"), "u1", stalled)), ["b"]);
@@ -449,4 +452,105 @@ async fn the_clients_of_one_account_share_its_request_budget() {
 #[test]
 fn one_secret_for_both_is_read_once() {
     assert_eq!(secrets_of(&sender("a", "u", "s", Some("s"))).len(), 1);
+}
+
+/// `sender` as the watch shows it once its status records `account` (it registered or
+/// adopted its number), created at `created_s`.
+fn holding(name: &str, uid: &str, created_s: i64, account: &str) -> WhatsAppSender {
+    let mut sender = sender(name, uid, "twilio", None);
+    sender.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Timestamp::from_second(created_s).unwrap(),
+        ));
+    sender.status = Some(crate::api::WhatsAppSenderStatus {
+        sid: Some("XE1".into()),
+        account_sid: Some(account.into()),
+        ..Default::default()
+    });
+    sender
+}
+
+#[test]
+fn the_owners_are_known_from_the_first_list_before_any_reconcile() {
+    let state = State::new(config(), Default::default());
+    let (young, old) = (
+        holding("young", "u1", 20, ACCOUNT),
+        holding("old", "u2", 10, ACCOUNT),
+    );
+    state.sender_event(&watcher::Event::Init);
+    state.sender_event(&watcher::Event::InitApply(young.clone()));
+    state.sender_event(&watcher::Event::InitApply(old.clone()));
+    state.sender_event(&watcher::Event::InitDone);
+    assert!(state.owns_number(ACCOUNT, "+15017122661", &key("old"), "u2"));
+    assert!(!state.owns_number(ACCOUNT, "+15017122661", &key("young"), "u1"));
+    let (ownership, _) = state.claim_number(
+        ACCOUNT,
+        "+15017122661",
+        claimant_of(&young, &key("young"), "u1", true),
+    );
+    assert_eq!(
+        ownership,
+        Ownership::Other {
+            owner: key("old"),
+            demoted: true
+        }
+    );
+    assert!(
+        !state.owns_number("ACother", "+15017122661", &key("old"), "u2"),
+        "per account"
+    );
+    assert_eq!(
+        names(state.sender_event(&watcher::Event::Delete(old))),
+        ["young"],
+        "the owner went: the next claimant is woken"
+    );
+    assert!(state.owns_number(ACCOUNT, "+15017122661", &key("young"), "u1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_is_forgotten_with_its_last_sender_and_a_late_conclusion_does_not_revive_it() {
+    let state = State::new(config(), Default::default());
+    let (a, b) = (
+        sender("a", "u1", "twilio", None),
+        sender("b", "u2", "twilio", None),
+    );
+    apply(&state, &a);
+    apply(&state, &b);
+    state.claim_turn(ACCOUNT, &key("a")).unwrap();
+    state.uses_scope(&key("b"), "u2", "ACother");
+    let _ = state.alert_log("ACother");
+    assert_eq!(state.scope_count(), 2);
+    state.sender_event(&watcher::Event::Delete(a));
+    assert_eq!(state.scope_count(), 1, "a was ACCOUNT's last sender");
+    let late = Conclusion {
+        gone: Some((ACCOUNT.into(), "XE1".into())),
+        number_changed: Some((ACCOUNT.into(), "+15017122661".into(), Instant::now())),
+        ..Conclusion::default()
+    };
+    state.concluded(&key("a"), "u1", late);
+    assert_eq!(state.scope_count(), 1, "not brought back");
+    // A tenant changing accountSid again and again mints nothing that stays.
+    for i in 0..5 {
+        state.uses_scope(&key("b"), "u2", &format!("AC{i}"));
+        let _ = state.alert_log(&format!("AC{i}"));
+    }
+    assert_eq!(state.scope_count(), 1);
+    state.sender_event(&watcher::Event::Delete(b));
+    assert_eq!(state.scope_count(), 0);
+}
+
+#[test]
+fn a_budget_goes_when_no_client_holds_it() {
+    let state = State::new(config(), Default::default());
+    // What a client built for ACCOUNT holds.
+    let held = state.budget(ACCOUNT);
+    let a = sender("a", "u1", "twilio", None);
+    apply(&state, &a);
+    state.sender_event(&watcher::Event::Delete(a));
+    assert_eq!(state.budget_count(), 1, "a client still holds it");
+    drop(held);
+    let b = sender("b", "u2", "twilio", None);
+    apply(&state, &b);
+    state.sender_event(&watcher::Event::Delete(b));
+    assert_eq!(state.budget_count(), 0, "gone with the last Secret record");
 }
