@@ -210,6 +210,45 @@ async fn the_error_log_read_through_prism_has_no_spec_violation() {
 }
 
 #[tokio::test]
+async fn the_account_check_through_prism_has_no_spec_violation() {
+    let sim = Sim::start().await;
+    let prism = Prism::start_for("twilio_api_v2010.json", &sim.base_url());
+    // Both kinds of credentials the operator checks: an auth token and an API key.
+    for credentials in [
+        Credentials::auth_token(ACCOUNT_A, TOKEN_A),
+        Credentials::api_key(ACCOUNT_A, KEY_A, KEY_SECRET_A),
+    ] {
+        sim.client_via(prism.url(), credentials)
+            .verify_account()
+            .await
+            .expect("the account is confirmed");
+    }
+    prism.settle();
+    let errors = prism.errors();
+    assert!(
+        errors.is_empty(),
+        "Prism found spec violations:\n{}\n\nfull log:\n{}",
+        errors.join("\n"),
+        prism.log()
+    );
+    assert!(
+        prism.warnings().is_empty(),
+        "{}",
+        prism.warnings().join("\n")
+    );
+    assert_eq!(
+        sim.count(
+            "GET",
+            "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json",
+            200
+        )
+        .await,
+        2,
+        "both checks went through Prism to the simulator"
+    );
+}
+
+#[tokio::test]
 async fn prism_catches_an_off_spec_request() {
     // The check above is only worth something if Prism would object: an off-spec body and a
     // malformed SID must both be refused.
