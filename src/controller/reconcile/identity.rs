@@ -14,7 +14,6 @@ use tokio::time::Instant;
 
 use super::run::{Outcome, Requeue, Run};
 use super::{Phase, stop, twilio};
-
 use crate::api::{EXPORTED_FROM_ANNOTATION, condition_type, reason};
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::credentials::CredentialsProblem;

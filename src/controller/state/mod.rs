@@ -435,7 +435,7 @@ impl State {
             return Ok(());
         };
         record.onboarding_in = Some(account.to_string());
-        account_in(&mut index.accounts, account, &self.config)
+        account_in(&mut index.accounts, account)
             .onboarding
             .try_start(sender, self.config.onboarding_max_hold)
     }
@@ -453,7 +453,7 @@ impl State {
             return NameTurn::Go;
         };
         record.names_in = Some(account.to_string());
-        account_in(&mut index.accounts, account, &self.config).claim_name(
+        account_in(&mut index.accounts, account).claim_name(
             name,
             sender,
             self.config.onboarding_max_hold,
@@ -466,9 +466,7 @@ impl State {
         if interval.is_zero() {
             return Ok(());
         }
-        self.lock()
-            .account(account, &self.config)
-            .claim_registration(interval)
+        self.lock().account(account).claim_registration(interval)
     }
 
     /// `claimant` claims `phone` in `account` (its credentials' account): whether it owns the
@@ -574,7 +572,7 @@ impl State {
         let now = Instant::now();
         let (lists, found_since) = {
             let mut index = self.lock();
-            let account = index.account(client.scope(), &self.config);
+            let account = index.account(client.scope());
             let found_since = if fresh {
                 now
             } else {
@@ -610,7 +608,7 @@ impl State {
         let now = Instant::now();
         let (lists, not_before) = {
             let mut index = self.lock();
-            let account = index.account(client.scope(), &self.config);
+            let account = index.account(client.scope());
             let recent = now.checked_sub(max_age).unwrap_or(now);
             let written = account.written.get(sid).copied();
             (
@@ -634,7 +632,7 @@ impl State {
 
     /// `account`'s Error Log, as read so far.
     pub fn alert_log(&self, account: &str) -> std::sync::Arc<AlertLog> {
-        self.lock().account(account, &self.config).alerts.clone()
+        self.lock().account(account).alerts.clone()
     }
 
     /// How many of `account`'s senders are settled.
@@ -690,9 +688,7 @@ pub fn claimant_of(sender: &WhatsAppSender, key: &SenderKey, uid: &str, holds: b
 fn account_in<'a>(
     accounts: &'a mut HashMap<String, AccountRecord>,
     account: &str,
-    config: &StateConfig,
 ) -> &'a mut AccountRecord {
-    let _ = config;
     accounts
         .entry(account.to_string())
         .or_insert_with(AccountRecord::new)
@@ -712,13 +708,13 @@ impl Index {
         // What it learned about its account stands even if the sender went meanwhile (its
         // deletion finished and the watch's Delete came first).
         if let Some((account, sid)) = &conclusion.gone {
-            account_in(accounts, account, config).forget_sid(sid);
+            account_in(accounts, account).forget_sid(sid);
         }
         if let Some((account, phone, at)) = &conclusion.number_changed {
-            account_in(accounts, account, config).number_changed(phone, *at, config.lookup_reuse);
+            account_in(accounts, account).number_changed(phone, *at, config.lookup_reuse);
         }
         if let Some((account, sid, at)) = &conclusion.written {
-            account_in(accounts, account, config).written(sid, *at, config.resync_interval);
+            account_in(accounts, account).written(sid, *at, config.resync_interval);
         }
         if let Some((account, phone, sid)) = &conclusion.deleted {
             index.deletions.deleted(account, phone, sid);
@@ -752,7 +748,7 @@ impl Index {
             record.settled = None;
         }
         if let Some(seen) = &conclusion.seen {
-            let account = account_in(accounts, &seen.account, config);
+            let account = account_in(accounts, &seen.account);
             if seen.settled {
                 account.settled.insert(seen.sid.clone(), sender.clone());
                 record.settled = Some((seen.account.clone(), seen.sid.clone()));
@@ -769,7 +765,7 @@ impl Index {
             && let Some(name) = &seen.online_name
             && config.display_name_check
         {
-            let account = account_in(accounts, &seen.account, config);
+            let account = account_in(accounts, &seen.account);
             if account.names.get(name) != Some(&NameCheck::Accepted) {
                 woken.extend(account.name_decided(name, NameCheck::Accepted));
             }
@@ -781,7 +777,7 @@ impl Index {
                 by: sender.clone(),
                 message: message.clone(),
             };
-            woken.extend(account_in(accounts, account, config).name_decided(name, verdict));
+            woken.extend(account_in(accounts, account).name_decided(name, verdict));
         }
         if conclusion.leaves_onboarding {
             if let Some(account) = record
@@ -798,8 +794,8 @@ impl Index {
         woken
     }
 
-    fn account(&mut self, account: &str, config: &StateConfig) -> &mut AccountRecord {
-        account_in(&mut self.accounts, account, config)
+    fn account(&mut self, account: &str) -> &mut AccountRecord {
+        account_in(&mut self.accounts, account)
     }
 
     /// A sender appeared or changed: its record (new, or fresh for a recreated object) and
