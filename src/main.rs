@@ -176,6 +176,15 @@ struct RunArgs {
     #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
     registration_interval: Duration,
 
+    /// The least time between two new one-time codes asked for one sender
+    /// (senderops.io/resend-code); each is an SMS or a call to the number.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    code_resend_interval: Duration,
+
+    /// The most new one-time codes asked for one sender in 24 hours.
+    #[arg(long, default_value_t = 5)]
+    code_resends_per_day: u32,
+
     /// Refresh settled senders with one paginated list per account instead of a GET each.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     batched_refresh: bool,
@@ -256,6 +265,10 @@ impl RunArgs {
             batched_refresh: self.batched_refresh,
             display_name_check: self.display_name_check,
             registration_interval: self.registration_interval,
+            code_resends: senderops::controller::resends::ResendLimits {
+                interval: self.code_resend_interval,
+                per_day: self.code_resends_per_day,
+            },
             instance: Some(identity()),
             ..Settings::default()
         }
@@ -491,6 +504,10 @@ mod tests {
         assert!(settings.serial_onboarding && settings.batched_refresh);
         assert!(settings.display_name_check);
         assert_eq!(settings.registration_interval, Duration::from_secs(180));
+        assert_eq!(
+            settings.code_resends,
+            senderops::controller::resends::ResendLimits::default()
+        );
         assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
         assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
         assert_eq!(settings.twilio.api_url, "https://api.twilio.com");

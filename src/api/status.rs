@@ -223,6 +223,15 @@ pub struct VerificationStatus {
     /// The last value of the `senderops.io/resend-code` annotation that was acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resend_code_request: Option<String>,
+
+    /// When new codes were asked for in the last 24 hours: the spacing and the daily cap of
+    /// `senderops.io/resend-code` hold across restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_requests: Vec<Time>,
+
+    /// Twilio refused to send more codes (63114); no new one is asked for before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes_locked_until: Option<Time>,
 }
 
 /// One submission of a one-time code, identified by where the code was read.

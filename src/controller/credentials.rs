@@ -25,7 +25,7 @@ pub enum CredentialsProblem {
         missing: String,
         hint: &'static str,
     },
-    #[error("Secret {secret} (credentialsRef): key {key} is not UTF-8 text")]
+    #[error("Secret {secret} (credentialsRef): key {key} must hold UTF-8 text")]
     NotText { secret: String, key: &'static str },
     #[error("Secret {secret} (credentialsRef) holds unusable credentials: {reason}")]
     Unusable { secret: String, reason: String },
@@ -219,7 +219,7 @@ mod tests {
         assert!(!err.is_not_found());
         let shown = err.to_string();
         assert!(
-            shown.contains("accountSid must be 34 characters"),
+            shown.contains("accountSid is not an account SID (34 characters starting with AC)"),
             "{shown}"
         );
         assert!(!shown.contains("XX-not-a-sid"), "{shown}");

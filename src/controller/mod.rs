@@ -17,6 +17,7 @@ mod lists;
 mod otp;
 pub mod pacing;
 mod reconcile;
+pub mod resends;
 #[cfg(test)]
 mod sim_world;
 mod state;
@@ -105,6 +106,8 @@ pub struct Settings {
     pub display_name_check: bool,
     /// The least time between two registrations in one account.
     pub registration_interval: Duration,
+    /// How often one sender may ask for a new one-time code.
+    pub code_resends: resends::ResendLimits,
     /// Names this operator instance in Events.
     pub instance: Option<String>,
 }
@@ -123,6 +126,7 @@ impl Default for Settings {
             lookup_reuse: Duration::from_secs(30),
             display_name_check: true,
             registration_interval: DEFAULT_REGISTRATION_INTERVAL,
+            code_resends: resends::ResendLimits::default(),
             instance: None,
         }
     }

@@ -96,10 +96,11 @@ impl Credentials {
     pub fn validate(&self) -> Result<(), TwilioError> {
         let account_sid = self.account_sid();
         if !account_sid.starts_with("AC") || account_sid.len() != 34 {
-            return Err(TwilioError::InvalidConfig(format!(
-                "accountSid must be 34 characters starting with AC (got {} characters)",
-                account_sid.len()
-            )));
+            // What an account SID is, never what this value is like: whoever reads the
+            // condition may not be allowed to read the Secret.
+            return Err(TwilioError::InvalidConfig(
+                "accountSid is not an account SID (34 characters starting with AC)".into(),
+            ));
         }
         match self {
             Self::AuthToken { auth_token, .. } => {
@@ -114,7 +115,7 @@ impl Credentials {
             } => {
                 if !key_sid.starts_with("SK") {
                     return Err(TwilioError::InvalidConfig(
-                        "apiKeySid must start with SK".into(),
+                        "apiKeySid is not an API key SID (it starts with SK)".into(),
                     ));
                 }
                 if key_secret.expose_secret().trim().is_empty() {

@@ -11,6 +11,7 @@ mod alerts;
 mod bench;
 mod bulk;
 mod cluster;
+mod code_resends;
 mod conformance;
 mod crd;
 mod defaults;

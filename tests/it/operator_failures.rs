@@ -446,7 +446,7 @@ async fn malformed_codes_are_refused_locally() {
 
 #[tokio::test]
 async fn new_codes_on_request_until_twilio_says_too_many() {
-    let f = Fixture::new("resend").await;
+    let mut f = Fixture::new("resend").await;
     f.sim.number(PHONE, "needs_code").await;
     f.apply("acme", spec_with_code(PHONE, "otp")).await;
     let sid = sid_of(
@@ -508,6 +508,24 @@ async fn new_codes_on_request_until_twilio_says_too_many() {
         f.sim.create_attempts(PHONE).await,
         1 + 4 + 1,
         "no create attempt during the lockout"
+    );
+
+    // The lockout is kept in status: a restarted (or failed-over) operator honours it too.
+    f.operator.restart();
+    f.patch(
+        "acme",
+        json!({"metadata": {"annotations": {"senderops.io/resend-code": "r7"}}}),
+    )
+    .await;
+    // A reconcile that saw r7 ran to its end.
+    f.reconcile_and_wait("acme", "after-restart").await;
+    let stalled = f.get("acme").await.unwrap();
+    let message = condition(&stalled, "Stalled").unwrap().message;
+    assert!(message.contains("retried in"), "{message}");
+    assert_eq!(
+        f.sim.create_attempts(PHONE).await,
+        1 + 4 + 1,
+        "no create attempt during the lockout after a restart either"
     );
 }
 

@@ -718,7 +718,7 @@ mod tests {
         );
         let unusable = CredentialsProblem::Unusable {
             secret: "twilio".into(),
-            reason: "accountSid must be 34 characters".into(),
+            reason: "accountSid is not an account SID".into(),
         };
         assert_eq!(
             reasons(&credentials_problem(&unusable)),

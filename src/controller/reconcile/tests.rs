@@ -178,6 +178,7 @@ fn every_condition_reason_is_reached_by_a_decision() {
             uncertain: false,
         }),
         resend_code_request: None,
+        ..Default::default()
     };
     let resend = BTreeMap::from([(
         crate::controller::otp::RESEND_CODE_ANNOTATION.to_string(),
@@ -192,7 +193,7 @@ fn every_condition_reason_is_reached_by_a_decision() {
             &resend,
             None,
             Some("1"),
-            Some(Duration::from_secs(60)),
+            Some(verify::NotNow::Locked(Duration::from_secs(60))),
         ),
     ] {
         if let verify::Step::Conclude(o) | verify::Step::Refused(o) = step {
@@ -204,7 +205,6 @@ fn every_condition_reason_is_reached_by_a_decision() {
         &verify::unusable_code(&CodeProblem::Malformed {
             secret: "otp".into(),
             key: "code".into(),
-            found: "x".into(),
         }),
     );
 

@@ -22,6 +22,7 @@ use crate::controller::diff;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::otp::{self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION};
 use crate::controller::pacing::TOO_MANY_CODES_RETRY;
+use crate::controller::resends::{self, Held};
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, UpdateSenderRequest};
 
@@ -31,6 +32,15 @@ pub struct Waiting<'a> {
     pub phone: &'a str,
     pub method: &'a str,
     pub namespace: &'a str,
+}
+
+/// Why a new code may not be asked for now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotNow {
+    /// Twilio refused to send more codes (63114), for about this long still.
+    Locked(Duration),
+    /// The sender's own limits ([`crate::controller::resends`]).
+    Held(Held),
 }
 
 /// What to do about the code.
@@ -57,23 +67,26 @@ pub fn decide(
     annotations: &BTreeMap<String, String>,
     done: Option<&VerificationStatus>,
     secret_version: Option<&str>,
-    lockout_left: Option<Duration>,
+    not_now: Option<NotNow>,
 ) -> Step {
     let handled = done.and_then(|v| v.resend_code_request.as_deref());
     if let Some(value) = otp::resend_request(annotations, handled) {
-        if let Some(left) = lockout_left {
-            // Asking again while Twilio's lockout runs only prolongs it.
-            let message = format!(
-                "Twilio refused to send more codes (63114); the request in annotation \
-                 {RESEND_CODE_ANNOTATION} is retried in {}",
-                humantime::format_duration(Duration::from_secs(left.as_secs()))
-            );
-            return Step::Conclude(Outcome::new(
-                Assessment::stalled(reason::TOO_MANY_CODES, message),
-                Requeue::After(left),
-            ));
+        match not_now {
+            Some(NotNow::Locked(left)) => {
+                // Asking again while Twilio's lockout runs only prolongs it.
+                let message = format!(
+                    "Twilio refused to send more codes (63114); the request in annotation \
+                     {RESEND_CODE_ANNOTATION} is retried in {}",
+                    humantime::format_duration(Duration::from_secs(left.as_secs()))
+                );
+                return Step::Conclude(Outcome::new(
+                    Assessment::stalled(reason::TOO_MANY_CODES, message),
+                    Requeue::After(left),
+                ));
+            }
+            Some(NotNow::Held(held)) => return Step::Conclude(held_request(value, &held)),
+            None => return Step::RequestNewCode(value.to_string()),
         }
-        return Step::RequestNewCode(value.to_string());
     }
     let source = CodeSource::from_spec(spec.verification.as_ref());
     let submitted = done.and_then(|v| v.submitted_code.as_ref());
@@ -98,6 +111,22 @@ pub fn decide(
             retry,
         },
     }
+}
+
+/// A new code asked for too soon: when it goes out, and why not now.
+pub fn held_request(value: &str, held: &Held) -> Outcome {
+    let left = Duration::from_secs(held.left.as_secs().max(1));
+    let message = format!(
+        "the new code asked for with {RESEND_CODE_ANNOTATION}={value:?} is asked for in {} \
+         (at {}): {}; each one is an SMS or a call to the number",
+        humantime::format_duration(left),
+        Timestamp::now() + k8s_openapi::jiff::SignedDuration::try_from(left).unwrap_or_default(),
+        held.why,
+    );
+    Outcome::new(
+        Assessment::waiting(reason::QUEUED, message),
+        Requeue::After(left),
+    )
 }
 
 fn waiting(message: String) -> Step {
@@ -193,7 +222,7 @@ pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> 
         run.obj.annotations(),
         run.status.verification.as_ref(),
         version.as_deref(),
-        run.facts.lockout_left(Instant::now()),
+        not_now(run),
     );
     match step {
         Step::Conclude(outcome) => Ok(outcome),
@@ -351,21 +380,69 @@ pub fn requested(message: String) -> Outcome {
     )
 }
 
-/// Registering a number that waits for its code again is how Twilio sends a new one.
+/// Why a new code may not be asked for now: Twilio's lockout (remembered in memory and in
+/// status, so a restart keeps it), or the sender's own spacing and daily cap.
+fn not_now(run: &Run<'_>) -> Option<NotNow> {
+    let now = Timestamp::now();
+    let verification = run.status.verification.as_ref();
+    let in_status = verification
+        .and_then(|v| v.codes_locked_until.as_ref())
+        .and_then(|until| Duration::try_from(until.0.duration_since(now)).ok())
+        .filter(|left| !left.is_zero());
+    let locked = run.facts.lockout_left(Instant::now()).max(in_status);
+    if let Some(left) = locked {
+        return Some(NotNow::Locked(left));
+    }
+    let made: Vec<Timestamp> = verification
+        .map(|v| v.code_requests.iter().map(|t| t.0).collect())
+        .unwrap_or_default();
+    resends::may_request(&made, now, run.ctx.settings.code_resends)
+        .err()
+        .map(NotNow::Held)
+}
+
+/// Registering a number that waits for its code again is how Twilio sends a new one. It is a
+/// registration like any other: spaced in the account.
 async fn request_new_code(
     run: &mut Run<'_>,
     client: &SendersClient,
     value: &str,
 ) -> Phase<Outcome> {
-    match client.create(&diff::create_request(run.spec())).await {
+    if let Err(left) = run.ctx.state.claim_registration(client.scope()) {
+        let interval = run.ctx.settings.registration_interval;
+        return Ok(super::identity::spaced(
+            client.account_sid(),
+            left,
+            interval,
+        ));
+    }
+    let answer = client.create(&diff::create_request(run.spec())).await;
+    // Counted whatever the answer: it may have reached the number.
+    let verification = run.status.verification.get_or_insert_default();
+    let made: Vec<Timestamp> = verification.code_requests.iter().map(|t| t.0).collect();
+    verification.code_requests = resends::with_request(&made, Timestamp::now())
+        .into_iter()
+        .map(Time)
+        .collect();
+    match answer {
         Ok(_) => {}
         Err(err) if err.class() == ErrorClass::NeedsUser => {
             if err.twilio_code() == Some(63114) {
                 run.conclusion.codes_locked_until = Some(Instant::now() + TOO_MANY_CODES_RETRY);
+                let until = Timestamp::now()
+                    + k8s_openapi::jiff::SignedDuration::try_from(TOO_MANY_CODES_RETRY)
+                        .unwrap_or_default();
+                run.status
+                    .verification
+                    .get_or_insert_default()
+                    .codes_locked_until = Some(Time(until));
             }
             return stop(stalled("request a new code", &err));
         }
-        Err(err) => return Err(Error::twilio("request a new code")(err).into()),
+        Err(err) => {
+            run.save().await?;
+            return Err(Error::twilio("request a new code")(err).into());
+        }
     }
     run.status
         .verification
@@ -425,6 +502,7 @@ mod tests {
                 uncertain: false,
             }),
             resend_code_request: resend.map(str::to_string),
+            ..VerificationStatus::default()
         }
     }
 
@@ -530,7 +608,7 @@ mod tests {
             &resend("2"),
             Some(&marked),
             Some("7"),
-            Some(Duration::from_secs(1800)),
+            Some(NotNow::Locked(Duration::from_secs(1800))),
         );
         let (reason_, stalls, message) = concluded(&locked);
         assert_eq!((reason_, stalls), (reason::TOO_MANY_CODES, true));
@@ -541,6 +619,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let held = Held {
+            left: Duration::from_secs(90),
+            why: "at most one new code per 2m (--code-resend-interval)".into(),
+        };
+        let held = decide(
+            &spec,
+            WHO,
+            &resend("2"),
+            Some(&marked),
+            Some("7"),
+            Some(NotNow::Held(held)),
+        );
+        let (reason_, stalls, message) = concluded(&held);
+        assert_eq!((reason_, stalls), (reason::QUEUED, false));
+        assert!(
+            message.contains("asked for in 1m 30s") && message.contains("--code-resend-interval"),
+            "says when, and why: {message}"
+        );
     }
 
     #[test]
@@ -558,7 +654,6 @@ mod tests {
         let junk = CodeProblem::Malformed {
             secret: "otp".into(),
             key: "code".into(),
-            found: "it has too few or too many digits".into(),
         };
         let outcome = unusable_code(&junk);
         assert!(outcome.assessment.is_stalled());

@@ -40,6 +40,9 @@ pub const TEST_ARGS: &[&str] = &[
     // The simulator registers in milliseconds; tests of the spacing set it themselves.
     "--registration-interval",
     "0s",
+    // Tests ask for new codes in quick succession; tests of the limits set them themselves.
+    "--code-resend-interval",
+    "0s",
 ];
 
 /// How long a test waits for the operator to get somewhere.
