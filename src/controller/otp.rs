@@ -33,7 +33,7 @@ impl CodeSource {
         })
     }
 
-    fn is(&self, submitted: &SubmittedCode) -> bool {
+    pub fn is(&self, submitted: &SubmittedCode) -> bool {
         submitted.secret_name == self.secret_name && submitted.key == self.key
     }
 }

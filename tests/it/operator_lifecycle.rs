@@ -167,6 +167,77 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     );
 }
 
+/// Marks the code Secret as External Secrets or Argo CD would: a new `resourceVersion`, the
+/// same code. Returns the new version.
+async fn relabel_code_secret(f: &Fixture, round: &str) -> String {
+    let patched = f
+        .secrets
+        .patch(
+            "otp",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&json!({"metadata": {
+                "labels": {"synced-by": round},
+                "annotations": {"example.com/last-sync": round},
+            }})),
+        )
+        .await
+        .expect("label the code Secret");
+    patched.resource_version().expect("a resourceVersion")
+}
+
+#[tokio::test]
+async fn a_refused_codes_secret_relabelled_is_not_submitted_again_and_a_restart_resubmits_it_once()
+{
+    let mut f = Fixture::new("relabel").await;
+    f.sim.number(CODED, "needs_code").await;
+    f.apply("coded", spec_with_code(CODED, "otp")).await;
+    let sid = sid_of(
+        &f.wait_condition("coded", "Ready", "False", "WaitingForCode")
+            .await,
+    );
+    let code = f.sim.otp(&sid).await.expect("a code was sent");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    f.secret("otp", &[("code", wrong)]).await;
+    f.wait_condition("coded", "Stalled", "True", "CodeRejected")
+        .await;
+    assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 1);
+
+    let version = relabel_code_secret(&f, "1").await;
+    f.reconcile_and_wait("coded", "after-label-1").await;
+    let seen = f.get("coded").await.unwrap();
+    let submitted = seen
+        .status
+        .as_ref()
+        .and_then(|s| s.verification.as_ref())
+        .and_then(|v| v.submitted_code.as_ref())
+        .expect("the submission is recorded");
+    assert_eq!(
+        (submitted.resource_version.as_str(), submitted.rejected),
+        (version.as_str(), true),
+        "the new version was read and found to hold the refused code"
+    );
+    assert_eq!(
+        f.sim.sender(&sid).await["wrong_codes"],
+        1,
+        "the same code is not submitted again"
+    );
+    assert_eq!(condition(&seen, "Stalled").unwrap().reason, "CodeRejected");
+
+    // A restart forgets the fingerprint (it is never written anywhere): the version decides,
+    // once.
+    f.operator.restart();
+    relabel_code_secret(&f, "2").await;
+    f.reconcile_and_wait("coded", "after-restart").await;
+    assert_eq!(
+        f.sim.sender(&sid).await["wrong_codes"],
+        2,
+        "one resubmission"
+    );
+    relabel_code_secret(&f, "3").await;
+    f.reconcile_and_wait("coded", "after-label-3").await;
+    assert_eq!(f.sim.sender(&sid).await["wrong_codes"], 2, "and no more");
+}
+
 #[tokio::test]
 async fn spec_changes_reach_twilio_and_removed_fields_are_cleared() {
     let f = Fixture::new("update").await;

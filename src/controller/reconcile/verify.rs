@@ -23,6 +23,7 @@ use crate::controller::events::{Note, reason as event};
 use crate::controller::otp::{self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION};
 use crate::controller::pacing::TOO_MANY_CODES_RETRY;
 use crate::controller::resends::{self, Held};
+use crate::controller::state::CodeFingerprint;
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, UpdateSenderRequest};
 
@@ -306,6 +307,35 @@ async fn submit(
         Err(problem) => return Ok(unusable_code(&problem)),
     };
     drop(data);
+    let fingerprint = CodeFingerprint {
+        secret_name: source.secret_name.clone(),
+        key: source.key.clone(),
+        hash: run.ctx.state.code_fingerprint(code.expose()),
+    };
+    // A new version of the Secret with the code last submitted (a label or an annotation
+    // added by External Secrets or Argo CD): the verdict on that code stands. After a
+    // restart the fingerprint is gone and the version decides: at most one resubmission.
+    if !retry && run.facts.submitted_fingerprint.as_ref() == Some(&fingerprint) {
+        if let Some(done) = run
+            .status
+            .verification
+            .as_mut()
+            .and_then(|v| v.submitted_code.as_mut())
+            .filter(|done| source.is(done))
+        {
+            done.resource_version = version;
+            let outcome = if done.rejected {
+                rejected(Some(done))
+            } else {
+                accepted(run.ctx.settings.pacing.poll_interval)
+            };
+            tracing::info!(
+                secret = source.secret_name,
+                "the code Secret changed but not its code: not submitted again"
+            );
+            return Ok(outcome);
+        }
+    }
 
     if retry {
         tracing::info!(
@@ -324,6 +354,7 @@ async fn submit(
         }
         (_, failure) => failure,
     };
+    run.conclusion.submitted_fingerprint = Some(fingerprint);
     // Recorded whatever came back: refused and accepted versions are never sent again; one of
     // unknown fate is sent again while Twilio still waits for a code.
     run.status

@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 pub use account::{Busy, NameTurn};
 pub use owners::{Claimant, Ownership};
-pub use sender::{Identity, Polls, SenderFacts, UpdateGuard};
+pub use sender::{CodeFingerprint, Identity, Polls, SenderFacts, UpdateGuard};
 
 use super::alert_log::AlertLog;
 use super::lists::Listed;
@@ -102,6 +102,8 @@ pub struct Conclusion {
     /// `Some(None)`: Twilio matches the spec, forget sent updates.
     pub updates: Option<Option<UpdateGuard>>,
     pub codes_locked_until: Option<Instant>,
+    /// The code just submitted.
+    pub submitted_fingerprint: Option<CodeFingerprint>,
     /// What Twilio reported for the sender.
     pub seen: Option<Seen>,
     /// A SID that no longer belongs to this sender at Twilio (deleted, orphaned, vanished).
@@ -176,6 +178,9 @@ struct Index {
 
 pub struct State {
     config: StateConfig,
+    /// The key of code fingerprints: random per process and never written anywhere, so a
+    /// fingerprint cannot be turned back into a code outside this process.
+    code_key: std::hash::RandomState,
     index: Mutex<Index>,
     lock_counters: StateLockCounters,
 }
@@ -229,6 +234,7 @@ impl State {
     pub fn new(config: StateConfig, lock_counters: StateLockCounters) -> Self {
         Self {
             config,
+            code_key: std::hash::RandomState::new(),
             index: Mutex::default(),
             lock_counters,
         }
@@ -548,6 +554,12 @@ impl State {
         woken
     }
 
+    /// A keyed hash of `code`: tells a code from another within this process.
+    pub fn code_fingerprint(&self, code: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.code_key.hash_one(code)
+    }
+
     /// Consecutive failed reconciles of `sender`.
     pub fn failures(&self, sender: &SenderKey) -> u32 {
         self.lock()
@@ -739,6 +751,9 @@ impl Index {
         }
         if let Some(until) = conclusion.codes_locked_until {
             facts.codes_locked_until = Some(until);
+        }
+        if let Some(fingerprint) = conclusion.submitted_fingerprint {
+            facts.submitted_fingerprint = Some(fingerprint);
         }
 
         let mut woken = Vec::new();

@@ -26,6 +26,18 @@ pub struct SenderFacts {
     pub updates: Option<UpdateGuard>,
     /// Twilio refused to send more codes (63114) until about then.
     pub codes_locked_until: Option<Instant>,
+    /// The last code submitted, as a keyed hash ([`super::State::code_fingerprint`]) with the
+    /// Secret and key it came from: a new version of that Secret holding the same code (a
+    /// label or annotation added) is not a new code. In memory only, like the key.
+    pub submitted_fingerprint: Option<CodeFingerprint>,
+}
+
+/// A submitted code, as far as the operator may remember it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeFingerprint {
+    pub secret_name: String,
+    pub key: String,
+    pub hash: u64,
 }
 
 impl SenderFacts {
@@ -37,6 +49,7 @@ impl SenderFacts {
             polls: None,
             updates: None,
             codes_locked_until: None,
+            submitted_fingerprint: None,
         }
     }
 
