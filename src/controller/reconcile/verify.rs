@@ -315,26 +315,26 @@ async fn submit(
     // A new version of the Secret with the code last submitted (a label or an annotation
     // added by External Secrets or Argo CD): the verdict on that code stands. After a
     // restart the fingerprint is gone and the version decides: at most one resubmission.
-    if !retry && run.facts.submitted_fingerprint.as_ref() == Some(&fingerprint) {
-        if let Some(done) = run
+    if !retry
+        && run.facts.submitted_fingerprint.as_ref() == Some(&fingerprint)
+        && let Some(done) = run
             .status
             .verification
             .as_mut()
             .and_then(|v| v.submitted_code.as_mut())
             .filter(|done| source.is(done))
-        {
-            done.resource_version = version;
-            let outcome = if done.rejected {
-                rejected(Some(done))
-            } else {
-                accepted(run.ctx.settings.pacing.poll_interval)
-            };
-            tracing::info!(
-                secret = source.secret_name,
-                "the code Secret changed but not its code: not submitted again"
-            );
-            return Ok(outcome);
-        }
+    {
+        done.resource_version = version;
+        let outcome = if done.rejected {
+            rejected(Some(done))
+        } else {
+            accepted(run.ctx.settings.pacing.poll_interval)
+        };
+        tracing::info!(
+            secret = source.secret_name,
+            "the code Secret changed but not its code: not submitted again"
+        );
+        return Ok(outcome);
     }
 
     if retry {
