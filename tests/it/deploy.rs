@@ -749,7 +749,7 @@ fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_
     for ((object, owner), (_, shards)) in expected.iter().zip(&taken_by) {
         assert_eq!(
             shards,
-            &[owner.clone()],
+            std::slice::from_ref(owner),
             "{object} is reconciled by {owner} alone: {sender_selectors:?}"
         );
     }
