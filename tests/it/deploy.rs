@@ -10,7 +10,7 @@ use crate::support;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
     INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, flag_values, helm,
-    helm_template, install_namespace, kind_and_name, kustomize, named, one_of, parse_yaml,
+    helm_template, install_namespace, kind_and_name, kustomize, name_of, named, one_of, parse_yaml,
     server_dry_run,
 };
 
@@ -532,25 +532,75 @@ fn the_operator_pod_meets_the_restricted_pod_security_standard() {
     );
 }
 
+/// The label the sharding overlay shards by.
+const SHARD_LABEL: &str = "senderops.io/shard";
+
+/// What a Deployment of the sharding overlay reconciles, read off its `--selector`.
+#[derive(Debug)]
+enum Shard {
+    /// A named shard: the senders labelled `senderops.io/shard=VALUE`.
+    Named(String),
+    /// The default shard: every sender whose label is none of these values, or missing.
+    Default(BTreeSet<String>),
+}
+
+fn shard_of(selector: &str) -> Shard {
+    if let Some(value) = selector.strip_prefix(&format!("{SHARD_LABEL}=")) {
+        return Shard::Named(value.to_string());
+    }
+    let values = selector
+        .strip_prefix(&format!("{SHARD_LABEL} notin ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| {
+            panic!("neither `{SHARD_LABEL}=VALUE` nor `{SHARD_LABEL} notin (VALUES)`: {selector:?}")
+        });
+    Shard::Default(values.split(',').map(|v| v.trim().to_string()).collect())
+}
+
 #[test]
 fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_lease() {
     let rendered = kustomize("deploy/overlays/sharding");
     let objects = parse_yaml(&rendered);
     let deployments = all_of(&objects, "Deployment");
-    assert_eq!(deployments.len(), 2, "two shards: {rendered}");
 
     let mut leases = BTreeSet::new();
     let mut selectors = BTreeSet::new();
-    for (deployment, shard) in deployments.iter().zip(["a", "b"]) {
+    // The named shards' values and the default shard's `notin` list, as rendered: nothing here
+    // names a shard, so a shard added without its value in the default's list fails below.
+    let mut named = BTreeSet::new();
+    let mut defaults = Vec::new();
+    // (Deployment, its --selector), for the API server below.
+    let mut sender_selectors = Vec::new();
+    for deployment in &deployments {
         let name = kind_and_name(deployment);
         let args = args_of(deployment);
+        let selector = flag_values(&args, "--selector");
+        assert_eq!(selector.len(), 1, "{name} has one --selector: {args:?}");
+        let shard = match shard_of(&selector[0]) {
+            Shard::Named(value) => {
+                assert!(
+                    named.insert(value.clone()),
+                    "two Deployments select {SHARD_LABEL}={value}"
+                );
+                value
+            }
+            Shard::Default(values) => {
+                defaults.push((name.clone(), values));
+                "default".to_string()
+            }
+        };
+        sender_selectors.push((name_of(deployment).to_string(), selector[0].clone()));
         assert_eq!(
-            flag_values(&args, "--selector"),
-            [format!("senderops.io/shard={shard}")],
-            "{name}: {args:?}"
+            name_of(deployment),
+            format!("senderops-shard-{shard}"),
+            "{name} is named after its shard: {args:?}"
         );
         let lease = flag_values(&args, "--lease-name");
-        assert_eq!(lease.len(), 1, "{name} names one Lease: {args:?}");
+        assert_eq!(
+            lease,
+            [format!("senderops-shard-{shard}")],
+            "{name} names one Lease, its shard's: {args:?}"
+        );
         leases.insert(lease[0].clone());
         assert_locked_down_operator(&name, deployment);
 
@@ -560,7 +610,7 @@ fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_
             assert_eq!(&labels[key], value, "{name} selects its own pods");
         }
         selectors.insert(selector.to_string());
-        // The other shard's pods do not match this selector.
+        // The other shards' pods do not match this selector.
         for other in deployments.iter().filter(|d| d != &deployment) {
             let other_labels = &other["spec"]["template"]["metadata"]["labels"];
             assert!(
@@ -574,16 +624,37 @@ fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_
             );
         }
     }
+    assert!(!named.is_empty(), "named shards: {rendered}");
+    assert_eq!(
+        defaults.len(),
+        1,
+        "one default shard takes the senders no named shard selects: {defaults:?}"
+    );
+    let (default, not_in) = &defaults[0];
+    assert_eq!(
+        not_in, &named,
+        "{default}'s `notin` list is exactly the named shards' values: a value missing from it \
+         is reconciled by two shards, one no shard names is reconciled by none"
+    );
+    assert_eq!(
+        deployments.len(),
+        named.len() + 1,
+        "one Deployment per named shard and the default"
+    );
     assert_eq!(
         leases.len(),
-        2,
+        deployments.len(),
         "each shard elects its own leader: {leases:?}"
     );
     assert!(
         !leases.contains("senderops"),
         "no shard shares the unsharded Lease: {leases:?}"
     );
-    assert_eq!(selectors.len(), 2, "distinct pod selectors: {selectors:?}");
+    assert_eq!(
+        selectors.len(),
+        deployments.len(),
+        "distinct pod selectors: {selectors:?}"
+    );
 
     // Everything else is shared, once.
     for kind in [
@@ -617,6 +688,71 @@ fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_
     install_senderops_namespace();
     let output = server_dry_run(&rendered, "kubectl kustomize deploy/overlays/sharding/");
     assert_dry_run_covered(&output, &objects);
+
+    // The selectors as the API server reads them (the operator hands `--selector` to it): each
+    // object, labelled with a named shard's value, with a value no shard names (a typo) or
+    // with no shard label at all, is selected by exactly one shard, and the default shard takes
+    // the last two. ConfigMaps stand in for senders: label selection is the same for any kind.
+    let typo = "typo";
+    assert!(!named.contains(typo), "{typo} names no shard");
+    let plane = controlplane::shared();
+    let ns = "sharding-overlay-selectors";
+    plane
+        .kubectl()
+        .args(["create", "namespace", ns])
+        .run()
+        .expect_success(&format!("create namespace {ns}"));
+    // (object, the shard that should take it)
+    let mut expected: Vec<(String, String)> = Vec::new();
+    let mut items = Vec::new();
+    for value in named.iter().map(String::as_str).chain([typo, ""]) {
+        let (object, owner) = match value {
+            "" => ("no-label".to_string(), "default"),
+            v if v == typo => (format!("shard-{v}"), "default"),
+            v => (format!("shard-{v}"), v),
+        };
+        let labels = match value {
+            "" => json!({}),
+            v => json!({ SHARD_LABEL: v }),
+        };
+        items.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": object, "namespace": ns, "labels": labels},
+        }));
+        expected.push((object, format!("senderops-shard-{owner}")));
+    }
+    plane
+        .kubectl()
+        .args(["apply", "-f", "-"])
+        .stdin(json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string())
+        .run()
+        .expect_success("create one labelled ConfigMap per shard value");
+    let mut taken_by: Vec<(String, Vec<String>)> = expected
+        .iter()
+        .map(|(object, _)| (object.clone(), Vec::new()))
+        .collect();
+    for (deployment, selector) in &sender_selectors {
+        let listed = plane
+            .kubectl()
+            .args(["-n", ns, "get", "configmaps", "-l", selector, "-o", "name"])
+            .run()
+            .expect_success(&format!("list with {deployment}'s selector {selector:?}"));
+        for line in listed.stdout.lines() {
+            let object = line.trim_start_matches("configmap/");
+            // Objects the API server put there itself (kube-root-ca.crt) are not ours.
+            if let Some((_, shards)) = taken_by.iter_mut().find(|(o, _)| o == object) {
+                shards.push(deployment.clone());
+            }
+        }
+    }
+    for ((object, owner), (_, shards)) in expected.iter().zip(&taken_by) {
+        assert_eq!(
+            shards,
+            std::slice::from_ref(owner),
+            "{object} is reconciled by {owner} alone: {sender_selectors:?}"
+        );
+    }
 }
 
 #[test]

@@ -36,6 +36,7 @@ mod ownership;
 mod secret_access;
 mod secret_leak;
 mod serial_onboarding;
+mod sharding_default;
 mod testplane;
 mod twilio_lifecycle;
 mod twilio_requests;

@@ -1,7 +1,8 @@
 //! The sharding overlay on the node (deploy/overlays/sharding in an overlay written with the
 //! README's commands, `kustomize edit set image` naming the image built here: [`install_overlay`]):
-//! two Deployments, each leading through its own Lease and reconciling only the senders labelled
-//! with its shard; a sender in no shard is left alone.
+//! three Deployments, shards a and b and the default shard, each leading through its own Lease and
+//! reconciling only its senders: a and b those labelled with their value, the default shard
+//! every other one (a value no shard names, or no label at all).
 
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams};
@@ -11,6 +12,9 @@ use super::fixture::{
     Cluster, SENDERS_NAMESPACE, install_overlay, name_of, scrape_pod, sender_spec,
 };
 use crate::support::metrics::sum;
+
+/// The overlay's shards: its Deployments are `senderops-shard-SHARD`, its Leases too.
+const SHARDS: [&str; 3] = ["a", "b", "default"];
 
 /// Who reported the Events of sender `name` (the pod name: `reportingInstance`).
 async fn reporters(cluster: &Cluster, name: &str) -> Vec<String> {
@@ -32,14 +36,14 @@ async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders(
     cluster
         .kubectl(&["apply", "-k", overlay.path().to_str().unwrap()])
         .expect_success("kubectl apply -k of the README's overlay on deploy/overlays/sharding");
-    for shard in ["a", "b"] {
+    for shard in SHARDS {
         cluster
             .wait_available(&format!("senderops-shard-{shard}"), 2)
             .await;
     }
 
     let mut leaders = Vec::new();
-    for shard in ["a", "b"] {
+    for shard in SHARDS {
         let leader = cluster
             .leader_pod(&format!("senderops-shard-{shard}"))
             .await;
@@ -54,38 +58,53 @@ async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders(
         "no shard takes the unsharded Lease"
     );
 
-    for (i, shard) in ["a", "b"].iter().enumerate() {
-        let phone = format!("+1501712270{i}");
-        cluster.sim.number(&phone, "auto_verify").await;
+    // (sender, its labels, the shard that reconciles it, its number)
+    let senders = [
+        (
+            "shard-a",
+            json!({"senderops.io/shard": "a"}),
+            "a",
+            "+15017122700",
+        ),
+        (
+            "shard-b",
+            json!({"senderops.io/shard": "b"}),
+            "b",
+            "+15017122701",
+        ),
+        // A value no shard names (a typo) and no label at all: the default shard's.
+        (
+            "mislabelled",
+            json!({"senderops.io/shard": "c"}),
+            "default",
+            "+15017122708",
+        ),
+        ("no-shard", json!({}), "default", "+15017122709"),
+    ];
+    for (name, labels, _, phone) in &senders {
+        cluster.sim.number(phone, "auto_verify").await;
         cluster
-            .apply_sender(
-                &format!("shard-{shard}"),
-                sender_spec(&phone, None),
-                json!({"senderops.io/shard": shard}),
-            )
+            .apply_sender(name, sender_spec(phone, None), labels.clone())
             .await;
     }
-    cluster.sim.number("+15017122709", "auto_verify").await;
-    cluster
-        .apply_sender("no-shard", sender_spec("+15017122709", None), json!({}))
-        .await;
-    cluster
-        .wait_ready(&["shard-a".to_string(), "shard-b".to_string()])
-        .await;
+    let names: Vec<String> = senders.iter().map(|s| s.0.to_string()).collect();
+    cluster.wait_ready(&names).await;
 
-    for (shard, leader) in ["a", "b"].iter().zip(&leaders) {
-        let reported = reporters(&cluster, &format!("shard-{shard}")).await;
-        assert!(!reported.is_empty(), "sender shard-{shard} has Events");
+    for (name, _, shard, _) in &senders {
+        let leader = &leaders[SHARDS.iter().position(|s| s == shard).unwrap()];
+        let reported = reporters(&cluster, name).await;
+        assert!(!reported.is_empty(), "sender {name} has Events");
         assert!(
             reported.iter().all(|r| r == leader),
-            "shard-{shard}'s Events all come from its shard's leader {leader}: {reported:?}"
+            "{name}'s Events all come from shard {shard}'s leader {leader}: {reported:?}"
         );
     }
     // What each shard's leader holds: its cache (`senderops_senders`, every sender it watches,
-    // reconciled or not) has its own sender and nothing else, so no replica ever had the
-    // unlabelled one to reconcile. Standbys hold no cache.
+    // reconciled or not) has its own senders and nothing else, so no replica ever had another
+    // shard's sender to reconcile. Standbys hold no cache.
     let pods = cluster.pods("app.kubernetes.io/name=senderops").await;
-    for (shard, leader) in ["a", "b"].iter().zip(&leaders) {
+    for (shard, leader) in SHARDS.iter().zip(&leaders) {
+        let own = senders.iter().filter(|s| s.2 == *shard).count();
         let pod = pods
             .iter()
             .find(|p| name_of(p) == *leader)
@@ -97,34 +116,18 @@ async fn each_shard_leads_through_its_own_lease_and_reconciles_only_its_senders(
                 "senderops_senders",
                 &[("namespace", SENDERS_NAMESPACE)]
             ),
-            1.0,
-            "shard {shard}'s leader {leader} watches only shard-{shard}:\n{metrics}"
+            own as f64,
+            "shard {shard}'s leader {leader} watches only its {own} sender(s):\n{metrics}"
         );
     }
-    let unsharded = cluster
-        .senders()
-        .get("no-shard")
-        .await
-        .expect("read no-shard");
-    assert!(
-        unsharded.status.is_none() && unsharded.metadata.finalizers.is_none(),
-        "a sender in no shard is reconciled by nobody: {:?}",
-        unsharded.status
-    );
-    assert!(reporters(&cluster, "no-shard").await.is_empty());
     assert_eq!(
         cluster.registrations().await,
-        2,
-        "only the shards' senders were registered"
+        senders.len(),
+        "every sender was registered, by its shard"
     );
     let not_once = cluster.numbers_not_created_once().await;
     assert!(
         not_once.is_empty(),
-        "one create attempt per shard's number: {not_once:?}"
-    );
-    assert_eq!(
-        cluster.sim.create_attempts("+15017122709").await,
-        0,
-        "no create for the sender in no shard"
+        "one create attempt per sender's number: {not_once:?}"
     );
 }
