@@ -185,6 +185,11 @@ struct RunArgs {
     #[arg(long, default_value_t = 5)]
     code_resends_per_day: u32,
 
+    /// The least time between two reconciles of one sender forced by new values of
+    /// senderops.io/reconcile-requested-at (longer while the sender backs off from errors).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    reconcile_request_interval: Duration,
+
     /// Refresh settled senders with one paginated list per account instead of a GET each.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     batched_refresh: bool,
@@ -269,6 +274,7 @@ impl RunArgs {
                 interval: self.code_resend_interval,
                 per_day: self.code_resends_per_day,
             },
+            reconcile_request_interval: self.reconcile_request_interval,
             instance: Some(identity()),
             ..Settings::default()
         }
@@ -508,6 +514,7 @@ mod tests {
             settings.code_resends,
             senderops::controller::resends::ResendLimits::default()
         );
+        assert_eq!(settings.reconcile_request_interval, Duration::from_secs(10));
         assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
         assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
         assert_eq!(settings.twilio.api_url, "https://api.twilio.com");

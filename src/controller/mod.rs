@@ -108,6 +108,9 @@ pub struct Settings {
     pub registration_interval: Duration,
     /// How often one sender may ask for a new one-time code.
     pub code_resends: resends::ResendLimits,
+    /// The least time between two reconciles of one sender that a new value of
+    /// `senderops.io/reconcile-requested-at` may force.
+    pub reconcile_request_interval: Duration,
     /// Names this operator instance in Events.
     pub instance: Option<String>,
 }
@@ -127,6 +130,7 @@ impl Default for Settings {
             display_name_check: true,
             registration_interval: DEFAULT_REGISTRATION_INTERVAL,
             code_resends: resends::ResendLimits::default(),
+            reconcile_request_interval: Duration::from_secs(10),
             instance: None,
         }
     }

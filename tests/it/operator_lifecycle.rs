@@ -167,6 +167,38 @@ async fn a_wrong_code_is_reported_once_and_a_fixed_one_goes_through() {
     );
 }
 
+#[tokio::test]
+async fn reconcile_requests_in_a_burst_are_spaced_per_object() {
+    let f = Fixture::with_args("forced", &["--reconcile-request-interval", "10s"]).await;
+    f.sim.number(AUTO, "auto_verify").await;
+    f.apply("acme", spec(AUTO, json!({}))).await;
+    f.wait_ready("acme").await;
+    let reads = async || f.sim.count("GET", "/v2/Channels/Senders/{Sid}", 200).await;
+    let before = reads().await;
+    let asked = Instant::now();
+    for value in ["v1", "v2", "v3", "v4", "v5"] {
+        f.request_reconcile("acme", value).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f.wait_for("acme", "the last request handled", |s| {
+        s.status
+            .as_ref()
+            .and_then(|st| st.last_handled_reconcile_at.as_deref())
+            == Some("v5")
+    })
+    .await;
+    assert!(
+        asked.elapsed() >= Duration::from_secs(5),
+        "the burst waited for the interval after the last reconcile ({:?})",
+        asked.elapsed()
+    );
+    assert_eq!(
+        reads().await - before,
+        1,
+        "one reconcile (one read of the sender) for five requests"
+    );
+}
+
 /// Marks the code Secret as External Secrets or Argo CD would: a new `resourceVersion`, the
 /// same code. Returns the new version.
 async fn relabel_code_secret(f: &Fixture, round: &str) -> String {

@@ -105,6 +105,16 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
     }
     let key = key_of(&obj);
     let uid = obj.uid().unwrap_or_default();
+    if let Some(wait) = forced_too_soon(&obj, &ctx, &key, &uid) {
+        tracing::info!(
+            parent: &span,
+            wait_ms = wait.as_millis() as u64,
+            "a reconcile request came sooner than --reconcile-request-interval after the last \
+             reconcile; it runs then"
+        );
+        return Ok(Action::requeue(wait));
+    }
+    ctx.state.started(&key, &uid);
     let api: Api<WhatsAppSender> = Api::namespaced(ctx.kube.clone(), &namespace);
     let started = std::time::Instant::now();
     let concluded = Mutex::new(Conclusion::default());
@@ -146,6 +156,34 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
         result.as_ref().err().map(Error::metric_label),
     );
     result
+}
+
+/// How long a reconcile forced by a new `senderops.io/reconcile-requested-at` value must wait:
+/// each new value would otherwise reconcile at once, past any backoff, so a tenant annotating
+/// in a loop could keep the operator (and Twilio) busy. Not for a spec change or a deletion.
+fn forced_too_soon(
+    obj: &WhatsAppSender,
+    ctx: &Context,
+    key: &super::state::SenderKey,
+    uid: &str,
+) -> Option<std::time::Duration> {
+    let requested = obj.annotations().get(RECONCILE_REQUESTED_ANNOTATION)?;
+    let status = obj.status.as_ref();
+    let handled = status.and_then(|s| s.last_handled_reconcile_at.as_ref()) == Some(requested);
+    let spec_changed = obj.metadata.generation != status.and_then(|s| s.observed_generation);
+    if handled || spec_changed || obj.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let last = ctx.state.last_started(key, uid)?;
+    let failures = ctx.state.failures(key);
+    let backoff = if failures > 0 {
+        ctx.settings.pacing.after_error(failures, None)
+    } else {
+        std::time::Duration::ZERO
+    };
+    let gap = ctx.settings.reconcile_request_interval.max(backoff);
+    gap.checked_sub(last.elapsed())
+        .filter(|wait| !wait.is_zero())
 }
 
 async fn apply(run: &mut Run<'_>) -> Result<Action> {

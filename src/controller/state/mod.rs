@@ -560,6 +560,23 @@ impl State {
         self.code_key.hash_one(code)
     }
 
+    /// When the last reconcile of `sender` started, if one did.
+    pub fn last_started(&self, sender: &SenderKey, uid: &str) -> Option<Instant> {
+        let index = self.lock();
+        index
+            .senders
+            .get(sender)
+            .filter(|r| r.uid == uid)?
+            .last_started
+    }
+
+    /// A reconcile of `sender` starts now.
+    pub fn started(&self, sender: &SenderKey, uid: &str) {
+        if let Some(record) = self.lock().senders.get_mut(sender).filter(|r| r.uid == uid) {
+            record.last_started = Some(Instant::now());
+        }
+    }
+
     /// Consecutive failed reconciles of `sender`.
     pub fn failures(&self, sender: &SenderKey) -> u32 {
         self.lock()
@@ -845,6 +862,7 @@ impl Index {
                 uid: uid.clone(),
                 facts: SenderFacts::new(Instant::now()),
                 reads: Vec::new(),
+                last_started: None,
                 settled: None,
                 onboarding_in: None,
                 names_in: None,

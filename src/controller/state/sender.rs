@@ -150,6 +150,8 @@ pub(super) struct SenderRecord {
     pub facts: SenderFacts,
     /// The Secrets it reads (credentials, code).
     pub reads: Vec<SecretKey>,
+    /// When its last reconcile started.
+    pub last_started: Option<Instant>,
     /// The account and SID under which it counts as settled, for batched refresh.
     pub settled: Option<(String, String)>,
     /// The account whose onboarding turn it holds or waits for.

@@ -40,8 +40,11 @@ pub const TEST_ARGS: &[&str] = &[
     // The simulator registers in milliseconds; tests of the spacing set it themselves.
     "--registration-interval",
     "0s",
-    // Tests ask for new codes in quick succession; tests of the limits set them themselves.
+    // Tests ask for new codes and reconciles in quick succession; tests of the limits set
+    // them themselves.
     "--code-resend-interval",
+    "0s",
+    "--reconcile-request-interval",
     "0s",
 ];
 
