@@ -410,6 +410,9 @@ fn context(
             resync_interval: settings.pacing.resync_interval,
             display_name_check: settings.display_name_check,
             registration_interval: settings.registration_interval,
+            // Half the workers: one account waiting on its request budget leaves the other
+            // half to every other account.
+            workers_per_account: usize::from(settings.concurrency / 2).max(1),
         },
         metrics.state_lock(),
     );

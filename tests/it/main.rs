@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_fairness;
 mod account_verification;
 mod adoption;
 mod alert_rules;

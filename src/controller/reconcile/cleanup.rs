@@ -264,6 +264,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
     let account = client.account_sid().to_string();
     let scope = client.scope().to_string();
     run.ctx.state.uses_scope(&run.key, &run.uid, &scope);
+    super::identity::hold_worker(run, &client)?;
     // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
     // the SID, must not deregister the number another object manages.
     let state = &run.ctx.state;

@@ -77,8 +77,34 @@ pub async fn credentials(run: &mut Run<'_>) -> Phase<SendersClient> {
         return stop(outcome);
     }
     run.ctx.state.uses_scope(&run.key, &run.uid, client.scope());
+    hold_worker(run, &client)?;
     note_account_check(run, secret, &client).await;
     Ok(client)
+}
+
+/// How soon a reconcile that found its account's workers all busy comes back.
+pub const ACCOUNT_BUSY_RECHECK: Duration = Duration::from_secs(2);
+
+/// Takes one of the account's reconcile workers, or ends the reconcile, changing nothing, to
+/// come back shortly: an account whose reconciles wait on its request budget holds at most
+/// half the workers, and the other accounts keep theirs.
+pub fn hold_worker(run: &mut Run<'_>, client: &SendersClient) -> Phase<()> {
+    match run.ctx.state.account_worker(client.scope()) {
+        Some(permit) => {
+            run.worker = Some(permit);
+            Ok(())
+        }
+        None => {
+            tracing::debug!(
+                account = client.account_sid(),
+                "every reconcile worker this account may hold is busy; back shortly"
+            );
+            stop(Outcome::new(
+                Assessment::unchanged(),
+                Requeue::After(ACCOUNT_BUSY_RECHECK),
+            ))
+        }
+    }
 }
 
 /// The `AccountVerified` condition of credentials whose account Twilio did not confirm.

@@ -68,6 +68,8 @@ pub struct Run<'a> {
     written: WhatsAppSenderStatus,
     /// What this reconcile will conclude for the sender's record.
     pub conclusion: Conclusion,
+    /// One of its account's reconcile workers, held until the reconcile ends.
+    pub worker: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<'a> Run<'a> {
@@ -92,6 +94,7 @@ impl<'a> Run<'a> {
             status,
             written,
             conclusion: Conclusion::default(),
+            worker: None,
         }
     }
 

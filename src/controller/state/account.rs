@@ -33,6 +33,8 @@ pub(super) struct AccountRecord {
     pub names: HashMap<String, NameCheck>,
     /// When the operator last sent a registration (a create) in this account.
     pub last_registration: Option<Instant>,
+    /// The reconcile workers this account may hold at once (see [`super::State::account_worker`]).
+    pub workers: Arc<tokio::sync::Semaphore>,
 }
 
 /// What is known of a display name in one account. Twilio advises registering one sender first
@@ -71,8 +73,9 @@ pub enum NameTurn {
 const DELETIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AccountRecord {
-    pub fn new() -> Self {
+    pub fn new(workers: usize) -> Self {
         Self {
+            workers: Arc::new(tokio::sync::Semaphore::new(workers)),
             lists: Arc::new(Lists::default()),
             alerts: Arc::new(AlertLog::default()),
             numbers_changed: HashMap::new(),
@@ -383,7 +386,7 @@ mod tests {
 
     #[test]
     fn one_sender_checks_a_display_name_while_the_others_wait_for_the_verdict() {
-        let mut account = AccountRecord::new();
+        let mut account = AccountRecord::new(1);
         assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
         assert_eq!(
             account.claim_name("Acme", &key("a"), HOLD),
@@ -423,7 +426,7 @@ mod tests {
 
     #[test]
     fn a_check_whose_first_sender_leaves_passes_to_one_that_waited() {
-        let mut account = AccountRecord::new();
+        let mut account = AccountRecord::new(1);
         account.claim_name("Acme", &key("a"), HOLD);
         account.claim_name("Acme", &key("b"), HOLD);
         account.claim_name("Acme", &key("c"), HOLD);
@@ -434,7 +437,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_check_held_too_long_passes_on_and_its_first_sender_waits() {
-        let mut account = AccountRecord::new();
+        let mut account = AccountRecord::new(1);
         assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
         tokio::time::advance(HOLD - Duration::from_secs(1)).await;
         assert_eq!(
@@ -456,7 +459,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn registrations_in_an_account_are_spaced_by_the_interval() {
-        let mut account = AccountRecord::new();
+        let mut account = AccountRecord::new(1);
         let interval = Duration::from_secs(180);
         assert_eq!(account.claim_registration(interval), Ok(()));
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -475,7 +478,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn marks_expire_and_numbers_match_in_any_form() {
-        let mut account = AccountRecord::new();
+        let mut account = AccountRecord::new(1);
         let keep = Duration::from_secs(30);
         account.number_changed("+15005550001", Instant::now(), keep);
         assert!(account.number_changed_at("15005550001").is_some());

@@ -89,6 +89,8 @@ pub struct StateConfig {
     pub display_name_check: bool,
     /// The least time between two registrations in one account.
     pub registration_interval: Duration,
+    /// Reconcile workers one account may hold at once.
+    pub workers_per_account: usize,
 }
 
 /// What one reconcile concluded, for the sender's record and its account's.
@@ -168,6 +170,8 @@ struct Index {
     /// scope; it goes when no client holds it.
     budgets: HashMap<String, RequestBudget>,
     deletions: Deletions,
+    /// Reconcile workers one account may hold at once ([`StateConfig::workers_per_account`]).
+    workers_per_account: usize,
     /// Who owns each number claimed in each account.
     numbers: Numbers,
     /// Senders listed since a relist of the watch began.
@@ -235,7 +239,10 @@ impl State {
         Self {
             config,
             code_key: std::hash::RandomState::new(),
-            index: Mutex::default(),
+            index: Mutex::new(Index {
+                workers_per_account: config.workers_per_account.max(1),
+                ..Index::default()
+            }),
             lock_counters,
         }
     }
@@ -441,7 +448,7 @@ impl State {
             return Ok(());
         };
         record.onboarding_in = Some(account.to_string());
-        account_in(&mut index.accounts, account)
+        account_in(&mut index.accounts, account, index.workers_per_account)
             .onboarding
             .try_start(sender, self.config.onboarding_max_hold)
     }
@@ -459,7 +466,7 @@ impl State {
             return NameTurn::Go;
         };
         record.names_in = Some(account.to_string());
-        account_in(&mut index.accounts, account).claim_name(
+        account_in(&mut index.accounts, account, index.workers_per_account).claim_name(
             name,
             sender,
             self.config.onboarding_max_hold,
@@ -575,6 +582,19 @@ impl State {
         if let Some(record) = self.lock().senders.get_mut(sender).filter(|r| r.uid == uid) {
             record.last_started = Some(Instant::now());
         }
+    }
+
+    /// One of the reconcile workers `scope` may hold, if one is free: a worker waiting for an
+    /// account's request budget must not leave every other account without one. Dropping the
+    /// permit frees it.
+    pub fn account_worker(&self, scope: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut index = self.lock();
+        index
+            .account(scope)
+            .workers
+            .clone()
+            .try_acquire_owned()
+            .ok()
     }
 
     /// Consecutive failed reconciles of `sender`.
@@ -717,10 +737,11 @@ pub fn claimant_of(sender: &WhatsAppSender, key: &SenderKey, uid: &str, holds: b
 fn account_in<'a>(
     accounts: &'a mut HashMap<String, AccountRecord>,
     account: &str,
+    workers: usize,
 ) -> &'a mut AccountRecord {
     accounts
         .entry(account.to_string())
-        .or_insert_with(AccountRecord::new)
+        .or_insert_with(|| AccountRecord::new(workers))
 }
 
 impl Index {
@@ -733,17 +754,18 @@ impl Index {
         config: &StateConfig,
     ) -> Vec<SenderKey> {
         let index = self;
+        let workers = index.workers_per_account;
         let accounts = &mut index.accounts;
         // What it learned about its account stands even if the sender went meanwhile (its
         // deletion finished and the watch's Delete came first).
         if let Some((account, sid)) = &conclusion.gone {
-            account_in(accounts, account).forget_sid(sid);
+            account_in(accounts, account, workers).forget_sid(sid);
         }
         if let Some((account, phone, at)) = &conclusion.number_changed {
-            account_in(accounts, account).number_changed(phone, *at, config.lookup_reuse);
+            account_in(accounts, account, workers).number_changed(phone, *at, config.lookup_reuse);
         }
         if let Some((account, sid, at)) = &conclusion.written {
-            account_in(accounts, account).written(sid, *at, config.resync_interval);
+            account_in(accounts, account, workers).written(sid, *at, config.resync_interval);
         }
         if let Some((account, phone, sid)) = &conclusion.deleted {
             index.deletions.deleted(account, phone, sid);
@@ -780,7 +802,7 @@ impl Index {
             record.settled = None;
         }
         if let Some(seen) = &conclusion.seen {
-            let account = account_in(accounts, &seen.account);
+            let account = account_in(accounts, &seen.account, workers);
             if seen.settled {
                 account.settled.insert(seen.sid.clone(), sender.clone());
                 record.settled = Some((seen.account.clone(), seen.sid.clone()));
@@ -797,7 +819,7 @@ impl Index {
             && let Some(name) = &seen.online_name
             && config.display_name_check
         {
-            let account = account_in(accounts, &seen.account);
+            let account = account_in(accounts, &seen.account, workers);
             if account.names.get(name) != Some(&NameCheck::Accepted) {
                 woken.extend(account.name_decided(name, NameCheck::Accepted));
             }
@@ -809,7 +831,7 @@ impl Index {
                 by: sender.clone(),
                 message: message.clone(),
             };
-            woken.extend(account_in(accounts, account).name_decided(name, verdict));
+            woken.extend(account_in(accounts, account, workers).name_decided(name, verdict));
         }
         if conclusion.leaves_onboarding {
             if let Some(account) = record
@@ -827,7 +849,7 @@ impl Index {
     }
 
     fn account(&mut self, account: &str) -> &mut AccountRecord {
-        account_in(&mut self.accounts, account)
+        account_in(&mut self.accounts, account, self.workers_per_account)
     }
 
     /// A sender appeared or changed: its record (new, or fresh for a recreated object) and

@@ -17,6 +17,7 @@ fn config() -> StateConfig {
         resync_interval: Duration::from_secs(300),
         display_name_check: true,
         registration_interval: Duration::ZERO,
+        workers_per_account: 5,
     }
 }
 
