@@ -39,7 +39,9 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
         &["patch"],
     ),
     ("", "secrets", &["get", "list", "watch"]),
-    ("events.k8s.io", "events", &["create", "patch"]),
+    // Create only: each Event goes through a fresh kube Recorder, which patches only a repeat
+    // of an Event it published itself (src/controller/events.rs).
+    ("events.k8s.io", "events", &["create"]),
 ];
 /// The one cluster-scoped read even a namespaced install needs: its own CRD, by name, live before
 /// any deletion at Twilio (an uninstall must not deregister numbers).
