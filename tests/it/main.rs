@@ -10,6 +10,7 @@ mod alert_rules;
 mod alerts;
 mod bench;
 mod bulk;
+mod checkov;
 mod cluster;
 mod conformance;
 mod crd;
