@@ -167,14 +167,15 @@ $(REGISTRY_SERVER): hack/ensure-registry.sh hack/lib/go-tool.sh
 	@touch $@
 
 ## checkov: checkov from PyPI, pinned, in a virtualenv (target/tools/checkov, the machine's
-## python3), which tests/it/checkov.rs runs on every rendering of deploy/ and the chart. One that
-## already reports the pinned version is kept: a warm run does nothing.
+## python3), which tests/it/checkov.rs runs on every rendering of deploy/ and the chart. A
+## virtualenv that already holds the pinned version is kept: a warm run does nothing.
 checkov:
-	@if [ "$$($(CHECKOV) --version 2>/dev/null)" != "$(CHECKOV_VERSION)" ]; then \
+	@if [ ! -x $(CHECKOV) ] || [ "$$($(CHECKOV_VENV)/bin/python -c \
+		'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" != "$(CHECKOV_VERSION)" ]; then \
 		echo "checkov: installing $(CHECKOV_VERSION) from PyPI into $(CHECKOV_VENV)"; \
 		started=$$(date +%s); \
 		rm -rf $(CHECKOV_VENV); \
-		python3 -m venv $(CHECKOV_VENV); \
+		python3 -m venv $(CHECKOV_VENV) || { echo "checkov: needs python3 with venv (Debian: apt-get install python3-venv)" >&2; exit 1; }; \
 		$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"; \
 		echo "checkov: $$($(CHECKOV) --version) installed in $$(($$(date +%s) - started))s"; \
 	fi
