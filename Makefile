@@ -19,6 +19,11 @@ KUSTOMIZE := target/tools/kustomize
 ACTIONLINT := target/tools/actionlint
 REGISTRY_SERVER := target/tools/registry
 CARGO_DENY := target/tools/bin/cargo-deny
+# checkov (PyPI), in a virtualenv of its own under target/tools: the security scan of the install
+# manifests (tests/it/checkov.rs).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := target/tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # Copies of crds/ where kustomize and Helm can load them (neither reads files outside its root).
 CRD_COPIES := deploy/base/crd/whatsappsender.yaml deploy/helm/senderops/crds/whatsappsender.yaml
 
@@ -37,11 +42,11 @@ IMAGE_INPUTS := Dockerfile .dockerignore Cargo.toml Cargo.lock $(shell find src 
 	sim/Cargo.toml hack/image/build.sh hack/image/bases.sh
 
 .PHONY: test bench demo demo-cluster controlplane node node-packages node-down image manifests lint fmt \
-	prism helm promtool clean-testplane
+	prism helm promtool checkov clean-testplane
 
 ## test: build the control plane, the test node, the image, Prism, helm, kustomize, the registry
-## and skopeo (the image-push test), then run every Rust test against them.
-test: controlplane node image prism helm promtool kustomize registry image-push-packages
+## and skopeo (the image-push test), install checkov, then run every Rust test against them.
+test: controlplane node image prism helm promtool kustomize registry checkov image-push-packages
 	cargo test --workspace --locked
 
 ## bench: 1000 senders over 10 accounts, then 10,000 with 10,000 unrelated Secrets, against the
@@ -160,6 +165,20 @@ registry: $(REGISTRY_SERVER)
 $(REGISTRY_SERVER): hack/ensure-registry.sh hack/lib/go-tool.sh
 	hack/ensure-registry.sh $@
 	@touch $@
+
+## checkov: checkov from PyPI, pinned, in a virtualenv (target/tools/checkov, the machine's
+## python3), which tests/it/checkov.rs runs on every rendering of deploy/ and the chart. A
+## virtualenv that already holds the pinned version is kept: a warm run does nothing.
+checkov:
+	@if [ ! -x $(CHECKOV) ] || [ "$$($(CHECKOV_VENV)/bin/python -c \
+		'import importlib.metadata as m; print(m.version("checkov"))' 2>/dev/null)" != "$(CHECKOV_VERSION)" ]; then \
+		echo "checkov: installing $(CHECKOV_VERSION) from PyPI into $(CHECKOV_VENV)"; \
+		started=$$(date +%s); \
+		rm -rf $(CHECKOV_VENV); \
+		python3 -m venv $(CHECKOV_VENV) || { echo "checkov: needs python3 with venv (Debian: apt-get install python3-venv)" >&2; exit 1; }; \
+		$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"; \
+		echo "checkov: $$($(CHECKOV) --version) installed in $$(($$(date +%s) - started))s"; \
+	fi
 
 ## actionlint: actionlint (from its Go module), which `make lint` runs on .github/workflows/.
 actionlint: $(ACTIONLINT)

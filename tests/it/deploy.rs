@@ -39,7 +39,9 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
         &["patch"],
     ),
     ("", "secrets", &["get", "list", "watch"]),
-    ("events.k8s.io", "events", &["create", "patch"]),
+    // Create only: each Event goes through a fresh kube Recorder, which patches only a repeat
+    // of an Event it published itself (src/controller/events.rs).
+    ("events.k8s.io", "events", &["create"]),
 ];
 /// The one cluster-scoped read even a namespaced install needs: its own CRD, by name, live before
 /// any deletion at Twilio (an uninstall must not deregister numbers).
@@ -68,7 +70,15 @@ const BASE_KINDS: &[&str] = &[
     "RoleBinding",
     "Service",
     "Deployment",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
 ];
+
+/// The private IPv4 ranges the NetworkPolicy keeps HTTPS to Twilio out of: where clusters put
+/// their pods, services and nodes.
+const PRIVATE_RANGES: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+/// The ports the API server listens on as a rule (the `kubernetes` Service's endpoints).
+const API_SERVER_PORTS: &[i64] = &[443, 6443];
 
 const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "Namespace",
@@ -381,6 +391,161 @@ fn assert_locked_down_operator(source: &str, deployment: &Value) {
         GRACE_SECONDS.contains(&grace),
         "{source}: terminationGracePeriodSeconds {grace} is not within {GRACE_SECONDS:?}"
     );
+}
+
+/// The Deployment's pod selector and its pods' labels.
+fn selector_and_pod_labels(deployment: &Value) -> (&Value, &Value) {
+    (
+        &deployment["spec"]["selector"],
+        &deployment["spec"]["template"]["metadata"]["labels"],
+    )
+}
+
+/// Whether a `matchLabels` selector selects pods labelled `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let match_labels = selector["matchLabels"]
+        .as_object()
+        .unwrap_or_else(|| panic!("a selector with matchLabels, not {selector}"));
+    !match_labels.is_empty() && match_labels.iter().all(|(k, v)| &labels[k] == v)
+}
+
+/// Asserts `budget` (a PodDisruptionBudget) covers exactly `deployment`'s pods, one eviction at a
+/// time, and never waits for a pod that is not Ready.
+fn assert_disruption_budget(source: &str, budget: &Value, deployment: &Value) {
+    let who = format!("{source}: {}", kind_and_name(budget));
+    let (selector, pod_labels) = selector_and_pod_labels(deployment);
+    assert_eq!(budget["apiVersion"], "policy/v1", "{who}");
+    assert_eq!(
+        budget["metadata"]["namespace"], deployment["metadata"]["namespace"],
+        "{who} is in its Deployment's namespace"
+    );
+    let spec = &budget["spec"];
+    assert_eq!(
+        spec["maxUnavailable"], 1,
+        "{who}: one pod at a time: {spec}"
+    );
+    assert!(
+        spec.get("minAvailable").is_none(),
+        "{who}: minAvailable would hold a drain up with one replica: {spec}"
+    );
+    assert_eq!(
+        spec["unhealthyPodEvictionPolicy"], "AlwaysAllow",
+        "{who}: a pod that is not Ready never holds a drain up: {spec}"
+    );
+    assert_eq!(
+        &spec["selector"],
+        selector,
+        "{who} selects exactly the pods of {}",
+        kind_and_name(deployment)
+    );
+    assert!(
+        selects(&spec["selector"], pod_labels),
+        "{who}: its selector matches the pod template's labels {pod_labels}"
+    );
+}
+
+/// The NetworkPolicy of the defaults: in, the metrics port; out, DNS, the API server (any
+/// address), HTTPS outside the private ranges. `pod_selector` is its Deployment's.
+fn expected_network_policy(pod_selector: &Value) -> Value {
+    let tcp = |port: &i64| json!({"port": port, "protocol": "TCP"});
+    json!({
+        "podSelector": pod_selector,
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [{"ports": [tcp(&METRICS_PORT)]}],
+        "egress": [
+            {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            {"ports": API_SERVER_PORTS.iter().map(tcp).collect::<Vec<_>>()},
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
+                "ports": [tcp(&443)],
+            },
+        ],
+    })
+}
+
+/// Asserts `policy` (a NetworkPolicy) selects exactly `deployment`'s pods, lets in only their
+/// metrics port and lets out only DNS, the API server and HTTPS to Twilio.
+fn assert_network_policy(source: &str, policy: &Value, deployment: &Value) {
+    let who = format!("{source}: {}", kind_and_name(policy));
+    let (selector, pod_labels) = selector_and_pod_labels(deployment);
+    assert_eq!(policy["apiVersion"], "networking.k8s.io/v1", "{who}");
+    assert_eq!(
+        policy["metadata"]["namespace"], deployment["metadata"]["namespace"],
+        "{who} is in its Deployment's namespace"
+    );
+    let spec = &policy["spec"];
+    assert_eq!(
+        &spec["podSelector"],
+        selector,
+        "{who} selects exactly the pods of {}",
+        kind_and_name(deployment)
+    );
+    assert!(
+        selects(&spec["podSelector"], pod_labels),
+        "{who}: its pod selector matches the pod template's labels {pod_labels}"
+    );
+    // The one port it lets in is the container's metrics port, which the probes and the
+    // metrics Service use.
+    let metrics = container(deployment)["ports"]
+        .as_array()
+        .and_then(|ports| ports.iter().find(|p| p["name"] == "metrics"))
+        .unwrap_or_else(|| panic!("{who}: the container has a port named metrics"));
+    assert_eq!(
+        spec["ingress"],
+        json!([{"ports": [{"port": metrics["containerPort"], "protocol": "TCP"}]}]),
+        "{who} lets in the metrics port only"
+    );
+    assert_eq!(
+        spec,
+        &expected_network_policy(selector),
+        "{who}: the metrics port in; DNS, the API server and HTTPS to Twilio out"
+    );
+}
+
+/// Asserts each Deployment of `objects` has exactly one PodDisruptionBudget and one
+/// NetworkPolicy, named after it, selecting its pods and no other Deployment's.
+fn assert_one_budget_and_policy_per_deployment(source: &str, objects: &[Value]) {
+    let deployments = all_of(objects, "Deployment");
+    assert!(!deployments.is_empty(), "{source}: no Deployment");
+    for (kind, selector_field) in [
+        ("PodDisruptionBudget", "selector"),
+        ("NetworkPolicy", "podSelector"),
+    ] {
+        let found = all_of(objects, kind);
+        assert_eq!(
+            found.len(),
+            deployments.len(),
+            "{source}: one {kind} per Deployment: {:?}",
+            found.iter().map(|o| kind_and_name(o)).collect::<Vec<_>>()
+        );
+        for deployment in &deployments {
+            let (_, pod_labels) = selector_and_pod_labels(deployment);
+            let selecting: Vec<&&Value> = found
+                .iter()
+                .filter(|o| selects(&o["spec"][selector_field], pod_labels))
+                .collect();
+            assert_eq!(
+                selecting.len(),
+                1,
+                "{source}: exactly one {kind} selects the pods of {}: {:?}",
+                kind_and_name(deployment),
+                selecting
+                    .iter()
+                    .map(|o| kind_and_name(o))
+                    .collect::<Vec<_>>()
+            );
+            let object = selecting[0];
+            assert_eq!(
+                object["metadata"]["name"], deployment["metadata"]["name"],
+                "{source}: {kind} named after its Deployment"
+            );
+            if kind == "PodDisruptionBudget" {
+                assert_disruption_budget(source, object, deployment);
+            } else {
+                assert_network_policy(source, object, deployment);
+            }
+        }
+    }
 }
 
 fn kustomize_base() -> Vec<Value> {
@@ -756,6 +921,100 @@ fn the_sharding_overlay_runs_one_deployment_per_shard_with_its_own_selector_and_
 }
 
 #[test]
+fn the_operator_has_a_disruption_budget_and_a_network_policy_for_its_pods() {
+    for (source, objects) in [
+        ("kustomize deploy/", kustomize_base()),
+        ("helm template (defaults)", helm_default()),
+    ] {
+        let deployment = one_of(&objects, "Deployment");
+        assert_disruption_budget(source, one_of(&objects, "PodDisruptionBudget"), deployment);
+        assert_network_policy(source, one_of(&objects, "NetworkPolicy"), deployment);
+        assert_one_budget_and_policy_per_deployment(source, &objects);
+    }
+}
+
+#[test]
+fn every_shard_has_its_own_disruption_budget_and_network_policy() {
+    let objects = parse_yaml(&kustomize("deploy/overlays/sharding"));
+    assert!(
+        all_of(&objects, "Deployment").len() >= 2,
+        "the sharding overlay runs several Deployments"
+    );
+    assert_one_budget_and_policy_per_deployment("kustomize deploy/overlays/sharding", &objects);
+}
+
+#[test]
+fn helm_values_adjust_or_leave_out_the_network_policy_and_the_disruption_budget() {
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let values = [
+        "networkPolicy.apiServerCIDRs={172.18.0.2/32}".to_string(),
+        "networkPolicy.apiServerPorts={8443}".to_string(),
+        "networkPolicy.clusterCIDRs={10.0.0.0/8,100.64.0.0/10}".to_string(),
+        "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring".to_string(),
+        "networkPolicy.extraEgress[0].ports[0].port=3128".to_string(),
+        "metricsPort=9090".to_string(),
+        format!("image.digest={digest}"),
+    ];
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let rendered = helm_template("team-a", INSTALL_NAMESPACE, &values, &[]);
+    let objects = parse_yaml(&rendered);
+    let deployment = one_of(&objects, "Deployment");
+    assert_eq!(
+        container(deployment)["image"],
+        format!("ghcr.io/senderops/senderops@{digest}"),
+        "image.digest pins the image, without the tag"
+    );
+    let spec = &one_of(&objects, "NetworkPolicy")["spec"];
+    assert_eq!(spec["podSelector"], deployment["spec"]["selector"]);
+    assert_eq!(
+        spec["ingress"],
+        json!([{
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+            "from": [{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}],
+        }]),
+        "the metrics port (metricsPort), from metricsFrom"
+    );
+    assert_eq!(
+        spec["egress"],
+        json!([
+            {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            {
+                "ports": [{"port": 8443, "protocol": "TCP"}],
+                "to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}],
+            },
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "100.64.0.0/10"]}}],
+                "ports": [{"port": 443, "protocol": "TCP"}],
+            },
+            {"ports": [{"port": 3128}]},
+        ]),
+        "the API server at its CIDRs and ports, HTTPS outside clusterCIDRs, extraEgress"
+    );
+    assert_disruption_budget(
+        "helm template team-a",
+        one_of(&objects, "PodDisruptionBudget"),
+        deployment,
+    );
+    install_senderops_namespace();
+    let output = server_dry_run(&rendered, "helm template with network policy values");
+    assert_dry_run_covered(&output, &objects);
+
+    let without = parse_yaml(&helm_template(
+        RELEASE,
+        INSTALL_NAMESPACE,
+        &[
+            "networkPolicy.enabled=false",
+            "podDisruptionBudget.enabled=false",
+        ],
+        &[],
+    ));
+    for kind in ["NetworkPolicy", "PodDisruptionBudget"] {
+        assert!(all_of(&without, kind).is_empty(), "{kind} left out");
+    }
+    one_of(&without, "Deployment");
+}
+
+#[test]
 fn helm_and_kustomize_install_the_same_operator() {
     let kustomized = kustomize_base();
     let helmed = helm_default();
@@ -813,6 +1072,11 @@ fn helm_and_kustomize_install_the_same_operator() {
         one_of(&helmed, "Service")["spec"]["ports"],
         "metrics Service ports"
     );
+    for kind in ["PodDisruptionBudget", "NetworkPolicy"] {
+        let (k, h) = (one_of(&kustomized, kind), one_of(&helmed, kind));
+        assert_eq!(k["metadata"]["name"], h["metadata"]["name"], "{kind} name");
+        assert_eq!(k["spec"], h["spec"], "{kind} spec");
+    }
 }
 
 #[test]

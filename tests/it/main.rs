@@ -11,6 +11,7 @@ mod alert_rules;
 mod alerts;
 mod bench;
 mod bulk;
+mod checkov;
 mod cluster;
 mod code_resends;
 mod conformance;
