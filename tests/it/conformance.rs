@@ -128,14 +128,7 @@ async fn a_scripted_lifecycle_through_prism_has_no_spec_violation() {
     client.delete(&sid).await.expect("delete");
     assert!(client.fetch(&sid).await.unwrap_err().is_not_found());
 
-    prism.settle();
-    let errors = prism.errors();
-    assert!(
-        errors.is_empty(),
-        "Prism found spec violations:\n{}\n\nfull log:\n{}",
-        errors.join("\n"),
-        prism.log()
-    );
+    prism.assert_no_violations();
     // The only tolerated warning: Twilio's document declares no error responses, so the 404
     // is "a status code the document does not define".
     for warning in prism.warnings() {
@@ -190,14 +183,7 @@ async fn the_error_log_read_through_prism_has_no_spec_violation() {
             .iter()
             .all(|a| a.error_code.as_deref() == Some("63104"))
     );
-    prism.settle();
-    let errors = prism.errors();
-    assert!(
-        errors.is_empty(),
-        "Prism found spec violations:\n{}\n\nfull log:\n{}",
-        errors.join("\n"),
-        prism.log()
-    );
+    prism.assert_no_violations();
     assert!(
         prism.warnings().is_empty(),
         "{}",
@@ -223,14 +209,7 @@ async fn the_account_check_through_prism_has_no_spec_violation() {
             .await
             .expect("the account is confirmed");
     }
-    prism.settle();
-    let errors = prism.errors();
-    assert!(
-        errors.is_empty(),
-        "Prism found spec violations:\n{}\n\nfull log:\n{}",
-        errors.join("\n"),
-        prism.log()
-    );
+    prism.assert_no_violations();
     assert!(
         prism.warnings().is_empty(),
         "{}",

@@ -126,6 +126,19 @@ impl Prism {
             .collect()
     }
 
+    /// Waits for Prism's log to settle, then fails with the violations and the whole log if
+    /// it found any request or response off the document (severity Error).
+    pub fn assert_no_violations(&self) {
+        self.settle();
+        let errors = self.errors();
+        assert!(
+            errors.is_empty(),
+            "Prism found spec violations:\n{}\n\nfull log:\n{}",
+            errors.join("\n"),
+            self.log()
+        );
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
