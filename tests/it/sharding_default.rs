@@ -8,8 +8,8 @@
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use serde_json::{Value, json};
+use kube::api::{Api, ListParams};
+use serde_json::json;
 
 use crate::support::controlplane;
 use crate::support::metrics::{scrape, sum};
@@ -38,24 +38,6 @@ fn shard_args(ns: &str, lease: &str, selector: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Server-side applies sender `name` for `phone` with `labels`.
-async fn apply_labelled(f: &Fixture, name: &str, phone: &str, labels: Value) {
-    let manifest = json!({
-        "apiVersion": "messaging.senderops.io/v1alpha1",
-        "kind": "WhatsAppSender",
-        "metadata": {"name": name, "labels": labels},
-        "spec": spec(phone, json!({})),
-    });
-    f.senders
-        .patch(
-            name,
-            &PatchParams::apply("senderops-tests").force(),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("apply WhatsAppSender {name}: {e}"));
 }
 
 /// The Events about `name` as (reason, reporting instance). Outside a pod an operator's
@@ -153,7 +135,8 @@ async fn the_default_shard_reconciles_and_deletes_senders_no_named_shard_selects
     let mut sids = Vec::new();
     for (name, phone, _) in moved {
         f.sim.number(phone, "auto_verify").await;
-        apply_labelled(&f, name, phone, json!({SHARD_LABEL: "a"})).await;
+        f.apply_labelled(name, spec(phone, json!({})), json!({SHARD_LABEL: "a"}))
+            .await;
     }
     for (name, _, _) in moved {
         sids.push(sid_of(&f.wait_ready(name).await));
@@ -243,7 +226,8 @@ async fn the_default_shard_reconciles_and_deletes_senders_no_named_shard_selects
     }
     // A sender never labelled: the default shard's from the start.
     f.sim.number("+15550210003", "auto_verify").await;
-    apply_labelled(&f, "never-labelled", "+15550210003", json!({})).await;
+    f.apply_labelled("never-labelled", spec("+15550210003", json!({})), json!({}))
+        .await;
     f.wait_ready("never-labelled").await;
     let events = reported(&f, "never-labelled").await;
     assert!(

@@ -406,14 +406,23 @@ impl Fixture {
 
     /// Applies a sender (server-side apply, as `kubectl apply --server-side` would).
     pub async fn apply(&self, name: &str, spec: Value) {
+        let labels = match &self.label {
+            Some((key, value)) => json!({ key: value }),
+            None => json!({}),
+        };
+        self.apply_labelled(name, spec, labels).await;
+    }
+
+    /// [`Fixture::apply`] with `labels` (an object) on the sender instead of the fixture's own.
+    pub async fn apply_labelled(&self, name: &str, spec: Value, labels: Value) {
         let mut manifest = json!({
             "apiVersion": "messaging.senderops.io/v1alpha1",
             "kind": "WhatsAppSender",
             "metadata": {"name": name},
             "spec": spec,
         });
-        if let Some((key, value)) = &self.label {
-            manifest["metadata"]["labels"] = json!({ key: value });
+        if labels.as_object().is_some_and(|l| !l.is_empty()) {
+            manifest["metadata"]["labels"] = labels;
         }
         self.senders
             .patch(
