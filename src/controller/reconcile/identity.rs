@@ -152,8 +152,7 @@ async fn note_account_check(run: &mut Run<'_>, secret: &str, client: &SendersCli
 /// is named only when it is in the same namespace: a tenant must not learn the names of
 /// another namespace's objects.
 pub fn duplicate(namespace: &str, phone: &str, account: &str, owner: &SenderKey) -> Outcome {
-    let same_namespace = owner.namespace.as_deref() == Some(namespace);
-    let (who, handover) = if same_namespace {
+    let (who, handover) = if in_namespace(owner, namespace) {
         (
             format!("WhatsAppSender {} in this namespace", owner.name),
             format!(
@@ -177,6 +176,11 @@ pub fn duplicate(namespace: &str, phone: &str, account: &str, owner: &SenderKey)
         Assessment::stalled(reason::DUPLICATE_SENDER, message),
         Requeue::Resync,
     )
+}
+
+/// Whether `owner` may be named to an object of `namespace`: only within its own namespace.
+fn in_namespace(owner: &SenderKey, namespace: &str) -> bool {
+    owner.namespace.as_deref() == Some(namespace)
 }
 
 /// Claims the number in `account` for this object. Another object owning it stops the
@@ -251,7 +255,7 @@ async fn let_go(run: &mut Run<'_>, client: &SendersClient, owner: &SenderKey) ->
     if let Some(sid) = &sid {
         run.conclusion.gone = Some((client.scope().to_string(), sid.clone()));
     }
-    let owner_named = if owner.namespace.as_deref() == Some(run.namespace().as_str()) {
+    let owner_named = if in_namespace(owner, &run.namespace()) {
         format!("WhatsAppSender {}", owner.name)
     } else {
         "an older WhatsAppSender in another namespace".to_string()
