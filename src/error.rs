@@ -26,6 +26,14 @@ pub enum Error {
     /// The finalizer could not be handled (an object without a name, a bad finalizer name).
     #[error("finalizer: {0}")]
     Finalizer(String),
+
+    /// The reconcile ran past `--reconcile-timeout` and was dropped where it stood (every step
+    /// is safe to repeat).
+    #[error(
+        "the reconcile did not finish within {}; retrying with backoff",
+        humantime::format_duration(*.0)
+    )]
+    ReconcileTimeout(Duration),
 }
 
 impl Error {
@@ -41,6 +49,7 @@ impl Error {
                 TwilioError::Api { http_status, .. } if *http_status == 429 => "twilio_throttled",
                 TwilioError::Api { .. } => "twilio_api",
                 TwilioError::Timeout => "twilio_timeout",
+                TwilioError::Fenced => "not_leader",
                 TwilioError::Connect(_) | TwilioError::Transport(_) => "twilio_transport",
                 TwilioError::Decode(_)
                 | TwilioError::Pagination(_)
@@ -48,6 +57,7 @@ impl Error {
                 TwilioError::InvalidConfig(_) | TwilioError::InvalidArgument(_) => "twilio_config",
             },
             Self::Finalizer(_) => "finalizer",
+            Self::ReconcileTimeout(_) => "reconcile_timeout",
         }
     }
 
@@ -70,6 +80,8 @@ impl Error {
                 (reason::TWILIO_UNAVAILABLE, twilio_message(action, source))
             }
             Self::Finalizer(message) => (reason::KUBERNETES_ERROR, message.clone()),
+            // Most of a reconcile's time is spent waiting on Twilio.
+            Self::ReconcileTimeout(_) => (reason::TWILIO_UNAVAILABLE, self.to_string()),
         }
     }
 }
@@ -85,6 +97,7 @@ pub fn twilio_message(action: &str, err: &TwilioError) -> String {
         } => format!("Twilio error {code}, HTTP {http_status}"),
         TwilioError::Api { http_status, .. } => format!("HTTP {http_status}"),
         TwilioError::Timeout => "timed out".to_string(),
+        TwilioError::Fenced => "not sent".to_string(),
         TwilioError::Connect(_) => "connection failed".to_string(),
         TwilioError::Transport(_) => "connection broke".to_string(),
         TwilioError::Decode(_) | TwilioError::Pagination(_) => "unreadable answer".to_string(),

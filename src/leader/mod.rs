@@ -1,31 +1,38 @@
 //! Leader election with a Lease: of several replicas, only the holder of the Lease reconciles;
 //! the others stand by, watching the Lease, and take it the moment its holder releases it, or
-//! once it has gone unrenewed for its duration (see [`view`]), with one conditional write. For
-//! the rest kube-lease-manager does the writes (take a free Lease, renew, release, with
-//! server-side apply's conflict detection); it sleeps until a Lease's expiry instead of watching
-//! it, so the standby's timing is decided here. A leader that loses its Lease stops reconciling
-//! at once.
+//! once it has gone unrenewed for its duration (see [`view`]), with one conditional write.
+//!
+//! The holder renews the Lease every fifth of its renew deadline. One that has not renewed
+//! within the deadline (cut off from the API server, or frozen) stops acting before any standby
+//! may take over: the [`Fence`] the Twilio client checks passes at (last renewal sent) + renew
+//! deadline, and the replica exits to restart as a standby. The renew deadline is shorter than
+//! the Lease duration by at least a second, so that what was cut off at the deadline is gone
+//! before the standby starts. A leader that finds the Lease taken stops at once.
+//!
+//! The writes are ours ([`lease`]) rather than kube-lease-manager's: that library backs off and
+//! logs when a renewal fails but never reports that the deadline has passed, which is the one
+//! thing a leader must act on.
 
+mod fence;
+mod lease;
 mod view;
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
-use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
-use serde_json::json;
-use tokio::sync::watch;
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use view::{LeaseView, Next, Record};
+pub use fence::{Deadline, Fence, Fenced};
+pub use lease::WriteError;
 
-/// How long one attempt to take the Lease may last. The library sleeps out a Lease it still
-/// thinks valid, and waits up to a second after clearing an expired one.
-const TAKE_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::health::Liveness;
+use lease::Held;
+use view::{LeaseView, Next, Record};
 
 /// Which Lease, held by whom, for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,37 +44,104 @@ pub struct LeaseConfig {
     pub identity: String,
     /// A Lease not renewed for this long is free for another replica.
     pub duration: Duration,
+    /// A leader that has not renewed its Lease for this long stops acting.
+    pub renew_deadline: Duration,
 }
 
+/// What is left between a leader's renew deadline and the moment a standby may take over:
+/// time for requests cut off at the deadline to be gone.
+pub const MIN_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
 impl LeaseConfig {
-    /// Renewal starts this long before expiry: a third of the duration leaves the holder two
-    /// attempts before it expires.
-    fn grace(&self) -> u64 {
-        (self.duration.as_secs() / 3).max(1)
+    /// Two thirds of the Lease duration (client-go's 10 s of 15 s), leaving at least
+    /// [`MIN_DEADLINE_MARGIN`].
+    pub fn default_renew_deadline(duration: Duration) -> Duration {
+        (duration * 2 / 3).min(duration.saturating_sub(MIN_DEADLINE_MARGIN))
     }
 
-    async fn manager(&self, client: Client) -> Result<LeaseManager, LeaseManagerError> {
-        LeaseManagerBuilder::new(client, &self.name)
-            .with_namespace(&self.namespace)
-            .with_identity(&self.identity)
-            .with_duration(self.duration.as_secs().max(2))
-            .with_grace(self.grace())
-            .build()
-            .await
+    /// Checks the durations against each other; `Err` says which flag to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.duration.subsec_nanos() != 0 || self.duration < Duration::from_secs(2) {
+            return Err(format!(
+                "--lease-duration {} must be whole seconds, at least 2s: a Lease counts its \
+                 duration in seconds",
+                humantime::format_duration(self.duration)
+            ));
+        }
+        if self.renew_deadline < Duration::from_millis(500) {
+            return Err(format!(
+                "--lease-renew-deadline {} is too short to renew in: at least 500ms",
+                humantime::format_duration(self.renew_deadline)
+            ));
+        }
+        if self.renew_deadline + MIN_DEADLINE_MARGIN > self.duration {
+            return Err(format!(
+                "--lease-renew-deadline {} must be at least {} shorter than --lease-duration {}: \
+                 a leader stops acting at its renew deadline, and what it cut off then must be \
+                 gone before a standby may take the Lease",
+                humantime::format_duration(self.renew_deadline),
+                humantime::format_duration(MIN_DEADLINE_MARGIN),
+                humantime::format_duration(self.duration),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Between two renewals: five tries before the deadline (client-go's 2 s of 10 s).
+    fn renew_every(&self) -> Duration {
+        self.renew_deadline / 5
+    }
+
+    /// Reads and writes while standing by: one renewal period each.
+    fn call_timeout(&self) -> Duration {
+        self.renew_every().max(Duration::from_secs(1))
+    }
+}
+
+/// Why a leader stopped leading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Another replica holds the Lease now (or it was deleted).
+    Lost { holder: Option<String> },
+    /// No renewal succeeded within the renew deadline.
+    Lapsed { unrenewed: Duration },
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::Lost {
+                holder: Some(holder),
+            } => {
+                write!(f, "lost the Lease to another replica ({holder})")
+            }
+            Ending::Lost { holder: None } => {
+                write!(f, "lost the Lease (it was deleted or released)")
+            }
+            Ending::Lapsed { unrenewed } => write!(
+                f,
+                "could not renew the Lease for {}, past its renew deadline",
+                humantime::format_duration(Duration::from_millis(unrenewed.as_millis() as u64))
+            ),
+        }
     }
 }
 
 /// This replica's hold on the Lease.
 pub struct Leadership {
-    state: watch::Receiver<bool>,
-    task: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
+    fence: Fence,
+    ended: watch::Receiver<Option<Ending>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
 }
 
-/// Waits until this replica holds the Lease (creating it if needed).
+/// Waits until this replica holds the Lease (creating it if needed). Only an RBAC refusal
+/// ends the wait with an error; anything else is retried.
 pub async fn acquire(
     client: Client,
     config: &LeaseConfig,
-) -> Result<Leadership, LeaseManagerError> {
+    liveness: &Liveness,
+) -> Result<Leadership, WriteError> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
     let mut changes = lease_changes(leases.clone(), &config.name);
     let mut view = LeaseView::new(Instant::now());
@@ -78,18 +152,33 @@ pub async fn acquire(
         "waiting for leadership"
     );
     loop {
-        match view.next(&config.identity, config.duration, Instant::now()) {
-            Next::Take => match take(client.clone(), config).await? {
-                Some(manager) => return Ok(Leadership::hold(manager, config).await),
-                None => view.lost_race(Instant::now()),
-            },
+        let taken = match view.next(&config.identity, config.duration, Instant::now()) {
+            Next::Take => {
+                take(&leases, config, liveness, |lease| {
+                    lease::holder(lease).is_none_or(|h| h == config.identity)
+                })
+                .await?
+            }
             Next::TakeOver(expired) => {
-                if take_over(&leases, config, &expired).await
-                    && let Some(manager) = take(client.clone(), config).await?
-                {
-                    return Ok(Leadership::hold(manager, config).await);
+                let taken = take(&leases, config, liveness, |lease| {
+                    Record::of(lease) == expired
+                })
+                .await?;
+                if taken.is_some() {
+                    tracing::info!(
+                        lease = %config.name,
+                        previous = expired.holder.as_deref().unwrap_or("-"),
+                        "took over a Lease its holder stopped renewing"
+                    );
                 }
-                view.lost_race(Instant::now());
+                taken
+            }
+            Next::TakeIfExpired => {
+                take(&leases, config, liveness, |lease| {
+                    lease::holder(lease).is_none_or(|h| h == config.identity)
+                        || lease::expired_by_timestamps(lease, config.duration)
+                })
+                .await?
             }
             Next::Wait(until) => {
                 let deadline = async {
@@ -99,10 +188,50 @@ pub async fn acquire(
                     }
                 };
                 tokio::select! {
-                    change = changes.next() => apply(&mut view, change),
+                    change = changes.next() => apply(&mut view, change, liveness),
                     _ = deadline => {}
                 }
+                continue;
             }
+        };
+        match taken {
+            Some(held) => return Ok(Leadership::hold(leases, config.clone(), held)),
+            None => view.lost_race(Instant::now()),
+        }
+    }
+}
+
+/// One attempt to take the Lease, if `may_take` accepts it as read now. `None`: not taken
+/// (someone else holds it, or was quicker).
+async fn take(
+    leases: &Api<Lease>,
+    config: &LeaseConfig,
+    liveness: &Liveness,
+    may_take: impl Fn(&Lease) -> bool,
+) -> Result<Option<Held>, WriteError> {
+    let timeout = config.call_timeout();
+    let attempt = async {
+        match lease::read(leases, config, timeout).await? {
+            None => lease::create(leases, config, timeout).await.map(Some),
+            Some(lease) => {
+                liveness.progressed();
+                if may_take(&lease) {
+                    lease::claim(leases, config, &lease, timeout)
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    };
+    match attempt.await {
+        Ok(held) => Ok(held),
+        Err(WriteError::Conflict) => Ok(None),
+        Err(err @ WriteError::Forbidden(_)) => Err(err),
+        Err(err) => {
+            tracing::warn!(error = %err, lease = %config.name, "could not take the Lease");
+            Ok(None)
         }
     }
 }
@@ -116,8 +245,15 @@ fn lease_changes(
     watcher(leases, config).default_backoff().boxed()
 }
 
-fn apply(view: &mut LeaseView, change: Option<Result<watcher::Event<Lease>, watcher::Error>>) {
+fn apply(
+    view: &mut LeaseView,
+    change: Option<Result<watcher::Event<Lease>, watcher::Error>>,
+    liveness: &Liveness,
+) {
     let now = Instant::now();
+    if matches!(change, Some(Ok(_))) {
+        liveness.progressed();
+    }
     match change {
         Some(Ok(watcher::Event::Init)) => view.list_started(),
         Some(Ok(watcher::Event::InitApply(lease) | watcher::Event::Apply(lease))) => {
@@ -138,98 +274,208 @@ fn apply(view: &mut LeaseView, change: Option<Result<watcher::Event<Lease>, watc
     }
 }
 
-/// Takes over a Lease that has gone unrenewed for its duration in one conditional write: only
-/// while it is still the Lease seen expiring (its resourceVersion), so nobody renewed or took it
-/// in between. (The library would clear it first and wait up to a second before taking it,
-/// which hands a released Lease to whichever candidate watches, such as the dead leader's
-/// restarted container.) True if this replica now holds it.
-async fn take_over(leases: &Api<Lease>, config: &LeaseConfig, expired: &Record) -> bool {
-    let lease = match leases.get_opt(&config.name).await {
-        Ok(Some(lease)) if Record::of(&lease) == *expired => lease,
-        Ok(_) => return false,
-        Err(err) => {
-            tracing::warn!(error = %err, lease = %config.name, "could not read the Lease");
-            return false;
-        }
-    };
-    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-    let transitions = lease.spec.and_then(|s| s.lease_transitions).unwrap_or(0) + 1;
-    let patch = json!({
-        "metadata": {"resourceVersion": lease.metadata.resource_version},
-        "spec": {
-            "holderIdentity": config.identity,
-            "acquireTime": now,
-            "renewTime": now,
-            "leaseDurationSeconds": config.duration.as_secs().max(2),
-            "leaseTransitions": transitions,
-        },
-    });
-    // The library's field manager for this identity, so its renewals own the same fields.
-    let params = PatchParams {
-        field_manager: Some(format!("kube-lease-manager-{}", config.identity)),
-        ..PatchParams::default()
-    };
-    match leases
-        .patch(&config.name, &params, &Patch::Merge(&patch))
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(
-                lease = %config.name,
-                previous = expired.holder.as_deref().unwrap_or("-"),
-                "took over a Lease its holder stopped renewing"
-            );
-            true
-        }
-        Err(kube::Error::Api(status)) if status.is_conflict() => false,
-        Err(err) => {
-            tracing::warn!(error = %err, lease = %config.name, "could not take over the Lease");
-            false
-        }
-    }
-}
-
-/// One attempt to take the Lease: `Some` with the manager that now holds it.
-async fn take(
-    client: Client,
-    config: &LeaseConfig,
-) -> Result<Option<LeaseManager>, LeaseManagerError> {
-    // A new manager reads the Lease afresh (one reused would trust what it read before).
-    let manager = config.manager(client).await?;
-    match tokio::time::timeout(TAKE_TIMEOUT, manager.changed()).await {
-        Ok(Ok(true)) => Ok(Some(manager)),
-        Ok(Ok(false)) | Err(_) => Ok(None),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, lease = %config.name, "could not take the Lease");
-            Ok(None)
-        }
-    }
-}
-
 impl Leadership {
-    /// Keeps the Lease `manager` holds renewed from now on.
-    async fn hold(manager: LeaseManager, config: &LeaseConfig) -> Leadership {
+    /// Keeps the Lease renewed from now on.
+    fn hold(leases: Api<Lease>, config: LeaseConfig, held: Held) -> Leadership {
         tracing::info!(identity = %config.identity, "this replica is the leader");
-        let (state, task) = manager.watch().await;
-        Leadership { state, task }
+        let fence = Fence::closed();
+        fence.extend_to(held.renewed_at + config.renew_deadline);
+        let (ended_tx, ended) = watch::channel(None);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(keep(leases, config, held, fence.clone(), ended_tx, stopped));
+        Leadership {
+            fence,
+            ended,
+            stop: Some(stop),
+            task,
+        }
     }
 
-    /// Resolves when the Lease is lost (another replica took it, or it could not be renewed).
-    pub async fn lost(&mut self) {
-        while *self.state.borrow_and_update() {
-            if self.state.changed().await.is_err() {
-                return;
+    /// What the Twilio client must check: passed once this replica may no longer lead.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
+    }
+
+    /// Resolves when this replica stops leading: the Lease taken, or not renewed in time.
+    pub async fn ended(&mut self) -> Ending {
+        match self.ended.wait_for(Option::is_some).await {
+            Ok(ending) => ending.clone().expect("waited for Some"),
+            // The renewal task is gone without a word (it panicked): nothing renews any more.
+            Err(_) => {
+                self.fence.close();
+                Ending::Lapsed {
+                    unrenewed: Duration::ZERO,
+                }
             }
         }
     }
 
     /// Gives the Lease up, so a standby takes over at once instead of after it expires.
-    pub async fn release(self) {
-        drop(self.state);
-        match self.task.await {
-            Ok(Ok(_)) => tracing::info!("released the Lease"),
-            Ok(Err(err)) => tracing::warn!(error = %err, "could not release the Lease"),
-            Err(err) => tracing::warn!(error = %err, "the Lease task failed"),
+    pub async fn release(mut self) {
+        self.fence.close();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+        if let Err(err) = self.task.await {
+            tracing::warn!(error = %err, "the Lease task failed");
+        }
+    }
+}
+
+/// Renews the Lease until told to release it, it is taken, or the renew deadline passes.
+async fn keep(
+    leases: Api<Lease>,
+    config: LeaseConfig,
+    mut held: Held,
+    fence: Fence,
+    ended: watch::Sender<Option<Ending>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let end = |ending: Ending| {
+        fence.close();
+        let _ = ended.send(Some(ending));
+    };
+    let mut next = held.renewed_at + config.renew_every();
+    loop {
+        let deadline = held.renewed_at + config.renew_deadline;
+        tokio::select! {
+            biased;
+            _ = &mut stop => {
+                release(&leases, &config, &held).await;
+                return;
+            }
+            // A retry never waits past the deadline: the replica stops the moment it passes.
+            _ = tokio::time::sleep_until(next.min(deadline).into()) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return end(Ending::Lapsed {
+                unrenewed: now - held.renewed_at,
+            });
+        }
+        // No attempt outlives the deadline: past it this replica has stopped acting.
+        match lease::renew(&leases, &config, &held, deadline - now).await {
+            Ok(renewed) => {
+                held = renewed;
+                fence.extend_to(held.renewed_at + config.renew_deadline);
+                next = held.renewed_at + config.renew_every();
+            }
+            Err(WriteError::Conflict) => {
+                // Changed since this replica's last write: taken, or an earlier renewal whose
+                // answer was lost landed after all.
+                match lease::read(
+                    &leases,
+                    &config,
+                    deadline.saturating_duration_since(Instant::now()),
+                )
+                .await
+                {
+                    Ok(Some(lease)) if lease::holder(&lease) == Some(config.identity.as_str()) => {
+                        held.version = lease.resource_version().unwrap_or_default();
+                        next = Instant::now();
+                    }
+                    Ok(lease) => {
+                        let holder = lease.as_ref().and_then(lease::holder).map(str::to_string);
+                        return end(Ending::Lost { holder });
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, lease = %config.name, "could not read the Lease after a conflict");
+                        next = Instant::now() + config.renew_every() / 2;
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    lease = %config.name,
+                    unrenewed_ms = held.renewed_at.elapsed().as_millis() as u64,
+                    deadline_ms = config.renew_deadline.as_millis() as u64,
+                    "could not renew the Lease; retrying until the renew deadline"
+                );
+                next = Instant::now() + config.renew_every() / 2;
+            }
+        }
+    }
+}
+
+/// Gives the Lease up, if this replica still holds the version it wrote last.
+async fn release(leases: &Api<Lease>, config: &LeaseConfig, held: &Held) {
+    match lease::release(leases, config, held, config.call_timeout()).await {
+        Ok(()) => tracing::info!("released the Lease"),
+        Err(WriteError::Conflict) => {
+            tracing::info!("did not release the Lease: it changed since this replica renewed it")
+        }
+        Err(err) => tracing::warn!(error = %err, "could not release the Lease"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(duration: u64, deadline_ms: u64) -> LeaseConfig {
+        LeaseConfig {
+            name: "senderops".into(),
+            namespace: "default".into(),
+            identity: "a".into(),
+            duration: Duration::from_secs(duration),
+            renew_deadline: Duration::from_millis(deadline_ms),
+        }
+    }
+
+    #[test]
+    fn the_default_deadline_is_two_thirds_leaving_a_second() {
+        let deadline = LeaseConfig::default_renew_deadline;
+        assert_eq!(deadline(Duration::from_secs(15)), Duration::from_secs(10));
+        assert_eq!(deadline(Duration::from_secs(3)), Duration::from_secs(2));
+        assert_eq!(deadline(Duration::from_secs(2)), Duration::from_secs(1));
+        for seconds in 2..100 {
+            let duration = Duration::from_secs(seconds);
+            let mut config = config(seconds, 0);
+            config.renew_deadline = deadline(duration);
+            assert_eq!(config.validate(), Ok(()), "{seconds} s");
+        }
+    }
+
+    #[test]
+    fn durations_that_leave_no_margin_are_refused() {
+        assert_eq!(config(15, 10_000).validate(), Ok(()));
+        assert_eq!(config(15, 14_000).validate(), Ok(()));
+        let err = config(15, 14_500).validate().unwrap_err();
+        assert!(
+            err.contains("at least 1s shorter than --lease-duration 15s"),
+            "{err}"
+        );
+        let err = config(15, 15_000).validate().unwrap_err();
+        assert!(err.contains("--lease-renew-deadline 15s"), "{err}");
+        let err = config(15, 400).validate().unwrap_err();
+        assert!(err.contains("at least 500ms"), "{err}");
+        let mut fractional = config(15, 10_000);
+        fractional.duration = Duration::from_millis(15_500);
+        assert!(fractional.validate().unwrap_err().contains("whole seconds"));
+        assert!(
+            config(1, 500)
+                .validate()
+                .unwrap_err()
+                .contains("at least 2s")
+        );
+    }
+
+    #[test]
+    fn an_ending_says_what_happened() {
+        assert_eq!(
+            Ending::Lost {
+                holder: Some("b".into())
+            }
+            .to_string(),
+            "lost the Lease to another replica (b)"
+        );
+        assert_eq!(
+            Ending::Lapsed {
+                unrenewed: Duration::from_millis(10_004)
+            }
+            .to_string(),
+            "could not renew the Lease for 10s 4ms, past its renew deadline"
+        );
     }
 }

@@ -45,6 +45,8 @@ pub enum Next {
     Take,
     /// Take over this Lease, held by another replica that has not renewed it for its duration.
     TakeOver(Record),
+    /// Without a watch: take the Lease if it is free, or expired by its own timestamps.
+    TakeIfExpired,
     /// Wait for a change of the Lease, or until this moment (then decide again).
     Wait(Option<Instant>),
 }
@@ -115,11 +117,10 @@ impl LeaseView {
             return Next::Wait(Some(not_before));
         }
         if let Some(since) = self.blind_since {
-            // Every third of a duration, as the holder renews: the library then takes a Lease
-            // that is free or expired by its timestamps.
+            // Every third of a duration: a Lease free or expired by its own timestamps.
             let retry = since + default_duration / 3;
             return if retry <= now {
-                Next::Take
+                Next::TakeIfExpired
             } else {
                 Next::Wait(Some(retry))
             };
@@ -283,6 +284,9 @@ mod tests {
             view.next(ME, DURATION, now),
             Next::Wait(Some(now + DURATION / 3))
         );
-        assert_eq!(view.next(ME, DURATION, now + DURATION / 3), Next::Take);
+        assert_eq!(
+            view.next(ME, DURATION, now + DURATION / 3),
+            Next::TakeIfExpired
+        );
     }
 }

@@ -24,6 +24,7 @@ use super::models::{
     VerificationCode, is_valid_sender_sid,
 };
 use super::retry::RetryPolicy;
+use crate::leader::{Fence, Fenced};
 
 /// Route templates, as traced (the SID goes in its own field).
 const ROUTE_LIST: &str = "/v2/Channels/Senders";
@@ -109,6 +110,9 @@ pub struct ClientConfig {
     pub list_page_size: u32,
     /// Told about every attempt (metrics).
     pub observer: Observer,
+    /// No request starts past it, and one in flight is dropped when it is reached: a leader's
+    /// renew deadline (open without leader election).
+    pub fence: Fence,
 }
 
 impl Default for ClientConfig {
@@ -126,6 +130,7 @@ impl Default for ClientConfig {
             budget: BudgetConfig::default(),
             list_page_size: 100,
             observer: Observer::default(),
+            fence: Fence::open(),
         }
     }
 }
@@ -219,6 +224,7 @@ pub struct SendersClient {
     budget: RequestBudget,
     list_page_size: u32,
     observer: Observer,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for SendersClient {
@@ -271,6 +277,7 @@ impl SendersClient {
             budget,
             list_page_size: config.list_page_size.clamp(1, 1000),
             observer: config.observer.clone(),
+            fence: config.fence.clone(),
         })
     }
 
@@ -536,6 +543,8 @@ impl SendersClient {
             sid = call.sid.unwrap_or(""),
         );
         let should_retry = |err: &TwilioError| match call.replay {
+            // This replica may no longer lead: nothing more goes out.
+            _ if matches!(err, TwilioError::Fenced) => false,
             // A garbled or oversized answer would most likely come back the same at once.
             Replay::Safe => {
                 err.is_retryable()
@@ -615,6 +624,10 @@ impl SendersClient {
                 observer.budget_wait(queued.elapsed());
             }
         }
+        // Checked after the wait for the budget, which may have outlasted the fence.
+        if self.fence.is_passed() {
+            return (Err(TwilioError::Fenced), Duration::ZERO);
+        }
         let started = tokio::time::Instant::now();
         let mut request = self
             .http
@@ -629,18 +642,28 @@ impl SendersClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.json.clone());
         }
-        let outcome = async {
-            let response = request.send().await.map_err(transport_error)?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let bytes = read_body(response, MAX_RESPONSE_BYTES).await?;
-            Ok::<_, TwilioError>((status, retry_after, bytes))
+        let outcome = self
+            .fence
+            .guard(async {
+                let response = request.send().await.map_err(transport_error)?;
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                let bytes = read_body(response, MAX_RESPONSE_BYTES).await?;
+                Ok::<_, TwilioError>((status, retry_after, bytes))
+            })
+            .await
+            .unwrap_or_else(|fenced| match fenced {
+                Fenced::BeforeStart => Err(TwilioError::Fenced),
+                // Dropped on the way: Twilio may have acted on it, as after a timeout.
+                Fenced::InFlight => Err(TwilioError::Timeout),
+            });
+        if matches!(outcome, Err(TwilioError::Fenced)) {
+            return (outcome, Duration::ZERO);
         }
-        .await;
         let elapsed = started.elapsed();
         if let Some(observer) = &self.observer.0 {
             let result = match &outcome {

@@ -40,6 +40,13 @@ pub enum TwilioError {
     /// No complete answer within the per-request timeout. The request may have been processed.
     #[error("request to Twilio timed out")]
     Timeout,
+    /// Not sent: this replica's Lease went unrenewed past its renew deadline, so it may no
+    /// longer lead (see `leader::fence`).
+    #[error(
+        "request to Twilio not sent: this replica did not renew its leader Lease within the \
+         renew deadline and may no longer lead"
+    )]
+    Fenced,
     /// The connection could not be established, so the request was never sent.
     #[error("could not connect to Twilio: {0}")]
     Connect(String),
@@ -230,7 +237,7 @@ impl TwilioError {
             Self::InvalidConfig(text) => Self::InvalidConfig(scrub(text)),
             Self::InvalidArgument(text) => Self::InvalidArgument(scrub(text)),
             Self::Pagination(text) => Self::Pagination(scrub(text)),
-            Self::Timeout | Self::ResponseTooLarge { .. } => self,
+            Self::Timeout | Self::Fenced | Self::ResponseTooLarge { .. } => self,
         }
     }
 
@@ -328,6 +335,7 @@ impl TwilioError {
             // A garbled success body or a pagination loop is Twilio's or a proxy's hiccup:
             // trying again later is all the caller can do.
             Self::Timeout
+            | Self::Fenced
             | Self::Connect(_)
             | Self::Transport(_)
             | Self::Decode(_)
@@ -369,7 +377,7 @@ impl TwilioError {
             Self::Api {
                 http_status, code, ..
             } => *http_status == 429 || *http_status == 503 || *code == Some(20429),
-            Self::Connect(_) => true,
+            Self::Connect(_) | Self::Fenced => true,
             _ => false,
         }
     }
@@ -429,6 +437,9 @@ impl TwilioError {
                  to Twilio if this persists"
                     .to_string()
             }
+            (Self::Fenced, _) => "Not sent: this replica may no longer lead; the replica \
+                                  holding the Lease takes over"
+                .to_string(),
             (Self::Connect(_), _) | (Self::Transport(_), _) => format!(
                 "Could not reach Twilio ({self}): check egress, proxy settings and the client's \
                  base URL"

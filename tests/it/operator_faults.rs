@@ -376,7 +376,7 @@ async fn an_operator_held_within_the_accounts_limit_is_never_throttled() {
 }
 
 /// What a leader logs when it loses the Lease, before it exits to restart as a standby.
-const LEASE_LOST: &str = "lost the Lease to another replica; exiting";
+const LEASE_LOST: &str = "stopped leading: lost the Lease to another replica";
 
 /// The pid in the Lease holder's identity (`host-PID` outside a pod).
 async fn lease_holder(f: &Fixture) -> Option<u32> {
