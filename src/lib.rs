@@ -4,6 +4,7 @@ pub mod api;
 pub mod controller;
 mod error;
 pub mod export;
+pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;

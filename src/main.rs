@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use senderops::api::DeletionPolicy;
-use senderops::controller::{self, Settings, pacing::Pacing};
+use senderops::controller::{self, KubeClients, Settings, pacing::Pacing};
 use senderops::export;
-use senderops::leader::{self, LeaseConfig};
+use senderops::health::Liveness;
+use senderops::leader::{self, Fence, Leadership, LeaseConfig};
 use senderops::metrics::{self, Metrics};
 use senderops::telemetry::{self, LogFormat};
 use senderops::twilio::{
@@ -194,9 +195,24 @@ struct RunArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     batched_refresh: bool,
 
-    /// Per-request timeout for Twilio calls.
+    /// Per-request timeout for Twilio calls. A leader's calls also end at its renew deadline.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     twilio_timeout: Duration,
+
+    /// Per-request timeout for Kubernetes API calls other than watches (reads, status and
+    /// finalizer writes, Events, the Lease).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    kube_timeout: Duration,
+
+    /// The longest one reconcile may run; past it, it is dropped where it stands and retried
+    /// with backoff (every step is safe to repeat).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    reconcile_timeout: Duration,
+
+    /// `/healthz` fails after this long without progress: the active replica's workers not
+    /// answering a probe through their queue, or a standby not seeing its Lease.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    progress_deadline: Duration,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -223,12 +239,52 @@ struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
 
-    /// A leader that has not renewed its Lease for this long is replaced.
+    /// A leader that has not renewed its Lease for this long is replaced (whole seconds).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     lease_duration: Duration,
+
+    /// A leader that has not renewed its Lease for this long stops calling Twilio and exits,
+    /// before a standby may take over; at least 1s shorter than --lease-duration (default: two
+    /// thirds of it, 10s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lease_renew_deadline: Option<Duration>,
 }
 
 impl RunArgs {
+    /// The Lease this replica competes for.
+    fn lease(&self) -> LeaseConfig {
+        LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity: lease_identity(),
+            duration: self.lease_duration,
+            renew_deadline: self
+                .lease_renew_deadline
+                .unwrap_or_else(|| LeaseConfig::default_renew_deadline(self.lease_duration)),
+        }
+    }
+
+    /// The flags checked against each other; `Err` names the flag to change.
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("--twilio-timeout", self.twilio_timeout),
+            ("--kube-timeout", self.kube_timeout),
+            ("--reconcile-timeout", self.reconcile_timeout),
+        ];
+        for (flag, value) in positive {
+            if value.is_zero() {
+                return Err(format!("{flag} must be longer than 0s"));
+            }
+        }
+        if self.progress_deadline < Duration::from_secs(1) {
+            return Err("--progress-deadline must be at least 1s".into());
+        }
+        if self.leader_election {
+            self.lease().validate()?;
+        }
+        Ok(())
+    }
+
     /// Twilio's hosts, or all of them at `--twilio-api-url`.
     fn twilio_hosts(&self) -> ClientConfig {
         match &self.twilio_api_url {
@@ -275,6 +331,7 @@ impl RunArgs {
                 per_day: self.code_resends_per_day,
             },
             reconcile_request_interval: self.reconcile_request_interval,
+            reconcile_timeout: self.reconcile_timeout,
             instance: Some(identity()),
             ..Settings::default()
         }
@@ -335,14 +392,20 @@ async fn requested(mut shutdown: watch::Receiver<bool>) {
 
 async fn run(args: RunArgs) -> ExitCode {
     telemetry::init(args.log_format);
+    if let Err(problem) = args.validate() {
+        tracing::error!("{problem}");
+        return ExitCode::FAILURE;
+    }
     // reqwest and kube both use rustls; the process picks one crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let metrics = Arc::new(Metrics::new());
-    let settings = args.settings(&metrics);
+    let liveness = Arc::new(Liveness::new(args.progress_deadline));
+    let mut settings = args.settings(&metrics);
     let shutdown = shutdown_flag();
 
     let server = match metrics::serve(
         metrics.clone(),
+        liveness.clone(),
         args.metrics_addr,
         requested(shutdown.clone()),
     )
@@ -357,8 +420,8 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match kube_client().await {
-        Ok(client) => client,
+    let clients = match kube_clients(args.kube_timeout).await {
+        Ok(clients) => clients,
         Err(err) => {
             tracing::error!(
                 error = %err,
@@ -369,7 +432,7 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     if let Err(err) = controller::preflight(
-        &client,
+        &clients.calls,
         settings.namespace.as_deref(),
         settings.selector.as_deref(),
     )
@@ -380,18 +443,16 @@ async fn run(args: RunArgs) -> ExitCode {
     }
     metrics.set_ready(true);
     // Leader or standby: an uninstall (the CRD deleted) makes every replica unready, not exit.
-    tokio::spawn(controller::watch_crd(client.clone(), metrics.clone()));
+    tokio::spawn(controller::watch_crd(
+        clients.calls.clone(),
+        metrics.clone(),
+    ));
 
     let mut leadership = None;
     if args.leader_election {
-        let lease = LeaseConfig {
-            name: args.lease_name.clone(),
-            namespace: args.lease_namespace.clone(),
-            identity: lease_identity(),
-            duration: args.lease_duration,
-        };
+        let lease = args.lease();
         tokio::select! {
-            acquired = leader::acquire(client.clone(), &lease) => match acquired {
+            acquired = leader::acquire(clients.watches.clone(), &lease, &liveness) => match acquired {
                 Ok(held) => leadership = Some(held),
                 Err(err) => {
                     tracing::error!(error = %err, lease = %lease.name, "leader election failed");
@@ -404,6 +465,12 @@ async fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    // From here on the Twilio client stops at the leader's renew deadline.
+    let fence = leadership
+        .as_ref()
+        .map_or_else(Fence::open, Leadership::fence);
+    settings.twilio.fence = fence.clone();
+    liveness.leading(fence);
     metrics.set_leader(true);
     tracing::info!(
         namespace = settings.namespace.as_deref().unwrap_or("(all)"),
@@ -414,22 +481,29 @@ async fn run(args: RunArgs) -> ExitCode {
         "senderops started"
     );
 
-    // A signal stops the controller gracefully (in-flight reconciles finish). Losing the Lease
-    // drops it at once: its reconciles are aborted, because another replica now leads.
-    let lease_lost = async {
+    // A signal stops the controller gracefully (in-flight reconciles finish). Leadership ending
+    // (the Lease taken, or not renewed within its deadline) drops it at once: its reconciles
+    // are aborted, and the fence already keeps them from Twilio.
+    let leadership_ended = async {
         match leadership.as_mut() {
-            Some(held) => held.lost().await,
+            Some(held) => held.ended().await,
             None => std::future::pending().await,
         }
     };
-    let lost = tokio::select! {
-        _ = controller::run(client, settings, metrics.clone(), requested(shutdown.clone())) => false,
-        _ = lease_lost => true,
+    let ended = tokio::select! {
+        _ = controller::run(
+            clients,
+            settings,
+            metrics.clone(),
+            liveness.clone(),
+            requested(shutdown.clone()),
+        ) => None,
+        ending = leadership_ended => Some(ending),
     };
     metrics.set_leader(false);
-    if lost {
+    if let Some(ending) = ended {
         tracing::error!(
-            "lost the Lease to another replica; exiting so that this one restarts as a standby"
+            "stopped leading: {ending}; exiting so that this replica restarts as a standby"
         );
         return ExitCode::FAILURE;
     }
@@ -474,11 +548,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The API server client, from the kubeconfig or the in-cluster config as
+/// The API server clients, from the kubeconfig or the in-cluster config as
 /// `kube::Client::try_default` makes it, sending a User-Agent that names the operator: kube-rs
 /// sends none, and without one an audit log or an API server log cannot tell the operator's
 /// requests from those of any other client with the same credentials.
-async fn kube_client() -> Result<kube::Client, kube::Error> {
+///
+/// Two clients: a read timeout would end every watch that stays quiet for that long, so only
+/// the watches' client goes without one.
+async fn kube_clients(timeout: Duration) -> Result<KubeClients, kube::Error> {
     let mut config = kube::Config::infer()
         .await
         .map_err(kube::Error::InferConfig)?;
@@ -486,7 +563,16 @@ async fn kube_client() -> Result<kube::Client, kube::Error> {
         reqwest::header::USER_AGENT,
         reqwest::header::HeaderValue::from_static(concat!("senderops/", env!("CARGO_PKG_VERSION"))),
     ));
-    kube::Client::try_from(config)
+    let watches = kube::Client::try_from(config.clone())?;
+    // Each phase of a call (connecting with TLS, sending, every wait for the answer's bytes)
+    // within the timeout: a silent API server fails a call instead of holding it for ever.
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    // The timeout counts from the request, not from when its pooled connection went idle.
+    config.reset_reader_on_write = true;
+    let calls = kube::Client::try_from(config)?;
+    Ok(KubeClients { watches, calls })
 }
 
 #[cfg(test)]
@@ -523,6 +609,58 @@ mod tests {
         assert!(!args.leader_election);
         assert_eq!(args.lease_name, "senderops");
         assert_eq!(args.lease_duration, Duration::from_secs(15));
+        assert_eq!(args.lease().renew_deadline, Duration::from_secs(10));
+        assert_eq!(args.kube_timeout, Duration::from_secs(10));
+        assert_eq!(settings.reconcile_timeout, Duration::from_secs(120));
+        assert_eq!(args.progress_deadline, Duration::from_secs(120));
+        assert_eq!(args.validate(), Ok(()));
+    }
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let argv = ["senderops", "run"].iter().chain(flags);
+        match Cli::parse_from(argv).command {
+            Command::Run(args) => *args,
+            _ => panic!("`run` parses as Run"),
+        }
+    }
+
+    #[test]
+    fn the_lease_flags_are_checked_against_each_other_with_leader_election_only() {
+        let tight = [
+            "--lease-duration",
+            "15s",
+            "--lease-renew-deadline",
+            "14500ms",
+        ];
+        assert_eq!(run_args(&tight).validate(), Ok(()), "no leader election");
+        let with_election: Vec<&str> = tight.iter().copied().chain(["--leader-election"]).collect();
+        let err = run_args(&with_election).validate().unwrap_err();
+        assert!(
+            err.contains("--lease-renew-deadline 14s 500ms must be at least 1s shorter"),
+            "{err}"
+        );
+        let short = ["--leader-election", "--lease-duration", "3s"];
+        assert_eq!(
+            run_args(&short).validate(),
+            Ok(()),
+            "the default deadline follows"
+        );
+        assert_eq!(
+            run_args(&short).lease().renew_deadline,
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn timeouts_of_zero_are_refused() {
+        for flag in ["--twilio-timeout", "--kube-timeout", "--reconcile-timeout"] {
+            let err = run_args(&[flag, "0s"]).validate().unwrap_err();
+            assert!(err.contains(flag), "{err}");
+        }
+        let err = run_args(&["--progress-deadline", "500ms"])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("--progress-deadline"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ use prometheus_client::registry::Registry;
 
 use crate::api::WhatsAppSender;
 use crate::api::condition_type::STALLED;
+use crate::health::Liveness;
 use crate::twilio::RequestObserver;
 
 /// Everything the operator measures. Cheap to share (`Arc`).
@@ -329,6 +330,7 @@ impl TapSet for Gauge<i64> {
 /// the bound address (port 0 picks a free one).
 pub async fn serve(
     metrics: Arc<Metrics>,
+    liveness: Arc<Liveness>,
     addr: SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -336,9 +338,13 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics_page))
-        .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(
+            Router::new()
+                .route("/healthz", get(healthz))
+                .with_state(liveness),
+        );
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
@@ -358,6 +364,17 @@ async fn metrics_page(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse 
         )],
         metrics.render(),
     )
+}
+
+/// 503 with the reason when the process has stopped making progress (see [`Liveness`]).
+async fn healthz(State(liveness): State<Arc<Liveness>>) -> impl IntoResponse {
+    match liveness.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(why) => {
+            tracing::warn!(reason = %why, "failing the liveness probe");
+            (StatusCode::SERVICE_UNAVAILABLE, why)
+        }
+    }
 }
 
 async fn readyz(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {

@@ -14,6 +14,7 @@ mod credentials;
 pub mod diff;
 mod events;
 mod lists;
+mod liveness;
 mod otp;
 pub mod pacing;
 mod reconcile;
@@ -45,6 +46,7 @@ pub use uninstall::watch_crd;
 
 use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
+use crate::health::{self, Liveness};
 use crate::metrics::Metrics;
 use crate::twilio::{ClientConfig, SendersClient};
 use credentials::{AccountCheck, CredentialsProblem};
@@ -111,8 +113,28 @@ pub struct Settings {
     /// The least time between two reconciles of one sender that a new value of
     /// `senderops.io/reconcile-requested-at` may force.
     pub reconcile_request_interval: Duration,
+    /// The longest one reconcile may run before it is dropped and retried.
+    pub reconcile_timeout: Duration,
     /// Names this operator instance in Events.
     pub instance: Option<String>,
+}
+
+/// The operator's two API server clients. A watch streams for as long as it lasts, so only
+/// the watches' client goes without a read timeout; every other call has one.
+#[derive(Clone)]
+pub struct KubeClients {
+    pub watches: Client,
+    pub calls: Client,
+}
+
+impl KubeClients {
+    /// One client for both (tests, and callers that set no timeouts).
+    pub fn single(client: Client) -> KubeClients {
+        KubeClients {
+            watches: client.clone(),
+            calls: client,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -131,6 +153,7 @@ impl Default for Settings {
             registration_interval: DEFAULT_REGISTRATION_INTERVAL,
             code_resends: resends::ResendLimits::default(),
             reconcile_request_interval: Duration::from_secs(10),
+            reconcile_timeout: Duration::from_secs(120),
             instance: None,
         }
     }
@@ -345,17 +368,22 @@ pub async fn preflight(
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
 pub async fn run(
-    client: Client,
+    clients: KubeClients,
     settings: Settings,
     metrics: Arc<Metrics>,
+    liveness: Arc<Liveness>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (wake_tx, wake_rx) = mpsc::unbounded_channel();
     let (sender_store, sender_writer) = reflector::store();
     metrics.watch_senders(sender_store.clone());
-    let ctx = Arc::new(context(client.clone(), settings, metrics, wake_tx));
-    let senders = watch_senders(&ctx, sender_writer);
-    let secret_changes = watch_secrets(&ctx);
+    let probes = tokio::spawn(liveness::probe(
+        wake_tx.clone(),
+        health::probe_interval(liveness.deadline()),
+    ));
+    let ctx = Arc::new(context(clients.calls, settings, metrics, wake_tx));
+    let senders = watch_senders(&ctx, clients.watches.clone(), sender_writer);
+    let secret_changes = watch_secrets(&ctx, clients.watches);
     let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
         rx.recv().await.map(|key| (key, rx))
     });
@@ -378,17 +406,25 @@ pub async fn run(
         .with_config(config)
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok(_) => {}
-                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
-                Err(controller::Error::ObjectNotFound(obj)) => {
-                    tracing::debug!(%obj, "sender gone before its reconcile")
+        .for_each(|result| {
+            let liveness = liveness.clone();
+            async move {
+                match result {
+                    Ok(_) => liveness.progressed(),
+                    // Logged by error_policy; a failed reconcile is still the workers at work.
+                    Err(controller::Error::ReconcilerFailed(..)) => liveness.progressed(),
+                    Err(controller::Error::ObjectNotFound(obj)) if liveness::is_probe(&obj) => {
+                        liveness.progressed()
+                    }
+                    Err(controller::Error::ObjectNotFound(obj)) => {
+                        tracing::debug!(%obj, "sender gone before its reconcile")
+                    }
+                    Err(err) => tracing::warn!(error = %err, "controller error"),
                 }
-                Err(err) => tracing::warn!(error = %err, "controller error"),
             }
         })
         .await;
+    probes.abort();
 }
 
 fn context(
@@ -430,11 +466,12 @@ fn context(
 /// reconcile.
 fn watch_senders(
     ctx: &Arc<Context>,
+    client: Client,
     writer: reflector::store::Writer<WhatsAppSender>,
 ) -> impl futures::Stream<Item = Result<WhatsAppSender, watcher::Error>> + Send + use<> {
     let api: Api<WhatsAppSender> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
-        None => Api::all(ctx.kube.clone()),
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
     };
     let mut config = watcher::Config::default();
     if let Some(selector) = &ctx.settings.selector {
@@ -456,10 +493,13 @@ fn watch_senders(
 
 /// The senders to reconcile because a Secret they read changed. Metadata only, and only the
 /// versions of Secrets that senders read are kept.
-fn watch_secrets(ctx: &Arc<Context>) -> impl futures::Stream<Item = SenderKey> + Send + use<> {
+fn watch_secrets(
+    ctx: &Arc<Context>,
+    client: Client,
+) -> impl futures::Stream<Item = SenderKey> + Send + use<> {
     let api: Api<PartialObjectMeta<Secret>> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
-        None => Api::all(ctx.kube.clone()),
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
     };
     let ctx = ctx.clone();
     watcher(api, watcher::Config::default())

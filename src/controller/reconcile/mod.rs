@@ -124,11 +124,11 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
             finalizer::Event::Cleanup(obj) => (obj, true),
         };
         let mut run = Run::new(&ctx, &api, &obj);
-        let result = if deleting {
-            cleanup::run(&mut run).await
-        } else {
-            apply(&mut run).await.map_err(NotDone::Failed)
-        };
+        let limit = ctx.settings.reconcile_timeout;
+        // Dropped where it stands past the limit; what it concluded so far is kept.
+        let result = tokio::time::timeout(limit, work(&mut run, deleting))
+            .await
+            .unwrap_or(Err(NotDone::Failed(Error::ReconcileTimeout(limit))));
         *concluded.lock().unwrap_or_else(|p| p.into_inner()) = run.conclusion;
         result
     })
@@ -156,6 +156,15 @@ pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Ac
         result.as_ref().err().map(Error::metric_label),
     );
     result
+}
+
+/// The phases of an object that exists, or the cleanup of one being deleted.
+async fn work(run: &mut Run<'_>, deleting: bool) -> std::result::Result<Action, NotDone> {
+    if deleting {
+        cleanup::run(run).await
+    } else {
+        apply(run).await.map_err(NotDone::Failed)
+    }
 }
 
 /// How long a reconcile forced by a new `senderops.io/reconcile-requested-at` value must wait:
