@@ -26,6 +26,8 @@ mod hostile_manifests;
 mod hostile_parsing;
 mod hostile_requests;
 mod image_push;
+mod leader_partition;
+mod liveness;
 mod monitoring;
 mod operator_disruptions;
 mod operator_failures;

@@ -345,11 +345,25 @@ impl Fixture {
         sim: Sim,
         extra: &[&str],
     ) -> Fixture {
+        let twilio_url = sim.base_url();
+        Self::on_plane_through(plane, kubeconfig, &twilio_url, ns, sim, extra).await
+    }
+
+    /// [`Fixture::on_plane_via`] whose operator reaches the simulator at `twilio_url` (a relay
+    /// in front of it, say).
+    pub async fn on_plane_through(
+        plane: &'static ControlPlane,
+        kubeconfig: &Path,
+        twilio_url: &str,
+        ns: &str,
+        sim: Sim,
+        extra: &[&str],
+    ) -> Fixture {
         let ns = ns.to_string();
         let client = plane.client().await;
         let fixture = Fixture {
             plane,
-            operator: Operator::start_with_kubeconfig(kubeconfig, &ns, &sim.base_url(), extra),
+            operator: Operator::start_with_kubeconfig(kubeconfig, &ns, twilio_url, extra),
             senders: Api::namespaced(client.clone(), &ns),
             secrets: Api::namespaced(client.clone(), &ns),
             client,
