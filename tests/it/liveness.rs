@@ -138,3 +138,44 @@ async fn an_idle_leader_and_its_standby_stay_healthy() {
     );
     let ((), ()) = (a, b);
 }
+
+/// `--reconcile-timeout`: a reconcile held by a slow Twilio call past it is dropped and
+/// retried with backoff, freeing its worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_past_its_deadline_is_dropped_and_retried() {
+    let sim = Sim::start().await;
+    let f = Fixture::with_sim(
+        "reconcile-deadline",
+        sim,
+        &["--twilio-timeout", "1m", "--reconcile-timeout", "1s"],
+    )
+    .await;
+    f.sim.faults(json!({"latency_ms": 3000})).await;
+    f.sim.number("+15005550902", "auto_verify").await;
+    f.apply("slow", spec("+15005550902", json!({}))).await;
+    let applied = Instant::now();
+    let line = Wait::until("the reconcile to be dropped at its deadline")
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(50))
+        .poll_ok(async || {
+            f.operator
+                .log()
+                .lines()
+                .find(|l| l.contains("reconcile failed") && l.contains("reconcile_timeout"))
+                .map(str::to_string)
+                .ok_or("no reconcile dropped yet")
+        })
+        .await;
+    assert!(
+        line.contains("the reconcile did not finish within 1s"),
+        "{line}"
+    );
+    assert!(
+        applied.elapsed() < Duration::from_secs(3),
+        "dropped at 1 s, not when the 3 s call ended: {:.1?}",
+        applied.elapsed()
+    );
+    // Twilio fast again: the retried reconcile gets through.
+    f.sim.faults(json!({})).await;
+    f.wait_ready("slow").await;
+}
