@@ -211,6 +211,10 @@ fn every_flag_default_the_readme_names_is_the_one_run_help_prints() {
         "--lease-duration",
         "--registration-interval",
         "--display-name-check",
+        "--twilio-timeout",
+        "--kube-timeout",
+        "--reconcile-timeout",
+        "--progress-deadline",
     ] {
         assert!(
             readme.contains_key(flag),

@@ -16,9 +16,15 @@ const REFUSES_WITHIN: Duration = Duration::from_secs(20);
 
 /// Runs `senderops run` with `kubeconfig` until it exits; panics if it keeps running.
 fn run_with(kubeconfig: &Path) -> Output {
+    run_with_flags(kubeconfig, &[])
+}
+
+/// [`run_with`] with `flags` added.
+fn run_with_flags(kubeconfig: &Path, flags: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_senderops"))
         .args(["run", "--twilio-api-url", "http://127.0.0.1:9"])
         .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(flags)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stdin(Stdio::null())
@@ -104,5 +110,25 @@ fn it_refuses_to_start_without_a_kubeconfig_and_says_where_it_looked() {
     assert_refused(
         &output,
         "cannot configure a Kubernetes client: set KUBECONFIG (or ~/.kube/config)",
+    );
+}
+
+/// README: the renew deadline "must be at least 1s shorter than the Lease duration; the operator
+/// refuses to start otherwise".
+#[test]
+fn it_refuses_a_renew_deadline_that_leaves_a_standby_no_margin() {
+    let output = run_with_flags(
+        &controlplane::shared().kubeconfig(),
+        &[
+            "--leader-election",
+            "--lease-duration",
+            "15s",
+            "--lease-renew-deadline",
+            "15s",
+        ],
+    );
+    assert_refused(
+        &output,
+        "--lease-renew-deadline 15s must be at least 1s shorter than --lease-duration 15s",
     );
 }
