@@ -484,7 +484,7 @@ fn watch_senders(
         cache.get(&key).map(|sender| (*sender).clone())
     };
     let indexer = ctx.clone();
-    namespaces::merged(namespaces, watchers, last_cached)
+    namespaces::merged("senders", namespaces, watchers, last_cached)
         .reflect(writer)
         .inspect_ok(move |event| {
             for sender in indexer.state.sender_event(event) {
@@ -516,7 +516,7 @@ fn watch_secrets(ctx: &Arc<Context>) -> impl futures::Stream<Item = SenderKey> +
         )
     };
     let ctx = ctx.clone();
-    namespaces::merged(namespaces, watchers, by_name).flat_map(move |event| {
+    namespaces::merged("Secrets", namespaces, watchers, by_name).flat_map(move |event| {
         let senders = match event {
             Ok(event) => ctx.state.secret_event(&event),
             Err(err) => {

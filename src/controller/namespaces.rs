@@ -85,8 +85,10 @@ type Event<K> = Result<watcher::Event<K>, watcher::Error>;
 /// The events of `watchers` (one per namespace of `namespaces`, in that order; or a single one)
 /// as one watcher's (see the module's documentation). `tombstone(namespace, name)` gives an
 /// object to put in the `Delete` of an object a relist no longer shows (only its namespace and
-/// name are read downstream), or `None` if nothing downstream holds it.
+/// name are read downstream), or `None` if nothing downstream holds it. `what` names the
+/// watched objects in logs.
 pub fn merged<K, S>(
+    what: &'static str,
     namespaces: &[String],
     mut watchers: Vec<S>,
     tombstone: impl FnMut(&str, &str) -> Option<K> + Send + 'static,
@@ -107,7 +109,7 @@ where
         .into_iter()
         .enumerate()
         .map(|(i, watcher)| watcher.map(move |event| (i, event)).boxed());
-    let merge = Merge::new(namespaces.to_vec(), tombstone);
+    let merge = Merge::new(what, namespaces.to_vec(), tombstone);
     stream::select_all(tagged)
         .scan(merge, |merge, (i, event)| {
             futures::future::ready(Some(merge.on(i, event)))
@@ -118,6 +120,7 @@ where
 
 /// The rewriting of [`merged`], one namespace's event at a time.
 struct Merge<K, F> {
+    what: &'static str,
     namespaces: Vec<String>,
     /// Until every namespace has listed once: each namespace's objects by name, and whether
     /// its list is complete.
@@ -134,9 +137,10 @@ where
     K: Resource + Clone,
     F: FnMut(&str, &str) -> Option<K>,
 {
-    fn new(namespaces: Vec<String>, tombstone: F) -> Self {
+    fn new(what: &'static str, namespaces: Vec<String>, tombstone: F) -> Self {
         let n = namespaces.len();
         Merge {
+            what,
             namespaces,
             first: Some((0..n).map(|_| (HashMap::new(), false)).collect()),
             known: vec![HashSet::new(); n],
@@ -197,7 +201,11 @@ where
     fn watching(&mut self, i: usize, event: watcher::Event<K>) -> Vec<Event<K>> {
         match event {
             watcher::Event::Init => {
-                tracing::debug!(namespace = %self.namespaces[i], "relisting a namespace");
+                tracing::debug!(
+                    watch = self.what,
+                    namespace = %self.namespaces[i],
+                    "relisting a namespace"
+                );
                 self.relisting[i] = Some(HashSet::new());
                 Vec::new()
             }
@@ -225,6 +233,7 @@ where
                 self.known[i] = listed;
                 let namespace = &self.namespaces[i];
                 tracing::debug!(
+                    watch = self.what,
                     namespace = %namespace,
                     listed = self.known[i].len(),
                     gone = gone.len(),
@@ -269,6 +278,7 @@ mod tests {
 
     fn merge() -> Merge<ConfigMap, Tombstone> {
         Merge::new(
+            "objects",
             NAMESPACES.iter().map(|n| n.to_string()).collect(),
             tombstone as Tombstone,
         )
@@ -517,6 +527,7 @@ mod tests {
         let state = state();
         let (a1, b1) = (sender("a", "s", "u1"), sender("b", "s", "u2"));
         let mut merge = Merge::new(
+            "senders",
             vec!["a".to_string(), "b".to_string()],
             |_: &str, _: &str| None::<WhatsAppSender>,
         );
@@ -560,7 +571,7 @@ mod tests {
             stream::iter(events)
         };
         let watchers = vec![watch("a", &[("a1", "1")]), watch("b", &[("b1", "2")])];
-        let out: Vec<String> = merged(&names, watchers, tombstone)
+        let out: Vec<String> = merged("objects", &names, watchers, tombstone)
             .map(|e| describe(&e.unwrap()))
             .collect()
             .await;
@@ -568,7 +579,7 @@ mod tests {
         assert_eq!((out[0].as_str(), out[3].as_str()), ("Init", "InitDone"));
 
         let one = vec![watch("a", &[("a1", "1")])];
-        let out: Vec<String> = merged(&names[..1], one, tombstone)
+        let out: Vec<String> = merged("objects", &names[..1], one, tombstone)
             .map(|e| describe(&e.unwrap()))
             .collect()
             .await;
