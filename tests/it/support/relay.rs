@@ -1,19 +1,25 @@
 //! A TCP relay: each connection accepted on its listener is copied to a target, and the bytes
 //! coming back from the target are counted. TLS passes through untouched. The node tests use
 //! one so that pods reach the loopback simulator; the Secret-access test, to weigh what the API
-//! server sends the operator. Dropped, it stops accepting.
+//! server sends the operator; the namespaces test, to cut the operator off the API server
+//! ([`Relay::cut`]). Dropped, it stops accepting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct Relay {
     addr: SocketAddr,
     received: Arc<AtomicU64>,
+    /// Whether connections are relayed; while cut, each one is closed as it comes.
+    open: Arc<AtomicBool>,
+    /// Bumped by each cut: relayed connections end.
+    cuts: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
 
@@ -23,12 +29,23 @@ impl Relay {
         let addr = listener.local_addr().expect("the relay's address");
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
+        let open = Arc::new(AtomicBool::new(true));
+        let (cuts, _) = watch::channel(0);
+        let (accepting, cut) = (open.clone(), cuts.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                // Subscribed first: a cut from here on ends this connection too.
+                let mut cut_off = cut.subscribe();
+                if !accepting.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let (target, counter) = (target.clone(), counter.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&target).await {
-                        relay(client, server, &counter).await;
+                        tokio::select! {
+                            _ = relay(client, server, &counter) => {}
+                            _ = cut_off.changed() => {}
+                        }
                     }
                 });
             }
@@ -36,8 +53,22 @@ impl Relay {
         Relay {
             addr,
             received,
+            open,
+            cuts,
             task,
         }
+    }
+
+    /// Closes every relayed connection, and each new one as it comes, until [`Relay::restore`]:
+    /// the client is cut off from the target.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// Relays new connections again.
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
     }
 
     /// Where it listens.
