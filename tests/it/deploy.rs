@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use crate::support;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
-    INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, flag_values, helm,
-    helm_template, install_namespace, kind_and_name, kustomize, name_of, named, one_of, parse_yaml,
-    server_dry_run,
+    INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, documented_command_in,
+    flag_values, helm, helm_template, install_namespace, kind_and_name, kustomize, name_of, named,
+    one_of, parse_yaml, server_dry_run,
 };
 
 const IMAGE: &str = "ghcr.io/senderops/senderops:0.1.0";
@@ -1532,27 +1532,28 @@ async fn helm_watch_namespace_takes_several_namespaces_each_granted_by_a_role_th
     let output = server_dry_run(&rendered, "helm template with two watched namespaces");
     assert_dry_run_covered(&output, &objects);
 
-    // The notes name them.
+    // deploy/README.md's command, as a dry run that talks to the API server (once the
+    // namespaces it names exist); the notes name them.
+    let documented = documented_command_in("deploy/README.md", "--set 'watchNamespace=");
+    assert_eq!(documented[..2], ["helm", "install"], "{documented:?}");
+    for namespace in OVERLAY_NAMESPACES {
+        install_namespace(&json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace},
+        }));
+    }
     let kubeconfig = plane.kubeconfig();
-    let list = format!("watchNamespace={{{a},{b}}}");
-    let out = helm(&[
-        "install",
-        RELEASE,
-        support::deploy::CHART,
-        "-n",
-        INSTALL_NAMESPACE,
+    let mut args: Vec<&str> = documented[1..].iter().map(String::as_str).collect();
+    args.extend([
         "--dry-run=server",
-        "--set",
-        &list,
         "--kubeconfig",
         kubeconfig.to_str().expect("a UTF-8 path"),
     ]);
+    let out = helm(&args);
     assert!(
-        out.success
-            && out
-                .stdout
-                .contains(&format!("watching namespaces {a}, {b}")),
-        "helm install --dry-run=server --set {list}:\n{}{}",
+        out.success && out.stdout.contains("watching namespaces team-a, team-b"),
+        "{documented:?} --dry-run=server:\n{}{}",
         out.stdout,
         out.stderr
     );
