@@ -112,10 +112,15 @@ async fn a_relist_of_one_namespace_changes_that_namespace_only() {
             let log = f.operator.log();
             let since = log.get(log_before..).unwrap_or_default();
             let relisted = |watch: &str, namespace: &str| {
+                let fields = [
+                    format!("watch=\"{watch}\""),
+                    format!("namespace={namespace}"),
+                ];
                 since.lines().any(|l| {
                     l.contains("relisted a namespace")
-                        && l.contains(&format!("watch=\"{watch}\""))
-                        && l.contains(&format!("namespace={namespace} "))
+                        && fields
+                            .iter()
+                            .all(|f| l.split_whitespace().any(|word| word == f))
                 })
             };
             let all = [
