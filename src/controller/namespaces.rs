@@ -11,10 +11,11 @@
 //! senders' claims on their numbers and their onboarding turns, and an `Init` of one watcher
 //! in the middle of another's list would drop the objects the other had listed so far.
 //!
-//! One store per namespace is no way out: `Controller::for_stream` takes one store, and one
-//! controller per namespace would split the workers, the wake-ups and the Secret triggers that
-//! `run()` gives one controller. So [`merged`] rewrites the per-namespace events into the
-//! events of one watcher of all the listed namespaces:
+//! One store per namespace is no way out: `Controller::for_stream` (and `for_shared_stream`, and
+//! `new_with`, which watches one `Api`) reads one store, and one controller per namespace would
+//! split the workers, the wake-ups and the Secret triggers that `run()` gives one controller.
+//! So [`merged`] rewrites the per-namespace events into the events of one watcher of all the
+//! listed namespaces:
 //!
 //! - **The first list** is one `Init`, every object the namespaces listed as `InitApply`, and
 //!   one `InitDone`, once each namespace has listed once. Until then the objects are held here
@@ -26,7 +27,10 @@
 //!   `Delete` for each object of that namespace seen before and not listed again: the change the
 //!   relist stands for, and no more. Other namespaces are never touched.
 //!
-//! With one namespace, or all of them, the one watcher's events pass through unchanged.
+//! With one namespace, or all of them, the one watcher's events pass through unchanged. The cost
+//! of several: the names of each namespace's objects (to know what a relist no longer shows),
+//! and until the first list is complete, its objects. A namespace whose first list keeps
+//! failing holds the others back, as a failing list of all namespaces would.
 
 use std::collections::{HashMap, HashSet};
 
