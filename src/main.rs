@@ -131,9 +131,16 @@ struct RunArgs {
     #[arg(long, env = "TWILIO_API_URL")]
     twilio_api_url: Option<String>,
 
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only these namespaces: comma-separated, or the flag repeated (default: all
+    /// namespaces). Each needs the operator's Role there (deploy/overlays/namespaced).
+    #[arg(
+        long,
+        env = "WATCH_NAMESPACE",
+        value_delimiter = ',',
+        value_parser = namespace_name,
+        value_name = "NS[,NS...]"
+    )]
+    namespace: Vec<String>,
 
     /// How often settled (e.g. ONLINE) senders are read from Twilio.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -250,6 +257,15 @@ struct RunArgs {
     lease_renew_deadline: Option<Duration>,
 }
 
+/// A `--namespace` value: a namespace name, or nothing (`--namespace ""`: all namespaces).
+fn namespace_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    if !name.is_empty() {
+        controller::namespaces::check_name(name)?;
+    }
+    Ok(name.to_string())
+}
+
 impl RunArgs {
     /// The Lease this replica competes for.
     fn lease(&self) -> LeaseConfig {
@@ -297,7 +313,7 @@ impl RunArgs {
         let per_second =
             NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
         Settings {
-            namespace: self.namespace.clone(),
+            namespaces: controller::namespaces::normalise(self.namespace.iter().cloned()),
             selector: self.selector.clone(),
             twilio: ClientConfig {
                 timeout: self.twilio_timeout,
@@ -433,7 +449,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     if let Err(err) = controller::preflight(
         &clients.calls,
-        settings.namespace.as_deref(),
+        &settings.namespaces,
         settings.selector.as_deref(),
     )
     .await
@@ -473,7 +489,10 @@ async fn run(args: RunArgs) -> ExitCode {
     liveness.leading(fence);
     metrics.set_leader(true);
     tracing::info!(
-        namespace = settings.namespace.as_deref().unwrap_or("(all)"),
+        namespace = match settings.namespaces.join(",").as_str() {
+            "" => "(all)".to_string(),
+            some => some.to_string(),
+        },
         selector = settings.selector.as_deref().unwrap_or("(none)"),
         twilio = %settings.twilio.base_url,
         twilio_monitor = %settings.twilio.monitor_url,
@@ -604,7 +623,7 @@ mod tests {
         assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
         assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
         assert_eq!(settings.twilio.api_url, "https://api.twilio.com");
-        assert_eq!(settings.namespace, None, "all namespaces");
+        assert!(settings.namespaces.is_empty(), "all namespaces");
         assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!args.leader_election);
         assert_eq!(args.lease_name, "senderops");
@@ -680,5 +699,60 @@ mod tests {
         assert_eq!(settings.twilio.base_url, "http://127.0.0.1:4010");
         assert_eq!(settings.twilio.monitor_url, "http://127.0.0.1:4010");
         assert_eq!(settings.twilio.api_url, "http://127.0.0.1:4010");
+    }
+
+    fn try_run_args(args: &[&str]) -> Result<Box<RunArgs>, clap::Error> {
+        let argv = ["senderops", "run"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+            _ => panic!("`run` parses as Run"),
+        }
+    }
+
+    fn namespaces(args: &[&str]) -> Vec<String> {
+        let args = try_run_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        args.settings(&Arc::new(Metrics::new())).namespaces
+    }
+
+    #[test]
+    fn namespace_takes_a_list_comma_separated_or_repeated_each_once() {
+        assert_eq!(namespaces(&["--namespace", "team-a"]), ["team-a"]);
+        assert_eq!(
+            namespaces(&["--namespace", "team-a,team-b"]),
+            ["team-a", "team-b"]
+        );
+        assert_eq!(
+            namespaces(&["--namespace", "team-a", "--namespace=team-b,team-c"]),
+            ["team-a", "team-b", "team-c"]
+        );
+        assert_eq!(
+            namespaces(&[
+                "--namespace",
+                "team-b, team-a,team-b",
+                "--namespace",
+                "team-a"
+            ]),
+            ["team-b", "team-a"],
+            "each once, in the order first given"
+        );
+        assert!(
+            namespaces(&["--namespace", ""]).is_empty(),
+            "empty: every namespace"
+        );
+    }
+
+    #[test]
+    fn namespace_refuses_what_is_not_a_namespace_name() {
+        for bad in ["Team-A", "team_a", "team-a,-b", "a.b", &"x".repeat(64)] {
+            let err = try_run_args(&["--namespace", bad])
+                .err()
+                .unwrap_or_else(|| panic!("--namespace {bad:?} is refused"));
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+            let text = err.to_string();
+            assert!(
+                text.contains("--namespace") && text.contains("is not a namespace name"),
+                "{bad}: {text}"
+            );
+        }
     }
 }

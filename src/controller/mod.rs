@@ -15,6 +15,7 @@ pub mod diff;
 mod events;
 mod lists;
 mod liveness;
+pub mod namespaces;
 mod otp;
 pub mod pacing;
 mod reconcile;
@@ -32,7 +33,8 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, PartialObjectMeta};
+use kube::api::{Api, ListParams, ObjectMeta, PartialObjectMeta};
+use kube::core::PartialObjectMetaExt;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
@@ -83,8 +85,8 @@ pub const DEFAULT_REGISTRATION_INTERVAL: Duration = Duration::from_secs(180);
 /// How `senderops run` behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Watch one namespace, or all of them.
-    pub namespace: Option<String>,
+    /// Watch these namespaces (each once), or all of them when empty.
+    pub namespaces: Vec<String>,
     /// Only senders with these labels (a label selector), so that several operators can each
     /// own a shard.
     pub selector: Option<String>,
@@ -140,7 +142,7 @@ impl KubeClients {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            namespace: None,
+            namespaces: Vec::new(),
             selector: None,
             twilio: ClientConfig::default(),
             pacing: Pacing::default(),
@@ -331,39 +333,67 @@ pub enum StartError {
     CrdMissing,
     #[error("the API server refused the request: {0}; check --selector")]
     BadSelector(String),
-    #[error("not allowed to list WhatsAppSenders: {0}; check the operator's RBAC")]
-    Forbidden(String),
+    #[error(
+        "not allowed to list WhatsAppSenders{}: {message}; check the operator's RBAC",
+        in_namespace(.namespace)
+    )]
+    Forbidden {
+        /// `None`: cluster-wide.
+        namespace: Option<String>,
+        message: String,
+    },
     #[error("cannot reach the Kubernetes API: {0}")]
     Unreachable(String),
 }
 
-/// Checks that the API server is reachable and the CRD installed, with errors a user can act
-/// on, before any watch starts retrying in the background.
+/// " in namespace NS", or nothing for every namespace.
+fn in_namespace(namespace: &Option<String>) -> String {
+    namespace
+        .as_ref()
+        .map(|ns| format!(" in namespace {ns}"))
+        .unwrap_or_default()
+}
+
+/// Checks that the API server is reachable and the CRD installed, and that senders may be
+/// listed in each of `namespaces` (all of them when empty), with errors a user can act on,
+/// before any watch starts retrying in the background.
 pub async fn preflight(
     client: &Client,
-    namespace: Option<&str>,
+    namespaces: &[String],
     selector: Option<&str>,
 ) -> Result<(), StartError> {
-    let api: Api<WhatsAppSender> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
     let mut params = ListParams::default().limit(1);
     if let Some(selector) = selector {
         params = params.labels(selector);
     }
-    match api.list_metadata(&params).await {
-        Ok(_) => Ok(()),
-        // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(StartError::CrdMissing),
-        Err(kube::Error::Api(status)) if status.code == 400 => {
-            Err(StartError::BadSelector(status.message.clone()))
+    let scopes: Vec<Option<&String>> = match namespaces {
+        [] => vec![None],
+        some => some.iter().map(Some).collect(),
+    };
+    for scope in scopes {
+        let api: Api<WhatsAppSender> = match scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        match api.list_metadata(&params).await {
+            Ok(_) => {}
+            // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(StartError::CrdMissing);
+            }
+            Err(kube::Error::Api(status)) if status.code == 400 => {
+                return Err(StartError::BadSelector(status.message.clone()));
+            }
+            Err(kube::Error::Api(status)) if status.is_forbidden() => {
+                return Err(StartError::Forbidden {
+                    namespace: scope.cloned(),
+                    message: status.message.clone(),
+                });
+            }
+            Err(other) => return Err(StartError::Unreachable(other.to_string())),
         }
-        Err(kube::Error::Api(status)) if status.is_forbidden() => {
-            Err(StartError::Forbidden(status.message.clone()))
-        }
-        Err(other) => Err(StartError::Unreachable(other.to_string())),
     }
+    Ok(())
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
@@ -463,24 +493,35 @@ fn context(
 }
 
 /// The senders' watch: cached (trimmed), fed to the state, and passed on when a change needs a
-/// reconcile.
+/// reconcile. One watcher per namespace when several are listed, merged so that the cache and
+/// the state see one watcher's events ([`namespaces::merged`]).
 fn watch_senders(
     ctx: &Arc<Context>,
     client: Client,
     writer: reflector::store::Writer<WhatsAppSender>,
 ) -> impl futures::Stream<Item = Result<WhatsAppSender, watcher::Error>> + Send + use<> {
-    let api: Api<WhatsAppSender> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
-    };
     let mut config = watcher::Config::default();
     if let Some(selector) = &ctx.settings.selector {
         config = config.labels(selector);
     }
+    let namespaces = &ctx.settings.namespaces;
+    let watchers = namespaces::apis(&client, namespaces)
+        .into_iter()
+        .map(|api| {
+            watcher(api, config.clone())
+                .backoff(watch_backoff())
+                .modify(forget_what_is_not_read)
+        })
+        .collect();
+    // A sender a relist no longer shows is deleted as the cache last held it (nothing
+    // downstream holds one the cache does not).
+    let cache = writer.as_reader();
+    let last_cached = move |namespace: &str, name: &str| {
+        let key = reflector::ObjectRef::new(name).within(namespace);
+        cache.get(&key).map(|sender| (*sender).clone())
+    };
     let indexer = ctx.clone();
-    watcher(api, config)
-        .backoff(watch_backoff())
-        .modify(forget_what_is_not_read)
+    namespaces::merged("senders", namespaces, watchers, last_cached)
         .reflect(writer)
         .inspect_ok(move |event| {
             for sender in indexer.state.sender_event(event) {
@@ -492,26 +533,37 @@ fn watch_senders(
 }
 
 /// The senders to reconcile because a Secret they read changed. Metadata only, and only the
-/// versions of Secrets that senders read are kept.
+/// versions of Secrets that senders read are kept. One watcher per listed namespace, merged as
+/// the senders' are.
 fn watch_secrets(
     ctx: &Arc<Context>,
     client: Client,
 ) -> impl futures::Stream<Item = SenderKey> + Send + use<> {
-    let api: Api<PartialObjectMeta<Secret>> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+    let namespaces = &ctx.settings.namespaces;
+    let watchers = namespaces::apis::<PartialObjectMeta<Secret>>(&client, namespaces)
+        .into_iter()
+        .map(|api| watcher(api, watcher::Config::default()).backoff(watch_backoff()))
+        .collect();
+    // The state reads a Secret's namespace and name only.
+    let by_name = |namespace: &str, name: &str| {
+        Some(
+            ObjectMeta {
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
+                ..Default::default()
+            }
+            .into_response_partial::<Secret>(),
+        )
     };
     let ctx = ctx.clone();
-    watcher(api, watcher::Config::default())
-        .backoff(watch_backoff())
-        .flat_map(move |event| {
-            let senders = match event {
-                Ok(event) => ctx.state.secret_event(&event),
-                Err(err) => {
-                    tracing::warn!(error = %err, "watching Secrets failed; retrying");
-                    Vec::new()
-                }
-            };
-            futures::stream::iter(senders)
-        })
+    namespaces::merged("Secrets", namespaces, watchers, by_name).flat_map(move |event| {
+        let senders = match event {
+            Ok(event) => ctx.state.secret_event(&event),
+            Err(err) => {
+                tracing::warn!(error = %err, "watching Secrets failed; retrying");
+                Vec::new()
+            }
+        };
+        futures::stream::iter(senders)
+    })
 }

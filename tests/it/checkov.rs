@@ -1,7 +1,7 @@
 //! checkov, the scanner a security review runs on Kubernetes manifests, on every rendering of the
 //! install: `kubectl kustomize deploy/`, each overlay under deploy/overlays/, deploy/monitoring/,
-//! and the chart rendered with `helm template … -n senderops` (defaults, and every optional
-//! object on). A failed check passes only if deploy/README.md's "Security scan (checkov)" table
+//! and the chart rendered with `helm template … -n senderops` (defaults, every optional object
+//! on, and two watched namespaces). A failed check passes only if deploy/README.md's "Security scan (checkov)" table
 //! lists it, for that kind, with its reason; a listed check that no rendering fails any more is
 //! a failure too. The table is read from the README, so the README and the scan cannot disagree.
 //!
@@ -231,6 +231,15 @@ fn renderings() -> Vec<(String, String)> {
                 "watchNamespace=acme",
                 "selector=senderops.io/shard=a",
             ],
+            &[],
+        ),
+    ));
+    renderings.push((
+        "helm template senderops -n senderops (watchNamespace={team-a,team-b})".to_string(),
+        helm_template(
+            "senderops",
+            INSTALL_NAMESPACE,
+            &["watchNamespace={team-a,team-b}"],
             &[],
         ),
     ));

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use crate::support;
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
-    INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, flag_values, helm,
-    helm_template, install_namespace, kind_and_name, kustomize, name_of, named, one_of, parse_yaml,
-    server_dry_run,
+    INSTALL_NAMESPACE, all_of, args_of, assert_dry_run_covered, container, documented_command_in,
+    flag_values, helm, helm_template, install_namespace, kind_and_name, kustomize, name_of, named,
+    one_of, parse_yaml, server_dry_run,
 };
 
 const IMAGE: &str = "ghcr.io/senderops/senderops:0.1.0";
@@ -1269,6 +1269,294 @@ async fn helm_values_render_a_namespaced_sharded_monitored_install() {
         .collect();
     let output = server_dry_run(&stream, "helm template with watchNamespace and selector");
     assert_dry_run_covered(&output, &installable);
+}
+
+/// The namespaces `deploy/overlays/namespaced` watches, as its team directories name them.
+const OVERLAY_NAMESPACES: &[&str] = &["team-a", "team-b"];
+
+fn is_lease_role(role: &Value) -> bool {
+    role["rules"][0]["apiGroups"][0] == "coordination.k8s.io"
+}
+
+/// Asserts a namespaced install's RBAC: the operator's rules in a Role, bound to its
+/// ServiceAccount, in each of `watched` and in no other namespace; cluster-wide nothing but the
+/// read of its CRD, so no Secret (and no sender) outside `watched`; leases in `install`; and
+/// `--namespace` naming exactly `watched`.
+fn assert_namespaced_rbac(source: &str, objects: &[Value], install: &str, watched: &[&str]) {
+    let all_names = || objects.iter().map(kind_and_name).collect::<Vec<_>>();
+    let service_account = one_of(objects, "ServiceAccount");
+    assert_eq!(
+        service_account["metadata"]["namespace"], install,
+        "{source}"
+    );
+    let subjects = json!([{
+        "kind": "ServiceAccount",
+        "name": service_account["metadata"]["name"],
+        "namespace": install,
+    }]);
+
+    // Cluster-wide: its CRD, by name, and nothing else.
+    let cluster_roles = all_of(objects, "ClusterRole");
+    assert!(
+        cluster_roles.len() == 1 && is_crd_only(cluster_roles[0]),
+        "{source}: no cluster-wide grant but reading the CRD: {:?}",
+        all_names()
+    );
+    assert_eq!(grants(cluster_roles[0]), expected(CRD_RULES), "{source}");
+    let cluster_binding = one_of(objects, "ClusterRoleBinding");
+    assert_eq!(
+        cluster_binding["roleRef"],
+        json!({
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": cluster_roles[0]["metadata"]["name"],
+        }),
+        "{source}"
+    );
+    assert_eq!(cluster_binding["subjects"], subjects, "{source}");
+
+    // Secrets are granted by Roles in the watched namespaces, and by nothing else.
+    for role in all_of(objects, "ClusterRole")
+        .into_iter()
+        .chain(all_of(objects, "Role"))
+    {
+        let reads_secrets = grants(role)
+            .iter()
+            .any(|(group, resource, _)| group.is_empty() && resource == "secrets");
+        let namespace = role["metadata"]["namespace"].as_str().unwrap_or("");
+        assert!(
+            !reads_secrets || (role["kind"] == "Role" && watched.contains(&namespace)),
+            "{source}: {} in {namespace:?} grants Secrets",
+            kind_and_name(role)
+        );
+    }
+
+    // A Role and its RoleBinding per watched namespace, with exactly the operator's rules.
+    let roles: Vec<&Value> = all_of(objects, "Role")
+        .into_iter()
+        .filter(|r| !is_lease_role(r))
+        .collect();
+    let mut namespaces: Vec<&str> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap_or(""))
+        .collect();
+    namespaces.sort();
+    let mut expected_namespaces = watched.to_vec();
+    expected_namespaces.sort();
+    assert_eq!(
+        namespaces,
+        expected_namespaces,
+        "{source}: one operator Role per watched namespace: {:?}",
+        all_names()
+    );
+    for role in &roles {
+        let namespace = &role["metadata"]["namespace"];
+        assert_eq!(
+            grants(role),
+            expected(OPERATOR_RULES),
+            "{source}: {} in {namespace} grants exactly what `senderops run` calls",
+            kind_and_name(role)
+        );
+        let binding = all_of(objects, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == *namespace
+                    && b["roleRef"]["name"] == role["metadata"]["name"]
+            })
+            .unwrap_or_else(|| panic!("{source}: nothing binds the Role in {namespace}"));
+        assert_eq!(binding["roleRef"]["kind"], "Role", "{source}: {binding}");
+        assert_eq!(binding["subjects"], subjects, "{source}: {binding}");
+    }
+
+    // Leases in the operator's own namespace.
+    let leases: Vec<&Value> = all_of(objects, "Role")
+        .into_iter()
+        .filter(|r| is_lease_role(r))
+        .collect();
+    assert_eq!(leases.len(), 1, "{source}: one lease Role");
+    assert_eq!(grants(leases[0]), expected(LEASE_RULES), "{source}");
+    assert_eq!(leases[0]["metadata"]["namespace"], install, "{source}");
+
+    let args = args_of(one_of(objects, "Deployment"));
+    assert_eq!(
+        flag_values(&args, "--namespace"),
+        [watched.join(",")],
+        "{source}: the operator watches exactly the namespaces it is granted: {args:?}"
+    );
+}
+
+#[test]
+fn the_namespaced_overlay_grants_the_operator_its_rules_in_the_watched_namespaces_only() {
+    let source = "kustomize deploy/overlays/namespaced";
+    let rendered = kustomize("deploy/overlays/namespaced");
+    let objects = parse_yaml(&rendered);
+    assert_namespaced_rbac(source, &objects, INSTALL_NAMESPACE, OVERLAY_NAMESPACES);
+    let deployment = one_of(&objects, "Deployment");
+    assert_locked_down_operator(source, deployment);
+
+    // Otherwise it installs deploy/ as it is: everything but base's ClusterRole and its
+    // binding, and the same Deployment but for --namespace.
+    let base = kustomize_base();
+    for object in &base {
+        let kind = object["kind"].as_str().unwrap_or("");
+        if ["ClusterRole", "ClusterRoleBinding", "Deployment"].contains(&kind) {
+            continue;
+        }
+        assert!(
+            objects.contains(object),
+            "{source} installs deploy/'s {} unchanged",
+            kind_and_name(object)
+        );
+    }
+    let mut args = args_of(deployment);
+    args.retain(|a| !a.starts_with("--namespace="));
+    let base_deployment = one_of(&base, "Deployment");
+    assert_eq!(args, args_of(base_deployment), "{source}: the other args");
+    assert_eq!(
+        container(deployment)["env"],
+        container(base_deployment)["env"]
+    );
+
+    // The Roles hold base's rules but the CRD read, and the chart renders the same install
+    // for the same namespaces.
+    let base_rules = grants(named(&base, "ClusterRole", "senderops"));
+    let role = all_of(&objects, "Role")
+        .into_iter()
+        .find(|r| !is_lease_role(r))
+        .expect("an operator Role");
+    let with_crd: BTreeSet<Grant> = grants(role).union(&expected(CRD_RULES)).cloned().collect();
+    assert_eq!(with_crd, base_rules, "{source}: base's ClusterRole's rules");
+    let list = format!("watchNamespace={{{}}}", OVERLAY_NAMESPACES.join(","));
+    let helmed = parse_yaml(&helm_template(RELEASE, INSTALL_NAMESPACE, &[&list], &[]));
+    assert_eq!(
+        args_of(one_of(&helmed, "Deployment")),
+        args_of(deployment),
+        "helm --set {list} and {source}: container args"
+    );
+    let rbac = |objects: &[Value]| -> BTreeSet<(String, String, String)> {
+        objects
+            .iter()
+            .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap().to_string(),
+                    o["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    format!("{:?}", grants(o)),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rbac(&helmed), rbac(&objects), "helm and {source}: roles");
+
+    // The API server takes it, once the watched namespaces exist (it creates none).
+    install_senderops_namespace();
+    for namespace in OVERLAY_NAMESPACES {
+        install_namespace(&json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace},
+        }));
+    }
+    let output = server_dry_run(&rendered, "kubectl kustomize deploy/overlays/namespaced/");
+    assert_dry_run_covered(&output, &objects);
+}
+
+#[tokio::test]
+async fn helm_watch_namespace_takes_several_namespaces_each_granted_by_a_role_there() {
+    let plane = controlplane::shared();
+    let a = plane.namespace("helm-watched-a").await;
+    let b = plane.namespace("helm-watched-b").await;
+    let watched = [a.as_str(), b.as_str()];
+
+    // A list, names separated by commas (escaped for --set; spaces allowed), a name given
+    // twice, and a values file's YAML list: the same install.
+    let values_dir = tempfile::tempdir().expect("a temporary directory");
+    let values_file = values_dir.path().join("values.yaml");
+    std::fs::write(&values_file, format!("watchNamespace:\n  - {a}\n  - {b}\n"))
+        .expect("write a values file");
+    let values_file = values_file.to_str().expect("a UTF-8 path").to_string();
+    let renders = [
+        (
+            format!("--set watchNamespace={{{a},{b}}}"),
+            vec![format!("watchNamespace={{{a},{b}}}")],
+            vec![],
+        ),
+        (
+            format!("--set watchNamespace={a}\\,{b}"),
+            vec![format!("watchNamespace={a}\\, {b}")],
+            vec![],
+        ),
+        (
+            format!("--set watchNamespace={{{a},{b},{a}}}"),
+            vec![format!("watchNamespace={{{a},{b},{a}}}")],
+            vec![],
+        ),
+        (
+            "-f values.yaml".to_string(),
+            vec![],
+            vec!["-f".to_string(), values_file.clone()],
+        ),
+    ];
+    let mut rendered = String::new();
+    for (how, values, extra) in &renders {
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        rendered = helm_template(RELEASE, INSTALL_NAMESPACE, &values, &extra);
+        let objects = parse_yaml(&rendered);
+        let source = format!("helm template {how}");
+        assert_namespaced_rbac(&source, &objects, INSTALL_NAMESPACE, &watched);
+        assert_locked_down_operator(&source, one_of(&objects, "Deployment"));
+    }
+
+    let refused = helm(&[
+        "template",
+        RELEASE,
+        support::deploy::CHART,
+        "--set",
+        "watchNamespace=Team_A",
+    ]);
+    assert!(
+        !refused.success
+            && refused
+                .stderr
+                .contains("\"Team_A\" is not a namespace name"),
+        "a name that is no namespace's is refused; helm said: {}",
+        refused.stderr
+    );
+
+    install_senderops_namespace();
+    let objects = parse_yaml(&rendered);
+    let output = server_dry_run(&rendered, "helm template with two watched namespaces");
+    assert_dry_run_covered(&output, &objects);
+
+    // deploy/README.md's command, as a dry run that talks to the API server (once the
+    // namespaces it names exist); the notes name them.
+    let documented = documented_command_in("deploy/README.md", "--set 'watchNamespace=");
+    assert_eq!(documented[..2], ["helm", "install"], "{documented:?}");
+    for namespace in OVERLAY_NAMESPACES {
+        install_namespace(&json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace},
+        }));
+    }
+    let kubeconfig = plane.kubeconfig();
+    let mut args: Vec<&str> = documented[1..].iter().map(String::as_str).collect();
+    args.extend([
+        "--dry-run=server",
+        "--kubeconfig",
+        kubeconfig.to_str().expect("a UTF-8 path"),
+    ]);
+    let out = helm(&args);
+    assert!(
+        out.success && out.stdout.contains("watching namespaces team-a, team-b"),
+        "{documented:?} --dry-run=server:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The RBAC of `deploy/` is enough, and no more: applied to the test control plane for a
 //! ServiceAccount of the test's namespace, its token may do exactly what the operator needs,
 //! and `senderops run` authenticated by that token alone (with leader election, as in the
-//! Deployment) takes a sender to Ready without a single forbidden call.
+//! Deployment) takes a sender to Ready without a single forbidden call. A namespaced install
+//! (`deploy/overlays/namespaced`, the chart's `watchNamespace`) confines it to its namespaces:
+//! no Secret elsewhere, and a sender elsewhere is left alone.
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -14,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::support::controlplane::{self, repo_root};
 use crate::support::deploy::{
-    INSTALL_NAMESPACE, OperatorProcess, kind_and_name, kubectl_as, kustomize, one_of, parse_yaml,
-    token_kubeconfig,
+    INSTALL_NAMESPACE, OperatorProcess, helm_template, kind_and_name, kubectl_as, kustomize,
+    one_of, parse_yaml, token_kubeconfig,
 };
 use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
 use crate::support::wait::Wait;
@@ -78,6 +81,12 @@ fn install_rbac_and_log_in(ns: &str, dir: &std::path::Path) -> std::path::PathBu
     let objects = rbac_for(ns);
     let kinds: Vec<String> = objects.iter().map(kind_and_name).collect();
     assert_eq!(objects.len(), RBAC_KINDS.len(), "{kinds:?}");
+    apply_and_log_in(&objects, ns, dir)
+}
+
+/// Applies RBAC `objects` (their ServiceAccount in namespace `ns`) and returns a kubeconfig (in
+/// `dir`) that authenticates as that ServiceAccount with a fresh token.
+fn apply_and_log_in(objects: &[Value], ns: &str, dir: &std::path::Path) -> std::path::PathBuf {
     let stream: String = objects
         .iter()
         .map(|o| format!("---\n{}\n", serde_json::to_string(o).unwrap()))
@@ -89,7 +98,7 @@ fn install_rbac_and_log_in(ns: &str, dir: &std::path::Path) -> std::path::PathBu
         .stdin(stream)
         .run()
         .expect_success("apply deploy/'s RBAC");
-    let account = one_of(&objects, "ServiceAccount")["metadata"]["name"]
+    let account = one_of(objects, "ServiceAccount")["metadata"]["name"]
         .as_str()
         .expect("a ServiceAccount name")
         .to_string();
@@ -361,4 +370,314 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
         "exit status after SIGTERM: {status}; log:\n{}",
         operator.log()
     );
+}
+
+/// The RBAC of `deploy/overlays/namespaced` for a test: the operator's namespace `senderops`
+/// moved to `install`, its watched namespaces (team-a, team-b) to `watched`, and the
+/// cluster-scoped objects renamed after `install`.
+fn namespaced_overlay_rbac(install: &str, watched: &[&str]) -> Vec<Value> {
+    let moves = [
+        (INSTALL_NAMESPACE, install),
+        ("team-a", watched[0]),
+        ("team-b", watched[1]),
+    ];
+    let moved = |namespace: &Value| -> Value {
+        let from = namespace.as_str().unwrap_or_default();
+        let (_, to) = moves
+            .iter()
+            .find(|(f, _)| *f == from)
+            .unwrap_or_else(|| panic!("the overlay installs into {from}, which is not moved"));
+        json!(to)
+    };
+    parse_yaml(&kustomize("deploy/overlays/namespaced"))
+        .into_iter()
+        .filter(|o| RBAC_KINDS.contains(&o["kind"].as_str().unwrap_or("")))
+        .map(|mut object| {
+            if object["metadata"]["namespace"].is_null() {
+                let name = format!("{}-{install}", object["metadata"]["name"].as_str().unwrap());
+                object["metadata"]["name"] = json!(name);
+            } else {
+                object["metadata"]["namespace"] = moved(&object["metadata"]["namespace"]);
+            }
+            if object["kind"] == "ClusterRoleBinding" {
+                let name = format!("{}-{install}", object["roleRef"]["name"].as_str().unwrap());
+                object["roleRef"]["name"] = json!(name);
+            }
+            if let Some(subjects) = object.get_mut("subjects").and_then(Value::as_array_mut) {
+                for subject in subjects {
+                    subject["namespace"] = moved(&subject["namespace"]);
+                }
+            }
+            object
+        })
+        .collect()
+}
+
+/// The RBAC the chart renders as release `install` in namespace `install`, watching `watched`.
+fn chart_rbac(install: &str, watched: &[&str]) -> Vec<Value> {
+    let value = format!("watchNamespace={{{}}}", watched.join(","));
+    parse_yaml(&helm_template(install, install, &[&value], &[]))
+        .into_iter()
+        .filter(|o| RBAC_KINDS.contains(&o["kind"].as_str().unwrap_or("")))
+        .collect()
+}
+
+/// `kubectl auth can-i VERB RESOURCE` as `kubeconfig`, in `namespace` or (`None`) in every
+/// namespace.
+fn can_i(
+    kubeconfig: &std::path::Path,
+    verb: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> bool {
+    let kubectl = kubectl_as(kubeconfig).args(["auth", "can-i", verb, resource]);
+    let out = match namespace {
+        Some(namespace) => kubectl.args(["-n", namespace]),
+        None => kubectl.arg("--all-namespaces"),
+    }
+    .run();
+    match out.stdout.trim() {
+        "yes" => true,
+        "no" => false,
+        other => panic!(
+            "kubectl auth can-i {verb} {resource}: {other} {}",
+            out.stderr
+        ),
+    }
+}
+
+/// Applies a sender for `phone` named `name` in `ns`, with credentials Secret `twilio`.
+async fn apply_sender(client: &kube::Client, ns: &str, name: &str, phone: &str) {
+    let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), ns);
+    let manifest = json!({
+        "apiVersion": "messaging.senderops.io/v1alpha1",
+        "kind": "WhatsAppSender",
+        "metadata": {"name": name},
+        "spec": {
+            "phoneNumber": phone,
+            "credentialsRef": {"name": "twilio"},
+            "profile": {"name": "Namespaced"},
+        },
+    });
+    senders
+        .patch(
+            name,
+            &PatchParams::apply("senderops-tests").force(),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply WhatsAppSender {ns}/{name}: {e}"));
+}
+
+/// A namespaced install's RBAC (`rbac(install, watched)`), for a ServiceAccount in a namespace
+/// of the test's: its token may read Secrets, and work on senders, in the two watched
+/// namespaces only; `senderops run --namespace A,B` with that token alone takes a sender in each
+/// to Ready and leaves one in a third namespace alone; told to watch the third too, it refuses
+/// to start and names it.
+async fn confined_to_its_namespaces(prefix: &str, rbac: fn(&str, &[&str]) -> Vec<Value>) {
+    let plane = controlplane::shared();
+    let install = plane.namespace(&format!("{prefix}-op")).await;
+    let a = plane.namespace(&format!("{prefix}-a")).await;
+    let b = plane.namespace(&format!("{prefix}-b")).await;
+    let elsewhere = plane.namespace(&format!("{prefix}-c")).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let objects = rbac(&install, &[&a, &b]);
+    let kubeconfig = apply_and_log_in(&objects, &install, dir.path());
+
+    for namespace in [a.as_str(), b.as_str()] {
+        for (verb, resource) in [
+            ("get", "secrets"),
+            ("list", "secrets"),
+            ("watch", "secrets"),
+            ("list", "whatsappsenders.messaging.senderops.io"),
+            ("watch", "whatsappsenders.messaging.senderops.io"),
+            ("patch", "whatsappsenders.messaging.senderops.io"),
+            ("patch", "whatsappsenders.messaging.senderops.io/status"),
+            ("create", "events.events.k8s.io"),
+        ] {
+            assert!(
+                can_i(&kubeconfig, verb, resource, Some(namespace)),
+                "{prefix}: the operator may {verb} {resource} in watched namespace {namespace}"
+            );
+        }
+    }
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("list", "whatsappsenders.messaging.senderops.io"),
+        ("patch", "whatsappsenders.messaging.senderops.io"),
+    ] {
+        assert!(
+            !can_i(&kubeconfig, verb, resource, None),
+            "{prefix}: the operator may not {verb} {resource} cluster-wide"
+        );
+        for namespace in [elsewhere.as_str(), install.as_str()] {
+            assert!(
+                !can_i(&kubeconfig, verb, resource, Some(namespace)),
+                "{prefix}: the operator may not {verb} {resource} in {namespace}, which it does \
+                 not watch"
+            );
+        }
+    }
+
+    // Credentials and a sender in each namespace, the third included.
+    let sim = Sim::start().await;
+    let client = plane.client().await;
+    let phones = [
+        (a.as_str(), "+15017122691"),
+        (b.as_str(), "+15017122692"),
+        (elsewhere.as_str(), "+15017122693"),
+    ];
+    for (namespace, phone) in phones {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "twilio"},
+            "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
+        }))
+        .expect("a Secret");
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create the credentials Secret");
+        sim.number(phone, "auto_verify").await;
+        apply_sender(&client, namespace, SENDER, phone).await;
+    }
+
+    let logs = repo_root().join("target/testplane/logs");
+    std::fs::create_dir_all(&logs).expect("create the log directory");
+    let sim_url = sim.base_url();
+
+    // Told to watch a namespace it has no Role in, it refuses to start, and says which.
+    let refused_log = logs.join(format!("operator-{install}-refused.log"));
+    let mut refused = Command::new(env!("CARGO_BIN_EXE_senderops"))
+        .args(["run", "--namespace", &format!("{a},{elsewhere}")])
+        .args([
+            "--twilio-api-url",
+            &sim_url,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("WATCH_NAMESPACE")
+        .env_remove("TWILIO_API_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&refused_log).expect("create a log"))
+        .spawn()
+        .expect("start senderops run");
+    let status = Wait::until("senderops run to refuse a namespace it may not watch")
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(50))
+        .try_poll_ok_blocking(|| refused.try_wait().expect("poll it").ok_or("still running"))
+        .unwrap_or_else(|_| {
+            let _ = refused.kill();
+            panic!(
+                "still running:\n{}",
+                std::fs::read_to_string(&refused_log).unwrap_or_default()
+            )
+        });
+    let said = std::fs::read_to_string(&refused_log).unwrap_or_default();
+    assert!(
+        !status.success()
+            && said.contains(&format!(
+                "not allowed to list WhatsAppSenders in namespace {elsewhere}"
+            )),
+        "{prefix}: exit {status}, log:\n{said}"
+    );
+
+    let operator_log = logs.join(format!("operator-{install}.log"));
+    let watched = format!("{a},{b}");
+    let mut operator = OperatorProcess::start(
+        &kubeconfig,
+        &[("POD_NAME", POD_NAME), ("POD_NAMESPACE", install.as_str())],
+        &[
+            "--leader-election",
+            "--lease-namespace",
+            &install,
+            "--namespace",
+            &watched,
+            "--twilio-api-url",
+            &sim_url,
+            "--poll-interval",
+            "100ms",
+            // Two registrations in one account: no spacing between them here.
+            "--registration-interval",
+            "0s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        operator_log.clone(),
+    );
+    for namespace in [a.as_str(), b.as_str()] {
+        let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), namespace);
+        Wait::until(format!("{namespace}/{SENDER} to be Ready"))
+            .within(READY_DEADLINE)
+            .context(|| {
+                let log = std::fs::read_to_string(&operator_log).unwrap_or_default();
+                format!("operator log:\n{log}")
+            })
+            .poll_ok(async || {
+                operator.assert_running();
+                let sender = senders.get(SENDER).await.expect("read the sender");
+                let ready = sender.status.as_ref().and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|c| c.type_ == "Ready")
+                        .map(|c| c.status.clone())
+                });
+                if ready.as_deref() == Some("True") {
+                    return Ok(());
+                }
+                Err(format!(
+                    "status {}",
+                    serde_json::to_string_pretty(&sender.status).unwrap()
+                ))
+            })
+            .await;
+    }
+
+    // The sender of the namespace it does not watch: never touched, nothing at Twilio.
+    let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), &elsewhere);
+    let untouched = senders.get(SENDER).await.expect("read the sender");
+    assert!(
+        untouched
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+            && untouched.status.is_none(),
+        "{prefix}: {elsewhere}/{SENDER} was left alone: {:?}",
+        untouched.metadata
+    );
+    let registered: Vec<Value> = sim
+        .all_senders()
+        .await
+        .into_iter()
+        .filter(|s| s["sender_id"] == "whatsapp:+15017122693")
+        .collect();
+    assert!(registered.is_empty(), "{registered:#?}");
+
+    let log = operator.log();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "{prefix}: a call was refused: the namespaced RBAC misses something the operator does; \
+         log:\n{log}"
+    );
+    let status = operator.stop();
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}; log:\n{}",
+        operator.log()
+    );
+}
+
+#[tokio::test]
+async fn the_namespaced_overlay_confines_the_operator_to_its_namespaces() {
+    confined_to_its_namespaces("rbac-overlay", namespaced_overlay_rbac).await;
+}
+
+#[tokio::test]
+async fn the_charts_watch_namespace_confines_the_operator_to_its_namespaces() {
+    confined_to_its_namespaces("rbac-chart", chart_rbac).await;
 }

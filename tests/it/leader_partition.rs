@@ -128,7 +128,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_at_its_deadline_before_the_s
     };
     let cut_wall = SystemTime::now();
     let cut = Instant::now();
-    api_relay.cut();
+    api_relay.black_hole();
     let exit = Wait::until("the cut-off leader to exit")
         .within(Duration::from_secs(LEASE_SECONDS * 3))
         .every(Duration::from_millis(20))
@@ -229,7 +229,7 @@ async fn calls_to_a_silent_api_server_time_out_instead_of_hanging() {
         .await;
 
     let before = f.operator.log().len();
-    api_relay.cut();
+    api_relay.black_hole();
     let cut = Instant::now();
     // Meta's verdict arrives: the next poll has a status to write.
     let senders = f.sim.all_senders().await;

@@ -45,4 +45,5 @@ mod testplane;
 mod twilio_lifecycle;
 mod twilio_requests;
 mod uninstall;
+mod watch_namespaces;
 mod workflows;

@@ -29,7 +29,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
-{{/* The operator's rules, bound cluster-wide or in watchNamespace (deploy/base/rbac.yaml). */}}
+{{/*
+The watched namespaces, as a JSON list: watchNamespace is one namespace, several separated by
+commas, or a list; each is kept once, in order. Empty: every namespace.
+*/}}
+{{- define "senderops.watchNamespaces" -}}
+{{- $value := .Values.watchNamespace | default (list) -}}
+{{- $items := list -}}
+{{- if kindIs "string" $value -}}
+{{- $items = splitList "," $value -}}
+{{- else if kindIs "slice" $value -}}
+{{- $items = $value -}}
+{{- else -}}
+{{- fail (printf "watchNamespace is a namespace, namespaces separated by commas, or a list of them; not %v" $value) -}}
+{{- end -}}
+{{- $namespaces := list -}}
+{{- range $items -}}
+{{- $namespace := trim (toString .) -}}
+{{- if $namespace -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" $namespace) -}}
+{{- fail (printf "watchNamespace: %q is not a namespace name (at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit)" $namespace) -}}
+{{- end -}}
+{{- if not (has $namespace $namespaces) -}}
+{{- $namespaces = append $namespaces $namespace -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $namespaces -}}
+{{- end }}
+
+{{/* Who the RBAC is bound to: the operator's ServiceAccount. */}}
+{{- define "senderops.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "senderops.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/* The operator's rules, bound cluster-wide or in each watched namespace (deploy/base/rbac.yaml). */}}
 {{- define "senderops.crdRule" -}}
 # Its own CRD, read live before any deletion at Twilio: a CRD being deleted (an uninstall) lets
 # every sender go without deregistering its number.
