@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::time::{Duration, SystemTime};
 
+use serde::Serialize;
+
 use crate::errors::{ApiError, more_info};
 use crate::gmt::{self, format_iso, unix_seconds};
 use crate::monitor_model::{AlertInstance, AlertResource};
 use crate::twilio_api::LIST_ROUTE;
-use crate::wire_enum::wire_enum;
+use crate::wire_enum::{WireEnum, unknown_word};
 
 /// How long Twilio keeps alerts: "queries for alerts older than 30 days are not supported".
 pub const RETENTION: Duration = gmt::days(30);
@@ -18,16 +20,39 @@ const API_VERSION: &str = "v2";
 /// Every alert here is about a registration, which a create started.
 const REQUEST_METHOD: &str = "POST";
 
-wire_enum! {
-    /// `log_level`, and the `LogLevel` filter.
-    #[derive(Default, PartialOrd, Ord, Hash)]
-    pub enum LogLevel ("log level") {
-        #[default]
-        Error = "error",
-        Warning = "warning",
-        Notice = "notice",
-        Debug = "debug",
-    }
+/// `log_level`, and the `LogLevel` filter.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str")]
+#[strum(parse_err_ty = String, parse_err_fn = unknown_word::<Self>)]
+pub enum LogLevel {
+    #[default]
+    #[strum(serialize = "error")]
+    Error,
+    #[strum(serialize = "warning")]
+    Warning,
+    #[strum(serialize = "notice")]
+    Notice,
+    #[strum(serialize = "debug")]
+    Debug,
+}
+
+impl WireEnum for LogLevel {
+    const WHAT: &'static str = "log level";
 }
 
 /// One entry of the Error Log.

@@ -2,65 +2,105 @@
 //! it, as one table of outcomes, and the words Twilio uses for each WhatsApp sender error.
 
 use axum::http::StatusCode;
+use serde::Serialize;
 
 use crate::errors::ApiError;
-use crate::wire_enum::wire_enum;
+use crate::wire_enum::{WireEnum, unknown_word};
 
-wire_enum! {
-    /// What Meta/Twilio do with a phone number once a sender is created for it.
-    #[derive(Default)]
-    pub enum Behavior ("behavior") {
-        /// A Twilio SMS number: Twilio reads the OTP itself.
-        AutoVerify = "auto_verify",
-        /// An OTP is sent and must be posted back.
-        #[default]
-        NeedsCode = "needs_code",
-        /// The number is already on WhatsApp elsewhere: goes OFFLINE with 63110.
-        AlreadyRegistered = "already_registered",
-        /// Stays PENDING_VERIFICATION and no OTP ever arrives.
-        CodeNeverArrives = "code_never_arrives",
-        /// Verifies by itself, then reads OFFLINE for a while before ONLINE, as Twilio warns a
-        /// freshly registered sender may.
-        OfflineAfterRegistration = "offline_after_registration",
-        /// Create refused with 63104: the WABA has no room for another number.
-        WabaFull = "waba_full",
-        /// Create refused with 63111: Meta knows neither the number nor the WABA.
-        NumberNotFound = "number_not_found",
-        /// Create refused with 63113: the number cannot be verified.
-        CannotVerify = "cannot_verify",
-        /// Create refused with 63116: automatic registration got no OTP.
-        CodeNotReceived = "code_not_received",
-        /// 63104 after a successful create: OFFLINE with the offline reason, and an alert.
-        WabaFullAsync = "waba_full_async",
-        /// 63111 after a successful create: OFFLINE with the offline reason, and an alert.
-        NumberNotFoundAsync = "number_not_found_async",
-        /// 63113 after a successful create: OFFLINE with the offline reason, and an alert.
-        CannotVerifyAsync = "cannot_verify_async",
-        /// 63116 after a successful create: OFFLINE with the offline reason, and an alert.
-        CodeNotReceivedAsync = "code_not_received_async",
-        /// 63104 after a successful create: OFFLINE without offline reasons; only the alert
-        /// says why.
-        WabaFullAlertOnly = "waba_full_alert_only",
-        /// 63111, OFFLINE without offline reasons; only the alert says why.
-        NumberNotFoundAlertOnly = "number_not_found_alert_only",
-        /// 63113, OFFLINE without offline reasons; only the alert says why.
-        CannotVerifyAlertOnly = "cannot_verify_alert_only",
-        /// 63116, OFFLINE without offline reasons; only the alert says why.
-        CodeNotReceivedAlertOnly = "code_not_received_alert_only",
-        /// 63104, and the sender reads CREATING for good; only the alert says why.
-        WabaFullStaysCreating = "waba_full_stays_creating",
-        /// 63111, and the sender reads CREATING for good; only the alert says why.
-        NumberNotFoundStaysCreating = "number_not_found_stays_creating",
-        /// 63113, and the sender reads CREATING for good; only the alert says why.
-        CannotVerifyStaysCreating = "cannot_verify_stays_creating",
-        /// 63116, and the sender reads CREATING for good; only the alert says why.
-        CodeNotReceivedStaysCreating = "code_not_received_stays_creating",
-        /// Meta rejects the display name: OFFLINE with offline reason 63100, and an alert.
-        DisplayNameRejected = "display_name_rejected",
-        /// The business has not accepted Twilio's invitation in Meta Business Manager: OFFLINE
-        /// with offline reason 63020, and an alert.
-        InvitationNotAccepted = "invitation_not_accepted",
-    }
+/// What Meta/Twilio do with a phone number once a sender is created for it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str")]
+#[strum(parse_err_ty = String, parse_err_fn = unknown_word::<Self>)]
+pub enum Behavior {
+    /// A Twilio SMS number: Twilio reads the OTP itself.
+    #[strum(serialize = "auto_verify")]
+    AutoVerify,
+    /// An OTP is sent and must be posted back.
+    #[default]
+    #[strum(serialize = "needs_code")]
+    NeedsCode,
+    /// The number is already on WhatsApp elsewhere: goes OFFLINE with 63110.
+    #[strum(serialize = "already_registered")]
+    AlreadyRegistered,
+    /// Stays PENDING_VERIFICATION and no OTP ever arrives.
+    #[strum(serialize = "code_never_arrives")]
+    CodeNeverArrives,
+    /// Verifies by itself, then reads OFFLINE for a while before ONLINE, as Twilio warns a
+    /// freshly registered sender may.
+    #[strum(serialize = "offline_after_registration")]
+    OfflineAfterRegistration,
+    /// Create refused with 63104: the WABA has no room for another number.
+    #[strum(serialize = "waba_full")]
+    WabaFull,
+    /// Create refused with 63111: Meta knows neither the number nor the WABA.
+    #[strum(serialize = "number_not_found")]
+    NumberNotFound,
+    /// Create refused with 63113: the number cannot be verified.
+    #[strum(serialize = "cannot_verify")]
+    CannotVerify,
+    /// Create refused with 63116: automatic registration got no OTP.
+    #[strum(serialize = "code_not_received")]
+    CodeNotReceived,
+    /// 63104 after a successful create: OFFLINE with the offline reason, and an alert.
+    #[strum(serialize = "waba_full_async")]
+    WabaFullAsync,
+    /// 63111 after a successful create: OFFLINE with the offline reason, and an alert.
+    #[strum(serialize = "number_not_found_async")]
+    NumberNotFoundAsync,
+    /// 63113 after a successful create: OFFLINE with the offline reason, and an alert.
+    #[strum(serialize = "cannot_verify_async")]
+    CannotVerifyAsync,
+    /// 63116 after a successful create: OFFLINE with the offline reason, and an alert.
+    #[strum(serialize = "code_not_received_async")]
+    CodeNotReceivedAsync,
+    /// 63104 after a successful create: OFFLINE without offline reasons; only the alert
+    /// says why.
+    #[strum(serialize = "waba_full_alert_only")]
+    WabaFullAlertOnly,
+    /// 63111, OFFLINE without offline reasons; only the alert says why.
+    #[strum(serialize = "number_not_found_alert_only")]
+    NumberNotFoundAlertOnly,
+    /// 63113, OFFLINE without offline reasons; only the alert says why.
+    #[strum(serialize = "cannot_verify_alert_only")]
+    CannotVerifyAlertOnly,
+    /// 63116, OFFLINE without offline reasons; only the alert says why.
+    #[strum(serialize = "code_not_received_alert_only")]
+    CodeNotReceivedAlertOnly,
+    /// 63104, and the sender reads CREATING for good; only the alert says why.
+    #[strum(serialize = "waba_full_stays_creating")]
+    WabaFullStaysCreating,
+    /// 63111, and the sender reads CREATING for good; only the alert says why.
+    #[strum(serialize = "number_not_found_stays_creating")]
+    NumberNotFoundStaysCreating,
+    /// 63113, and the sender reads CREATING for good; only the alert says why.
+    #[strum(serialize = "cannot_verify_stays_creating")]
+    CannotVerifyStaysCreating,
+    /// 63116, and the sender reads CREATING for good; only the alert says why.
+    #[strum(serialize = "code_not_received_stays_creating")]
+    CodeNotReceivedStaysCreating,
+    /// Meta rejects the display name: OFFLINE with offline reason 63100, and an alert.
+    #[strum(serialize = "display_name_rejected")]
+    DisplayNameRejected,
+    /// The business has not accepted Twilio's invitation in Meta Business Manager: OFFLINE
+    /// with offline reason 63020, and an alert.
+    #[strum(serialize = "invitation_not_accepted")]
+    InvitationNotAccepted,
+}
+
+impl WireEnum for Behavior {
+    const WHAT: &'static str = "behavior";
 }
 
 /// What happens to a new sender for a number, one step after its create (or at once).
@@ -187,10 +227,11 @@ pub fn failure_message(code: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     #[test]
     fn every_asynchronous_failure_has_its_own_words() {
-        for &behavior in Behavior::ALL {
+        for &behavior in Behavior::VARIANTS {
             if let Outcome::Fails(failure) = behavior.outcome() {
                 let message = failure_message(failure.code);
                 assert!(
@@ -208,7 +249,7 @@ mod tests {
 
     #[test]
     fn each_refused_code_also_has_an_asynchronous_form_with_and_without_reasons() {
-        let refused: Vec<u32> = Behavior::ALL
+        let refused: Vec<u32> = Behavior::VARIANTS
             .iter()
             .filter_map(|b| match b.outcome() {
                 Outcome::Refused(code) => Some(code),
@@ -224,7 +265,7 @@ mod tests {
             ] {
                 let wanted = Outcome::Fails(AsyncFailure { code, shows });
                 assert!(
-                    Behavior::ALL.iter().any(|b| b.outcome() == wanted),
+                    Behavior::VARIANTS.iter().any(|b| b.outcome() == wanted),
                     "no behaviour for {code} {shows:?}"
                 );
             }
@@ -233,7 +274,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_number() {
-        for &behavior in Behavior::ALL {
+        for &behavior in Behavior::VARIANTS {
             if let Outcome::Refused(code) = behavior.outcome() {
                 let err = behavior.create_refusal("+15005550006").expect("refused");
                 assert_eq!((err.status.as_u16(), err.code), (400, code), "{behavior}");

@@ -4,115 +4,61 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
-/// 1970-03-01 is day 0 of the era arithmetic below (the leap day then ends a year).
-const DAYS_FROM_ERA_TO_EPOCH: i64 = 719_468;
-const DAYS_PER_ERA: i64 = 146_097;
+use jiff::SignedDuration;
+use jiff::civil::DateTime;
+
+const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
+/// What the seconds here count from. GMT times are civil times here (no time zone, nothing
+/// to convert), which also keeps all of years 1970 to 9999 in range.
+const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
 
 /// Whole seconds since the Unix epoch (the simulator never sees a time before it).
 pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ`, the format of the Monitor API's examples.
+/// `YYYY-MM-DDThh:mm:ssZ`, the format of the Monitor API's examples. A time past the end of
+/// year 9999 is written as that end.
 pub fn format_iso(seconds: u64) -> String {
-    let days = i64::try_from(seconds / SECONDS_PER_DAY).unwrap_or(i64::MAX / 2);
-    let (year, month, day) = civil_from_days(days);
-    let of_day = seconds % SECONDS_PER_DAY;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
+    let time = i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| EPOCH.checked_add(SignedDuration::from_secs(seconds)).ok())
+        .unwrap_or(DateTime::MAX);
+    format!("{time:.0}Z")
 }
 
 /// `YYYY-MM-DD` (midnight GMT of that day) or `YYYY-MM-DDThh:mm:ssZ`, as the document's
 /// `StartDate` and `EndDate` take them, to seconds since the epoch. Anything else, an
 /// impossible date or a time before 1970 is `None`.
 pub fn parse_query_date(text: &str) -> Option<u64> {
-    let bytes = text.as_bytes();
-    let date_only = bytes.len() == 10;
-    if !date_only
-        && (bytes.len() != 20
-            || bytes[10] != b'T'
-            || bytes[13] != b':'
-            || bytes[16] != b':'
-            || bytes[19] != b'Z')
-    {
-        return None;
-    }
-    if bytes[4] != b'-' || bytes[7] != b'-' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = text.get(range)?;
-        digits
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| digits.parse().ok())
-            .flatten()
+    // The exact shape first (`0` for a digit): jiff's parsers are laxer than the document
+    // (other offsets, fractions, a leap second read as :59).
+    const DATE: &[u8] = b"0000-00-00";
+    const DATE_TIME: &[u8] = b"0000-00-00T00:00:00Z";
+    let shape = if text.len() == DATE.len() {
+        DATE
+    } else {
+        DATE_TIME
     };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    if year < 1970 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+    let fits = text.len() == shape.len()
+        && text.bytes().zip(shape).all(|(byte, &want)| match want {
+            b'0' => byte.is_ascii_digit(),
+            _ => byte == want,
+        });
+    if !fits {
         return None;
     }
-    let (hour, minute, second) = if date_only {
+    // ASCII digits where numbers go: a four-digit year fits an i16, two digits an i8.
+    let year = text[0..4].parse().ok()?;
+    let two = |at: usize| text[at..at + 2].parse::<i8>().ok();
+    let (hour, minute, second) = if shape == DATE {
         (0, 0, 0)
     } else {
-        (number(11..13)?, number(14..16)?, number(17..19)?)
+        (two(11)?, two(14)?, two(17)?)
     };
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let days = u64::try_from(days_from_civil(i64::from(year), month, day)).ok()?;
-    Some(
-        days * SECONDS_PER_DAY
-            + u64::from(hour) * 3600
-            + u64::from(minute) * 60
-            + u64::from(second),
-    )
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + DAYS_FROM_ERA_TO_EPOCH;
-    let era = z.div_euclid(DAYS_PER_ERA);
-    let day_of_era = z.rem_euclid(DAYS_PER_ERA);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// (year, month, day) → days since 1970-01-01; the inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let shifted_month = i64::from(if month > 2 { month - 3 } else { month + 9 });
-    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * DAYS_PER_ERA + day_of_era - DAYS_FROM_ERA_TO_EPOCH
+    // jiff refuses an impossible date or time (2015-02-29, 24:00:00, :60).
+    let datetime = DateTime::new(year, two(5)?, two(8)?, hour, minute, second, 0).ok()?;
+    u64::try_from(datetime.duration_since(EPOCH).as_secs()).ok()
 }
 
 /// Wall-clock time for the monotonic instants the lifecycle runs on, from one reading of both

@@ -382,6 +382,7 @@ impl Sender {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+    use strum::VariantArray;
 
     const STEP: Duration = Duration::from_secs(1);
     const TIMING: Timing = Timing {
@@ -553,7 +554,7 @@ mod tests {
 
     #[test]
     fn every_asynchronous_failure_is_handed_over_once_at_the_time_it_happened() {
-        for &behavior in Behavior::ALL {
+        for &behavior in Behavior::VARIANTS {
             let Outcome::Fails(failure) = behavior.outcome() else {
                 continue;
             };

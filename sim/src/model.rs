@@ -5,21 +5,46 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::errors::ApiError;
-use crate::wire_enum::wire_enum;
+use crate::wire_enum::{WireEnum, unknown_word};
 
-wire_enum! {
-    /// `channels_sender_enum_status`.
-    pub enum Status ("status") {
-        Creating = "CREATING",
-        Online = "ONLINE",
-        Offline = "OFFLINE",
-        PendingVerification = "PENDING_VERIFICATION",
-        Verifying = "VERIFYING",
-        OnlineUpdating = "ONLINE:UPDATING",
-        TwilioReview = "TWILIO_REVIEW",
-        Draft = "DRAFT",
-        Stubbed = "STUBBED",
-    }
+/// `channels_sender_enum_status`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
+#[serde(into = "&'static str")]
+#[strum(parse_err_ty = String, parse_err_fn = unknown_word::<Self>)]
+pub enum Status {
+    #[strum(serialize = "CREATING")]
+    Creating,
+    #[strum(serialize = "ONLINE")]
+    Online,
+    #[strum(serialize = "OFFLINE")]
+    Offline,
+    #[strum(serialize = "PENDING_VERIFICATION")]
+    PendingVerification,
+    #[strum(serialize = "VERIFYING")]
+    Verifying,
+    #[strum(serialize = "ONLINE:UPDATING")]
+    OnlineUpdating,
+    #[strum(serialize = "TWILIO_REVIEW")]
+    TwilioReview,
+    #[strum(serialize = "DRAFT")]
+    Draft,
+    #[strum(serialize = "STUBBED")]
+    Stubbed,
+}
+
+impl WireEnum for Status {
+    const WHAT: &'static str = "status";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,15 +541,14 @@ fn labeled(
 mod tests {
     use super::*;
     use serde_json::json;
+    use strum::VariantArray;
 
     #[test]
     fn status_round_trips_through_its_wire_name() {
-        for &status in Status::ALL {
-            assert_eq!(status.as_str().parse::<Status>().unwrap(), status);
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                json!(status.as_str())
-            );
+        for &status in Status::VARIANTS {
+            let word: &str = status.into();
+            assert_eq!(word.parse::<Status>().unwrap(), status);
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(word));
         }
         assert!("online".parse::<Status>().is_err());
     }

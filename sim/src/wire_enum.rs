@@ -1,52 +1,43 @@
-//! Closed sets of wire words (`ONLINE`, `auto_verify`, …): each word is written once, and the
-//! enum gets `ALL`, `as_str`, `Display`, `FromStr` (its error lists the valid words) and
-//! `Serialize` as that word.
+//! Closed sets of wire words (`ONLINE`, `auto_verify`, …). Each is an enum with its words written
+//! once, as `#[strum(serialize = "…")]`, and strum's derives: `EnumString` (`FromStr`),
+//! `IntoStaticStr`, `Display` and `VariantArray` (every variant); `Serialize` writes the word
+//! (`#[serde(into = "&'static str")]`). `FromStr`'s error names the set and lists its words:
+//! `#[strum(parse_err_ty = String, parse_err_fn = unknown_word::<Self>)]` and a [`WireEnum`]
+//! impl saying what a word of the set is called.
 
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident ($what:literal) {
-            $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        $vis enum $name {
-            $($(#[$variant_meta])* $variant,)+
-        }
+use strum::VariantArray;
 
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $word,)+
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<$name, String> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-                    let all: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("unknown {} {s:?}; expected one of {}", $what, all.join(", "))
-                })
-            }
-        }
-
-        impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    };
+/// A set of wire words, as named in the error for a word not in it.
+pub trait WireEnum: VariantArray + Copy + Into<&'static str> {
+    /// What a word of the set is, as in "unknown status".
+    const WHAT: &'static str;
 }
 
-pub(crate) use wire_enum;
+/// `FromStr`'s error for a word not in the set: `unknown status "online"; expected one of …`.
+pub fn unknown_word<E: WireEnum>(word: &str) -> String {
+    let all: Vec<&str> = E::VARIANTS.iter().map(|&v| v.into()).collect();
+    format!(
+        "unknown {} {word:?}; expected one of {}",
+        E::WHAT,
+        all.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::alerts::LogLevel;
+    use crate::model::Status;
+
+    #[test]
+    fn an_unknown_word_is_named_with_every_word_of_the_set() {
+        assert_eq!(
+            "Error".parse::<LogLevel>().unwrap_err(),
+            r#"unknown log level "Error"; expected one of error, warning, notice, debug"#
+        );
+        assert_eq!(
+            "online".parse::<Status>().unwrap_err(),
+            "unknown status \"online\"; expected one of CREATING, ONLINE, OFFLINE, \
+             PENDING_VERIFICATION, VERIFYING, ONLINE:UPDATING, TWILIO_REVIEW, DRAFT, STUBBED"
+        );
+    }
+}
