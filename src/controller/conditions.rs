@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::condition_type::{READY, STALLED, SYNCED};
 use crate::api::reason;
 use crate::error::twilio_message;
+use crate::twilio::codes::Problem;
 use crate::twilio::{ErrorClass, TwilioError};
 
 /// One condition's verdict.
@@ -73,13 +74,30 @@ fn bounded(mut message: String) -> String {
     message
 }
 
+/// The reason a sender stalls with for what Twilio says is wrong.
+pub fn stall_reason(problem: Problem) -> &'static str {
+    match problem {
+        Problem::InvalidRequest => reason::INVALID_SPEC,
+        Problem::InvalidCredentials => reason::INVALID_CREDENTIALS,
+        Problem::InvitationNotAccepted => reason::INVITATION_NOT_ACCEPTED,
+        Problem::WabaFull => reason::WABA_FULL,
+        Problem::AlreadyRegistered => reason::ALREADY_REGISTERED,
+        Problem::NumberNotFound => reason::NUMBER_NOT_FOUND,
+        Problem::CannotVerify => reason::CANNOT_VERIFY,
+        Problem::TooManyCodes => reason::TOO_MANY_CODES,
+        Problem::CodeNotReceived => reason::CODE_NOT_RECEIVED,
+        Problem::RateLimited => reason::TWILIO_UNAVAILABLE,
+        Problem::NotFound | Problem::Rejected => reason::TWILIO_REJECTED,
+    }
+}
+
 /// What a failed attempt to `action` at Twilio concludes: stalled when only the user can fix
 /// it, otherwise failed (retried with backoff, `Ready` left as it was). The message says what
 /// failed and what to do.
 pub fn twilio_failure(action: &str, err: &TwilioError) -> Assessment {
     let message = twilio_message(action, err);
     match err.class() {
-        ErrorClass::NeedsUser => Assessment::stalled(err.stall_reason(), message),
+        ErrorClass::NeedsUser => Assessment::stalled(stall_reason(err.problem()), message),
         ErrorClass::Retryable | ErrorClass::NotFound => {
             Assessment::failed(reason::TWILIO_UNAVAILABLE, message)
         }
@@ -479,7 +497,7 @@ mod tests {
                 if err.class() == ErrorClass::NeedsUser {
                     let stalled = assessment.stalled.as_ref().expect("Stalled is set");
                     prop_assert_eq!(stalled.status, Status::True);
-                    prop_assert_eq!(stalled.reason, err.stall_reason());
+                    prop_assert_eq!(stalled.reason, stall_reason(err.problem()));
                     verdicts.push(stalled);
                     verdicts.extend(assessment.ready.as_ref());
                 } else {

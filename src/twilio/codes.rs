@@ -1,18 +1,47 @@
 //! Twilio's error codes in one table: for each code, what the caller should do (retry, ask the
-//! user, treat as gone), the condition reason a sender stalls with, and the advice the user
-//! reads. The client's errors, the conditions and a sender's offline reasons all read it, so a
-//! new code is one row here.
+//! user, treat as gone), the [`Problem`] it names, and the advice the user reads. The client's
+//! errors, the conditions and a sender's offline reasons all read it, so a new code is one row
+//! here. Nothing here knows a resource kind: each controller names a problem in its own
+//! condition reasons.
 
 use super::ErrorClass;
-use crate::api::reason;
+
+/// What is wrong, as Twilio's code says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Problem {
+    /// A request parameter or field Twilio refused (20001, 63100).
+    InvalidRequest,
+    /// The credentials (20003, or any 401/403).
+    InvalidCredentials,
+    /// The resource is gone (20404).
+    NotFound,
+    /// Twilio's rate limit (20429).
+    RateLimited,
+    /// Meta Business Manager's invitation not accepted (63020).
+    InvitationNotAccepted,
+    /// The WhatsApp Business Account holds its maximum of numbers (63104).
+    WabaFull,
+    /// The number is registered on WhatsApp already (63110).
+    AlreadyRegistered,
+    /// The number or the WABA was not found (63111).
+    NumberNotFound,
+    /// The number cannot be verified (63113).
+    CannotVerify,
+    /// Too many verification codes asked for (63114).
+    TooManyCodes,
+    /// The verification code was not received (63116).
+    CodeNotReceived,
+    /// Any other refusal.
+    Rejected,
+}
 
 /// One of Twilio's error codes as the operator understands it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Code {
     pub number: u32,
     pub class: ErrorClass,
-    /// The condition reason of a sender stalled by this code (`NeedsUser` codes only).
-    pub reason: &'static str,
+    /// What it says is wrong.
+    pub problem: Problem,
     advice: Advice,
 }
 
@@ -27,11 +56,11 @@ enum Advice {
     },
 }
 
-const fn needs_user(number: u32, reason: &'static str, advice: Advice) -> Code {
+const fn needs_user(number: u32, problem: Problem, advice: Advice) -> Code {
     Code {
         number,
         class: ErrorClass::NeedsUser,
-        reason,
+        problem,
         advice,
     }
 }
@@ -41,7 +70,7 @@ const fn needs_user(number: u32, reason: &'static str, advice: Advice) -> Code {
 const TABLE: &[Code] = &[
     needs_user(
         20001,
-        reason::INVALID_SPEC,
+        Problem::InvalidRequest,
         Advice::Quotes {
             lead: "Twilio rejected a request parameter",
             then: "Check the spec; if it is right, this is a SenderOps bug",
@@ -49,7 +78,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         20003,
-        reason::INVALID_CREDENTIALS,
+        Problem::InvalidCredentials,
         Advice::Says(
             "Twilio rejected the credentials: check accountSid/authToken (or \
              apiKeySid/apiKeySecret) in the credentials Secret",
@@ -58,7 +87,7 @@ const TABLE: &[Code] = &[
     Code {
         number: 20404,
         class: ErrorClass::NotFound,
-        reason: reason::TWILIO_REJECTED,
+        problem: Problem::NotFound,
         advice: Advice::Says(
             "The sender no longer exists at Twilio (deleted outside the operator?)",
         ),
@@ -66,12 +95,12 @@ const TABLE: &[Code] = &[
     Code {
         number: 20429,
         class: ErrorClass::Retryable,
-        reason: reason::TWILIO_UNAVAILABLE,
+        problem: Problem::RateLimited,
         advice: Advice::Says(RATE_LIMITED),
     },
     needs_user(
         63020,
-        reason::INVITATION_NOT_ACCEPTED,
+        Problem::InvitationNotAccepted,
         Advice::Says(
             "The business has not accepted Twilio's invitation in Meta Business Manager: accept \
              it there (Business settings, Requests); the sender then continues by itself",
@@ -79,7 +108,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63100,
-        reason::INVALID_SPEC,
+        Problem::InvalidRequest,
         Advice::Quotes {
             lead: "Twilio rejected the sender's fields",
             then: "Fix the WhatsAppSender spec",
@@ -87,7 +116,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63104,
-        reason::WABA_FULL,
+        Problem::WabaFull,
         Advice::Says(
             "The WhatsApp Business Account has reached its maximum number of phone numbers: \
              remove unused numbers from the WABA or ask Meta to raise the limit, then recreate",
@@ -95,7 +124,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63110,
-        reason::ALREADY_REGISTERED,
+        Problem::AlreadyRegistered,
         Advice::Says(
             "The number is already registered on WhatsApp: delete it from the WhatsApp \
              (Business) app, or turn off two-step verification in WhatsApp Manager, then \
@@ -104,7 +133,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63111,
-        reason::NUMBER_NOT_FOUND,
+        Problem::NumberNotFound,
         Advice::Says(
             "The phone number or WhatsApp Business Account was not found: check phoneNumber \
              and wabaId (the number must belong to this Twilio account)",
@@ -112,7 +141,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63113,
-        reason::CANNOT_VERIFY,
+        Problem::CannotVerify,
         Advice::Quotes {
             lead: "The sender cannot be verified",
             then: "Check that the number can receive SMS or voice calls, then recreate the \
@@ -121,7 +150,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63114,
-        reason::TOO_MANY_CODES,
+        Problem::TooManyCodes,
         Advice::Says(
             "Too many verification codes were requested for this number: wait several hours \
              before requesting another",
@@ -129,7 +158,7 @@ const TABLE: &[Code] = &[
     ),
     needs_user(
         63116,
-        reason::CODE_NOT_RECEIVED,
+        Problem::CodeNotReceived,
         Advice::Says(
             "The verification code was not received: switch verification.method to voice or \
              request a new code",
@@ -185,14 +214,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_is_listed_once_and_stalls_with_a_reason_of_its_own_kind() {
+    fn every_code_is_listed_once_with_advice() {
         for (i, code) in TABLE.iter().enumerate() {
             assert!(
                 TABLE[i + 1..].iter().all(|c| c.number != code.number),
                 "{} is listed twice",
                 code.number
             );
-            assert!(reason::ALL.contains(&code.reason), "{code:?}");
             let advice = code.advice("Twilio's text", Some("https://twilio.example/e"));
             assert!(!advice.is_empty() && !advice.ends_with('.'), "{advice:?}");
         }
@@ -201,8 +229,8 @@ mod tests {
     #[test]
     fn offline_reason_codes_are_read_from_text() {
         assert_eq!(
-            parse(" 63110 ").map(|c| c.reason),
-            Some(reason::ALREADY_REGISTERED)
+            parse(" 63110 ").map(|c| c.problem),
+            Some(Problem::AlreadyRegistered)
         );
         assert!(parse("63116").is_some_and(Code::needs_user));
         assert_eq!(parse("30008"), None);

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::codes;
-use crate::api::reason;
+use super::codes::{self, Problem};
 
 /// What the caller should do with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -345,18 +344,18 @@ impl TwilioError {
         }
     }
 
-    /// The condition reason of a sender this error stalls (for `NeedsUser` errors).
-    pub fn stall_reason(&self) -> &'static str {
+    /// What this error says is wrong, for one that needs the user.
+    pub fn problem(&self) -> Problem {
         if let Some(known) = self
             .twilio_code()
             .and_then(codes::lookup)
             .filter(|c| c.needs_user())
         {
-            return known.reason;
+            return known.problem;
         }
         match self.http_status() {
-            Some(401 | 403) => reason::INVALID_CREDENTIALS,
-            _ => reason::TWILIO_REJECTED,
+            Some(401 | 403) => Problem::InvalidCredentials,
+            _ => Problem::Rejected,
         }
     }
 
@@ -648,19 +647,19 @@ mod tests {
     }
 
     #[test]
-    fn each_user_code_stalls_with_its_reason() {
+    fn each_user_code_names_its_problem() {
         let cases = [
-            (401, Some(20003), reason::INVALID_CREDENTIALS),
-            (403, None, reason::INVALID_CREDENTIALS),
-            (400, Some(20001), reason::INVALID_SPEC),
-            (400, Some(63100), reason::INVALID_SPEC),
-            (400, Some(63104), reason::WABA_FULL),
-            (400, Some(63110), reason::ALREADY_REGISTERED),
-            (400, Some(63111), reason::NUMBER_NOT_FOUND),
-            (400, Some(63113), reason::CANNOT_VERIFY),
-            (400, Some(63114), reason::TOO_MANY_CODES),
-            (400, Some(63116), reason::CODE_NOT_RECEIVED),
-            (409, Some(12345), reason::TWILIO_REJECTED),
+            (401, Some(20003), Problem::InvalidCredentials),
+            (403, None, Problem::InvalidCredentials),
+            (400, Some(20001), Problem::InvalidRequest),
+            (400, Some(63100), Problem::InvalidRequest),
+            (400, Some(63104), Problem::WabaFull),
+            (400, Some(63110), Problem::AlreadyRegistered),
+            (400, Some(63111), Problem::NumberNotFound),
+            (400, Some(63113), Problem::CannotVerify),
+            (400, Some(63114), Problem::TooManyCodes),
+            (400, Some(63116), Problem::CodeNotReceived),
+            (409, Some(12345), Problem::Rejected),
         ];
         for (http_status, code, expected) in cases {
             let err = TwilioError::Api {
@@ -670,7 +669,7 @@ mod tests {
                 more_info: None,
                 retry_after: None,
             };
-            assert_eq!(err.stall_reason(), expected, "{code:?}/{http_status}");
+            assert_eq!(err.problem(), expected, "{code:?}/{http_status}");
         }
     }
 

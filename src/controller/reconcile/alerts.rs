@@ -13,7 +13,7 @@ use super::run::{Outcome, Requeue, Run};
 use super::{Phase, stop};
 use crate::api::{TwilioAlert, WhatsAppSenderStatus};
 use crate::controller::alert_log::Logged;
-use crate::controller::conditions::Assessment;
+use crate::controller::conditions::{self, Assessment};
 use crate::controller::events::{Note, reason as event};
 use crate::twilio::{Sender, SenderStatus, SendersClient, codes, quote};
 
@@ -132,7 +132,10 @@ fn stall_for(sid: &str, alert: &TwilioAlert) -> Option<(Outcome, Option<String>)
     );
     let refused_name = codes::refuses_display_name(number, &text).then_some(text);
     Some((
-        Outcome::new(Assessment::stalled(code.reason, message), Requeue::Resync),
+        Outcome::new(
+            Assessment::stalled(conditions::stall_reason(code.problem), message),
+            Requeue::Resync,
+        ),
         refused_name,
     ))
 }

@@ -11,7 +11,7 @@ use super::identity::account_changed;
 use super::run::{Outcome, Requeue, Run};
 use super::{Halt, NotDone, Phase, stop};
 use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
-use crate::controller::conditions::{Assessment, Status, Verdict};
+use crate::controller::conditions::{self, Assessment, Status, Verdict};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::uninstall::{self, Crd};
@@ -104,7 +104,7 @@ pub fn deleted(answer: Result<(), TwilioError>) -> Deleted {
         Ok(()) => Deleted::Confirm,
         Err(err) if err.is_not_found() => Deleted::Confirm,
         Err(err) if err.class() == ErrorClass::NeedsUser => Deleted::Blocked(blocked(
-            err.stall_reason(),
+            conditions::stall_reason(err.problem()),
             format!(
                 "{}; {ORPHAN_HINT}",
                 twilio_message("delete the sender", &err)
@@ -204,7 +204,7 @@ pub async fn run(run: &mut Run<'_>) -> std::result::Result<Action, NotDone> {
 fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
     move |err| match err.class() {
         ErrorClass::NeedsUser => Halt::Outcome(Box::new(blocked(
-            err.stall_reason(),
+            conditions::stall_reason(err.problem()),
             format!("{}; {ORPHAN_HINT}", twilio_message(action, &err)),
         ))),
         _ => Halt::Failed(Error::twilio(action)(err)),

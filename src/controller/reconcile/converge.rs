@@ -7,7 +7,7 @@
 use super::run::{Outcome, Requeue, Run};
 use super::{Phase, twilio};
 use crate::api::{WhatsAppSenderSpec, reason};
-use crate::controller::conditions::Assessment;
+use crate::controller::conditions::{self, Assessment};
 use crate::controller::diff::{self, Drift};
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing;
@@ -66,7 +66,7 @@ pub fn decide(
             "Twilio reports the sender {} (offline reason {}): {advice}",
             sender.status, code.number
         );
-        return stall(code.reason, message);
+        return stall(conditions::stall_reason(code.problem), message);
     }
     match &sender.status {
         SenderStatus::PendingVerification => Step::Verify,

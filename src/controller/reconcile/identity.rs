@@ -444,7 +444,7 @@ pub fn already_registered(err: &TwilioError, deleted: Option<(String, Timestamp)
 
 /// The outcome of a Twilio error only the user can fix.
 pub fn stalled(action: &str, err: &TwilioError) -> Outcome {
-    let requeue = if err.stall_reason() == reason::TOO_MANY_CODES {
+    let requeue = if err.problem() == crate::twilio::codes::Problem::TooManyCodes {
         Requeue::After(crate::controller::pacing::TOO_MANY_CODES_RETRY)
     } else {
         Requeue::Resync
