@@ -16,7 +16,7 @@ use senderops::leader::{self, Fence, Leadership, LeaseConfig};
 use senderops::metrics::{self, Metrics};
 use senderops::telemetry::{self, LogFormat};
 use senderops::twilio::{
-    BudgetConfig, ClientConfig, Observer, RequestBudget, RetryPolicy, SendersClient,
+    BudgetConfig, ClientConfig, Observer, Product, RequestBudget, RetryPolicy, TwilioClient,
 };
 use tokio::sync::watch;
 
@@ -81,7 +81,7 @@ async fn export(args: ExportArgs) -> ExitCode {
         Some(url) => ClientConfig::default().all_products_at(url),
         None => ClientConfig::default(),
     };
-    let client = match SendersClient::new(credentials, &config, RequestBudget::new(config.budget)) {
+    let client = match TwilioClient::new(credentials, &config, RequestBudget::new(config.budget)) {
         Ok(client) => client,
         Err(err) => {
             eprintln!("senderops export: {err}");
@@ -494,9 +494,9 @@ async fn run(args: RunArgs) -> ExitCode {
             some => some.to_string(),
         },
         selector = settings.selector.as_deref().unwrap_or("(none)"),
-        twilio = %settings.twilio.base_url,
-        twilio_monitor = %settings.twilio.monitor_url,
-        twilio_api = %settings.twilio.api_url,
+        twilio = %settings.twilio.hosts.url(Product::Messaging),
+        twilio_monitor = %settings.twilio.hosts.url(Product::Monitor),
+        twilio_api = %settings.twilio.hosts.url(Product::Api),
         "senderops started"
     );
 
@@ -620,9 +620,18 @@ mod tests {
             senderops::controller::resends::ResendLimits::default()
         );
         assert_eq!(settings.reconcile_request_interval, Duration::from_secs(10));
-        assert_eq!(settings.twilio.base_url, "https://messaging.twilio.com");
-        assert_eq!(settings.twilio.monitor_url, "https://monitor.twilio.com");
-        assert_eq!(settings.twilio.api_url, "https://api.twilio.com");
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Messaging),
+            "https://messaging.twilio.com"
+        );
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Monitor),
+            "https://monitor.twilio.com"
+        );
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Api),
+            "https://api.twilio.com"
+        );
         assert!(settings.namespaces.is_empty(), "all namespaces");
         assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!args.leader_election);
@@ -696,9 +705,18 @@ mod tests {
             panic!("`run` parses as Run");
         };
         let settings = args.settings(&Arc::new(Metrics::new()));
-        assert_eq!(settings.twilio.base_url, "http://127.0.0.1:4010");
-        assert_eq!(settings.twilio.monitor_url, "http://127.0.0.1:4010");
-        assert_eq!(settings.twilio.api_url, "http://127.0.0.1:4010");
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Messaging),
+            "http://127.0.0.1:4010"
+        );
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Monitor),
+            "http://127.0.0.1:4010"
+        );
+        assert_eq!(
+            settings.twilio.hosts.url(Product::Api),
+            "http://127.0.0.1:4010"
+        );
     }
 
     fn try_run_args(args: &[&str]) -> Result<Box<RunArgs>, clap::Error> {

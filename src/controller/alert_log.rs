@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 
-use crate::twilio::{Alert, SendersClient, TwilioError};
+use crate::twilio::{Alert, TwilioClient, TwilioError};
 
 /// How far each pass reaches back before the start of the last one.
 const OVERLAP: SignedDuration = SignedDuration::from_mins(5);
@@ -99,7 +99,7 @@ impl AlertLog {
     /// about an earlier life of the number), newest first, from a pass no older than `fresh`.
     pub async fn about(
         &self,
-        client: &SendersClient,
+        client: &TwilioClient,
         sid: &str,
         since: Timestamp,
         fresh: Duration,

@@ -42,7 +42,7 @@ pub enum CredentialsProblem {
 }
 
 /// What Twilio said to a read under the account's own path with these credentials
-/// ([`crate::twilio::SendersClient::verify_account`]).
+/// ([`crate::twilio::TwilioClient::verify_account`]).
 #[derive(Debug)]
 pub enum AccountCheck {
     /// They act for the account.

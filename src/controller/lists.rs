@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::twilio::{Sender, SendersClient, TwilioError, sender_id_for};
+use crate::twilio::{Sender, TwilioClient, TwilioError, sender_id_for};
 
 /// One list pass: the account's WhatsApp senders as of `started`.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Lists the account, indexing each page as it arrives.
-    async fn list(client: &SendersClient) -> Result<Self, TwilioError> {
+    async fn list(client: &TwilioClient) -> Result<Self, TwilioError> {
         let mut snapshot = Self {
             started: Instant::now(),
             by_sid: HashMap::new(),
@@ -73,7 +73,7 @@ impl Lists {
     /// The latest pass if `usable` accepts it, else a new one (which becomes the latest).
     pub async fn latest_where(
         &self,
-        client: &SendersClient,
+        client: &TwilioClient,
         usable: impl Fn(&Snapshot) -> bool,
     ) -> Result<(Arc<Snapshot>, bool), TwilioError> {
         let mut latest = self.latest.lock().await;

@@ -50,7 +50,7 @@ use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::health::{self, Liveness};
 use crate::metrics::Metrics;
-use crate::twilio::{ClientConfig, SendersClient};
+use crate::twilio::{ClientConfig, TwilioClient};
 use credentials::{AccountCheck, CredentialsProblem};
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
@@ -219,7 +219,7 @@ impl Context {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Result<SendersClient, CredentialsProblem>, Error> {
+    ) -> Result<Result<TwilioClient, CredentialsProblem>, Error> {
         let key: SecretKey = (namespace.to_string(), name.to_string());
         if let Some(client) = self.state.current_client(&key) {
             return Ok(Ok(client));
@@ -243,7 +243,7 @@ impl Context {
         };
         // Unverified credentials still spend the budget of the account they name.
         let budget = self.state.budget(credentials.account_sid());
-        let client = match SendersClient::new(credentials, &self.settings.twilio, budget) {
+        let client = match TwilioClient::new(credentials, &self.settings.twilio, budget) {
             Ok(client) => client,
             Err(e) => {
                 return Ok(Err(CredentialsProblem::Unusable {

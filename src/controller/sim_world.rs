@@ -6,15 +6,15 @@ use serde_json::Value;
 use twilio_sim::{Account, SimConfig};
 
 use crate::twilio::{
-    ClientConfig, CreateSenderRequest, Credentials, FieldUpdate, Profile, RequestBudget, Sender,
-    SendersClient, sender_id_for,
+    ClientConfig, CreateSenderRequest, Credentials, FieldUpdate, Hosts, Product, Profile,
+    RequestBudget, Sender, TwilioClient, sender_id_for,
 };
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 
 pub struct World {
     pub sim: twilio_sim::SimHandle,
-    pub client: SendersClient,
+    pub client: TwilioClient,
 }
 
 impl World {
@@ -31,11 +31,11 @@ impl World {
         .await
         .unwrap();
         let config = ClientConfig {
-            base_url: sim.base_url(),
+            hosts: Hosts::default().with(Product::Messaging, &sim.base_url()),
             list_page_size: 2,
             ..ClientConfig::default()
         };
-        let client = SendersClient::new(
+        let client = TwilioClient::new(
             Credentials::auth_token(ACCOUNT, "token"),
             &config,
             RequestBudget::new(config.budget),

@@ -456,10 +456,20 @@ impl TwilioError {
     }
 }
 
-/// `Retry-After` as delta-seconds (what Twilio sends). HTTP-dates are not used by Twilio and
-/// are ignored rather than guessed at.
+/// `Retry-After` in either of HTTP's forms: delta-seconds (what Twilio sends), or an HTTP-date
+/// (what a proxy in front of it may send), as the time from now until then (zero if past).
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(value, k8s_openapi::jiff::Timestamp::now())
+}
+
+fn retry_after_at(value: &str, now: k8s_openapi::jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT") is RFC 2822's form.
+    let at = k8s_openapi::jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -693,7 +703,17 @@ mod tests {
         );
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(err.class(), ErrorClass::Retryable);
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "an HTTP-date in the past"
+        );
+        let now: k8s_openapi::jiff::Timestamp = "2015-10-21T07:27:30Z".parse().unwrap();
+        assert_eq!(
+            retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(TwilioError::Timeout.retry_after(), None);
     }
 

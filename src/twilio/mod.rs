@@ -1,14 +1,19 @@
-//! Twilio's Senders API (`/v2/Channels/Senders`) and the Error Log's alerts (`/v1/Alerts`):
-//! typed client, models, errors, request budget.
+//! Twilio's REST APIs: one transport per account, typed routes per product over it, models,
+//! errors, request budget. Nothing here knows a resource kind of the operator.
 //!
-//! - [`SendersClient`]: one account's client (create, fetch, update, delete, list).
+//! - [`TwilioClient`]: one account's client, over its transport (`transport`: auth, budget,
+//!   retries, timeouts, the leader's fence, body cap, paging, redaction, the observer); its
+//!   routes by product: `senders` (create, fetch, update, delete, list), `alerts` (the Error
+//!   Log), `accounts` (v2010: the account check).
 //! - [`models`]: request bodies (strict, typed) and response bodies (lenient).
 //! - [`TwilioError`] with [`ErrorClass`]; [`codes`]: Twilio's error codes, one table (needs the
-//!   user or not, condition reason, advice).
+//!   user or not, the problem named, advice).
 //! - [`RequestBudget`]: a token bucket, one per account (the controller's state keeps them), shared
 //!   by that account's clients.
 //! - [`RetryPolicy`]: exponential backoff with jitter that honours `Retry-After`.
 
+mod accounts;
+mod alerts;
 mod budget;
 mod client;
 pub mod codes;
@@ -17,11 +22,13 @@ mod enums;
 mod error;
 pub mod models;
 mod retry;
+mod senders;
+mod transport;
 
 pub use budget::{BudgetConfig, RequestBudget};
 pub use client::{
-    ClientConfig, MAX_RESPONSE_BYTES, MESSAGING_URL, MONITOR_URL, Observer, RequestObserver,
-    SendersClient,
+    API_URL, CONTENT_URL, ClientConfig, Hosts, MESSAGING_URL, MONITOR_URL, Observer, Product,
+    RequestObserver, TwilioClient,
 };
 pub use credentials::{Credentials, MissingPart};
 pub use enums::{AccountType, VerificationMethod, Vertical, WebhookMethod};
@@ -34,3 +41,4 @@ pub use models::{
     UpdateSenderRequest, VerificationCode, Webhook, is_valid_sender_sid, sender_id_for,
 };
 pub use retry::RetryPolicy;
+pub use transport::MAX_RESPONSE_BYTES;

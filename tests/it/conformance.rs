@@ -160,7 +160,7 @@ async fn the_error_log_read_through_prism_has_no_spec_violation() {
             .expect("create");
     }
     let since = Timestamp::now() - SignedDuration::from_hours(1);
-    let read = async |client: &senderops::twilio::SendersClient| {
+    let read = async |client: &senderops::twilio::TwilioClient| {
         let mut alerts = Vec::new();
         client
             .alerts_since(since, |alert| alerts.push(alert))

@@ -19,8 +19,8 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use senderops::twilio::{
-    BudgetConfig, ClientConfig, Credentials, MAX_RESPONSE_BYTES, RequestBudget, RetryPolicy,
-    Sender, SenderPage, SenderStatus, SendersClient, TwilioError,
+    BudgetConfig, ClientConfig, Credentials, Hosts, MAX_RESPONSE_BYTES, Product, RequestBudget,
+    RetryPolicy, Sender, SenderPage, SenderStatus, TwilioClient, TwilioError,
 };
 use serde_json::{Value, json};
 
@@ -417,9 +417,9 @@ async fn canned_server() -> Canned {
 }
 
 /// One attempt per request (no retry waits), and a budget that never makes a case wait.
-fn client(base_url: &str) -> SendersClient {
+fn client(base_url: &str) -> TwilioClient {
     let config = ClientConfig {
-        base_url: base_url.to_string(),
+        hosts: Hosts::default().with(Product::Messaging, base_url),
         timeout: Duration::from_secs(10),
         retry: RetryPolicy {
             max_attempts: 1,
@@ -432,7 +432,7 @@ fn client(base_url: &str) -> SendersClient {
         per_second: NonZeroU32::new(1_000_000).unwrap(),
         burst: NonZeroU32::new(1_000_000).unwrap(),
     });
-    SendersClient::new(Credentials::auth_token(ACCOUNT, TOKEN), &config, budget).unwrap()
+    TwilioClient::new(Credentials::auth_token(ACCOUNT, TOKEN), &config, budget).unwrap()
 }
 
 /// The statuses an answer may carry, redirects included (the client follows none).

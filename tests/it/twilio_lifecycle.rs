@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use senderops::twilio::{
     BudgetConfig, CreateSenderRequest, Credentials, ErrorClass, FieldUpdate, Profile,
-    RequestBudget, SenderStatus, SendersClient, UpdateSenderRequest, VerificationCode, Vertical,
+    RequestBudget, SenderStatus, TwilioClient, UpdateSenderRequest, VerificationCode, Vertical,
     Webhook, WebhookMethod, sender_id_for,
 };
 use serde_json::{Value, json};
@@ -50,7 +50,7 @@ fn wrong(code: &str) -> String {
 /// operator's client for account A.
 struct TunedSim {
     handle: SimHandle,
-    client: SendersClient,
+    client: TwilioClient,
     http: reqwest::Client,
 }
 
@@ -65,7 +65,7 @@ impl TunedSim {
             .await
             .expect("start the simulator");
         let budget = RequestBudget::new(BudgetConfig::default());
-        let client = SendersClient::new(
+        let client = TwilioClient::new(
             Credentials::auth_token(ACCOUNT_A, TOKEN_A),
             &Sim::client_config(&handle.base_url()),
             budget,

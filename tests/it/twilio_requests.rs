@@ -19,9 +19,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use senderops::twilio::{
     AccountType, AccountTypeUpdate, BudgetConfig, ClientConfig, Configuration, CreateSenderRequest,
-    Credentials, ErrorClass, FieldUpdate, Profile, RequestBudget, RetryPolicy, SenderStatus,
-    SendersClient, TwilioError, UpdateSenderRequest, VerificationCode, VerificationMethod,
-    Vertical, Webhook, WebhookMethod, sender_id_for,
+    Credentials, ErrorClass, FieldUpdate, Hosts, Product, Profile, RequestBudget, RetryPolicy,
+    SenderStatus, TwilioClient, TwilioError, UpdateSenderRequest, VerificationCode,
+    VerificationMethod, Vertical, Webhook, WebhookMethod, sender_id_for,
 };
 use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -530,7 +530,7 @@ async fn handle(
 
 fn config(base_url: String) -> ClientConfig {
     ClientConfig {
-        base_url,
+        hosts: Hosts::default().with(Product::Messaging, &base_url),
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(1),
         retry: RetryPolicy {
@@ -551,11 +551,11 @@ fn unlimited() -> RequestBudget {
     })
 }
 
-fn client_with(config: &ClientConfig, budget: RequestBudget) -> SendersClient {
-    SendersClient::new(Credentials::auth_token(ACCOUNT, TOKEN), config, budget).unwrap()
+fn client_with(config: &ClientConfig, budget: RequestBudget) -> TwilioClient {
+    TwilioClient::new(Credentials::auth_token(ACCOUNT, TOKEN), config, budget).unwrap()
 }
 
-fn client(server: &TestServer) -> SendersClient {
+fn client(server: &TestServer) -> TwilioClient {
     client_with(&config(server.url()), unlimited())
 }
 

@@ -15,7 +15,7 @@ use crate::api::{TwilioAlert, WhatsAppSenderStatus};
 use crate::controller::alert_log::Logged;
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::events::{Note, reason as event};
-use crate::twilio::{Sender, SenderStatus, SendersClient, codes, quote};
+use crate::twilio::{Sender, SenderStatus, TwilioClient, codes, quote};
 
 /// Entries of the log kept in status.
 pub const ALERTS_IN_STATUS: usize = 5;
@@ -174,7 +174,7 @@ fn last_action(status: &WhatsAppSenderStatus) -> Option<Timestamp> {
 /// if the newest entry needs the user.
 pub async fn run(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     sender: &Sender,
     before: Option<&str>,
 ) -> Phase<()> {

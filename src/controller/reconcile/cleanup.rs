@@ -16,7 +16,7 @@ use crate::controller::credentials::CredentialsProblem;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
-use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError};
+use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
 
 /// What deleting a sender costs later (Twilio's Senders API reference).
 pub const REREGISTER_HINT: &str = "registering this number again later needs two-step \
@@ -335,7 +335,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
 /// it: in a namespace deletion Secrets disappear at once while senders wait on the finalizer,
 /// and a Terminating namespace accepts no new Secret. A Secret that exists but no longer works
 /// is followed, not second-guessed.
-async fn client(run: &Run<'_>, sid: Option<&str>) -> Phase<SendersClient> {
+async fn client(run: &Run<'_>, sid: Option<&str>) -> Phase<TwilioClient> {
     let namespace = run.namespace();
     let secret = &run.spec().credentials_ref.name;
     let problem = match run.ctx.twilio_client(&namespace, secret).await? {

@@ -12,7 +12,7 @@ use crate::controller::diff::{self, Drift};
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing;
 use crate::controller::state::{SenderFacts, UpdateGuard};
-use crate::twilio::{Sender, SenderStatus, SendersClient, TwilioError, codes};
+use crate::twilio::{Sender, SenderStatus, TwilioClient, TwilioError, codes};
 use tokio::time::Instant;
 
 /// The same update sent this many times for one generation without Twilio keeping it stops
@@ -171,7 +171,7 @@ pub fn refused_name(sender: &Sender) -> Option<String> {
 }
 
 /// Runs the converge step for a sender Twilio has.
-pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> Phase<Outcome> {
+pub async fn run(run: &mut Run<'_>, client: &TwilioClient, sender: &Sender) -> Phase<Outcome> {
     if let Some(message) = refused_name(sender) {
         run.conclusion.name_rejected = Some((
             client.scope().to_string(),
@@ -192,7 +192,7 @@ pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> 
 
 async fn send_update(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     sender: &Sender,
     drift: &Drift,
 ) -> Phase<Outcome> {
@@ -228,7 +228,7 @@ async fn send_update(
 
 /// The sender as Twilio has it now, or `None` if Twilio no longer has it. Settled senders of
 /// an account with several come from a shared list when batching is on.
-pub async fn read(run: &Run<'_>, client: &SendersClient, sid: &str) -> Phase<Option<Sender>> {
+pub async fn read(run: &Run<'_>, client: &TwilioClient, sid: &str) -> Phase<Option<Sender>> {
     let ctx = run.ctx;
     let settled = run
         .status

@@ -22,7 +22,7 @@ use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing::QUEUED_RECHECK;
 use crate::controller::state::{Busy, NameTurn, Ownership, SenderKey, claimant_of};
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, codes, is_valid_sender_sid};
+use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, codes, is_valid_sender_sid};
 
 // -- credentials ----------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ pub fn account_changed(sid: Option<&str>, secret: &str, recorded: &str, now: &st
 }
 
 /// The account's client, or the outcome that stops here.
-pub async fn credentials(run: &mut Run<'_>) -> Phase<SendersClient> {
+pub async fn credentials(run: &mut Run<'_>) -> Phase<TwilioClient> {
     let secret = &run.spec().credentials_ref.name;
     let client = match run.ctx.twilio_client(&run.namespace(), secret).await? {
         Ok(client) => client,
@@ -88,7 +88,7 @@ pub const ACCOUNT_BUSY_RECHECK: Duration = Duration::from_secs(2);
 /// Takes one of the account's reconcile workers, or ends the reconcile, changing nothing, to
 /// come back shortly: an account whose reconciles wait on its request budget holds at most
 /// half the workers, and the other accounts keep theirs.
-pub fn hold_worker(run: &mut Run<'_>, client: &SendersClient) -> Phase<()> {
+pub fn hold_worker(run: &mut Run<'_>, client: &TwilioClient) -> Phase<()> {
     match run.ctx.state.account_worker(client.scope()) {
         Some(permit) => {
             run.worker = Some(permit);
@@ -126,7 +126,7 @@ pub fn unverified_condition(secret: &str, account: &str, why: &str) -> Condition
 
 /// Adds the `AccountVerified` condition (and a Warning Event) while the client's account is
 /// not confirmed, and removes it once it is.
-async fn note_account_check(run: &mut Run<'_>, secret: &str, client: &SendersClient) {
+async fn note_account_check(run: &mut Run<'_>, secret: &str, client: &TwilioClient) {
     let conditions = &mut run.status.conditions;
     let had = conditions::find(conditions, condition_type::ACCOUNT_VERIFIED).cloned();
     conditions.retain(|c| c.type_ != condition_type::ACCOUNT_VERIFIED);
@@ -186,7 +186,7 @@ fn in_namespace(owner: &SenderKey, namespace: &str) -> bool {
 /// Claims the number in `account` for this object. Another object owning it stops the
 /// reconcile here, before any request to Twilio; if this object held the number too (pairs
 /// left behind by earlier versions), it lets go of the SID in its status.
-pub async fn owner(run: &mut Run<'_>, client: &SendersClient) -> Phase<()> {
+pub async fn owner(run: &mut Run<'_>, client: &TwilioClient) -> Phase<()> {
     let account = client.account_sid();
     let holds = run.status.sid.is_some() || run.status.account_sid.is_some();
     let claimant = claimant_of(run.obj, &run.key, &run.uid, holds);
@@ -239,7 +239,7 @@ const TWILIO_FIELDS: [&str; 9] = [
 
 /// Clears what the status says about the Twilio sender another object owns: its SID, its
 /// account (so that deleting this object deletes nothing) and what was mirrored from it.
-async fn let_go(run: &mut Run<'_>, client: &SendersClient, owner: &SenderKey) -> Result<()> {
+async fn let_go(run: &mut Run<'_>, client: &TwilioClient, owner: &SenderKey) -> Result<()> {
     let account = client.account_sid();
     let sid = run.status.sid.take();
     let status = &mut run.status;
@@ -453,7 +453,7 @@ pub fn stalled(action: &str, err: &TwilioError) -> Outcome {
 }
 
 /// Finds the sender (by SID, by name, by number) or creates it.
-pub async fn find(run: &mut Run<'_>, client: &SendersClient) -> Phase<Sender> {
+pub async fn find(run: &mut Run<'_>, client: &TwilioClient) -> Phase<Sender> {
     let account = client.account_sid().to_string();
     if let Some(sid) = run.status.sid.clone() {
         match named(run.phone(), super::converge::read(run, client, &sid).await?) {
@@ -488,7 +488,7 @@ pub async fn find(run: &mut Run<'_>, client: &SendersClient) -> Phase<Sender> {
 /// no list, no create, no onboarding turn.
 async fn adopt_named(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     account: &str,
 ) -> Phase<Option<Sender>> {
     let Some(sid) = run
@@ -529,7 +529,7 @@ async fn adopt_named(
 /// list made now (the sender was just found deleted).
 async fn find_or_create(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     account: &str,
     fresh: bool,
 ) -> Phase<Sender> {
@@ -549,7 +549,7 @@ async fn find_or_create(
 
 /// Whether the sender may register now: a new display name is checked with one sender first,
 /// one number per account registers at a time, and registrations are spaced.
-fn may_register(run: &Run<'_>, client: &SendersClient) -> Phase<()> {
+fn may_register(run: &Run<'_>, client: &TwilioClient) -> Phase<()> {
     let (account, scope) = (client.account_sid(), client.scope());
     let state = &run.ctx.state;
     let name = &run.spec().profile.name;
@@ -574,7 +574,7 @@ fn may_register(run: &Run<'_>, client: &SendersClient) -> Phase<()> {
 /// Creates the sender and acts on the answer.
 async fn register(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     account: &str,
     fresh: bool,
 ) -> Phase<Sender> {
@@ -637,7 +637,7 @@ async fn register(
 /// (a create whose answer was lost, another tool), someone else's otherwise.
 async fn registered_already(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     account: &str,
     err: &TwilioError,
 ) -> Phase<Sender> {

@@ -25,7 +25,7 @@ use crate::controller::pacing::TOO_MANY_CODES_RETRY;
 use crate::controller::resends::{self, Held};
 use crate::controller::state::CodeFingerprint;
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, Sender, SendersClient, TwilioError, UpdateSenderRequest};
+use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, UpdateSenderRequest};
 
 /// Who waits for the code, for messages.
 #[derive(Clone, Copy, Debug)]
@@ -205,7 +205,7 @@ pub fn submitted(answer: Result<(), &TwilioError>) -> Submitted {
 }
 
 /// Runs the verify step.
-pub async fn run(run: &mut Run<'_>, client: &SendersClient, sender: &Sender) -> Phase<Outcome> {
+pub async fn run(run: &mut Run<'_>, client: &TwilioClient, sender: &Sender) -> Phase<Outcome> {
     let source = CodeSource::from_spec(run.spec().verification.as_ref());
     let (version, fetched) = match &source {
         Some(source) => code_secret_version(run, &source.secret_name).await?,
@@ -284,7 +284,7 @@ async fn code_secret_version(
 
 async fn submit(
     run: &mut Run<'_>,
-    client: &SendersClient,
+    client: &TwilioClient,
     sender: &Sender,
     source: CodeSource,
     secret: Secret,
@@ -434,11 +434,7 @@ fn not_now(run: &Run<'_>) -> Option<NotNow> {
 
 /// Registering a number that waits for its code again is how Twilio sends a new one. It is a
 /// registration like any other: spaced in the account.
-async fn request_new_code(
-    run: &mut Run<'_>,
-    client: &SendersClient,
-    value: &str,
-) -> Phase<Outcome> {
+async fn request_new_code(run: &mut Run<'_>, client: &TwilioClient, value: &str) -> Phase<Outcome> {
     if let Err(left) = run.ctx.state.claim_registration(client.scope()) {
         let interval = run.ctx.settings.registration_interval;
         return Ok(super::identity::spaced(

@@ -1,4 +1,4 @@
-//! One Twilio account's record (one scope's: see [`crate::twilio::SendersClient::scope`]): its
+//! One Twilio account's record (one scope's: see [`crate::twilio::TwilioClient::scope`]): its
 //! latest list and Error Log read, the marks that say which lists may still answer for a
 //! number or a sender, its settled senders (batched refresh), its onboarding turn and queue,
 //! its display-name checks. The record goes when the last sender using it goes; the request

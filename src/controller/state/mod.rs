@@ -49,7 +49,7 @@ use super::lists::Listed;
 use super::otp::CodeSource;
 use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
-use crate::twilio::{BudgetConfig, RequestBudget, SendersClient, TwilioError};
+use crate::twilio::{BudgetConfig, RequestBudget, TwilioClient, TwilioError};
 use account::{AccountRecord, Deletions, NameCheck};
 use owners::{Numbers, number_key};
 use secret::SecretRecord;
@@ -363,7 +363,7 @@ impl State {
     }
 
     /// A client was built from the credentials in version `version` of Secret `key`.
-    pub fn client_built(&self, key: &SecretKey, version: &str, client: SendersClient) {
+    pub fn client_built(&self, key: &SecretKey, version: &str, client: TwilioClient) {
         if let Some(record) = self.lock().secrets.get_mut(key) {
             record.client = Some((version.to_string(), client));
         }
@@ -375,18 +375,18 @@ impl State {
     }
 
     /// The client built from the Secret's current version.
-    pub fn current_client(&self, key: &SecretKey) -> Option<SendersClient> {
+    pub fn current_client(&self, key: &SecretKey) -> Option<TwilioClient> {
         self.lock().secrets.get(key)?.current_client().cloned()
     }
 
     /// The client built from version `version`.
-    pub fn client_at(&self, key: &SecretKey, version: &str) -> Option<SendersClient> {
+    pub fn client_at(&self, key: &SecretKey, version: &str) -> Option<TwilioClient> {
         self.lock().secrets.get(key)?.client_at(version).cloned()
     }
 
     /// The client last built from the Secret, whatever it holds now or whether it still
     /// exists: for deleting senders whose Secret is gone.
-    pub fn last_client(&self, key: &SecretKey) -> Option<SendersClient> {
+    pub fn last_client(&self, key: &SecretKey) -> Option<TwilioClient> {
         let index = self.lock();
         index
             .secrets
@@ -407,7 +407,7 @@ impl State {
             .clone()
     }
 
-    /// The sender's reconcile works with a client of `scope` ([`SendersClient::scope`]): the
+    /// The sender's reconcile works with a client of `scope` ([`TwilioClient::scope`]): the
     /// scope's record stays while some sender uses it.
     pub fn uses_scope(&self, sender: &SenderKey, uid: &str, scope: &str) {
         let mut index = self.lock();
@@ -613,7 +613,7 @@ impl State {
     /// 63110, say); otherwise a recent one is reused unless the number changed since it began.
     pub async fn lookup(
         &self,
-        client: &SendersClient,
+        client: &TwilioClient,
         phone_e164: &str,
         fresh: bool,
         seen: Instant,
@@ -650,7 +650,7 @@ impl State {
     /// deleted sender from one the list missed.
     pub async fn refresh(
         &self,
-        client: &SendersClient,
+        client: &TwilioClient,
         sid: &str,
         max_age: Duration,
     ) -> Result<Listed, TwilioError> {

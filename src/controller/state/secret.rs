@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use super::SenderKey;
-use crate::twilio::SendersClient;
+use crate::twilio::TwilioClient;
 
 #[derive(Debug, Default)]
 pub(super) struct SecretRecord {
@@ -18,17 +18,17 @@ pub(super) struct SecretRecord {
     pub version: Option<String>,
     pub readers: HashSet<SenderKey>,
     /// The client built from the credentials of one version.
-    pub client: Option<(String, SendersClient)>,
+    pub client: Option<(String, TwilioClient)>,
 }
 
 impl SecretRecord {
     /// The client built from the version seen last, if there is one.
-    pub fn current_client(&self) -> Option<&SendersClient> {
+    pub fn current_client(&self) -> Option<&TwilioClient> {
         let version = self.version.as_deref()?;
         self.client_at(version)
     }
 
-    pub fn client_at(&self, version: &str) -> Option<&SendersClient> {
+    pub fn client_at(&self, version: &str) -> Option<&TwilioClient> {
         self.client
             .as_ref()
             .filter(|(built_from, _)| built_from == version)

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use senderops::api::WhatsAppSender;
 use senderops::twilio::{
-    CreateSenderRequest, FieldUpdate, Profile, Sender, SendersClient, sender_id_for,
+    CreateSenderRequest, FieldUpdate, Profile, Sender, TwilioClient, sender_id_for,
 };
 use serde_json::{Value, json};
 
@@ -672,7 +672,7 @@ pub fn sid_of(sender: &WhatsAppSender) -> String {
 }
 
 /// Registers `phone` at Twilio directly, as someone would by hand, with display name `name`.
-pub async fn register_by_hand(client: &SendersClient, phone: &str, name: &str) -> Sender {
+pub async fn register_by_hand(client: &TwilioClient, phone: &str, name: &str) -> Sender {
     client
         .create(&CreateSenderRequest {
             sender_id: sender_id_for(phone),

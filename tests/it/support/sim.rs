@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use senderops::twilio::{
     BudgetConfig, ClientConfig, Credentials, RequestBudget, RetryPolicy, Sender, SenderStatus,
-    SendersClient, TwilioError,
+    TwilioClient, TwilioError,
 };
 use serde_json::{Value, json};
 use twilio_sim::{Account, ApiKey, SimConfig, SimHandle};
@@ -87,17 +87,17 @@ impl Sim {
     }
 
     /// The operator's client for account A, talking to `base_url` (the simulator or a proxy).
-    pub fn client_via(&self, base_url: &str, credentials: Credentials) -> SendersClient {
+    pub fn client_via(&self, base_url: &str, credentials: Credentials) -> TwilioClient {
         let budget = RequestBudget::new(BudgetConfig::default());
-        SendersClient::new(credentials, &Self::client_config(base_url), budget)
+        TwilioClient::new(credentials, &Self::client_config(base_url), budget)
             .expect("build the Twilio client")
     }
 
-    pub fn client(&self, credentials: Credentials) -> SendersClient {
+    pub fn client(&self, credentials: Credentials) -> TwilioClient {
         self.client_via(&self.base_url(), credentials)
     }
 
-    pub fn client_a(&self) -> SendersClient {
+    pub fn client_a(&self) -> TwilioClient {
         self.client(Credentials::auth_token(ACCOUNT_A, TOKEN_A))
     }
 
@@ -283,7 +283,7 @@ pub fn requests_in(stats: &Value, matches: impl Fn(&Value) -> bool) -> u64 {
 
 /// Fetches `sid` until `done` holds for it, or panics after a deadline with what it last read.
 pub async fn wait_for(
-    client: &SendersClient,
+    client: &TwilioClient,
     sid: &str,
     what: &str,
     done: impl Fn(&Sender) -> bool,
@@ -298,7 +298,7 @@ pub async fn wait_for(
         .await
 }
 
-pub async fn wait_for_status(client: &SendersClient, sid: &str, status: SenderStatus) -> Sender {
+pub async fn wait_for_status(client: &TwilioClient, sid: &str, status: SenderStatus) -> Sender {
     let what = status.to_string();
     wait_for(client, sid, &what, |s| s.status == status).await
 }
