@@ -7,6 +7,7 @@ pub mod export;
 pub mod health;
 pub mod leader;
 pub mod metrics;
+pub mod runtime;
 pub mod telemetry;
 pub mod twilio;
 

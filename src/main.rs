@@ -14,6 +14,7 @@ use senderops::export;
 use senderops::health::Liveness;
 use senderops::leader::{self, Fence, Leadership, LeaseConfig};
 use senderops::metrics::{self, Metrics};
+use senderops::runtime::accounts::AccountRegistry;
 use senderops::telemetry::{self, LogFormat};
 use senderops::twilio::{
     BudgetConfig, ClientConfig, Observer, Product, RequestBudget, RetryPolicy, TwilioClient,
@@ -348,6 +349,11 @@ impl RunArgs {
             },
             reconcile_request_interval: self.reconcile_request_interval,
             reconcile_timeout: self.reconcile_timeout,
+            // One registry for every controller of the process.
+            accounts: Arc::new(AccountRegistry::new(BudgetConfig {
+                per_second,
+                burst: per_second,
+            })),
             instance: Some(identity()),
             ..Settings::default()
         }

@@ -50,7 +50,8 @@ use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::health::{self, Liveness};
 use crate::metrics::Metrics;
-use crate::twilio::{ClientConfig, TwilioClient};
+use crate::runtime::accounts::AccountRegistry;
+use crate::twilio::{BudgetConfig, ClientConfig, TwilioClient};
 use credentials::{AccountCheck, CredentialsProblem};
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
@@ -117,6 +118,8 @@ pub struct Settings {
     pub reconcile_request_interval: Duration,
     /// The longest one reconcile may run before it is dropped and retried.
     pub reconcile_timeout: Duration,
+    /// Each Twilio account's request budget, shared with every other controller.
+    pub accounts: Arc<AccountRegistry>,
     /// Names this operator instance in Events.
     pub instance: Option<String>,
 }
@@ -156,6 +159,7 @@ impl Default for Settings {
             code_resends: resends::ResendLimits::default(),
             reconcile_request_interval: Duration::from_secs(10),
             reconcile_timeout: Duration::from_secs(120),
+            accounts: Arc::new(AccountRegistry::new(BudgetConfig::default())),
             instance: None,
         }
     }
@@ -467,9 +471,8 @@ fn context(
         controller: "senderops".into(),
         instance: settings.instance.clone(),
     };
-    let state = State::new(
+    let state = State::sharing(
         StateConfig {
-            budget: settings.twilio.budget,
             serial_onboarding: settings.serial_onboarding,
             onboarding_max_hold: settings.onboarding_max_hold,
             lookup_reuse: settings.lookup_reuse,
@@ -480,6 +483,7 @@ fn context(
             // half to every other account.
             workers_per_account: usize::from(settings.concurrency / 2).max(1),
         },
+        settings.accounts.clone(),
         metrics.state_lock(),
     );
     Context {

@@ -263,7 +263,6 @@ mod tests {
     use super::*;
     use crate::api::WhatsAppSender;
     use crate::controller::state::{State, StateConfig, key_of};
-    use crate::twilio::BudgetConfig;
 
     fn object(ns: &str, name: &str, version: &str) -> ConfigMap {
         serde_json::from_value(json!({
@@ -500,7 +499,6 @@ mod tests {
     fn state() -> State {
         State::new(
             StateConfig {
-                budget: BudgetConfig::default(),
                 serial_onboarding: true,
                 onboarding_max_hold: Duration::from_secs(900),
                 lookup_reuse: Duration::from_secs(30),

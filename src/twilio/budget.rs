@@ -6,7 +6,7 @@
 //! and tests can run it on paused time.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
@@ -69,6 +69,38 @@ impl RequestBudget {
     /// Whether a clone of this budget exists besides this one (a client holds it).
     pub fn is_shared(&self) -> bool {
         Arc::strong_count(&self.limiter) > 1
+    }
+
+    /// A handle that does not keep the bucket: it lives as long as some client holds it.
+    pub fn downgrade(&self) -> WeakBudget {
+        WeakBudget {
+            limiter: Arc::downgrade(&self.limiter),
+            clock: self.clock.clone(),
+            config: self.config,
+        }
+    }
+}
+
+/// A [`RequestBudget`] that does not keep its bucket alive.
+#[derive(Clone, Debug)]
+pub struct WeakBudget {
+    limiter: Weak<Limiter>,
+    clock: TokioClock,
+    config: BudgetConfig,
+}
+
+impl WeakBudget {
+    /// The bucket, while some client still holds it.
+    pub fn upgrade(&self) -> Option<RequestBudget> {
+        Some(RequestBudget {
+            limiter: self.limiter.upgrade()?,
+            clock: self.clock.clone(),
+            config: self.config,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.limiter.strong_count() > 0
     }
 }
 

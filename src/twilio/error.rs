@@ -468,7 +468,9 @@ fn retry_after_at(value: &str, now: k8s_openapi::jiff::Timestamp) -> Option<Dura
         return Some(Duration::from_secs(seconds));
     }
     // IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT") is RFC 2822's form.
-    let at = k8s_openapi::jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let at = k8s_openapi::jiff::fmt::rfc2822::parse(value)
+        .ok()?
+        .timestamp();
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 

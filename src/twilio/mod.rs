@@ -25,7 +25,7 @@ mod retry;
 mod senders;
 mod transport;
 
-pub use budget::{BudgetConfig, RequestBudget};
+pub use budget::{BudgetConfig, RequestBudget, WeakBudget};
 pub use client::{
     API_URL, CONTENT_URL, ClientConfig, Hosts, MESSAGING_URL, MONITOR_URL, Observer, Product,
     RequestObserver, TwilioClient,

@@ -30,7 +30,7 @@ mod secret;
 mod sender;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -49,7 +49,8 @@ use super::lists::Listed;
 use super::otp::CodeSource;
 use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
-use crate::twilio::{BudgetConfig, RequestBudget, TwilioClient, TwilioError};
+use crate::runtime::accounts::AccountRegistry;
+use crate::twilio::{RequestBudget, TwilioClient, TwilioError};
 use account::{AccountRecord, Deletions, NameCheck};
 use owners::{Numbers, number_key};
 use secret::SecretRecord;
@@ -75,8 +76,6 @@ pub fn key_of(sender: &WhatsAppSender) -> SenderKey {
 /// How the state's rules are tuned (from `senderops run`'s flags).
 #[derive(Clone, Copy, Debug)]
 pub struct StateConfig {
-    /// Each account's request budget.
-    pub budget: BudgetConfig,
     /// One registration per account at a time.
     pub serial_onboarding: bool,
     /// How long a registration may hold its account's turn.
@@ -166,9 +165,6 @@ struct Index {
     accounts: HashMap<String, AccountRecord>,
     /// How many senders use each scope.
     scope_users: HashMap<String, usize>,
-    /// Each account's request budget, shared by every client of the account whatever its
-    /// scope; it goes when no client holds it.
-    budgets: HashMap<String, RequestBudget>,
     deletions: Deletions,
     /// Reconcile workers one account may hold at once ([`StateConfig::workers_per_account`]).
     workers_per_account: usize,
@@ -182,6 +178,9 @@ struct Index {
 
 pub struct State {
     config: StateConfig,
+    /// Each account's request budget, shared by every client of the account whatever its
+    /// scope, and with every other controller; it goes when no client holds it.
+    accounts: Arc<AccountRegistry>,
     /// The key of code fingerprints: random per process and never written anywhere, so a
     /// fingerprint cannot be turned back into a code outside this process.
     code_key: std::hash::RandomState,
@@ -235,9 +234,22 @@ fn secret_key(secret: &PartialObjectMeta<Secret>) -> SecretKey {
 }
 
 impl State {
+    /// A state with accounts of its own (tests).
+    #[cfg(test)]
     pub fn new(config: StateConfig, lock_counters: StateLockCounters) -> Self {
+        let accounts = Arc::new(AccountRegistry::new(Default::default()));
+        Self::sharing(config, accounts, lock_counters)
+    }
+
+    /// A state whose accounts' budgets are `accounts`, shared with other controllers.
+    pub fn sharing(
+        config: StateConfig,
+        accounts: Arc<AccountRegistry>,
+        lock_counters: StateLockCounters,
+    ) -> Self {
         Self {
             config,
+            accounts,
             code_key: std::hash::RandomState::new(),
             index: Mutex::new(Index {
                 workers_per_account: config.workers_per_account.max(1),
@@ -398,13 +410,7 @@ impl State {
 
     /// The request budget every client of `account` shares.
     pub fn budget(&self, account: &str) -> RequestBudget {
-        let mut index = self.lock();
-        let budget = self.config.budget;
-        index
-            .budgets
-            .entry(account.to_string())
-            .or_insert_with(|| RequestBudget::new(budget))
-            .clone()
+        self.accounts.budget(account)
     }
 
     /// The sender's reconcile works with a client of `scope` ([`TwilioClient::scope`]): the
@@ -713,7 +719,7 @@ impl State {
 
     #[cfg(test)]
     fn budget_count(&self) -> usize {
-        self.lock().budgets.len()
+        self.accounts.accounts_in_use()
     }
 
     #[cfg(test)]
@@ -982,9 +988,8 @@ impl Index {
             if let Some(record) = self.secrets.get_mut(secret) {
                 record.readers.remove(key);
                 if record.readers.is_empty() {
+                    // Its client, and with it its hold on its account's budget, goes too.
                     self.secrets.remove(secret);
-                    // Its client held its account's budget.
-                    self.budgets.retain(|_, budget| budget.is_shared());
                 }
             }
         }

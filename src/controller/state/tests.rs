@@ -7,10 +7,10 @@ use serde_json::json;
 
 use super::*;
 use crate::controller::sim_world::{ACCOUNT, World};
+use crate::twilio::BudgetConfig;
 
 fn config() -> StateConfig {
     StateConfig {
-        budget: BudgetConfig::default(),
         serial_onboarding: true,
         onboarding_max_hold: Duration::from_secs(900),
         lookup_reuse: Duration::from_secs(30),
@@ -427,16 +427,11 @@ async fn a_refresh_after_a_write_waits_for_a_newer_list() {
 
 #[tokio::test(start_paused = true)]
 async fn the_clients_of_one_account_share_its_request_budget() {
-    let state = State::new(
-        StateConfig {
-            budget: BudgetConfig {
-                per_second: std::num::NonZeroU32::new(1).unwrap(),
-                burst: std::num::NonZeroU32::new(2).unwrap(),
-            },
-            ..config()
-        },
-        Default::default(),
-    );
+    let accounts = AccountRegistry::new(BudgetConfig {
+        per_second: std::num::NonZeroU32::new(1).unwrap(),
+        burst: std::num::NonZeroU32::new(2).unwrap(),
+    });
+    let state = State::sharing(config(), Arc::new(accounts), Default::default());
     let (a1, a2, b) = (
         state.budget("AC1"),
         state.budget("AC1"),

@@ -1,0 +1,84 @@
+//! The registry of Twilio accounts every controller shares: one request budget per account,
+//! whichever controller's client spends it, so that adding a kind never multiplies the request
+//! rate an account sees. A budget lives while some client holds it: the registry keeps only a
+//! weak handle, so an account nothing uses any more is forgotten without a sweep.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use crate::twilio::{BudgetConfig, RequestBudget, WeakBudget};
+
+#[derive(Debug)]
+pub struct AccountRegistry {
+    config: BudgetConfig,
+    budgets: Mutex<HashMap<String, WeakBudget>>,
+}
+
+impl AccountRegistry {
+    /// Each account's bucket sized by `config`.
+    pub fn new(config: BudgetConfig) -> AccountRegistry {
+        AccountRegistry {
+            config,
+            budgets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The request budget every client of `account` shares, of whatever controller.
+    pub fn budget(&self, account: &str) -> RequestBudget {
+        let mut budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(budget) = budgets.get(account).and_then(WeakBudget::upgrade) {
+            return budget;
+        }
+        // A new account, or one whose clients all went: forget every such one on the way.
+        budgets.retain(|_, budget| budget.is_alive());
+        let budget = RequestBudget::new(self.config);
+        budgets.insert(account.to_string(), budget.downgrade());
+        budget
+    }
+
+    /// Accounts some client still holds a budget of.
+    pub fn accounts_in_use(&self) -> usize {
+        let budgets = self.budgets.lock().unwrap_or_else(PoisonError::into_inner);
+        budgets.values().filter(|budget| budget.is_alive()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_budget_per_account_for_every_holder_and_none_once_nobody_holds_it() {
+        let registry = AccountRegistry::new(BudgetConfig::default());
+        let senders = registry.budget("AC1");
+        let templates = registry.budget("AC1");
+        assert!(senders.is_shared(), "both controllers hold one bucket");
+        let other = registry.budget("AC2");
+        assert_eq!(registry.accounts_in_use(), 2);
+        drop((senders, templates));
+        assert_eq!(registry.accounts_in_use(), 1, "AC1 is held by nobody");
+        drop(other);
+        assert_eq!(registry.accounts_in_use(), 0);
+        let _again = registry.budget("AC3");
+        assert_eq!(
+            registry.budgets.lock().unwrap().len(),
+            1,
+            "the dead entries were swept on the way"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_controllers_of_one_account_spend_one_bucket() {
+        let registry = AccountRegistry::new(BudgetConfig::default());
+        let senders = registry.budget("AC1");
+        let templates = registry.budget("AC1");
+        let burst = BudgetConfig::default().burst.get();
+        for _ in 0..burst {
+            assert!(senders.try_acquire());
+        }
+        assert!(
+            !templates.try_acquire(),
+            "the other controller's requests came out of the same bucket"
+        );
+    }
+}

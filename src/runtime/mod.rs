@@ -1,0 +1,6 @@
+//! What every SenderOps controller shares, whatever kind it reconciles.
+//!
+//! - [`accounts`]: the registry of Twilio accounts: one request budget per account for every
+//!   controller (Twilio's limit is per account, not per kind).
+
+pub mod accounts;
