@@ -353,46 +353,82 @@ async fn keep(
                 unrenewed: now - held.renewed_at,
             });
         }
-        // No attempt outlives the deadline: past it this replica has stopped acting.
-        match lease::renew(&leases, &config, &held, deadline - now).await {
-            Ok(renewed) => {
+        match renew_once(&leases, &config, &held, deadline).await {
+            Renewal::Renewed(renewed) => {
                 held = renewed;
                 fence.extend_to(held.renewed_at + config.renew_deadline);
                 next = held.renewed_at + config.renew_every();
             }
-            Err(WriteError::Conflict) => {
-                // Changed since this replica's last write: taken, or an earlier renewal whose
-                // answer was lost landed after all.
-                match lease::read(
-                    &leases,
-                    &config,
-                    deadline.saturating_duration_since(Instant::now()),
-                )
-                .await
-                {
-                    Ok(Some(lease)) if lease::holder(&lease) == Some(config.identity.as_str()) => {
-                        held.version = lease.resource_version().unwrap_or_default();
-                        next = Instant::now();
+            Renewal::Retry { version, at } => {
+                if let Some(version) = version {
+                    held.version = version;
+                }
+                next = at;
+            }
+            Renewal::Lost { holder } => return end(Ending::Lost { holder }),
+        }
+    }
+}
+
+/// What one renewal attempt came to.
+enum Renewal {
+    Renewed(Held),
+    /// Try again at `at`, conditional on `version` if it is new.
+    Retry {
+        version: Option<String>,
+        at: Instant,
+    },
+    /// Another replica holds it, or nobody.
+    Lost {
+        holder: Option<String>,
+    },
+}
+
+/// One renewal, which never outlives `deadline`: past it this replica has stopped acting.
+async fn renew_once(
+    leases: &Api<Lease>,
+    config: &LeaseConfig,
+    held: &Held,
+    deadline: Instant,
+) -> Renewal {
+    let retry_soon = || (Instant::now() + config.renew_every() / 2).min(deadline);
+    let left = deadline.saturating_duration_since(Instant::now());
+    match lease::renew(leases, config, held, left).await {
+        Ok(renewed) => Renewal::Renewed(renewed),
+        // Changed since this replica's last write: taken, or an earlier renewal whose answer
+        // was lost landed after all.
+        Err(WriteError::Conflict) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lease::read(leases, config, left).await {
+                Ok(Some(lease)) if lease::holder(&lease) == Some(config.identity.as_str()) => {
+                    Renewal::Retry {
+                        version: Some(lease.resource_version().unwrap_or_default()),
+                        at: Instant::now(),
                     }
-                    Ok(lease) => {
-                        let holder = lease.as_ref().and_then(lease::holder).map(str::to_string);
-                        return end(Ending::Lost { holder });
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, lease = %config.name, "could not read the Lease after a conflict");
-                        next = Instant::now() + config.renew_every() / 2;
+                }
+                Ok(lease) => Renewal::Lost {
+                    holder: lease.as_ref().and_then(lease::holder).map(str::to_string),
+                },
+                Err(err) => {
+                    tracing::warn!(error = %err, lease = %config.name, "could not read the Lease after a conflict");
+                    Renewal::Retry {
+                        version: None,
+                        at: retry_soon(),
                     }
                 }
             }
-            Err(err) => {
-                tracing::warn!(
-                    error = %err,
-                    lease = %config.name,
-                    unrenewed_ms = held.renewed_at.elapsed().as_millis() as u64,
-                    deadline_ms = config.renew_deadline.as_millis() as u64,
-                    "could not renew the Lease; retrying until the renew deadline"
-                );
-                next = Instant::now() + config.renew_every() / 2;
+        }
+        Err(err) => {
+            tracing::warn!(
+                error = %err,
+                lease = %config.name,
+                unrenewed_ms = held.renewed_at.elapsed().as_millis() as u64,
+                deadline_ms = config.renew_deadline.as_millis() as u64,
+                "could not renew the Lease; retrying until the renew deadline"
+            );
+            Renewal::Retry {
+                version: None,
+                at: retry_soon(),
             }
         }
     }
