@@ -1079,6 +1079,36 @@ fn helm_and_kustomize_install_the_same_operator() {
     }
 }
 
+/// The runtime's rule: the shipped manifests always name the kinds they run (and hold RBAC
+/// for), so a CRD of another kind installed later never starts a controller without its RBAC.
+#[test]
+fn every_shipped_install_names_the_kinds_it_runs() {
+    let renderings = [
+        ("kustomize deploy/", kustomize_base()),
+        (
+            "kustomize deploy/overlays/sharding",
+            parse_yaml(&kustomize("deploy/overlays/sharding")),
+        ),
+        (
+            "kustomize deploy/overlays/namespaced",
+            parse_yaml(&kustomize("deploy/overlays/namespaced")),
+        ),
+        ("helm template", helm_default()),
+    ];
+    for (source, objects) in renderings {
+        let deployments = all_of(&objects, "Deployment");
+        assert!(!deployments.is_empty(), "{source} has no Deployment");
+        for deployment in deployments {
+            assert_eq!(
+                flag_values(&args_of(deployment), "--controllers"),
+                ["whatsappsender"],
+                "{source}: {}",
+                name_of(deployment)
+            );
+        }
+    }
+}
+
 #[test]
 fn the_helm_chart_lints_clean() {
     let out = helm(&["lint", "--strict", support::deploy::CHART]);

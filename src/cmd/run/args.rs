@@ -13,6 +13,8 @@ use senderops::runtime::accounts::AccountRegistry;
 use senderops::telemetry::LogFormat;
 use senderops::twilio::{BudgetConfig, ClientConfig, Observer, RetryPolicy};
 
+use super::kinds::Kind;
+
 /// Later flags win over earlier ones, so wrappers and tests can override a default they pass.
 #[derive(Args)]
 #[command(args_override_self = true)]
@@ -24,6 +26,15 @@ pub struct RunArgs {
     /// https://api.twilio.com.
     #[arg(long, env = "TWILIO_API_URL")]
     pub(super) twilio_api_url: Option<String>,
+
+    /// The kinds to reconcile, comma-separated (default: every kind whose CRD is installed).
+    #[arg(
+        long,
+        env = "SENDEROPS_CONTROLLERS",
+        value_delimiter = ',',
+        value_name = "KIND[,KIND...]"
+    )]
+    pub(super) controllers: Vec<Kind>,
 
     /// Watch only these namespaces: comma-separated, or the flag repeated (default: all
     /// namespaces). Each needs the operator's Role there (deploy/overlays/namespaced).
@@ -439,6 +450,23 @@ mod tests {
         assert!(
             namespaces(&["--namespace", ""]).is_empty(),
             "empty: every namespace"
+        );
+    }
+
+    #[test]
+    fn controllers_are_named_by_kind_and_an_unknown_one_is_refused() {
+        assert!(run_args(&[]).controllers.is_empty(), "every installed kind");
+        assert_eq!(
+            run_args(&["--controllers", "whatsappsender"]).controllers,
+            [Kind::WhatsAppSender]
+        );
+        let err = try_run_args(&["--controllers", "whatsappsender,templates"])
+            .err()
+            .expect("an unknown kind is refused");
+        let err = err.to_string();
+        assert!(
+            err.contains("templates") && err.contains("whatsappsender"),
+            "{err}"
         );
     }
 

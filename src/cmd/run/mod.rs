@@ -2,6 +2,7 @@
 //! controller until a signal, or until leadership ends.
 
 mod args;
+mod kinds;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -125,15 +126,22 @@ async fn connect(
             return None;
         }
     };
-    let checked = controller::preflight(
-        &clients.calls,
+    let kinds = kinds::to_run(
+        &args.controllers,
+        &clients,
         &settings.namespaces,
         settings.selector.as_deref(),
     )
     .await;
-    if let Err(err) = checked {
-        tracing::error!("{err}");
-        return None;
+    match kinds {
+        Ok(kinds) => {
+            let names: Vec<&str> = kinds.iter().map(|kind| kind.name()).collect();
+            tracing::info!(controllers = %names.join(","), "controllers to run");
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            return None;
+        }
     }
     metrics.set_ready(true);
     // Leader or standby: an uninstall (the CRD deleted) makes every replica unready, not exit.

@@ -1,0 +1,82 @@
+//! Which controllers a process runs (`--controllers`). Every kind shares the process's one
+//! Lease, account registry and endpoints; a kind not named, or whose CRD is not installed when
+//! none is named, is not run.
+
+use senderops::controller::{self, KubeClients, StartError};
+
+/// The kinds of resource SenderOps reconciles, by the name `--controllers` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// `WhatsAppSender` (messaging.senderops.io).
+    #[value(name = "whatsappsender")]
+    WhatsAppSender,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 1] = [Kind::WhatsAppSender];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::WhatsAppSender => "whatsappsender",
+        }
+    }
+
+    /// Whether the kind can run: its CRD installed, and listable where it is watched.
+    async fn check(
+        self,
+        clients: &KubeClients,
+        namespaces: &[String],
+        selector: Option<&str>,
+    ) -> Result<(), StartError> {
+        match self {
+            Kind::WhatsAppSender => {
+                controller::preflight(&clients.calls, namespaces, selector).await
+            }
+        }
+    }
+}
+
+/// The kinds to run: those `named` (each must be able to run), or, with none named, every kind
+/// whose CRD is installed (the others are named in a log line). `Err` says why none can run.
+pub async fn to_run(
+    named: &[Kind],
+    clients: &KubeClients,
+    namespaces: &[String],
+    selector: Option<&str>,
+) -> Result<Vec<Kind>, StartError> {
+    if !named.is_empty() {
+        for kind in named {
+            kind.check(clients, namespaces, selector).await?;
+        }
+        let mut kinds = named.to_vec();
+        kinds.dedup();
+        return Ok(kinds);
+    }
+    let mut running = Vec::new();
+    let mut first_refusal = None;
+    for kind in Kind::ALL {
+        match kind.check(clients, namespaces, selector).await {
+            Ok(()) => running.push(kind),
+            Err(StartError::CrdMissing) => {
+                first_refusal.get_or_insert(StartError::CrdMissing);
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let skipped: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|kind| !running.contains(kind))
+        .map(|kind| kind.name())
+        .collect();
+    if running.is_empty() {
+        return Err(first_refusal.unwrap_or(StartError::CrdMissing));
+    }
+    if !skipped.is_empty() {
+        tracing::info!(
+            not_running = %skipped.join(","),
+            "not running the controllers whose CRD is not installed (--controllers names the \
+             kinds to run)"
+        );
+    }
+    Ok(running)
+}
