@@ -14,6 +14,7 @@ use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reaso
 use crate::controller::conditions::{self, Assessment, Status, Verdict};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::events::{Note, reason as event};
+use crate::controller::state::{NumberChanged, NumberDeleted, SidGone};
 use crate::controller::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
@@ -227,7 +228,10 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
                 ))
                 .await;
                 if let Some(account) = account {
-                    run.conclusion.gone = Some((account, sid.clone()));
+                    run.conclusion.gone = Some(SidGone {
+                        account,
+                        sid: sid.clone(),
+                    });
                 }
             }
             return Ok(None);
@@ -243,7 +247,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         ))
         .await;
         if let (Some(account), Some(sid)) = (account, sid) {
-            run.conclusion.gone = Some((account, sid));
+            run.conclusion.gone = Some(SidGone { account, sid });
         }
         return Ok(None);
     }
@@ -286,7 +290,10 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
                 );
                 run.note(Note::warning(event::NOT_DELETED, message)).await;
                 if missing {
-                    run.conclusion.gone = Some((scope, sid));
+                    run.conclusion.gone = Some(SidGone {
+                        account: scope,
+                        sid,
+                    });
                 }
                 return Ok(None);
             }
@@ -317,9 +324,20 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         Confirmed::StillThere(outcome) => return stop(outcome),
         Confirmed::Failed(err) => return Err(twilio("confirm the deletion")(err)),
     }
-    run.conclusion.gone = Some((scope.clone(), sid.clone()));
-    run.conclusion.number_changed = Some((scope.clone(), run.phone().to_string(), Instant::now()));
-    run.conclusion.deleted = Some((scope, run.phone().to_string(), sid.clone()));
+    run.conclusion.gone = Some(SidGone {
+        account: scope.clone(),
+        sid: sid.clone(),
+    });
+    run.conclusion.number_changed = Some(NumberChanged {
+        account: scope.clone(),
+        phone: run.phone().to_string(),
+        at: Instant::now(),
+    });
+    run.conclusion.deleted = Some(NumberDeleted {
+        account: scope,
+        phone: run.phone().to_string(),
+        sid: sid.clone(),
+    });
     run.note(Note::normal(
         event::DELETED,
         format!(

@@ -11,7 +11,7 @@ use crate::controller::conditions::{self, Assessment};
 use crate::controller::diff::{self, Drift};
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing;
-use crate::controller::state::{SenderFacts, UpdateGuard};
+use crate::controller::state::{NameRejected, SenderFacts, UpdateGuard, Written};
 use crate::twilio::{Sender, SenderStatus, TwilioClient, TwilioError, codes};
 use tokio::time::Instant;
 
@@ -173,11 +173,11 @@ pub fn refused_name(sender: &Sender) -> Option<String> {
 /// Runs the converge step for a sender Twilio has.
 pub async fn run(run: &mut Run<'_>, client: &TwilioClient, sender: &Sender) -> Phase<Outcome> {
     if let Some(message) = refused_name(sender) {
-        run.conclusion.name_rejected = Some((
-            client.scope().to_string(),
-            run.spec().profile.name.clone(),
+        run.conclusion.name_rejected = Some(NameRejected {
+            account: client.scope().to_string(),
+            name: run.spec().profile.name.clone(),
             message,
-        ));
+        });
     }
     match decide(run.spec(), sender, &run.facts, run.generation()) {
         Step::Conclude(outcome) => Ok(outcome),
@@ -206,11 +206,11 @@ async fn send_update(
         generation,
         &drift.fields,
     )));
-    run.conclusion.written = Some((
-        client.scope().to_string(),
-        sender.sid.clone(),
-        Instant::now(),
-    ));
+    run.conclusion.written = Some(Written {
+        account: client.scope().to_string(),
+        sid: sender.sid.clone(),
+        at: Instant::now(),
+    });
     let fields = drift.fields.join(", ");
     run.note(Note::normal(
         event::UPDATED,

@@ -20,7 +20,9 @@ use crate::controller::credentials::CredentialsProblem;
 use crate::controller::diff;
 use crate::controller::events::{Note, reason as event};
 use crate::controller::pacing::QUEUED_RECHECK;
-use crate::controller::state::{Busy, NameTurn, Ownership, SenderKey, claimant_of};
+use crate::controller::state::{
+    Busy, NameRejected, NameTurn, NumberChanged, Ownership, SenderKey, SidGone, claimant_of,
+};
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, codes, is_valid_sender_sid};
 
@@ -253,7 +255,10 @@ async fn let_go(run: &mut Run<'_>, client: &TwilioClient, owner: &SenderKey) -> 
     status.verification = None;
     run.remove_status_fields(&TWILIO_FIELDS).await?;
     if let Some(sid) = &sid {
-        run.conclusion.gone = Some((client.scope().to_string(), sid.clone()));
+        run.conclusion.gone = Some(SidGone {
+            account: client.scope().to_string(),
+            sid: sid.clone(),
+        });
     }
     let owner_named = if in_namespace(owner, &run.namespace()) {
         format!("WhatsAppSender {}", owner.name)
@@ -469,9 +474,15 @@ pub async fn find(run: &mut Run<'_>, client: &TwilioClient) -> Phase<Sender> {
                     "the sender no longer exists at Twilio; registering it again"
                 );
                 let scope = client.scope().to_string();
-                run.conclusion.gone = Some((scope.clone(), sid));
-                run.conclusion.number_changed =
-                    Some((scope, run.phone().to_string(), Instant::now()));
+                run.conclusion.gone = Some(SidGone {
+                    account: scope.clone(),
+                    sid,
+                });
+                run.conclusion.number_changed = Some(NumberChanged {
+                    account: scope,
+                    phone: run.phone().to_string(),
+                    at: Instant::now(),
+                });
                 run.status.sid = None;
                 return find_or_create(run, client, &account, true).await;
             }
@@ -612,7 +623,11 @@ async fn register(
         } => {
             if let Some(message) = name_refused {
                 let name = run.spec().profile.name.clone();
-                run.conclusion.name_rejected = Some((client.scope().to_string(), name, message));
+                run.conclusion.name_rejected = Some(NameRejected {
+                    account: client.scope().to_string(),
+                    name,
+                    message,
+                });
             }
             stop(outcome)
         }
@@ -622,11 +637,11 @@ async fn register(
         } => {
             // The next attempt looks the number up in a list made after this moment.
             if maybe_registered {
-                run.conclusion.number_changed = Some((
-                    client.scope().to_string(),
-                    phone.to_string(),
-                    Instant::now(),
-                ));
+                run.conclusion.number_changed = Some(NumberChanged {
+                    account: client.scope().to_string(),
+                    phone: phone.to_string(),
+                    at: Instant::now(),
+                });
             }
             Err(Error::twilio("create the sender")(err).into())
         }

@@ -23,7 +23,7 @@ use crate::controller::events::{Note, reason as event};
 use crate::controller::otp::{self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION};
 use crate::controller::pacing::TOO_MANY_CODES_RETRY;
 use crate::controller::resends::{self, Held};
-use crate::controller::state::CodeFingerprint;
+use crate::controller::state::{CodeFingerprint, Written};
 use crate::error::{Error, Result};
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, UpdateSenderRequest};
 
@@ -369,11 +369,11 @@ async fn submit(
         uncertain: verdict == Submitted::Uncertain,
     });
     if verdict != Submitted::Refused {
-        run.conclusion.written = Some((
-            client.scope().to_string(),
-            sender.sid.clone(),
-            Instant::now(),
-        ));
+        run.conclusion.written = Some(Written {
+            account: client.scope().to_string(),
+            sid: sender.sid.clone(),
+            at: Instant::now(),
+        });
     }
     run.save().await?;
     match (verdict, failure) {
