@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop};
+use super::shared::{Phase, stop};
 use crate::api::{TwilioAlert, WhatsAppSenderStatus};
 use crate::controller::alert_log::Logged;
 use crate::controller::conditions::{self, Assessment};

@@ -7,9 +7,8 @@
 use kube::runtime::controller::Action;
 use tokio::time::Instant;
 
-use super::identity::account_changed;
 use super::run::{Outcome, Requeue, Run};
-use super::{Halt, NotDone, Phase, stop};
+use super::shared::{Halt, NotDone, Phase, REREGISTER_HINT, account_changed, hold_worker, stop};
 use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controller::conditions::{self, Assessment, Status, Verdict};
 use crate::controller::credentials::CredentialsProblem;
@@ -18,10 +17,6 @@ use crate::controller::state::{NumberChanged, NumberDeleted, SidGone};
 use crate::controller::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
-
-/// What deleting a sender costs later (Twilio's Senders API reference).
-pub const REREGISTER_HINT: &str = "registering this number again later needs two-step \
-                                   verification turned off in WhatsApp Manager";
 
 const ORPHAN_HINT: &str = "or set spec.deletionPolicy to Orphan to leave the sender registered \
                            at Twilio and let this object go";
@@ -268,7 +263,7 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
     let account = client.account_sid().to_string();
     let scope = client.scope().to_string();
     run.ctx.state.uses_scope(&run.key, &run.uid, &scope);
-    super::identity::hold_worker(run, &client)?;
+    hold_worker(run, &client)?;
     // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
     // the SID, must not deregister the number another object manages.
     let state = &run.ctx.state;

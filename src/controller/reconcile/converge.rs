@@ -1,16 +1,14 @@
 //! Converge: bring Twilio in line with the spec once the sender is known. [`decide`] (pure)
 //! reads the spec, what Twilio reports and the sender's record, and returns the step: stall
 //! on what only the user can fix, hand over to [`super::verify`] while Twilio waits for the
-//! code, send the fields that differ, or report progress and poll. The executor sends updates
-//! and reads senders (one GET, or a shared list when batched refresh pays).
+//! code, send the fields that differ, or report progress and poll. The executor sends updates.
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, twilio};
+use super::shared::{Phase, twilio};
 use crate::api::{WhatsAppSenderSpec, reason};
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::diff::{self, Drift};
 use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing;
 use crate::controller::state::{NameRejected, SenderFacts, UpdateGuard, Written};
 use crate::twilio::{Sender, SenderStatus, TwilioClient, TwilioError, codes};
 use tokio::time::Instant;
@@ -224,42 +222,6 @@ async fn send_update(
         ),
         Requeue::After(run.ctx.settings.pacing.poll_interval),
     ))
-}
-
-/// The sender as Twilio has it now, or `None` if Twilio no longer has it. Settled senders of
-/// an account with several come from a shared list when batching is on.
-pub async fn read(run: &Run<'_>, client: &TwilioClient, sid: &str) -> Phase<Option<Sender>> {
-    let ctx = run.ctx;
-    let settled = run
-        .status
-        .twilio_status
-        .as_deref()
-        .map(SenderStatus::parse)
-        .is_some_and(|s| !pacing::in_motion(&s));
-    let account = client.scope();
-    if ctx.settings.batched_refresh && settled && ctx.state.settled_count(account) >= 2 {
-        let max_age = ctx.settings.pacing.resync_interval / 2;
-        let listed = ctx
-            .state
-            .refresh(client, sid, max_age)
-            .await
-            .map_err(twilio("list the account's senders"))?;
-        if listed.listed {
-            // Everyone settled in this account can use this list now, which keeps the
-            // account at one list per resync.
-            for other in ctx.state.settled_except(account, sid) {
-                ctx.wake(other);
-            }
-        }
-        if listed.sender.is_some() {
-            return Ok(listed.sender);
-        }
-    }
-    match client.fetch(sid).await {
-        Ok(sender) => Ok(Some(sender)),
-        Err(err) if err.is_not_found() => Ok(None),
-        Err(err) => Err(twilio("read the sender")(err)),
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! Identity: which Twilio account, and which sender in it. Credentials come from the Secret and
 //! are pinned to the account the sender was registered in. The sender is then found by its
-//! recorded SID, by the SID the object names (`senderops.io/exported-from`), by its number in
-//! the account (adopted), or else created, one number per account at a time, with the SID
-//! written to status the moment it is known. The decisions are the pure functions below; the
+//! recorded SID (one GET, or a shared list when batched refresh pays), by the SID the object
+//! names (`senderops.io/exported-from`), by its number in the account (adopted), or else
+//! created, one number per account at a time, with the SID written to status the moment it is
+//! known. The decisions are the pure functions below; the
 //! executors around them do the I/O.
-
-use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -13,18 +12,22 @@ use kube::ResourceExt;
 use tokio::time::Instant;
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop, twilio};
+use super::shared::{
+    Phase, REREGISTER_HINT, account_changed, hold_worker, spaced, stalled, stop, twilio,
+};
 use crate::api::{EXPORTED_FROM_ANNOTATION, condition_type, reason};
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::diff;
 use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing::QUEUED_RECHECK;
+use crate::controller::pacing::{self, QUEUED_RECHECK};
 use crate::controller::state::{
     Busy, NameRejected, NameTurn, NumberChanged, Ownership, SenderKey, SidGone, claimant_of,
 };
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, codes, is_valid_sender_sid};
+use crate::twilio::{
+    ErrorClass, Sender, SenderStatus, TwilioClient, TwilioError, codes, is_valid_sender_sid,
+};
 
 // -- credentials ----------------------------------------------------------------------------
 
@@ -56,17 +59,6 @@ pub fn other_account(
     ))
 }
 
-/// The message of a sender whose Secret now holds another account's credentials.
-pub fn account_changed(sid: Option<&str>, secret: &str, recorded: &str, now: &str) -> String {
-    format!(
-        "the sender {} is registered in Twilio account {recorded}, but Secret {secret} now holds \
-         credentials for account {now}; the operator will not register the number in another \
-         account: restore credentials for {recorded}, or delete and recreate this \
-         WhatsAppSender to move the number",
-        sid.unwrap_or("(no SID yet)"),
-    )
-}
-
 /// The account's client, or the outcome that stops here.
 pub async fn credentials(run: &mut Run<'_>) -> Phase<TwilioClient> {
     let secret = &run.spec().credentials_ref.name;
@@ -82,31 +74,6 @@ pub async fn credentials(run: &mut Run<'_>) -> Phase<TwilioClient> {
     hold_worker(run, &client)?;
     note_account_check(run, secret, &client).await;
     Ok(client)
-}
-
-/// How soon a reconcile that found its account's workers all busy comes back.
-pub const ACCOUNT_BUSY_RECHECK: Duration = Duration::from_secs(2);
-
-/// Takes one of the account's reconcile workers, or ends the reconcile, changing nothing, to
-/// come back shortly: an account whose reconciles wait on its request budget holds at most
-/// half the workers, and the other accounts keep theirs.
-pub fn hold_worker(run: &mut Run<'_>, client: &TwilioClient) -> Phase<()> {
-    match run.ctx.state.account_worker(client.scope()) {
-        Some(permit) => {
-            run.worker = Some(permit);
-            Ok(())
-        }
-        None => {
-            tracing::debug!(
-                account = client.account_sid(),
-                "every reconcile worker this account may hold is busy; back shortly"
-            );
-            stop(Outcome::new(
-                Assessment::unchanged(),
-                Requeue::After(ACCOUNT_BUSY_RECHECK),
-            ))
-        }
-    }
 }
 
 /// The `AccountVerified` condition of credentials whose account Twilio did not confirm.
@@ -346,20 +313,6 @@ pub fn name_rejected(name: &str, by: &SenderKey, twilio_said: &str) -> Outcome {
     )
 }
 
-/// The outcome of a registration held back so that registrations in one account are spaced.
-pub fn spaced(account: &str, left: Duration, interval: Duration) -> Outcome {
-    let message = format!(
-        "the next registration in account {account} goes out in {}: Twilio advises several \
-         minutes between Senders API registrations (--registration-interval {})",
-        humantime::format_duration(Duration::from_secs(left.as_secs().max(1))),
-        humantime::format_duration(interval),
-    );
-    Outcome::new(
-        Assessment::waiting(reason::QUEUED, message),
-        Requeue::After(left),
-    )
-}
-
 /// The outcome of a sender queued behind another one's registration.
 pub fn queued(account: &str, busy: &Busy) -> Outcome {
     let message = format!(
@@ -431,7 +384,7 @@ pub fn already_registered(err: &TwilioError, deleted: Option<(String, Timestamp)
     if let Some((sid, at)) = deleted {
         let note = format!(
             "; this operator deleted the number's sender {sid} at {at}, and {}",
-            super::cleanup::REREGISTER_HINT
+            REREGISTER_HINT
         );
         for verdict in [
             &mut outcome.assessment.ready,
@@ -447,21 +400,11 @@ pub fn already_registered(err: &TwilioError, deleted: Option<(String, Timestamp)
     outcome
 }
 
-/// The outcome of a Twilio error only the user can fix.
-pub fn stalled(action: &str, err: &TwilioError) -> Outcome {
-    let requeue = if err.problem() == crate::twilio::codes::Problem::TooManyCodes {
-        Requeue::After(crate::controller::pacing::TOO_MANY_CODES_RETRY)
-    } else {
-        Requeue::Resync
-    };
-    Outcome::new(conditions::twilio_failure(action, err), requeue)
-}
-
 /// Finds the sender (by SID, by name, by number) or creates it.
 pub async fn find(run: &mut Run<'_>, client: &TwilioClient) -> Phase<Sender> {
     let account = client.account_sid().to_string();
     if let Some(sid) = run.status.sid.clone() {
-        match named(run.phone(), super::converge::read(run, client, &sid).await?) {
+        match named(run.phone(), read(run, client, &sid).await?) {
             Named::Ours(sender) => return Ok(*sender),
             Named::OtherNumber(sender) => {
                 not_this_number(run, "status.sid", &sender).await;
@@ -492,6 +435,42 @@ pub async fn find(run: &mut Run<'_>, client: &TwilioClient) -> Phase<Sender> {
         return Ok(sender);
     }
     find_or_create(run, client, &account, false).await
+}
+
+/// The sender as Twilio has it now, or `None` if Twilio no longer has it. Settled senders of
+/// an account with several come from a shared list when batching is on.
+async fn read(run: &Run<'_>, client: &TwilioClient, sid: &str) -> Phase<Option<Sender>> {
+    let ctx = run.ctx;
+    let settled = run
+        .status
+        .twilio_status
+        .as_deref()
+        .map(SenderStatus::parse)
+        .is_some_and(|s| !pacing::in_motion(&s));
+    let account = client.scope();
+    if ctx.settings.batched_refresh && settled && ctx.state.settled_count(account) >= 2 {
+        let max_age = ctx.settings.pacing.resync_interval / 2;
+        let listed = ctx
+            .state
+            .refresh(client, sid, max_age)
+            .await
+            .map_err(twilio("list the account's senders"))?;
+        if listed.listed {
+            // Everyone settled in this account can use this list now, which keeps the
+            // account at one list per resync.
+            for other in ctx.state.settled_except(account, sid) {
+                ctx.wake(other);
+            }
+        }
+        if listed.sender.is_some() {
+            return Ok(listed.sender);
+        }
+    }
+    match client.fetch(sid).await {
+        Ok(sender) => Ok(Some(sender)),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(twilio("read the sender")(err)),
+    }
 }
 
 /// Adopts the sender the object names in [`EXPORTED_FROM_ANNOTATION`] if Twilio has it as

@@ -13,9 +13,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tokio::time::Instant;
 
-use super::identity::stalled;
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop};
+use super::shared::{Phase, spaced, stalled, stop};
 use crate::api::{SubmittedCode, VerificationStatus, WhatsAppSenderSpec, reason};
 use crate::controller::conditions::Assessment;
 use crate::controller::diff;
@@ -437,11 +436,7 @@ fn not_now(run: &Run<'_>) -> Option<NotNow> {
 async fn request_new_code(run: &mut Run<'_>, client: &TwilioClient, value: &str) -> Phase<Outcome> {
     if let Err(left) = run.ctx.state.claim_registration(client.scope()) {
         let interval = run.ctx.settings.registration_interval;
-        return Ok(super::identity::spaced(
-            client.account_sid(),
-            left,
-            interval,
-        ));
+        return Ok(spaced(client.account_sid(), left, interval));
     }
     let answer = client.create(&diff::create_request(run.spec())).await;
     // Counted whatever the answer: it may have reached the number.
