@@ -38,33 +38,8 @@ pub fn decide(
     generation: i64,
 ) -> Step {
     let drift = diff::drift(spec, sender);
-    if let Some(actual) = &drift.waba_id {
-        let message = format!(
-            "Twilio registered the sender in WABA {actual}, but the spec asks for {}: a number \
-             cannot move between WABAs; delete and recreate the WhatsAppSender (and the \
-             number's registration) to change it",
-            spec.waba_id.as_deref().unwrap_or_default()
-        );
-        return stall(reason::WABA_MISMATCH, message);
-    }
-    if let Some((code, offline)) = sender.offline_reasons.iter().find_map(|r| {
-        codes::parse(r.code.as_deref()?)
-            .filter(|c| c.needs_user())
-            .map(|c| (c, r))
-    }) {
-        let advice = TwilioError::Api {
-            http_status: 400,
-            code: Some(code.number),
-            message: offline.message.clone().unwrap_or_default(),
-            more_info: offline.more_info.clone(),
-            retry_after: None,
-        }
-        .advice();
-        let message = format!(
-            "Twilio reports the sender {} (offline reason {}): {advice}",
-            sender.status, code.number
-        );
-        return stall(conditions::stall_reason(code.problem), message);
+    if let Some(step) = needs_user(spec, sender, &drift) {
+        return step;
     }
     match &sender.status {
         SenderStatus::PendingVerification => Step::Verify,
@@ -82,36 +57,7 @@ pub fn decide(
              Twilio and the operator registers the number again"
                 .into(),
         ),
-        SenderStatus::Online if !drift.update.is_empty() => {
-            let repeats = facts.update_repeats(generation, &drift.fields);
-            if repeats >= MAX_UPDATE_REPEATS {
-                let message = format!(
-                    "Twilio does not keep {} as the spec sets them (sent {repeats} times); check \
-                     the values (Twilio may normalise them) and edit the spec to match",
-                    drift.fields.join(", ")
-                );
-                return stall(reason::TWILIO_REJECTED, message);
-            }
-            Step::Update(Box::new(drift))
-        }
-        SenderStatus::Online => {
-            if let Some(name) = &drift.display_name {
-                let message = format!(
-                    "Twilio shows the display name {name:?} but the spec asks for {:?}: no API \
-                     can change a display name (Meta reviews it); change it in WhatsApp \
-                     Manager, or delete and recreate the sender",
-                    spec.profile.name
-                );
-                return Step::Converged(Outcome::new(
-                    Assessment::stalled(reason::DISPLAY_NAME_MISMATCH, message),
-                    Requeue::Resync,
-                ));
-            }
-            Step::Converged(Outcome::new(
-                Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
-                Requeue::Poll(SenderStatus::Online),
-            ))
-        }
+        SenderStatus::Online => online(spec, sender, facts, generation, drift),
         other => {
             let (reason, message) = progress_of(other);
             Step::Conclude(Outcome::new(
@@ -120,6 +66,77 @@ pub fn decide(
             ))
         }
     }
+}
+
+/// What only the user can fix whatever Twilio's status: a WABA that differs from the spec's,
+/// or an offline reason whose code needs the user.
+fn needs_user(spec: &WhatsAppSenderSpec, sender: &Sender, drift: &Drift) -> Option<Step> {
+    if let Some(actual) = &drift.waba_id {
+        let message = format!(
+            "Twilio registered the sender in WABA {actual}, but the spec asks for {}: a number \
+             cannot move between WABAs; delete and recreate the WhatsAppSender (and the \
+             number's registration) to change it",
+            spec.waba_id.as_deref().unwrap_or_default()
+        );
+        return Some(stall(reason::WABA_MISMATCH, message));
+    }
+    let (code, offline) = sender.offline_reasons.iter().find_map(|r| {
+        codes::parse(r.code.as_deref()?)
+            .filter(|c| c.needs_user())
+            .map(|c| (c, r))
+    })?;
+    let advice = TwilioError::Api {
+        http_status: 400,
+        code: Some(code.number),
+        message: offline.message.clone().unwrap_or_default(),
+        more_info: offline.more_info.clone(),
+        retry_after: None,
+    }
+    .advice();
+    let message = format!(
+        "Twilio reports the sender {} (offline reason {}): {advice}",
+        sender.status, code.number
+    );
+    Some(stall(conditions::stall_reason(code.problem), message))
+}
+
+/// An ONLINE sender: send the fields that differ (unless Twilio did not keep them
+/// [`MAX_UPDATE_REPEATS`] times), or converged, with a display name no API can change.
+fn online(
+    spec: &WhatsAppSenderSpec,
+    sender: &Sender,
+    facts: &SenderFacts,
+    generation: i64,
+    drift: Drift,
+) -> Step {
+    if !drift.update.is_empty() {
+        let repeats = facts.update_repeats(generation, &drift.fields);
+        if repeats >= MAX_UPDATE_REPEATS {
+            let message = format!(
+                "Twilio does not keep {} as the spec sets them (sent {repeats} times); check \
+                 the values (Twilio may normalise them) and edit the spec to match",
+                drift.fields.join(", ")
+            );
+            return stall(reason::TWILIO_REJECTED, message);
+        }
+        return Step::Update(Box::new(drift));
+    }
+    if let Some(name) = &drift.display_name {
+        let message = format!(
+            "Twilio shows the display name {name:?} but the spec asks for {:?}: no API \
+             can change a display name (Meta reviews it); change it in WhatsApp \
+             Manager, or delete and recreate the sender",
+            spec.profile.name
+        );
+        return Step::Converged(Outcome::new(
+            Assessment::stalled(reason::DISPLAY_NAME_MISMATCH, message),
+            Requeue::Resync,
+        ));
+    }
+    Step::Converged(Outcome::new(
+        Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
+        Requeue::Poll(SenderStatus::Online),
+    ))
 }
 
 fn stall(reason: &'static str, message: String) -> Step {
