@@ -10,11 +10,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop};
+use super::shared::{Phase, stop};
 use crate::api::{TwilioAlert, WhatsAppSenderStatus};
 use crate::controller::alert_log::Logged;
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::events::{Note, reason as event};
+use crate::controller::state::NameRejected;
 use crate::twilio::{Sender, SenderStatus, TwilioClient, codes, quote};
 
 /// Entries of the log kept in status.
@@ -220,11 +221,11 @@ pub async fn run(
     match noted.stall {
         Some((outcome, refused_name)) => {
             if let Some(message) = refused_name {
-                run.conclusion.name_rejected = Some((
-                    client.scope().to_string(),
-                    run.spec().profile.name.clone(),
+                run.conclusion.name_rejected = Some(NameRejected {
+                    account: client.scope().to_string(),
+                    name: run.spec().profile.name.clone(),
                     message,
-                ));
+                });
             }
             stop(outcome)
         }

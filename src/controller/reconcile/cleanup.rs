@@ -7,20 +7,16 @@
 use kube::runtime::controller::Action;
 use tokio::time::Instant;
 
-use super::identity::account_changed;
 use super::run::{Outcome, Requeue, Run};
-use super::{Halt, NotDone, Phase, stop};
+use super::shared::{Halt, NotDone, Phase, REREGISTER_HINT, account_changed, hold_worker, stop};
 use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controller::conditions::{self, Assessment, Status, Verdict};
 use crate::controller::credentials::CredentialsProblem;
 use crate::controller::events::{Note, reason as event};
+use crate::controller::state::{NumberChanged, NumberDeleted, SidGone};
 use crate::controller::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
-
-/// What deleting a sender costs later (Twilio's Senders API reference).
-pub const REREGISTER_HINT: &str = "registering this number again later needs two-step \
-                                   verification turned off in WhatsApp Manager";
 
 const ORPHAN_HINT: &str = "or set spec.deletionPolicy to Orphan to leave the sender registered \
                            at Twilio and let this object go";
@@ -219,16 +215,9 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
     let waits_for_user = match decide(run.spec(), &run.status) {
         Step::Release => {
             if run.spec().deletion_policy == DeletionPolicy::Orphan
-                && let Some(sid) = &sid
+                && let Some(sid) = sid
             {
-                run.note(Note::normal(
-                    event::ORPHANED,
-                    format!("left Twilio sender {sid} registered (deletionPolicy: Orphan)"),
-                ))
-                .await;
-                if let Some(account) = account {
-                    run.conclusion.gone = Some((account, sid.clone()));
-                }
+                orphaned(run, sid, account).await;
             }
             return Ok(None);
         }
@@ -243,83 +232,134 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         ))
         .await;
         if let (Some(account), Some(sid)) = (account, sid) {
-            run.conclusion.gone = Some((account, sid));
+            run.conclusion.gone = Some(SidGone { account, sid });
         }
         return Ok(None);
     }
     if let Some(outcome) = waits_for_user {
         return stop(outcome);
     }
-    let client = client(run, sid.as_deref()).await?;
-    if let Some(recorded) = &account
+    let client = account_client(run, sid.as_deref(), account.as_deref()).await?;
+    let account = client.account_sid();
+    // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
+    // the SID, must not deregister the number another object manages.
+    let state = &run.ctx.state;
+    if !state.owns_number(account, run.phone(), &run.key, &run.uid) {
+        let message = not_owner_message(sid.as_deref(), run.phone(), account);
+        run.note(Note::warning(event::DUPLICATE_SENDER, message))
+            .await;
+        return Ok(None);
+    }
+    match sid_to_delete(run, &client, sid).await? {
+        Some(sid) => delete(run, &client, &sid).await,
+        None => Ok(None),
+    }
+}
+
+/// `deletionPolicy: Orphan` leaves the sender registered at Twilio.
+async fn orphaned(run: &mut Run<'_>, sid: String, account: Option<String>) {
+    run.note(Note::normal(
+        event::ORPHANED,
+        format!("left Twilio sender {sid} registered (deletionPolicy: Orphan)"),
+    ))
+    .await;
+    if let Some(account) = account {
+        run.conclusion.gone = Some(SidGone { account, sid });
+    }
+}
+
+/// The client to delete with ([`client`]), if it acts for the account the sender was
+/// registered in (`recorded`); the reconcile then holds one of the account's workers.
+async fn account_client(
+    run: &mut Run<'_>,
+    sid: Option<&str>,
+    recorded: Option<&str>,
+) -> Phase<TwilioClient> {
+    let client = client(run, sid).await?;
+    if let Some(recorded) = recorded
         && recorded != client.account_sid()
     {
         let secret = &run.spec().credentials_ref.name;
-        let message = account_changed(sid.as_deref(), secret, recorded, client.account_sid());
+        let message = account_changed(sid, secret, recorded, client.account_sid());
         return stop(blocked(
             reason::ACCOUNT_CHANGED,
             format!("{message}; {ORPHAN_HINT}"),
         ));
     }
-    let account = client.account_sid().to_string();
-    let scope = client.scope().to_string();
-    run.ctx.state.uses_scope(&run.key, &run.uid, &scope);
-    super::identity::hold_worker(run, &client)?;
-    // Only the number's owner deletes it: a copy of a manifest, or an object that let go of
-    // the SID, must not deregister the number another object manages.
-    let state = &run.ctx.state;
-    if !state.owns_number(&account, run.phone(), &run.key, &run.uid) {
-        let message = not_owner_message(sid.as_deref(), run.phone(), &account);
-        run.note(Note::warning(event::DUPLICATE_SENDER, message))
-            .await;
-        return Ok(None);
-    }
-    let sid = match sid {
-        // A SID in status may have been edited, or restored from another backup: it is
-        // deleted only if Twilio has it as this number in this account.
-        Some(sid) => match checked(run.phone(), client.fetch(&sid).await) {
-            Checked::Ours => sid,
-            Checked::Not { why, missing } => {
-                let message = format!(
-                    "let the object go without deleting Twilio sender {sid}: {why} in account \
-                     {account}, so there is nothing of this object's to delete"
-                );
-                run.note(Note::warning(event::NOT_DELETED, message)).await;
-                if missing {
-                    run.conclusion.gone = Some((scope, sid));
-                }
-                return Ok(None);
-            }
-            Checked::Failed(err) => return Err(twilio("read the sender before deleting it")(err)),
-        },
+    run.ctx.state.uses_scope(&run.key, &run.uid, client.scope());
+    hold_worker(run, &client)?;
+    Ok(client)
+}
+
+/// The SID to delete: the one in status if Twilio has it as this number in this account, or
+/// the number's sender in a fresh list when status has none. `None` lets the object go.
+async fn sid_to_delete(
+    run: &mut Run<'_>,
+    client: &TwilioClient,
+    sid: Option<String>,
+) -> Phase<Option<String>> {
+    let Some(sid) = sid else {
         // The operator may have died between a create and the SID write.
-        None => match run
+        let listed = run
             .ctx
             .state
-            .lookup(&client, run.phone(), true, run.facts.first_seen)
+            .lookup(client, run.phone(), true, run.facts.first_seen)
             .await
-            .map_err(twilio("look up the number"))?
-            .sender
-        {
-            Some(sender) => sender.sid,
-            None => return Ok(None),
-        },
+            .map_err(twilio("look up the number"))?;
+        return Ok(listed.sender.map(|sender| sender.sid));
     };
-    match deleted(client.delete(&sid).await) {
+    // A SID in status may have been edited, or restored from another backup: it is deleted
+    // only if Twilio has it as this number in this account.
+    match checked(run.phone(), client.fetch(&sid).await) {
+        Checked::Ours => Ok(Some(sid)),
+        Checked::Not { why, missing } => {
+            let account = client.account_sid();
+            let message = format!(
+                "let the object go without deleting Twilio sender {sid}: {why} in account \
+                 {account}, so there is nothing of this object's to delete"
+            );
+            run.note(Note::warning(event::NOT_DELETED, message)).await;
+            if missing {
+                run.conclusion.gone = Some(SidGone {
+                    account: client.scope().to_string(),
+                    sid,
+                });
+            }
+            Ok(None)
+        }
+        Checked::Failed(err) => Err(twilio("read the sender before deleting it")(err)),
+    }
+}
+
+/// Deletes `sid` at Twilio and keeps the finalizer until Twilio no longer has it.
+async fn delete(run: &mut Run<'_>, client: &TwilioClient, sid: &str) -> Phase<Option<Outcome>> {
+    match deleted(client.delete(sid).await) {
         Deleted::Confirm => {}
         Deleted::Blocked(outcome) => return stop(outcome),
         Deleted::Failed(err) => return Err(Error::twilio("delete the sender")(err).into()),
     }
     // Keep the finalizer until Twilio no longer has the sender.
     let poll = run.ctx.settings.pacing.poll_interval;
-    match confirmed(&sid, client.fetch(&sid).await, poll) {
+    match confirmed(sid, client.fetch(sid).await, poll) {
         Confirmed::Gone => {}
         Confirmed::StillThere(outcome) => return stop(outcome),
         Confirmed::Failed(err) => return Err(twilio("confirm the deletion")(err)),
     }
-    run.conclusion.gone = Some((scope.clone(), sid.clone()));
-    run.conclusion.number_changed = Some((scope.clone(), run.phone().to_string(), Instant::now()));
-    run.conclusion.deleted = Some((scope, run.phone().to_string(), sid.clone()));
+    let (scope, phone) = (client.scope().to_string(), run.phone().to_string());
+    run.conclusion.gone = Some(SidGone {
+        account: scope.clone(),
+        sid: sid.to_string(),
+    });
+    run.conclusion.number_changed = Some(NumberChanged {
+        account: scope.clone(),
+        phone: phone.clone(),
+        at: Instant::now(),
+    });
+    run.conclusion.deleted = Some(NumberDeleted {
+        account: scope,
+        phone,
+        sid: sid.to_string(),
+    });
     run.note(Note::normal(
         event::DELETED,
         format!(

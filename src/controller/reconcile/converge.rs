@@ -1,17 +1,15 @@
 //! Converge: bring Twilio in line with the spec once the sender is known. [`decide`] (pure)
 //! reads the spec, what Twilio reports and the sender's record, and returns the step: stall
 //! on what only the user can fix, hand over to [`super::verify`] while Twilio waits for the
-//! code, send the fields that differ, or report progress and poll. The executor sends updates
-//! and reads senders (one GET, or a shared list when batched refresh pays).
+//! code, send the fields that differ, or report progress and poll. The executor sends updates.
 
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, twilio};
+use super::shared::{Phase, twilio};
 use crate::api::{WhatsAppSenderSpec, reason};
 use crate::controller::conditions::{self, Assessment};
 use crate::controller::diff::{self, Drift};
 use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing;
-use crate::controller::state::{SenderFacts, UpdateGuard};
+use crate::controller::state::{NameRejected, SenderFacts, UpdateGuard, Written};
 use crate::twilio::{Sender, SenderStatus, TwilioClient, TwilioError, codes};
 use tokio::time::Instant;
 
@@ -40,33 +38,8 @@ pub fn decide(
     generation: i64,
 ) -> Step {
     let drift = diff::drift(spec, sender);
-    if let Some(actual) = &drift.waba_id {
-        let message = format!(
-            "Twilio registered the sender in WABA {actual}, but the spec asks for {}: a number \
-             cannot move between WABAs; delete and recreate the WhatsAppSender (and the \
-             number's registration) to change it",
-            spec.waba_id.as_deref().unwrap_or_default()
-        );
-        return stall(reason::WABA_MISMATCH, message);
-    }
-    if let Some((code, offline)) = sender.offline_reasons.iter().find_map(|r| {
-        codes::parse(r.code.as_deref()?)
-            .filter(|c| c.needs_user())
-            .map(|c| (c, r))
-    }) {
-        let advice = TwilioError::Api {
-            http_status: 400,
-            code: Some(code.number),
-            message: offline.message.clone().unwrap_or_default(),
-            more_info: offline.more_info.clone(),
-            retry_after: None,
-        }
-        .advice();
-        let message = format!(
-            "Twilio reports the sender {} (offline reason {}): {advice}",
-            sender.status, code.number
-        );
-        return stall(conditions::stall_reason(code.problem), message);
+    if let Some(step) = needs_user(spec, sender, &drift) {
+        return step;
     }
     match &sender.status {
         SenderStatus::PendingVerification => Step::Verify,
@@ -84,36 +57,7 @@ pub fn decide(
              Twilio and the operator registers the number again"
                 .into(),
         ),
-        SenderStatus::Online if !drift.update.is_empty() => {
-            let repeats = facts.update_repeats(generation, &drift.fields);
-            if repeats >= MAX_UPDATE_REPEATS {
-                let message = format!(
-                    "Twilio does not keep {} as the spec sets them (sent {repeats} times); check \
-                     the values (Twilio may normalise them) and edit the spec to match",
-                    drift.fields.join(", ")
-                );
-                return stall(reason::TWILIO_REJECTED, message);
-            }
-            Step::Update(Box::new(drift))
-        }
-        SenderStatus::Online => {
-            if let Some(name) = &drift.display_name {
-                let message = format!(
-                    "Twilio shows the display name {name:?} but the spec asks for {:?}: no API \
-                     can change a display name (Meta reviews it); change it in WhatsApp \
-                     Manager, or delete and recreate the sender",
-                    spec.profile.name
-                );
-                return Step::Converged(Outcome::new(
-                    Assessment::stalled(reason::DISPLAY_NAME_MISMATCH, message),
-                    Requeue::Resync,
-                ));
-            }
-            Step::Converged(Outcome::new(
-                Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
-                Requeue::Poll(SenderStatus::Online),
-            ))
-        }
+        SenderStatus::Online => online(spec, sender, facts, generation, drift),
         other => {
             let (reason, message) = progress_of(other);
             Step::Conclude(Outcome::new(
@@ -122,6 +66,77 @@ pub fn decide(
             ))
         }
     }
+}
+
+/// What only the user can fix whatever Twilio's status: a WABA that differs from the spec's,
+/// or an offline reason whose code needs the user.
+fn needs_user(spec: &WhatsAppSenderSpec, sender: &Sender, drift: &Drift) -> Option<Step> {
+    if let Some(actual) = &drift.waba_id {
+        let message = format!(
+            "Twilio registered the sender in WABA {actual}, but the spec asks for {}: a number \
+             cannot move between WABAs; delete and recreate the WhatsAppSender (and the \
+             number's registration) to change it",
+            spec.waba_id.as_deref().unwrap_or_default()
+        );
+        return Some(stall(reason::WABA_MISMATCH, message));
+    }
+    let (code, offline) = sender.offline_reasons.iter().find_map(|r| {
+        codes::parse(r.code.as_deref()?)
+            .filter(|c| c.needs_user())
+            .map(|c| (c, r))
+    })?;
+    let advice = TwilioError::Api {
+        http_status: 400,
+        code: Some(code.number),
+        message: offline.message.clone().unwrap_or_default(),
+        more_info: offline.more_info.clone(),
+        retry_after: None,
+    }
+    .advice();
+    let message = format!(
+        "Twilio reports the sender {} (offline reason {}): {advice}",
+        sender.status, code.number
+    );
+    Some(stall(conditions::stall_reason(code.problem), message))
+}
+
+/// An ONLINE sender: send the fields that differ (unless Twilio did not keep them
+/// [`MAX_UPDATE_REPEATS`] times), or converged, with a display name no API can change.
+fn online(
+    spec: &WhatsAppSenderSpec,
+    sender: &Sender,
+    facts: &SenderFacts,
+    generation: i64,
+    drift: Drift,
+) -> Step {
+    if !drift.update.is_empty() {
+        let repeats = facts.update_repeats(generation, &drift.fields);
+        if repeats >= MAX_UPDATE_REPEATS {
+            let message = format!(
+                "Twilio does not keep {} as the spec sets them (sent {repeats} times); check \
+                 the values (Twilio may normalise them) and edit the spec to match",
+                drift.fields.join(", ")
+            );
+            return stall(reason::TWILIO_REJECTED, message);
+        }
+        return Step::Update(Box::new(drift));
+    }
+    if let Some(name) = &drift.display_name {
+        let message = format!(
+            "Twilio shows the display name {name:?} but the spec asks for {:?}: no API \
+             can change a display name (Meta reviews it); change it in WhatsApp \
+             Manager, or delete and recreate the sender",
+            spec.profile.name
+        );
+        return Step::Converged(Outcome::new(
+            Assessment::stalled(reason::DISPLAY_NAME_MISMATCH, message),
+            Requeue::Resync,
+        ));
+    }
+    Step::Converged(Outcome::new(
+        Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
+        Requeue::Poll(SenderStatus::Online),
+    ))
 }
 
 fn stall(reason: &'static str, message: String) -> Step {
@@ -173,11 +188,11 @@ pub fn refused_name(sender: &Sender) -> Option<String> {
 /// Runs the converge step for a sender Twilio has.
 pub async fn run(run: &mut Run<'_>, client: &TwilioClient, sender: &Sender) -> Phase<Outcome> {
     if let Some(message) = refused_name(sender) {
-        run.conclusion.name_rejected = Some((
-            client.scope().to_string(),
-            run.spec().profile.name.clone(),
+        run.conclusion.name_rejected = Some(NameRejected {
+            account: client.scope().to_string(),
+            name: run.spec().profile.name.clone(),
             message,
-        ));
+        });
     }
     match decide(run.spec(), sender, &run.facts, run.generation()) {
         Step::Conclude(outcome) => Ok(outcome),
@@ -206,11 +221,11 @@ async fn send_update(
         generation,
         &drift.fields,
     )));
-    run.conclusion.written = Some((
-        client.scope().to_string(),
-        sender.sid.clone(),
-        Instant::now(),
-    ));
+    run.conclusion.written = Some(Written {
+        account: client.scope().to_string(),
+        sid: sender.sid.clone(),
+        at: Instant::now(),
+    });
     let fields = drift.fields.join(", ");
     run.note(Note::normal(
         event::UPDATED,
@@ -224,42 +239,6 @@ async fn send_update(
         ),
         Requeue::After(run.ctx.settings.pacing.poll_interval),
     ))
-}
-
-/// The sender as Twilio has it now, or `None` if Twilio no longer has it. Settled senders of
-/// an account with several come from a shared list when batching is on.
-pub async fn read(run: &Run<'_>, client: &TwilioClient, sid: &str) -> Phase<Option<Sender>> {
-    let ctx = run.ctx;
-    let settled = run
-        .status
-        .twilio_status
-        .as_deref()
-        .map(SenderStatus::parse)
-        .is_some_and(|s| !pacing::in_motion(&s));
-    let account = client.scope();
-    if ctx.settings.batched_refresh && settled && ctx.state.settled_count(account) >= 2 {
-        let max_age = ctx.settings.pacing.resync_interval / 2;
-        let listed = ctx
-            .state
-            .refresh(client, sid, max_age)
-            .await
-            .map_err(twilio("list the account's senders"))?;
-        if listed.listed {
-            // Everyone settled in this account can use this list now, which keeps the
-            // account at one list per resync.
-            for other in ctx.state.settled_except(account, sid) {
-                ctx.wake(other);
-            }
-        }
-        if listed.sender.is_some() {
-            return Ok(listed.sender);
-        }
-    }
-    match client.fetch(sid).await {
-        Ok(sender) => Ok(Some(sender)),
-        Err(err) if err.is_not_found() => Ok(None),
-        Err(err) => Err(twilio("read the sender")(err)),
-    }
 }
 
 #[cfg(test)]

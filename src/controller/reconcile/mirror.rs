@@ -12,6 +12,21 @@ use crate::twilio::{Sender, SenderStatus};
 /// Copies `sender` into `status` and returns the Events its transitions call for.
 pub fn mirror(status: &mut WhatsAppSenderStatus, sender: &Sender) -> Vec<Note> {
     let before = status.clone();
+    copy(status, sender);
+    let mut notes = Vec::new();
+    if before.twilio_status != status.twilio_status {
+        notes.extend(status_changed(
+            before.twilio_status.as_deref(),
+            status,
+            sender,
+        ));
+    }
+    notes.extend(properties_changed(&before, status));
+    notes
+}
+
+/// What Twilio reports, into status.
+fn copy(status: &mut WhatsAppSenderStatus, sender: &Sender) {
     status.sid = Some(sender.sid.clone());
     if !sender.sender_id.is_empty() {
         status.sender_id = Some(sender.sender_id.clone());
@@ -30,45 +45,55 @@ pub fn mirror(status: &mut WhatsAppSenderStatus, sender: &Sender) -> Vec<Note> {
             more_info: r.more_info.clone(),
         })
         .collect();
+}
 
-    let mut notes = Vec::new();
-    let was = before.twilio_status.as_deref();
-    if was != status.twilio_status.as_deref() {
-        match sender.status {
-            SenderStatus::Online if was != Some("ONLINE:UPDATING") => notes.push(Note::normal(
-                event::ONLINE,
-                format!(
-                    "sender {} is ONLINE (quality rating {}, messaging limit {})",
-                    sender.sid,
-                    status.quality_rating.as_deref().unwrap_or("not yet rated"),
-                    status.messaging_limit.as_deref().unwrap_or("unknown"),
-                ),
-            )),
-            SenderStatus::Offline => {
-                let reasons: Vec<String> = status
-                    .offline_reasons
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{}: {}",
-                            r.code.as_deref().unwrap_or("?"),
-                            r.message.as_deref().unwrap_or("")
-                        )
-                    })
-                    .collect();
-                let why = if reasons.is_empty() {
-                    "no reason given; new senders may read OFFLINE for a few minutes".into()
-                } else {
-                    reasons.join("; ")
-                };
-                notes.push(Note::warning(
-                    event::OFFLINE,
-                    format!("sender {} is OFFLINE ({why})", sender.sid),
-                ))
-            }
-            _ => {}
+/// The Event of a sender whose Twilio status changed from `was`: it came ONLINE (not back from
+/// ONLINE:UPDATING), or went OFFLINE, with the reasons.
+fn status_changed(
+    was: Option<&str>,
+    status: &WhatsAppSenderStatus,
+    sender: &Sender,
+) -> Option<Note> {
+    match sender.status {
+        SenderStatus::Online if was != Some("ONLINE:UPDATING") => Some(Note::normal(
+            event::ONLINE,
+            format!(
+                "sender {} is ONLINE (quality rating {}, messaging limit {})",
+                sender.sid,
+                status.quality_rating.as_deref().unwrap_or("not yet rated"),
+                status.messaging_limit.as_deref().unwrap_or("unknown"),
+            ),
+        )),
+        SenderStatus::Offline => {
+            let reasons: Vec<String> = status
+                .offline_reasons
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}: {}",
+                        r.code.as_deref().unwrap_or("?"),
+                        r.message.as_deref().unwrap_or("")
+                    )
+                })
+                .collect();
+            let why = if reasons.is_empty() {
+                "no reason given; new senders may read OFFLINE for a few minutes".into()
+            } else {
+                reasons.join("; ")
+            };
+            Some(Note::warning(
+                event::OFFLINE,
+                format!("sender {} is OFFLINE ({why})", sender.sid),
+            ))
         }
+        _ => None,
     }
+}
+
+/// The Events of a quality rating or messaging limit that changed (a rating lowered to LOW is
+/// a Warning).
+fn properties_changed(before: &WhatsAppSenderStatus, status: &WhatsAppSenderStatus) -> Vec<Note> {
+    let mut notes = Vec::new();
     for (reason, what, old, new) in [
         (
             event::QUALITY_RATING_CHANGED,

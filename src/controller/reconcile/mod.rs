@@ -13,6 +13,10 @@
 //! [`cleanup`]. Each phase is a pure decision (spec × what Twilio reports × the sender's
 //! record → a step) and a thin executor doing the I/O. Whatever the path, the reconcile ends
 //! by handing its [`Conclusion`] to the state, once.
+//!
+//! A phase imports no other phase but the one it hands over to (converge to verify): what
+//! several of them use (how a phase ends, the outcome of a Twilio error only the user can fix,
+//! the account's workers) lives in [`shared`], below them all.
 
 mod alerts;
 mod cleanup;
@@ -20,6 +24,7 @@ mod converge;
 mod identity;
 mod mirror;
 mod run;
+mod shared;
 mod verify;
 
 use std::sync::{Arc, Mutex};
@@ -34,8 +39,8 @@ use super::Context;
 use super::state::{Conclusion, key_of};
 use crate::api::WhatsAppSender;
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, TwilioError};
 use run::{Outcome, Run};
+use shared::{Halt, NotDone, Phase, stop};
 
 /// Held on every sender until Twilio has let go of it (or the user chose `Orphan`).
 pub const FINALIZER: &str = "messaging.senderops.io/cleanup";
@@ -45,50 +50,6 @@ pub const FIELD_MANAGER: &str = "senderops";
 
 /// Any new value forces an immediate reconcile.
 pub const RECONCILE_REQUESTED_ANNOTATION: &str = "senderops.io/reconcile-requested-at";
-
-/// Why the phases end before the last: with an outcome (a decision, or a Twilio error only the
-/// user can fix), or with a transient failure, which backs off. The first is the one way a
-/// phase says "this waits for the user"; errors never do.
-#[derive(Debug)]
-pub enum Halt {
-    Outcome(Box<Outcome>),
-    Failed(Error),
-}
-
-/// What a phase returns: what it found for the next one, or why the reconcile ends here.
-pub type Phase<T> = std::result::Result<T, Halt>;
-
-impl From<Error> for Halt {
-    fn from(err: Error) -> Self {
-        Halt::Failed(err)
-    }
-}
-
-/// Ends the phases with `outcome`.
-pub fn stop<T>(outcome: Outcome) -> Phase<T> {
-    Err(Halt::Outcome(Box::new(outcome)))
-}
-
-/// A failed Twilio request to `action`: a Stalled outcome when only the user can fix it,
-/// otherwise a failure to back off from.
-pub fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
-    move |err| match err.class() {
-        ErrorClass::NeedsUser => Halt::Outcome(Box::new(identity::stalled(action, &err))),
-        _ => Halt::Failed(Error::twilio(action)(err)),
-    }
-}
-
-/// Why the finalizer closure did not end with `Ok`. kube's finalizer helper keeps the
-/// finalizer on any error; that is how a deletion that is not finished (waiting for the user,
-/// or for Twilio to let go) keeps it. The driver turns `Deleting` back into the outcome's
-/// requeue: a blocked deletion is not a failed reconcile.
-#[derive(Debug, thiserror::Error)]
-enum NotDone {
-    #[error("the deletion is not finished")]
-    Deleting(Action),
-    #[error(transparent)]
-    Failed(Error),
-}
 
 /// Entry point for kube's controller.
 pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Action> {

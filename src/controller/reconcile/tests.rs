@@ -13,6 +13,7 @@ use super::cleanup::{self, Deleted};
 use super::converge;
 use super::identity::{self, Created};
 use super::run::Outcome;
+use super::shared;
 use super::verify::{self, Waiting};
 use crate::api::{WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controller::conditions::{self, Assessment};
@@ -105,14 +106,14 @@ fn every_condition_reason_is_reached_by_a_decision() {
     );
     add(
         &mut seen,
-        &identity::spaced("AC1", Duration::from_secs(60), Duration::from_secs(180)),
+        &shared::spaced("AC1", Duration::from_secs(60), Duration::from_secs(180)),
     );
     for code in [
         20003, 63020, 63100, 63104, 63111, 63113, 63114, 63116, 63110,
     ] {
         add(
             &mut seen,
-            &identity::stalled("create the sender", &api_error(400, code)),
+            &shared::stalled("create the sender", &api_error(400, code)),
         );
         if let Created::Stalled { outcome, .. } = identity::created(Err(api_error(400, code))) {
             add(&mut seen, &outcome);
@@ -120,7 +121,7 @@ fn every_condition_reason_is_reached_by_a_decision() {
     }
     add(
         &mut seen,
-        &identity::stalled("update the sender", &api_error(409, 12345)),
+        &shared::stalled("update the sender", &api_error(409, 12345)),
     );
 
     // converge

@@ -13,9 +13,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tokio::time::Instant;
 
-use super::identity::stalled;
 use super::run::{Outcome, Requeue, Run};
-use super::{Phase, stop};
+use super::shared::{Phase, spaced, stalled, stop};
 use crate::api::{SubmittedCode, VerificationStatus, WhatsAppSenderSpec, reason};
 use crate::controller::conditions::Assessment;
 use crate::controller::diff;
@@ -23,9 +22,11 @@ use crate::controller::events::{Note, reason as event};
 use crate::controller::otp::{self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION};
 use crate::controller::pacing::TOO_MANY_CODES_RETRY;
 use crate::controller::resends::{self, Held};
-use crate::controller::state::CodeFingerprint;
+use crate::controller::state::{CodeFingerprint, Written};
 use crate::error::{Error, Result};
-use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, UpdateSenderRequest};
+use crate::twilio::{
+    ErrorClass, Sender, TwilioClient, TwilioError, UpdateSenderRequest, VerificationCode,
+};
 
 /// Who waits for the code, for messages.
 #[derive(Clone, Copy, Debug)]
@@ -282,6 +283,8 @@ async fn code_secret_version(
     Ok((version, secret))
 }
 
+/// Submits the code in `secret` (version `resource_version` as the decision saw it), unless
+/// it is the code last submitted.
 async fn submit(
     run: &mut Run<'_>,
     client: &TwilioClient,
@@ -296,47 +299,18 @@ async fn submit(
         .resource_version
         .clone()
         .unwrap_or(resource_version);
-    let data = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    let code = match otp::read_code(&source, &data) {
+    let code = match code_in(&source, secret) {
         Ok(code) => code,
         Err(problem) => return Ok(unusable_code(&problem)),
     };
-    drop(data);
     let fingerprint = CodeFingerprint {
         secret_name: source.secret_name.clone(),
         key: source.key.clone(),
         hash: run.ctx.state.code_fingerprint(code.expose()),
     };
-    // A new version of the Secret with the code last submitted (a label or an annotation
-    // added by External Secrets or Argo CD): the verdict on that code stands. After a
-    // restart the fingerprint is gone and the version decides: at most one resubmission.
-    if !retry
-        && run.facts.submitted_fingerprint.as_ref() == Some(&fingerprint)
-        && let Some(done) = run
-            .status
-            .verification
-            .as_mut()
-            .and_then(|v| v.submitted_code.as_mut())
-            .filter(|done| source.is(done))
-    {
-        done.resource_version = version;
-        let outcome = if done.rejected {
-            rejected(Some(done))
-        } else {
-            accepted(run.ctx.settings.pacing.poll_interval)
-        };
-        tracing::info!(
-            secret = source.secret_name,
-            "the code Secret changed but not its code: not submitted again"
-        );
+    if !retry && let Some(outcome) = same_code(run, &source, &fingerprint, &version) {
         return Ok(outcome);
     }
-
     if retry {
         tracing::info!(
             "submitting the code again: the last submission of this Secret version may not have \
@@ -355,26 +329,7 @@ async fn submit(
         (_, failure) => failure,
     };
     run.conclusion.submitted_fingerprint = Some(fingerprint);
-    // Recorded whatever came back: refused and accepted versions are never sent again; one of
-    // unknown fate is sent again while Twilio still waits for a code.
-    run.status
-        .verification
-        .get_or_insert_default()
-        .submitted_code = Some(SubmittedCode {
-        secret_name: source.secret_name.clone(),
-        key: source.key.clone(),
-        resource_version: version.clone(),
-        submitted_at: Time(Timestamp::now()),
-        rejected: verdict == Submitted::Refused,
-        uncertain: verdict == Submitted::Uncertain,
-    });
-    if verdict != Submitted::Refused {
-        run.conclusion.written = Some((
-            client.scope().to_string(),
-            sender.sid.clone(),
-            Instant::now(),
-        ));
-    }
+    record_submission(run, client, sender, &source, &version, &verdict);
     run.save().await?;
     match (verdict, failure) {
         (Submitted::Refused, Some(err)) => return stop(stalled("submit the code", &err)),
@@ -390,6 +345,83 @@ async fn submit(
     ))
     .await;
     Ok(accepted(run.ctx.settings.pacing.poll_interval))
+}
+
+/// The code under `source`'s key in `secret`, checked; the Secret's data goes with it.
+fn code_in(
+    source: &CodeSource,
+    secret: Secret,
+) -> std::result::Result<VerificationCode, CodeProblem> {
+    let data = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    otp::read_code(source, &data)
+}
+
+/// The verdict on the code last submitted, if the Secret's new version `version` holds that
+/// same code.
+fn same_code(
+    run: &mut Run<'_>,
+    source: &CodeSource,
+    fingerprint: &CodeFingerprint,
+    version: &str,
+) -> Option<Outcome> {
+    // A new version of the Secret with the code last submitted (a label or an annotation
+    // added by External Secrets or Argo CD): the verdict on that code stands. After a
+    // restart the fingerprint is gone and the version decides: at most one resubmission.
+    if run.facts.submitted_fingerprint.as_ref() != Some(fingerprint) {
+        return None;
+    }
+    let done = run
+        .status
+        .verification
+        .as_mut()
+        .and_then(|v| v.submitted_code.as_mut())
+        .filter(|done| source.is(done))?;
+    done.resource_version = version.to_string();
+    let outcome = if done.rejected {
+        rejected(Some(done))
+    } else {
+        accepted(run.ctx.settings.pacing.poll_interval)
+    };
+    tracing::info!(
+        secret = source.secret_name,
+        "the code Secret changed but not its code: not submitted again"
+    );
+    Some(outcome)
+}
+
+/// Records a submission whatever came back: refused and accepted versions are never sent
+/// again; one of unknown fate is sent again while Twilio still waits for a code.
+fn record_submission(
+    run: &mut Run<'_>,
+    client: &TwilioClient,
+    sender: &Sender,
+    source: &CodeSource,
+    version: &str,
+    verdict: &Submitted,
+) {
+    run.status
+        .verification
+        .get_or_insert_default()
+        .submitted_code = Some(SubmittedCode {
+        secret_name: source.secret_name.clone(),
+        key: source.key.clone(),
+        resource_version: version.to_string(),
+        submitted_at: Time(Timestamp::now()),
+        rejected: *verdict == Submitted::Refused,
+        uncertain: *verdict == Submitted::Uncertain,
+    });
+    if *verdict != Submitted::Refused {
+        run.conclusion.written = Some(Written {
+            account: client.scope().to_string(),
+            sid: sender.sid.clone(),
+            at: Instant::now(),
+        });
+    }
 }
 
 /// A submission Twilio accepted: it verifies the code next.
@@ -437,11 +469,7 @@ fn not_now(run: &Run<'_>) -> Option<NotNow> {
 async fn request_new_code(run: &mut Run<'_>, client: &TwilioClient, value: &str) -> Phase<Outcome> {
     if let Err(left) = run.ctx.state.claim_registration(client.scope()) {
         let interval = run.ctx.settings.registration_interval;
-        return Ok(super::identity::spaced(
-            client.account_sid(),
-            left,
-            interval,
-        ));
+        return Ok(spaced(client.account_sid(), left, interval));
     }
     let answer = client.create(&diff::create_request(run.spec())).await;
     // Counted whatever the answer: it may have reached the number.

@@ -69,6 +69,48 @@ pub enum NameTurn {
     },
 }
 
+/// The account records, by scope, each made on first use.
+#[derive(Debug, Default)]
+pub(super) struct Accounts {
+    records: HashMap<String, AccountRecord>,
+    /// Reconcile workers one account may hold at once
+    /// ([`super::StateConfig::workers_per_account`]).
+    workers: usize,
+}
+
+impl Accounts {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            records: HashMap::new(),
+            workers,
+        }
+    }
+
+    /// `account`'s record, made on first use.
+    pub fn record(&mut self, account: &str) -> &mut AccountRecord {
+        self.records
+            .entry(account.to_string())
+            .or_insert_with(|| AccountRecord::new(self.workers))
+    }
+
+    pub fn get(&self, account: &str) -> Option<&AccountRecord> {
+        self.records.get(account)
+    }
+
+    pub fn get_mut(&mut self, account: &str) -> Option<&mut AccountRecord> {
+        self.records.get_mut(account)
+    }
+
+    pub fn remove(&mut self, account: &str) {
+        self.records.remove(account);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+}
+
 /// How long a deletion is remembered (a 63110 on the number soon after says why).
 const DELETIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 

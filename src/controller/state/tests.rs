@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PartialObjectMeta;
+use kube::runtime::watcher;
 use serde_json::json;
 
+use super::watch::secrets_of;
 use super::*;
 use crate::controller::sim_world::{ACCOUNT, World};
 use crate::twilio::BudgetConfig;
@@ -234,7 +239,11 @@ fn a_deletion_concluded_after_its_delete_event_still_marks_the_number_deleted() 
     apply(&state, &a);
     state.sender_event(&watcher::Event::Delete(a));
     let deleted = Conclusion {
-        deleted: Some((ACCOUNT.into(), "+15017122661".into(), "XE1".into())),
+        deleted: Some(NumberDeleted {
+            account: ACCOUNT.into(),
+            phone: "+15017122661".into(),
+            sid: "XE1".into(),
+        }),
         ..Conclusion::default()
     };
     state.concluded(&key("a"), "u1", deleted);
@@ -333,7 +342,11 @@ async fn a_number_that_changed_needs_a_list_made_after_the_change() {
     // A create whose answer was lost: the old list cannot answer for this number.
     w.register("+15005550001").await;
     let changed = Conclusion {
-        number_changed: Some((ACCOUNT.into(), "+15005550001".into(), Instant::now())),
+        number_changed: Some(NumberChanged {
+            account: ACCOUNT.into(),
+            phone: "+15005550001".into(),
+            at: Instant::now(),
+        }),
         ..Conclusion::default()
     };
     state.concluded(&key("a"), "u1", changed);
@@ -408,7 +421,11 @@ async fn a_refresh_after_a_write_waits_for_a_newer_list() {
         "reused"
     );
     let written = Conclusion {
-        written: Some((ACCOUNT.into(), sid.clone(), Instant::now())),
+        written: Some(Written {
+            account: ACCOUNT.into(),
+            sid: sid.clone(),
+            at: Instant::now(),
+        }),
         ..Conclusion::default()
     };
     state.concluded(&key("a"), "u1", written);
@@ -519,8 +536,15 @@ async fn a_scope_is_forgotten_with_its_last_sender_and_a_late_conclusion_does_no
     state.sender_event(&watcher::Event::Delete(a));
     assert_eq!(state.scope_count(), 1, "a was ACCOUNT's last sender");
     let late = Conclusion {
-        gone: Some((ACCOUNT.into(), "XE1".into())),
-        number_changed: Some((ACCOUNT.into(), "+15017122661".into(), Instant::now())),
+        gone: Some(SidGone {
+            account: ACCOUNT.into(),
+            sid: "XE1".into(),
+        }),
+        number_changed: Some(NumberChanged {
+            account: ACCOUNT.into(),
+            phone: "+15017122661".into(),
+            at: Instant::now(),
+        }),
         ..Conclusion::default()
     };
     state.concluded(&key("a"), "u1", late);
