@@ -22,11 +22,13 @@ pub enum ErrorClass {
     NotFound,
 }
 
-/// Everything the Senders client can fail with.
-#[derive(Debug, thiserror::Error)]
+/// Everything the Senders client can fail with. Each kind says what it reads as (`thiserror`)
+/// and, through strum, the label metrics count it under ([`Self::metric_label`]).
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
 pub enum TwilioError {
     /// Twilio (or something in front of it) answered with a non-success status.
     #[error("{}", api_display(*http_status, *code, message))]
+    #[strum(serialize = "twilio_api")]
     Api {
         http_status: u16,
         /// Twilio's error code (`20404`, `63110`, …); `None` when the body was not Twilio's.
@@ -38,6 +40,7 @@ pub enum TwilioError {
     },
     /// No complete answer within the per-request timeout. The request may have been processed.
     #[error("request to Twilio timed out")]
+    #[strum(serialize = "twilio_timeout")]
     Timeout,
     /// Not sent: this replica's Lease went unrenewed past its renew deadline, so it may no
     /// longer lead (see `leader::fence`).
@@ -45,30 +48,38 @@ pub enum TwilioError {
         "request to Twilio not sent: this replica did not renew its leader Lease within the \
          renew deadline and may no longer lead"
     )]
+    #[strum(serialize = "not_leader")]
     Fenced,
     /// The connection could not be established, so the request was never sent.
     #[error("could not connect to Twilio: {0}")]
+    #[strum(serialize = "twilio_transport")]
     Connect(String),
     /// Any other transport failure (connection reset mid-request, broken body, …).
     #[error("request to Twilio failed: {0}")]
+    #[strum(serialize = "twilio_transport")]
     Transport(String),
     /// A success status with a body that is not the expected JSON.
     #[error("unexpected response body from Twilio: {0}")]
+    #[strum(serialize = "twilio_response")]
     Decode(String),
     /// The client cannot be built or the credentials are unusable.
     #[error("invalid Twilio client configuration: {0}")]
+    #[strum(serialize = "twilio_config")]
     InvalidConfig(String),
     /// A caller-supplied value that must not reach Twilio (e.g. a malformed sender SID).
     #[error("invalid argument: {0}")]
+    #[strum(serialize = "twilio_config")]
     InvalidArgument(String),
     /// `next_page_url` went in circles or never ended.
     #[error("Twilio pagination did not terminate: {0}")]
+    #[strum(serialize = "twilio_response")]
     Pagination(String),
     /// The answer's body was larger than the client reads (`MAX_RESPONSE_BYTES`).
     #[error(
         "Twilio's answer was larger than {limit} bytes, more than any Senders API answer; the \
          client stopped reading it"
     )]
+    #[strum(serialize = "twilio_response")]
     ResponseTooLarge { limit: usize },
 }
 
@@ -288,6 +299,17 @@ impl TwilioError {
             retry_after,
         }
         .redacting(secret)
+    }
+
+    /// A short label for metrics and logs, one per kind of failure: its variant's, a throttled
+    /// answer (HTTP 429) set apart from the others.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Api {
+                http_status: 429, ..
+            } => "twilio_throttled",
+            other => other.into(),
+        }
     }
 
     /// Twilio's numeric error code, when Twilio sent one.
