@@ -417,64 +417,53 @@ impl TwilioError {
             return known.advice(&message, more_info.as_deref());
         }
         let see = more_info.map(|u| format!(" (see {u})")).unwrap_or_default();
-        match (self, self.twilio_code()) {
-            (
-                Self::Api {
-                    http_status: 401, ..
-                },
-                None,
-            ) => codes::lookup(20003)
-                .expect("20003 is in the table")
-                .advice(&message, None),
-            (
-                Self::Api {
-                    http_status: 429, ..
-                },
-                _,
-            ) => codes::RATE_LIMITED.to_string(),
-            (
-                Self::Api {
-                    http_status: 403, ..
-                },
-                _,
-            ) => format!(
-                "Twilio refused access: {message}{see}. Check that the credentials belong to \
-                 this account and, for an API key, that it may use the Senders API"
-            ),
-            (
-                Self::Api {
-                    http_status: 404, ..
-                },
-                None,
-            ) => "The URL answered 404 without a Twilio error code: check the client's base URL \
-                 or proxy"
+        match self {
+            Self::Api {
+                http_status, code, ..
+            } => api_advice(*http_status, *code, &message, &see),
+            Self::Timeout => "Twilio did not answer in time: retrying with backoff; check the \
+                              network path to Twilio if this persists"
                 .to_string(),
-            (Self::Api { http_status, .. }, _) if *http_status >= 500 => {
-                format!("Twilio had a server error ({message}): retrying with backoff")
-            }
-            (Self::Api { .. }, _) => format!("Twilio rejected the request: {message}{see}"),
-            (Self::Timeout, _) => {
-                "Twilio did not answer in time: retrying with backoff; check the network path \
-                 to Twilio if this persists"
-                    .to_string()
-            }
-            (Self::Fenced, _) => "Not sent: this replica may no longer lead; the replica \
-                                  holding the Lease takes over"
+            Self::Fenced => "Not sent: this replica may no longer lead; the replica holding the \
+                             Lease takes over"
                 .to_string(),
-            (Self::Connect(_), _) | (Self::Transport(_), _) => format!(
+            Self::Connect(_) | Self::Transport(_) => format!(
                 "Could not reach Twilio ({self}): check egress, proxy settings and the client's \
                  base URL"
             ),
-            (Self::Decode(_), _) => format!("{self}: retrying; if it persists this is a bug"),
-            (Self::InvalidConfig(_), _) | (Self::InvalidArgument(_), _) => {
+            Self::Decode(_) => format!("{self}: retrying; if it persists this is a bug"),
+            Self::InvalidConfig(_) | Self::InvalidArgument(_) => {
                 format!("{self}: fix it in the WhatsAppSender or its credentials Secret")
             }
-            (Self::Pagination(_), _) => format!("{self}: retrying later"),
-            (Self::ResponseTooLarge { .. }, _) => format!(
+            Self::Pagination(_) => format!("{self}: retrying later"),
+            Self::ResponseTooLarge { .. } => format!(
                 "{self}: check the client's base URL and any proxy in front of Twilio; retrying \
                  later"
             ),
         }
+    }
+}
+
+/// [`TwilioError::advice`] for an answer whose code (if any) the table does not know, by its
+/// HTTP status. `see` is `" (see <more_info>)"` or empty.
+fn api_advice(http_status: u16, code: Option<u32>, message: &str, see: &str) -> String {
+    match (http_status, code) {
+        (401, None) => codes::lookup(20003)
+            .expect("20003 is in the table")
+            .advice(message, None),
+        (429, _) => codes::RATE_LIMITED.to_string(),
+        (403, _) => format!(
+            "Twilio refused access: {message}{see}. Check that the credentials belong to this \
+             account and, for an API key, that it may use the Senders API"
+        ),
+        (404, None) => {
+            "The URL answered 404 without a Twilio error code: check the client's base URL or proxy"
+                .to_string()
+        }
+        (status, _) if status >= 500 => {
+            format!("Twilio had a server error ({message}): retrying with backoff")
+        }
+        _ => format!("Twilio rejected the request: {message}{see}"),
     }
 }
 
