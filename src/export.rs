@@ -97,21 +97,7 @@ pub fn manifest(sender: &Sender, options: &ExportOptions) -> Result<Exported, St
         )
     })?;
     let mut warnings = Vec::new();
-    let vertical = profile
-        .vertical
-        .as_deref()
-        .filter(|v| !v.is_empty())
-        .and_then(|v| {
-            serde_json::from_value::<Vertical>(serde_json::Value::String(v.to_string()))
-                .map_err(|_| {
-                    warnings.push(format!(
-                        "{phone}: vertical {v:?} is not one the CRD accepts and was left out; once \
-                     applied, the operator would clear it at Twilio: set spec.profile.vertical \
-                     first"
-                    ))
-                })
-                .ok()
-        });
+    let vertical = vertical(phone, profile, &mut warnings);
     let configuration = sender.configuration.as_ref();
     let spec = WhatsAppSenderSpec {
         phone_number: phone.to_string(),
@@ -160,6 +146,20 @@ pub fn manifest(sender: &Sender, options: &ExportOptions) -> Result<Exported, St
         ..ObjectMeta::default()
     };
     Ok(Exported { manifest, warnings })
+}
+
+/// The profile's vertical, if the CRD knows it; a warning if it does not.
+fn vertical(phone: &str, profile: &SenderProfile, warnings: &mut Vec<String>) -> Option<Vertical> {
+    let value = profile.vertical.as_deref().filter(|v| !v.is_empty())?;
+    value
+        .parse()
+        .map_err(|_| {
+            warnings.push(format!(
+                "{phone}: vertical {value:?} is not one the CRD accepts and was left out; once \
+                 applied, the operator would clear it at Twilio: set spec.profile.vertical first"
+            ))
+        })
+        .ok()
 }
 
 fn account_type(phone: &str, value: &str, warnings: &mut Vec<String>) -> Option<AccountType> {

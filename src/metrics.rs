@@ -77,88 +77,83 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::default();
-        let reconciles = Family::default();
+        let mut metrics = Self {
+            registry: Registry::default(),
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: latency_buckets(),
+            twilio_requests: Family::default(),
+            twilio_duration: Family::new_with_constructor(latency_buckets),
+            budget_wait: latency_buckets(),
+            twilio_alerts: Family::default(),
+            leader: Gauge::default(),
+            senders: Arc::new(SendersCollector::default()),
+            state_lock: StateLockCounters::default(),
+            ready: AtomicBool::new(false),
+        };
+        metrics.register();
+        metrics
+    }
+
+    /// Names and describes every metric in the registry, in the order the exposition lists them.
+    fn register(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "senderops_reconciles",
             "Reconciles of WhatsAppSenders, by outcome",
-            reconciles.clone(),
+            self.reconciles.clone(),
         );
-        let reconcile_errors = Family::default();
         registry.register(
             "senderops_reconcile_errors",
             "Failed reconciles, by kind of failure",
-            reconcile_errors.clone(),
+            self.reconcile_errors.clone(),
         );
-        let reconcile_duration = latency_buckets();
         registry.register(
             "senderops_reconcile_duration_seconds",
             "Time one reconcile takes",
-            reconcile_duration.clone(),
+            self.reconcile_duration.clone(),
         );
-        let twilio_requests = Family::default();
         registry.register(
             "senderops_twilio_requests",
             "Requests to Twilio's Senders API, by operation and HTTP status (or timeout, connect, transport)",
-            twilio_requests.clone(),
+            self.twilio_requests.clone(),
         );
-        let twilio_duration: Family<Vec<(&'static str, &'static str)>, Histogram> =
-            Family::new_with_constructor(latency_buckets);
         registry.register(
             "senderops_twilio_request_duration_seconds",
             "Time one request to Twilio takes, by operation",
-            twilio_duration.clone(),
+            self.twilio_duration.clone(),
         );
-        let budget_wait = latency_buckets();
         registry.register(
             "senderops_twilio_budget_wait_seconds",
             "Time requests waited for their account's request budget (count: throttled requests)",
-            budget_wait.clone(),
+            self.budget_wait.clone(),
         );
-        let twilio_alerts = Family::default();
         registry.register(
             "senderops_twilio_alerts",
             "Entries of Twilio's Error Log about managed senders, by error code (each counted once)",
-            twilio_alerts.clone(),
+            self.twilio_alerts.clone(),
         );
-        let leader = Gauge::default();
         registry.register(
             "senderops_leader",
             "1 on the replica that reconciles, 0 on a standby",
-            leader.clone(),
+            self.leader.clone(),
         );
-        let senders = Arc::new(SendersCollector::default());
-        registry.register_collector(Box::new(senders.clone()));
-        let state_lock = StateLockCounters::default();
+        registry.register_collector(Box::new(self.senders.clone()));
         registry.register(
             "senderops_state_lock_acquisitions",
             "Times the controller's state lock was taken",
-            state_lock.acquired.clone(),
+            self.state_lock.acquired.clone(),
         );
         registry.register(
             "senderops_state_lock_wait_seconds",
             "Time spent waiting for the controller's state lock",
-            state_lock.waited.clone(),
+            self.state_lock.waited.clone(),
         );
         registry.register(
             "senderops_state_lock_held_seconds",
             "Time the controller's state lock was held",
-            state_lock.held.clone(),
+            self.state_lock.held.clone(),
         );
-        Self {
-            registry,
-            reconciles,
-            reconcile_errors,
-            reconcile_duration,
-            twilio_requests,
-            twilio_duration,
-            budget_wait,
-            twilio_alerts,
-            leader,
-            senders,
-            state_lock,
-            ready: AtomicBool::new(false),
-        }
     }
 
     /// The counters the controller's state records its lock in.

@@ -21,98 +21,106 @@ pub mod condition_type {
 /// on. Which reason a Twilio error code stalls with is in the error table
 /// (`twilio::codes`).
 pub mod reason {
-    // Ready
-    pub const ONLINE: &str = "Online";
-    pub const CREATING: &str = "Creating";
-    pub const PENDING_VERIFICATION: &str = "PendingVerification";
-    pub const WAITING_FOR_CODE: &str = "WaitingForCode";
-    pub const CODE_SUBMITTED: &str = "CodeSubmitted";
-    pub const VERIFYING: &str = "Verifying";
-    pub const UPDATING: &str = "Updating";
-    pub const IN_REVIEW: &str = "InReview";
-    pub const OFFLINE: &str = "Offline";
-    pub const QUEUED: &str = "Queued";
-    pub const NOT_ONLINE: &str = "NotOnline";
-    pub const RECONCILING: &str = "Reconciling";
-    // Synced
-    pub const APPLIED: &str = "Applied";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const TWILIO_UNAVAILABLE: &str = "TwilioUnavailable";
-    pub const KUBERNETES_ERROR: &str = "KubernetesError";
-    pub const DELETING: &str = "Deleting";
-    pub const DELETION_BLOCKED: &str = "DeletionBlocked";
-    // Stalled (and Ready/Synced when stalled)
-    pub const NOT_STALLED: &str = "NotStalled";
-    pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";
-    pub const INVALID_CREDENTIALS: &str = "InvalidCredentials";
-    pub const ACCOUNT_CHANGED: &str = "AccountChanged";
-    pub const CODE_REJECTED: &str = "CodeRejected";
-    pub const INVALID_CODE: &str = "InvalidCode";
-    pub const TOO_MANY_CODES: &str = "TooManyCodes";
-    pub const DISPLAY_NAME_MISMATCH: &str = "DisplayNameMismatch";
-    pub const WABA_MISMATCH: &str = "WabaMismatch";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const WABA_FULL: &str = "WabaFull";
-    pub const ALREADY_REGISTERED: &str = "AlreadyRegistered";
-    pub const NUMBER_NOT_FOUND: &str = "NumberNotFound";
-    pub const CANNOT_VERIFY: &str = "CannotVerify";
-    pub const CODE_NOT_RECEIVED: &str = "CodeNotReceived";
-    pub const TWILIO_REJECTED: &str = "TwilioRejected";
-    pub const DRAFT: &str = "Draft";
-    pub const STUBBED: &str = "Stubbed";
-    pub const INVITATION_NOT_ACCEPTED: &str = "InvitationNotAccepted";
-    pub const DISPLAY_NAME_REJECTED: &str = "DisplayNameRejected";
-    /// Another object manages this number in this account.
-    pub const DUPLICATE_SENDER: &str = "DuplicateSender";
-    // AccountVerified
-    pub const ACCOUNT_UNVERIFIED: &str = "AccountUnverified";
-    // Waiting, not stalled
-    pub const WAITING_FOR_DISPLAY_NAME_CHECK: &str = "WaitingForDisplayNameCheck";
+    use strum::VariantNames;
+
+    /// Every reason, its word the variant's name (strum): [`ALL`] lists them all, and a
+    /// constant below names each for matching on a condition's `reason`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::VariantNames)]
+    #[strum(const_into_str)]
+    pub enum Reason {
+        // Ready
+        Online,
+        Creating,
+        PendingVerification,
+        WaitingForCode,
+        CodeSubmitted,
+        Verifying,
+        Updating,
+        InReview,
+        Offline,
+        Queued,
+        NotOnline,
+        Reconciling,
+        // Synced
+        Applied,
+        Suspended,
+        TwilioUnavailable,
+        KubernetesError,
+        Deleting,
+        DeletionBlocked,
+        // Stalled (and Ready/Synced when stalled)
+        NotStalled,
+        CredentialsNotFound,
+        InvalidCredentials,
+        AccountChanged,
+        CodeRejected,
+        InvalidCode,
+        TooManyCodes,
+        DisplayNameMismatch,
+        WabaMismatch,
+        InvalidSpec,
+        WabaFull,
+        AlreadyRegistered,
+        NumberNotFound,
+        CannotVerify,
+        CodeNotReceived,
+        TwilioRejected,
+        Draft,
+        Stubbed,
+        InvitationNotAccepted,
+        DisplayNameRejected,
+        /// Another object manages this number in this account.
+        DuplicateSender,
+        // AccountVerified
+        AccountUnverified,
+        // Waiting, not stalled
+        WaitingForDisplayNameCheck,
+    }
+
+    pub const ONLINE: &str = Reason::Online.into_str();
+    pub const CREATING: &str = Reason::Creating.into_str();
+    pub const PENDING_VERIFICATION: &str = Reason::PendingVerification.into_str();
+    pub const WAITING_FOR_CODE: &str = Reason::WaitingForCode.into_str();
+    pub const CODE_SUBMITTED: &str = Reason::CodeSubmitted.into_str();
+    pub const VERIFYING: &str = Reason::Verifying.into_str();
+    pub const UPDATING: &str = Reason::Updating.into_str();
+    pub const IN_REVIEW: &str = Reason::InReview.into_str();
+    pub const OFFLINE: &str = Reason::Offline.into_str();
+    pub const QUEUED: &str = Reason::Queued.into_str();
+    pub const NOT_ONLINE: &str = Reason::NotOnline.into_str();
+    pub const RECONCILING: &str = Reason::Reconciling.into_str();
+    pub const APPLIED: &str = Reason::Applied.into_str();
+    pub const SUSPENDED: &str = Reason::Suspended.into_str();
+    pub const TWILIO_UNAVAILABLE: &str = Reason::TwilioUnavailable.into_str();
+    pub const KUBERNETES_ERROR: &str = Reason::KubernetesError.into_str();
+    pub const DELETING: &str = Reason::Deleting.into_str();
+    pub const DELETION_BLOCKED: &str = Reason::DeletionBlocked.into_str();
+    pub const NOT_STALLED: &str = Reason::NotStalled.into_str();
+    pub const CREDENTIALS_NOT_FOUND: &str = Reason::CredentialsNotFound.into_str();
+    pub const INVALID_CREDENTIALS: &str = Reason::InvalidCredentials.into_str();
+    pub const ACCOUNT_CHANGED: &str = Reason::AccountChanged.into_str();
+    pub const CODE_REJECTED: &str = Reason::CodeRejected.into_str();
+    pub const INVALID_CODE: &str = Reason::InvalidCode.into_str();
+    pub const TOO_MANY_CODES: &str = Reason::TooManyCodes.into_str();
+    pub const DISPLAY_NAME_MISMATCH: &str = Reason::DisplayNameMismatch.into_str();
+    pub const WABA_MISMATCH: &str = Reason::WabaMismatch.into_str();
+    pub const INVALID_SPEC: &str = Reason::InvalidSpec.into_str();
+    pub const WABA_FULL: &str = Reason::WabaFull.into_str();
+    pub const ALREADY_REGISTERED: &str = Reason::AlreadyRegistered.into_str();
+    pub const NUMBER_NOT_FOUND: &str = Reason::NumberNotFound.into_str();
+    pub const CANNOT_VERIFY: &str = Reason::CannotVerify.into_str();
+    pub const CODE_NOT_RECEIVED: &str = Reason::CodeNotReceived.into_str();
+    pub const TWILIO_REJECTED: &str = Reason::TwilioRejected.into_str();
+    pub const DRAFT: &str = Reason::Draft.into_str();
+    pub const STUBBED: &str = Reason::Stubbed.into_str();
+    pub const INVITATION_NOT_ACCEPTED: &str = Reason::InvitationNotAccepted.into_str();
+    pub const DISPLAY_NAME_REJECTED: &str = Reason::DisplayNameRejected.into_str();
+    pub const DUPLICATE_SENDER: &str = Reason::DuplicateSender.into_str();
+    pub const ACCOUNT_UNVERIFIED: &str = Reason::AccountUnverified.into_str();
+    pub const WAITING_FOR_DISPLAY_NAME_CHECK: &str = Reason::WaitingForDisplayNameCheck.into_str();
 
     /// Every reason above.
-    pub const ALL: &[&str] = &[
-        ONLINE,
-        CREATING,
-        PENDING_VERIFICATION,
-        WAITING_FOR_CODE,
-        CODE_SUBMITTED,
-        VERIFYING,
-        UPDATING,
-        IN_REVIEW,
-        OFFLINE,
-        QUEUED,
-        NOT_ONLINE,
-        RECONCILING,
-        APPLIED,
-        SUSPENDED,
-        TWILIO_UNAVAILABLE,
-        KUBERNETES_ERROR,
-        DELETING,
-        DELETION_BLOCKED,
-        NOT_STALLED,
-        CREDENTIALS_NOT_FOUND,
-        INVALID_CREDENTIALS,
-        ACCOUNT_CHANGED,
-        CODE_REJECTED,
-        INVALID_CODE,
-        TOO_MANY_CODES,
-        DISPLAY_NAME_MISMATCH,
-        WABA_MISMATCH,
-        INVALID_SPEC,
-        WABA_FULL,
-        ALREADY_REGISTERED,
-        NUMBER_NOT_FOUND,
-        CANNOT_VERIFY,
-        CODE_NOT_RECEIVED,
-        TWILIO_REJECTED,
-        DRAFT,
-        STUBBED,
-        INVITATION_NOT_ACCEPTED,
-        DISPLAY_NAME_REJECTED,
-        DUPLICATE_SENDER,
-        ACCOUNT_UNVERIFIED,
-        WAITING_FOR_DISPLAY_NAME_CHECK,
-    ];
+    pub const ALL: &[&str] = Reason::VARIANTS;
 }
 
 /// Observed state of the sender, mirrored from Twilio.
@@ -253,4 +261,26 @@ pub struct SubmittedCode {
     /// 500): if Twilio still waits for a code, this version is sent once more.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub uncertain: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason::{self, Reason};
+
+    #[test]
+    fn every_reason_is_listed_once_by_its_name() {
+        assert_eq!(reason::ALL.len(), 41);
+        assert_eq!(reason::ALL[0], reason::ONLINE);
+        assert_eq!(reason::DUPLICATE_SENDER, "DuplicateSender");
+        assert_eq!(
+            reason::ALL.last(),
+            Some(&reason::WAITING_FOR_DISPLAY_NAME_CHECK)
+        );
+        let word: &str = Reason::PendingVerification.into();
+        assert_eq!(word, "PendingVerification");
+        let mut sorted = reason::ALL.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), reason::ALL.len());
+    }
 }

@@ -62,16 +62,23 @@ fn bounded(mut message: String) -> String {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
     }
-    if message.len() <= MAX_MESSAGE_BYTES {
-        return message;
+    truncate_bytes(&mut message, MAX_MESSAGE_BYTES);
+    message
+}
+
+/// Cuts `text` longer than `max_bytes` (at least 3) on a character boundary, to at most that
+/// many bytes ending in `...`. For what the API server measures in bytes: condition messages,
+/// Event notes.
+pub(crate) fn truncate_bytes(text: &mut String, max_bytes: usize) {
+    if text.len() <= max_bytes {
+        return;
     }
-    let mut end = MAX_MESSAGE_BYTES - 3;
-    while !message.is_char_boundary(end) {
+    let mut end = max_bytes - 3;
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    message.truncate(end);
-    message.push_str("...");
-    message
+    text.truncate(end);
+    text.push_str("...");
 }
 
 /// The reason a sender stalls with for what Twilio says is wrong.

@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
+use super::conditions::truncate_bytes;
+
 /// Event reasons of their own (a condition that becomes a problem publishes one under its
 /// condition reason, e.g. `CodeRejected`).
 pub mod reason {
@@ -63,14 +65,9 @@ impl Note {
 const MAX_NOTE_BYTES: usize = 1024;
 
 fn truncate(message: &str) -> String {
-    if message.len() <= MAX_NOTE_BYTES {
-        return message.to_string();
-    }
-    let mut end = MAX_NOTE_BYTES - 3;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &message[..end])
+    let mut note = message.to_string();
+    truncate_bytes(&mut note, MAX_NOTE_BYTES);
+    note
 }
 
 /// Publishes Events as the operator.

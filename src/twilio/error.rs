@@ -22,11 +22,13 @@ pub enum ErrorClass {
     NotFound,
 }
 
-/// Everything the Senders client can fail with.
-#[derive(Debug, thiserror::Error)]
+/// Everything the Senders client can fail with. Each kind says what it reads as (`thiserror`)
+/// and, through strum, the label metrics count it under ([`Self::metric_label`]).
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
 pub enum TwilioError {
     /// Twilio (or something in front of it) answered with a non-success status.
     #[error("{}", api_display(*http_status, *code, message))]
+    #[strum(serialize = "twilio_api")]
     Api {
         http_status: u16,
         /// Twilio's error code (`20404`, `63110`, …); `None` when the body was not Twilio's.
@@ -38,6 +40,7 @@ pub enum TwilioError {
     },
     /// No complete answer within the per-request timeout. The request may have been processed.
     #[error("request to Twilio timed out")]
+    #[strum(serialize = "twilio_timeout")]
     Timeout,
     /// Not sent: this replica's Lease went unrenewed past its renew deadline, so it may no
     /// longer lead (see `leader::fence`).
@@ -45,30 +48,38 @@ pub enum TwilioError {
         "request to Twilio not sent: this replica did not renew its leader Lease within the \
          renew deadline and may no longer lead"
     )]
+    #[strum(serialize = "not_leader")]
     Fenced,
     /// The connection could not be established, so the request was never sent.
     #[error("could not connect to Twilio: {0}")]
+    #[strum(serialize = "twilio_transport")]
     Connect(String),
     /// Any other transport failure (connection reset mid-request, broken body, …).
     #[error("request to Twilio failed: {0}")]
+    #[strum(serialize = "twilio_transport")]
     Transport(String),
     /// A success status with a body that is not the expected JSON.
     #[error("unexpected response body from Twilio: {0}")]
+    #[strum(serialize = "twilio_response")]
     Decode(String),
     /// The client cannot be built or the credentials are unusable.
     #[error("invalid Twilio client configuration: {0}")]
+    #[strum(serialize = "twilio_config")]
     InvalidConfig(String),
     /// A caller-supplied value that must not reach Twilio (e.g. a malformed sender SID).
     #[error("invalid argument: {0}")]
+    #[strum(serialize = "twilio_config")]
     InvalidArgument(String),
     /// `next_page_url` went in circles or never ended.
     #[error("Twilio pagination did not terminate: {0}")]
+    #[strum(serialize = "twilio_response")]
     Pagination(String),
     /// The answer's body was larger than the client reads (`MAX_RESPONSE_BYTES`).
     #[error(
         "Twilio's answer was larger than {limit} bytes, more than any Senders API answer; the \
          client stopped reading it"
     )]
+    #[strum(serialize = "twilio_response")]
     ResponseTooLarge { limit: usize },
 }
 
@@ -290,6 +301,17 @@ impl TwilioError {
         .redacting(secret)
     }
 
+    /// A short label for metrics and logs, one per kind of failure: its variant's, a throttled
+    /// answer (HTTP 429) set apart from the others.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Api {
+                http_status: 429, ..
+            } => "twilio_throttled",
+            other => other.into(),
+        }
+    }
+
     /// Twilio's numeric error code, when Twilio sent one.
     pub fn twilio_code(&self) -> Option<u32> {
         match self {
@@ -395,64 +417,53 @@ impl TwilioError {
             return known.advice(&message, more_info.as_deref());
         }
         let see = more_info.map(|u| format!(" (see {u})")).unwrap_or_default();
-        match (self, self.twilio_code()) {
-            (
-                Self::Api {
-                    http_status: 401, ..
-                },
-                None,
-            ) => codes::lookup(20003)
-                .expect("20003 is in the table")
-                .advice(&message, None),
-            (
-                Self::Api {
-                    http_status: 429, ..
-                },
-                _,
-            ) => codes::RATE_LIMITED.to_string(),
-            (
-                Self::Api {
-                    http_status: 403, ..
-                },
-                _,
-            ) => format!(
-                "Twilio refused access: {message}{see}. Check that the credentials belong to \
-                 this account and, for an API key, that it may use the Senders API"
-            ),
-            (
-                Self::Api {
-                    http_status: 404, ..
-                },
-                None,
-            ) => "The URL answered 404 without a Twilio error code: check the client's base URL \
-                 or proxy"
+        match self {
+            Self::Api {
+                http_status, code, ..
+            } => api_advice(*http_status, *code, &message, &see),
+            Self::Timeout => "Twilio did not answer in time: retrying with backoff; check the \
+                              network path to Twilio if this persists"
                 .to_string(),
-            (Self::Api { http_status, .. }, _) if *http_status >= 500 => {
-                format!("Twilio had a server error ({message}): retrying with backoff")
-            }
-            (Self::Api { .. }, _) => format!("Twilio rejected the request: {message}{see}"),
-            (Self::Timeout, _) => {
-                "Twilio did not answer in time: retrying with backoff; check the network path \
-                 to Twilio if this persists"
-                    .to_string()
-            }
-            (Self::Fenced, _) => "Not sent: this replica may no longer lead; the replica \
-                                  holding the Lease takes over"
+            Self::Fenced => "Not sent: this replica may no longer lead; the replica holding the \
+                             Lease takes over"
                 .to_string(),
-            (Self::Connect(_), _) | (Self::Transport(_), _) => format!(
+            Self::Connect(_) | Self::Transport(_) => format!(
                 "Could not reach Twilio ({self}): check egress, proxy settings and the client's \
                  base URL"
             ),
-            (Self::Decode(_), _) => format!("{self}: retrying; if it persists this is a bug"),
-            (Self::InvalidConfig(_), _) | (Self::InvalidArgument(_), _) => {
+            Self::Decode(_) => format!("{self}: retrying; if it persists this is a bug"),
+            Self::InvalidConfig(_) | Self::InvalidArgument(_) => {
                 format!("{self}: fix it in the WhatsAppSender or its credentials Secret")
             }
-            (Self::Pagination(_), _) => format!("{self}: retrying later"),
-            (Self::ResponseTooLarge { .. }, _) => format!(
+            Self::Pagination(_) => format!("{self}: retrying later"),
+            Self::ResponseTooLarge { .. } => format!(
                 "{self}: check the client's base URL and any proxy in front of Twilio; retrying \
                  later"
             ),
         }
+    }
+}
+
+/// [`TwilioError::advice`] for an answer whose code (if any) the table does not know, by its
+/// HTTP status. `see` is `" (see <more_info>)"` or empty.
+fn api_advice(http_status: u16, code: Option<u32>, message: &str, see: &str) -> String {
+    match (http_status, code) {
+        (401, None) => codes::lookup(20003)
+            .expect("20003 is in the table")
+            .advice(message, None),
+        (429, _) => codes::RATE_LIMITED.to_string(),
+        (403, _) => format!(
+            "Twilio refused access: {message}{see}. Check that the credentials belong to this \
+             account and, for an API key, that it may use the Senders API"
+        ),
+        (404, None) => {
+            "The URL answered 404 without a Twilio error code: check the client's base URL or proxy"
+                .to_string()
+        }
+        (status, _) if status >= 500 => {
+            format!("Twilio had a server error ({message}): retrying with backoff")
+        }
+        _ => format!("Twilio rejected the request: {message}{see}"),
     }
 }
 

@@ -256,63 +256,42 @@ where
 }
 
 /// Twilio's sender status. Kept verbatim in `.status`, so unknown words survive a round trip.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Its words are Twilio's `SCREAMING_SNAKE_CASE` of the variant, `ONLINE:UPDATING` aside.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, strum::EnumString, strum::AsRefStr, strum::Display)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum SenderStatus {
     Creating,
     Online,
     Offline,
     PendingVerification,
     Verifying,
+    #[strum(serialize = "ONLINE:UPDATING")]
     OnlineUpdating,
     TwilioReview,
     Draft,
     Stubbed,
     /// A word this version does not know (or an empty one when Twilio sent none).
+    #[strum(default, transparent)]
     Unknown(String),
 }
 
 impl SenderStatus {
     pub fn parse(word: &str) -> Self {
-        match word {
-            "CREATING" => Self::Creating,
-            "ONLINE" => Self::Online,
-            "OFFLINE" => Self::Offline,
-            "PENDING_VERIFICATION" => Self::PendingVerification,
-            "VERIFYING" => Self::Verifying,
-            "ONLINE:UPDATING" => Self::OnlineUpdating,
-            "TWILIO_REVIEW" => Self::TwilioReview,
-            "DRAFT" => Self::Draft,
-            "STUBBED" => Self::Stubbed,
-            other => Self::Unknown(other.to_string()),
+        match word.parse() {
+            Ok(status) => status,
+            Err(never) => match never {},
         }
     }
 
     /// Twilio's own word.
     pub fn as_str(&self) -> &str {
-        match self {
-            Self::Creating => "CREATING",
-            Self::Online => "ONLINE",
-            Self::Offline => "OFFLINE",
-            Self::PendingVerification => "PENDING_VERIFICATION",
-            Self::Verifying => "VERIFYING",
-            Self::OnlineUpdating => "ONLINE:UPDATING",
-            Self::TwilioReview => "TWILIO_REVIEW",
-            Self::Draft => "DRAFT",
-            Self::Stubbed => "STUBBED",
-            Self::Unknown(word) => word,
-        }
+        self.as_ref()
     }
 }
 
 impl Default for SenderStatus {
     fn default() -> Self {
         Self::Unknown(String::new())
-    }
-}
-
-impl fmt::Display for SenderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

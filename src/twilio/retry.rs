@@ -1,13 +1,14 @@
 //! Retries with exponential backoff and jitter, for errors the caller says are worth it.
 //!
-//! Delays come from backon's `ExponentialBuilder`; this module adds the two rules backon does
-//! not know: never exceed `max_delay` (backon's jitter can add up to 100 % on top), and honour
-//! Twilio's `Retry-After`.
+//! Delays come from backon's `ExponentialBuilder` and the loop is backon's `Retryable`; this
+//! module adds the two rules backon does not know: never exceed `max_delay` (backon's jitter can
+//! add up to 100 % on top), and honour Twilio's `Retry-After` (backon's `adjust`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{Backoff, BackoffBuilder, ExponentialBuilder, Retryable};
 
 use super::error::TwilioError;
 
@@ -49,7 +50,7 @@ impl RetryPolicy {
     /// The waits before attempts 2..=max_attempts: exponential from `base_delay`, each with
     /// up to +100 % random jitter (so concurrent clients do not retry in lockstep), capped at
     /// `max_delay`.
-    pub fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+    pub fn backoff(&self) -> impl Backoff + use<> {
         let max = self.max_delay;
         ExponentialBuilder::new()
             .with_min_delay(self.base_delay.min(max))
@@ -87,31 +88,26 @@ impl RetryPolicy {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, TwilioError>>,
     {
-        let mut delays = self.backoff();
-        let mut number = 1;
-        loop {
-            let err = match attempt(number).await {
-                Ok(value) => return Ok(value),
-                Err(err) => err,
-            };
-            if !should_retry(&err) {
-                return Err(err);
-            }
-            let Some(delay) = delays
-                .next()
-                .and_then(|backoff| self.delay_before_retry(backoff, err.retry_after()))
-            else {
-                return Err(err);
-            };
-            tracing::warn!(
-                attempt = number,
-                delay_ms = delay.as_millis() as u64,
-                error = %err,
-                "Twilio request failed, retrying"
-            );
-            tokio::time::sleep(delay).await;
-            number += 1;
-        }
+        // The number of the attempt under way, for `attempt` and the warning after it fails
+        // (atomic only because the future must be `Send`: the closures share it).
+        let number = AtomicU32::new(0);
+        let next_attempt = || attempt(number.fetch_add(1, Ordering::Relaxed) + 1);
+        next_attempt
+            .retry(self.backoff())
+            .sleep(tokio::time::sleep)
+            .when(should_retry)
+            .adjust(|err, backoff| {
+                backoff.and_then(|backoff| self.delay_before_retry(backoff, err.retry_after()))
+            })
+            .notify(|err, delay| {
+                tracing::warn!(
+                    attempt = number.load(Ordering::Relaxed),
+                    delay_ms = delay.as_millis() as u64,
+                    error = %err,
+                    "Twilio request failed, retrying"
+                );
+            })
+            .await
     }
 }
 

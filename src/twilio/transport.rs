@@ -183,15 +183,7 @@ impl Transport {
         attempt: u32,
         call: &Call<'_>,
     ) -> (Result<Answer, TwilioError>, Duration) {
-        // Only requests the budget held back are observed, so the histogram's count is the
-        // number of throttled requests (a measured wait is never exactly zero).
-        if !self.budget.try_acquire() {
-            let queued = tokio::time::Instant::now();
-            self.budget.acquire().await;
-            if let Some(observer) = &self.observer.0 {
-                observer.budget_wait(queued.elapsed());
-            }
-        }
+        self.take_budget().await;
         // Checked after the wait for the budget, which may have outlasted the fence.
         if self.fence.is_passed() {
             return (Err(TwilioError::Fenced), Duration::ZERO);
@@ -233,16 +225,7 @@ impl Transport {
             return (outcome, Duration::ZERO);
         }
         let elapsed = started.elapsed();
-        if let Some(observer) = &self.observer.0 {
-            let result = match &outcome {
-                Ok((status, _, _)) => status.as_str().to_string(),
-                Err(TwilioError::Timeout) => "timeout".to_string(),
-                Err(TwilioError::Connect(_)) => "connect".to_string(),
-                Err(TwilioError::ResponseTooLarge { .. }) => "too_large".to_string(),
-                Err(_) => "transport".to_string(),
-            };
-            observer.attempt(operation, &result, elapsed);
-        }
+        self.observe(operation, &outcome, elapsed);
         if let Ok((status, _, _)) = &outcome {
             tracing::debug!(
                 attempt,
@@ -252,6 +235,39 @@ impl Transport {
             );
         }
         (outcome, elapsed)
+    }
+
+    /// Takes a token from the account's request budget, waiting for one if need be. Only
+    /// requests the budget held back are observed, so the histogram's count is the number of
+    /// throttled requests (a measured wait is never exactly zero).
+    async fn take_budget(&self) {
+        if !self.budget.try_acquire() {
+            let queued = tokio::time::Instant::now();
+            self.budget.acquire().await;
+            if let Some(observer) = &self.observer.0 {
+                observer.budget_wait(queued.elapsed());
+            }
+        }
+    }
+
+    /// Tells the observer how an attempt that went out ended: its HTTP status, or what kept it
+    /// from having one.
+    fn observe(
+        &self,
+        operation: &'static str,
+        outcome: &Result<Answer, TwilioError>,
+        elapsed: Duration,
+    ) {
+        if let Some(observer) = &self.observer.0 {
+            let result = match outcome {
+                Ok((status, _, _)) => status.as_str().to_string(),
+                Err(TwilioError::Timeout) => "timeout".to_string(),
+                Err(TwilioError::Connect(_)) => "connect".to_string(),
+                Err(TwilioError::ResponseTooLarge { .. }) => "too_large".to_string(),
+                Err(_) => "transport".to_string(),
+            };
+            observer.attempt(operation, &result, elapsed);
+        }
     }
 
     /// Walks from `page` until its next-page link runs out or `on_page` says it has seen enough.
