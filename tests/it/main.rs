@@ -14,6 +14,7 @@ mod bulk;
 mod checkov;
 mod cluster;
 mod code_resends;
+mod code_shape;
 mod conformance;
 mod crd;
 mod defaults;
