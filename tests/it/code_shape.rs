@@ -119,7 +119,7 @@ fn no_file_in_src_is_over_600_lines_and_no_function_over_70() {
         let text = std::fs::read_to_string(file).expect("read a source file");
         let lines = without_test_modules(&text);
         let shown = file
-            .strip_prefix(&root)
+            .strip_prefix(root)
             .unwrap_or(file)
             .display()
             .to_string();
