@@ -281,50 +281,8 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
         operator_log.clone(),
     );
 
-    let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), &ns);
-    let manifest = json!({
-        "apiVersion": "messaging.senderops.io/v1alpha1",
-        "kind": "WhatsAppSender",
-        "metadata": {"name": SENDER},
-        "spec": {
-            "phoneNumber": PHONE,
-            "credentialsRef": {"name": "twilio"},
-            "profile": {"name": "RBAC Proof"},
-        },
-    });
-    senders
-        .patch(
-            SENDER,
-            &PatchParams::apply("senderops-tests").force(),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .expect("apply the WhatsAppSender");
-
-    Wait::until(format!("{ns}/{SENDER} to be Ready"))
-        .within(READY_DEADLINE)
-        .context(|| {
-            let log = std::fs::read_to_string(&operator_log).unwrap_or_default();
-            format!("operator log:\n{log}")
-        })
-        .poll_ok(async || {
-            operator.assert_running();
-            let sender = senders.get(SENDER).await.expect("read the sender");
-            let ready = sender.status.as_ref().and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == "Ready")
-                    .map(|c| c.status.clone())
-            });
-            if ready.as_deref() == Some("True") {
-                return Ok(());
-            }
-            Err(format!(
-                "status {}",
-                serde_json::to_string_pretty(&sender.status).unwrap()
-            ))
-        })
-        .await;
+    apply_sender(&client, &ns, SENDER, PHONE, "RBAC Proof").await;
+    wait_ready(&mut operator, &client, &ns, &operator_log).await;
 
     // It led through the Lease its Role allows, under its pod's name.
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
@@ -446,8 +404,9 @@ fn can_i(
     }
 }
 
-/// Applies a sender for `phone` named `name` in `ns`, with credentials Secret `twilio`.
-async fn apply_sender(client: &kube::Client, ns: &str, name: &str, phone: &str) {
+/// Applies a sender for `phone` named `name` in `ns`, with credentials Secret `twilio` and the
+/// display name `display`.
+async fn apply_sender(client: &kube::Client, ns: &str, name: &str, phone: &str, display: &str) {
     let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), ns);
     let manifest = json!({
         "apiVersion": "messaging.senderops.io/v1alpha1",
@@ -456,7 +415,7 @@ async fn apply_sender(client: &kube::Client, ns: &str, name: &str, phone: &str) 
         "spec": {
             "phoneNumber": phone,
             "credentialsRef": {"name": "twilio"},
-            "profile": {"name": "Namespaced"},
+            "profile": {"name": display},
         },
     });
     senders
@@ -467,6 +426,40 @@ async fn apply_sender(client: &kube::Client, ns: &str, name: &str, phone: &str) 
         )
         .await
         .unwrap_or_else(|e| panic!("apply WhatsAppSender {ns}/{name}: {e}"));
+}
+
+/// Waits for sender `SENDER` in `ns` to be Ready, the operator running all along.
+async fn wait_ready(
+    operator: &mut OperatorProcess,
+    client: &kube::Client,
+    ns: &str,
+    operator_log: &std::path::Path,
+) {
+    let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), ns);
+    Wait::until(format!("{ns}/{SENDER} to be Ready"))
+        .within(READY_DEADLINE)
+        .context(|| {
+            let log = std::fs::read_to_string(operator_log).unwrap_or_default();
+            format!("operator log:\n{log}")
+        })
+        .poll_ok(async || {
+            operator.assert_running();
+            let sender = senders.get(SENDER).await.expect("read the sender");
+            let ready = sender.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .map(|c| c.status.clone())
+            });
+            if ready.as_deref() == Some("True") {
+                return Ok(());
+            }
+            Err(format!(
+                "status {}",
+                serde_json::to_string_pretty(&sender.status).unwrap()
+            ))
+        })
+        .await;
 }
 
 /// A namespaced install's RBAC (`rbac(install, watched)`), for a ServiceAccount in a namespace
@@ -541,7 +534,7 @@ async fn confined_to_its_namespaces(prefix: &str, rbac: fn(&str, &[&str]) -> Vec
             .await
             .expect("create the credentials Secret");
         sim.number(phone, "auto_verify").await;
-        apply_sender(&client, namespace, SENDER, phone).await;
+        apply_sender(&client, namespace, SENDER, phone, "Namespaced").await;
     }
 
     let logs = repo_root().join("target/testplane/logs");
@@ -610,31 +603,7 @@ async fn confined_to_its_namespaces(prefix: &str, rbac: fn(&str, &[&str]) -> Vec
         operator_log.clone(),
     );
     for namespace in [a.as_str(), b.as_str()] {
-        let senders: Api<WhatsAppSender> = Api::namespaced(client.clone(), namespace);
-        Wait::until(format!("{namespace}/{SENDER} to be Ready"))
-            .within(READY_DEADLINE)
-            .context(|| {
-                let log = std::fs::read_to_string(&operator_log).unwrap_or_default();
-                format!("operator log:\n{log}")
-            })
-            .poll_ok(async || {
-                operator.assert_running();
-                let sender = senders.get(SENDER).await.expect("read the sender");
-                let ready = sender.status.as_ref().and_then(|s| {
-                    s.conditions
-                        .iter()
-                        .find(|c| c.type_ == "Ready")
-                        .map(|c| c.status.clone())
-                });
-                if ready.as_deref() == Some("True") {
-                    return Ok(());
-                }
-                Err(format!(
-                    "status {}",
-                    serde_json::to_string_pretty(&sender.status).unwrap()
-                ))
-            })
-            .await;
+        wait_ready(&mut operator, &client, namespace, &operator_log).await;
     }
 
     // The sender of the namespace it does not watch: never touched, nothing at Twilio.
