@@ -101,7 +101,8 @@ impl Liveness {
     }
 }
 
-fn round_to_ms(duration: Duration) -> Duration {
+/// `duration` to the millisecond, for messages (humantime would print every nanosecond).
+pub fn round_to_ms(duration: Duration) -> Duration {
     Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 

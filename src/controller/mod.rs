@@ -132,16 +132,6 @@ pub struct KubeClients {
     pub calls: Client,
 }
 
-impl KubeClients {
-    /// One client for both (tests, and callers that set no timeouts).
-    pub fn single(client: Client) -> KubeClients {
-        KubeClients {
-            watches: client.clone(),
-            calls: client,
-        }
-    }
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self {

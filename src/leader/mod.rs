@@ -121,7 +121,7 @@ impl fmt::Display for Ending {
             Ending::Lapsed { unrenewed } => write!(
                 f,
                 "could not renew the Lease for {}, past its renew deadline",
-                humantime::format_duration(Duration::from_millis(unrenewed.as_millis() as u64))
+                humantime::format_duration(crate::health::round_to_ms(*unrenewed))
             ),
         }
     }

@@ -67,6 +67,7 @@ pub struct RequestBudget {
 
 impl RequestBudget {
     /// Whether a clone of this budget exists besides this one (a client holds it).
+    #[cfg(test)]
     pub fn is_shared(&self) -> bool {
         Arc::strong_count(&self.limiter) > 1
     }

@@ -9,9 +9,10 @@ use strum::VariantNames;
 // Each enum's words are written once (these notes are not doc comments, which would reach the
 // CRD's descriptions). Where a case rule gives the words, serde (and schemars, which reads
 // serde's attributes) and strum (`as_str`) are each told the rule. `Vertical`'s words follow no
-// rule, so strum holds them (`serialize`) and serde and schemars go through it: `Serialize` writes `as_str`, `Deserialize` reads `FromStr` (an unknown
-// word fails with serde's own "unknown variant" message) and the schema is a string with the
-// words as its `enum`, exactly what schemars derives from serde's renames.
+// rule, so strum holds them (`serialize`) and serde and schemars go through it: `Serialize`
+// writes `as_str`, `Deserialize` reads `FromStr` (an unknown word fails with serde's own
+// "unknown variant" message) and the schema is a string with the words as its `enum`, exactly
+// what schemars derives from serde's renames.
 
 /// The business category shown on the WhatsApp profile (Twilio's `profile.vertical`).
 #[derive(

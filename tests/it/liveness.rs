@@ -132,11 +132,10 @@ async fn an_idle_leader_and_its_standby_stay_healthy() {
         })
         .await;
     // Three deadlines with no sender at all.
-    let (a, b) = tokio::join!(
+    tokio::join!(
         healthy_throughout(&f.operator, "the first replica", Duration::from_secs(6)),
         healthy_throughout(&standby, "the second replica", Duration::from_secs(6)),
     );
-    let ((), ()) = (a, b);
 }
 
 /// `--reconcile-timeout`: a reconcile held by a slow Twilio call past it is dropped and
