@@ -9,9 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use senderops::api::WhatsAppSender;
 use serde_json::{Value, json};
 
@@ -20,7 +19,8 @@ use crate::support::deploy::{
     INSTALL_NAMESPACE, OperatorProcess, helm_template, kind_and_name, kubectl_as, kustomize,
     one_of, parse_yaml, token_kubeconfig,
 };
-use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
+use crate::support::operator::create_credentials;
+use crate::support::sim::Sim;
 use crate::support::wait::Wait;
 
 /// How long the operator gets to take an auto-verified number to Ready.
@@ -247,16 +247,7 @@ async fn the_operator_reaches_online_with_only_its_service_accounts_token() {
     let sim = Sim::start().await;
     sim.number(PHONE, "auto_verify").await;
     let client = plane.client().await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "twilio"},
-        "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
-    }))
-    .expect("a Secret");
-    secrets
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create the credentials Secret");
+    create_credentials(&client, &ns).await;
 
     let logs = repo_root().join("target/testplane/logs");
     std::fs::create_dir_all(&logs).expect("create the log directory");
@@ -523,16 +514,7 @@ async fn confined_to_its_namespaces(prefix: &str, rbac: fn(&str, &[&str]) -> Vec
         (elsewhere.as_str(), "+15017122693"),
     ];
     for (namespace, phone) in phones {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "twilio"},
-            "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
-        }))
-        .expect("a Secret");
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("create the credentials Secret");
+        create_credentials(&client, namespace).await;
         sim.number(phone, "auto_verify").await;
         apply_sender(&client, namespace, SENDER, phone, "Namespaced").await;
     }

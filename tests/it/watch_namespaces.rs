@@ -6,13 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::support::controlplane::{self, ControlPlane};
 use crate::support::metrics;
+use crate::support::operator::create_credentials;
 use crate::support::operator::{Fixture, condition, spec};
 use crate::support::relay::Relay;
 use crate::support::sim::{ACCOUNT_A, Sim, TOKEN_A};
@@ -63,16 +62,7 @@ async fn a_relist_of_one_namespace_changes_that_namespace_only() {
     // The fixture's operator watches its namespace (a) and, with the flag repeated, b.
     let mut f =
         Fixture::on_plane_via(plane, &kubeconfig, &ns_a, sim, &["--namespace", &ns_b]).await;
-    let secrets_b: Api<Secret> = Api::namespaced(f.client.clone(), &ns_b);
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "twilio"},
-        "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
-    }))
-    .expect("a Secret");
-    secrets_b
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create Secret twilio in b");
+    create_credentials(&f.client, &ns_b).await;
 
     f.apply("a1", spec(PHONE_A, json!({}))).await;
     f.wait_ready("a1").await;

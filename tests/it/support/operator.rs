@@ -286,16 +286,7 @@ impl Fixture {
     /// fixture's namespace has.
     pub async fn namespace_with_credentials(&self, prefix: &str) -> String {
         let ns = self.plane.namespace(prefix).await;
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
-        let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "twilio"},
-            "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
-        }))
-        .expect("a Secret");
-        secrets
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap_or_else(|e| panic!("create Secret {ns}/twilio: {e}"));
+        create_credentials(&self.client, &ns).await;
         ns
     }
 
@@ -726,4 +717,19 @@ fn merge(base: &mut Value, extra: Value) {
         }
         (base, extra) => *base = extra,
     }
+}
+
+/// Creates Secret `twilio` in `ns` with account A's credentials, as every fixture's namespace
+/// has.
+pub async fn create_credentials(client: &kube::Client, ns: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "twilio"},
+        "stringData": {"accountSid": ACCOUNT_A, "authToken": TOKEN_A},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap_or_else(|e| panic!("create Secret {ns}/twilio: {e}"));
 }
