@@ -44,13 +44,6 @@ async fn api_server_relay(plane: &ControlPlane, name: &str) -> (Relay, std::path
     (relay, kubeconfig)
 }
 
-/// The Lease holder's pid (`host-PID` outside a pod).
-async fn holder_pid(leases: &Api<Lease>) -> Option<u32> {
-    let lease = leases.get_opt("senderops").await.ok()??;
-    let holder = lease.spec?.holder_identity?;
-    holder.rsplit('-').next()?.parse().ok()
-}
-
 fn holder_of(pid: u32) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
     format!("{}-{pid}", host.trim())
@@ -84,7 +77,7 @@ async fn a_leader_cut_off_from_the_api_server_stops_at_its_deadline_before_the_s
     Wait::until("the first replica to take the Lease")
         .within(Duration::from_secs(30))
         .poll(
-            async || holder_pid(&leases).await,
+            async || lease::holder_pid(&leases, "senderops").await,
             |pid| *pid == Some(leader),
         )
         .await;

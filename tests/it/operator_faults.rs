@@ -381,9 +381,7 @@ const LEASE_LOST: &str = "stopped leading: lost the Lease to another replica";
 /// The pid in the Lease holder's identity (`host-PID` outside a pod).
 async fn lease_holder(f: &Fixture) -> Option<u32> {
     let leases: Api<Lease> = Api::namespaced(f.client.clone(), &f.ns);
-    let lease = leases.get_opt("senderops").await.expect("read the Lease")?;
-    let holder = lease.spec?.holder_identity?;
-    holder.rsplit('-').next()?.parse().ok()
+    crate::support::lease::holder_pid(&leases, "senderops").await
 }
 
 /// Two replicas run as a Deployment's pods would: one that exits on its own (a replica that

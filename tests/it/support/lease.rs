@@ -114,3 +114,9 @@ pub async fn next_holder(
         }
     }
 }
+
+/// The pid in the identity of Lease `name`'s holder (`host-PID`: replicas run outside a pod).
+pub async fn holder_pid(leases: &Api<Lease>, name: &str) -> Option<u32> {
+    let lease = leases.get_opt(name).await.expect("read the Lease")?;
+    holder(&lease)?.rsplit('-').next()?.parse().ok()
+}
