@@ -254,7 +254,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::runtime::reflector::{self, store::Writer};
@@ -497,18 +496,7 @@ mod tests {
     }
 
     fn state() -> State {
-        State::new(
-            StateConfig {
-                serial_onboarding: true,
-                onboarding_max_hold: Duration::from_secs(900),
-                lookup_reuse: Duration::from_secs(30),
-                resync_interval: Duration::from_secs(300),
-                display_name_check: true,
-                registration_interval: Duration::ZERO,
-                workers_per_account: 5,
-            },
-            Default::default(),
-        )
+        State::new(StateConfig::for_tests(), Default::default())
     }
 
     fn relist(objects: &[&WhatsAppSender]) -> Vec<watcher::Event<WhatsAppSender>> {

@@ -100,6 +100,23 @@ pub struct StateConfig {
     pub workers_per_account: usize,
 }
 
+#[cfg(test)]
+impl StateConfig {
+    /// The rules as the state's and the watches' unit tests run them: serial onboarding, the
+    /// name check, no spacing between registrations, five workers per account.
+    pub fn for_tests() -> StateConfig {
+        StateConfig {
+            serial_onboarding: true,
+            onboarding_max_hold: Duration::from_secs(900),
+            lookup_reuse: Duration::from_secs(30),
+            resync_interval: Duration::from_secs(300),
+            display_name_check: true,
+            registration_interval: Duration::ZERO,
+            workers_per_account: 5,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Index {
     senders: HashMap<SenderKey, Box<SenderRecord>>,

@@ -15,15 +15,7 @@ use crate::controller::sim_world::{ACCOUNT, World};
 use crate::twilio::BudgetConfig;
 
 fn config() -> StateConfig {
-    StateConfig {
-        serial_onboarding: true,
-        onboarding_max_hold: Duration::from_secs(900),
-        lookup_reuse: Duration::from_secs(30),
-        resync_interval: Duration::from_secs(300),
-        display_name_check: true,
-        registration_interval: Duration::ZERO,
-        workers_per_account: 5,
-    }
+    StateConfig::for_tests()
 }
 
 fn sender(name: &str, uid: &str, credentials: &str, code: Option<&str>) -> WhatsAppSender {
