@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::api::reason;
+use crate::runtime::conditions::reason;
 use crate::twilio::TwilioError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,7 @@
 //! SenderOps: a Kubernetes operator for Twilio WhatsApp senders.
 
 pub mod api;
-pub mod controller;
+pub mod controllers;
 mod error;
 pub mod export;
 pub mod health;

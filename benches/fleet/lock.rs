@@ -1,5 +1,5 @@
 //! The controller's state lock as an operator's `/metrics` reports it: the figures that say
-//! whether one lock for all state is enough (`src/controller/state/mod.rs`).
+//! whether one lock for all state is enough (`src/controllers/whatsapp_sender/state/mod.rs`).
 
 use serde::Serialize;
 

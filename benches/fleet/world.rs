@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, PostParams};
 use senderops::api::{WhatsAppSender, WhatsAppSenderSpec};
-use senderops::controller::diff;
+use senderops::controllers::whatsapp_sender::diff;
 use serde_json::{Value, json};
 use twilio_sim::{Account, SimConfig, SimHandle};
 

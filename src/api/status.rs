@@ -6,12 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// Condition types the operator sets (kstatus-compatible: Flux and Argo CD read them).
 pub mod condition_type {
-    /// The sender is ONLINE at Twilio and matches the spec.
-    pub const READY: &str = "Ready";
-    /// The last reconcile brought Twilio in line with the spec.
-    pub const SYNCED: &str = "Synced";
-    /// Progress needs the user: a terminal Twilio error, a rejected code, bad credentials.
-    pub const STALLED: &str = "Stalled";
+    /// `Ready` (the sender is ONLINE at Twilio and matches the spec), `Synced` (the last
+    /// reconcile brought Twilio in line with the spec) and `Stalled` (progress needs the user:
+    /// a terminal Twilio error, a rejected code, bad credentials): the runtime's, every kind's.
+    pub use crate::runtime::conditions::condition_type::{READY, STALLED, SYNCED};
     /// Present (False) only while Twilio has not confirmed that the credentials act for the
     /// account their Secret names.
     pub const ACCOUNT_VERIFIED: &str = "AccountVerified";
@@ -282,5 +280,20 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), reason::ALL.len());
+    }
+
+    /// The runtime writes its own reasons on every kind; the sender's CRD lists them.
+    #[test]
+    fn the_runtime_reasons_are_sender_reasons() {
+        use crate::runtime::conditions::reason as runtime;
+        for word in [
+            runtime::APPLIED,
+            runtime::NOT_STALLED,
+            runtime::RECONCILING,
+            runtime::TWILIO_UNAVAILABLE,
+            runtime::KUBERNETES_ERROR,
+        ] {
+            assert!(reason::ALL.contains(&word), "{word}");
+        }
     }
 }

@@ -4,3 +4,8 @@
 //!   controller (Twilio's limit is per account, not per kind).
 
 pub mod accounts;
+pub mod conditions;
+pub mod credentials;
+pub mod events;
+pub mod liveness;
+pub mod namespaces;

@@ -40,7 +40,7 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ),
     ("", "secrets", &["get", "list", "watch"]),
     // Create only: each Event goes through a fresh kube Recorder, which patches only a repeat
-    // of an Event it published itself (src/controller/events.rs).
+    // of an Event it published itself (src/runtime/events.rs).
     ("events.k8s.io", "events", &["create"]),
 ];
 /// The one cluster-scoped read even a namespaced install needs: its own CRD, by name, live before

@@ -9,7 +9,7 @@ use kube::CustomResourceExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use senderops::api::{WhatsAppSender, WhatsAppSenderSpec};
-use senderops::controller::diff::{create_request, drift};
+use senderops::controllers::whatsapp_sender::diff::{create_request, drift};
 use senderops::twilio::{Sender, UpdateSenderRequest, VerificationCode};
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use senderops::controller::{self, Settings, pacing::Pacing};
+use senderops::controllers::whatsapp_sender::{Settings, pacing::Pacing};
 use senderops::leader::LeaseConfig;
 use senderops::metrics::Metrics;
 use senderops::runtime::accounts::AccountRegistry;
@@ -166,7 +166,7 @@ pub struct RunArgs {
 fn namespace_name(value: &str) -> Result<String, String> {
     let name = value.trim();
     if !name.is_empty() {
-        controller::namespaces::check_name(name)?;
+        senderops::runtime::namespaces::check_name(name)?;
     }
     Ok(name.to_string())
 }
@@ -218,7 +218,7 @@ impl RunArgs {
         let per_second =
             NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
         Settings {
-            namespaces: controller::namespaces::normalise(self.namespace.iter().cloned()),
+            namespaces: senderops::runtime::namespaces::normalise(self.namespace.iter().cloned()),
             selector: self.selector.clone(),
             twilio: ClientConfig {
                 timeout: self.twilio_timeout,
@@ -247,7 +247,7 @@ impl RunArgs {
             batched_refresh: self.batched_refresh,
             display_name_check: self.display_name_check,
             registration_interval: self.registration_interval,
-            code_resends: senderops::controller::resends::ResendLimits {
+            code_resends: senderops::controllers::whatsapp_sender::resends::ResendLimits {
                 interval: self.code_resend_interval,
                 per_day: self.code_resends_per_day,
             },
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(settings.registration_interval, Duration::from_secs(180));
         assert_eq!(
             settings.code_resends,
-            senderops::controller::resends::ResendLimits::default()
+            senderops::controllers::whatsapp_sender::resends::ResendLimits::default()
         );
         assert_eq!(settings.reconcile_request_interval, Duration::from_secs(10));
         assert_eq!(

@@ -2,7 +2,7 @@
 //! Lease, account registry and endpoints; a kind not named, or whose CRD is not installed when
 //! none is named, is not run.
 
-use senderops::controller::{self, KubeClients, StartError};
+use senderops::controllers::whatsapp_sender::{self, KubeClients, StartError};
 
 /// The kinds of resource SenderOps reconciles, by the name `--controllers` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +30,7 @@ impl Kind {
     ) -> Result<(), StartError> {
         match self {
             Kind::WhatsAppSender => {
-                controller::preflight(&clients.calls, namespaces, selector).await
+                whatsapp_sender::preflight(&clients.calls, namespaces, selector).await
             }
         }
     }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use senderops::controller::{self, KubeClients, Settings};
+use senderops::controllers::whatsapp_sender::{self, KubeClients, Settings};
 use senderops::health::Liveness;
 use senderops::leader::{self, Fence, Leadership};
 use senderops::metrics::{self, Metrics};
@@ -145,7 +145,7 @@ async fn connect(
     }
     metrics.set_ready(true);
     // Leader or standby: an uninstall (the CRD deleted) makes every replica unready, not exit.
-    tokio::spawn(controller::watch_crd(
+    tokio::spawn(whatsapp_sender::watch_crd(
         clients.calls.clone(),
         metrics.clone(),
     ));
@@ -213,7 +213,7 @@ async fn lead(
             None => std::future::pending().await,
         }
     };
-    let controller = controller::run(
+    let controller = whatsapp_sender::run(
         clients,
         settings,
         metrics.clone(),

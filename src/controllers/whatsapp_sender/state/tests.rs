@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::watch::secrets_of;
 use super::*;
-use crate::controller::sim_world::{ACCOUNT, World};
+use crate::controllers::whatsapp_sender::sim_world::{ACCOUNT, World};
 use crate::twilio::BudgetConfig;
 
 fn config() -> StateConfig {

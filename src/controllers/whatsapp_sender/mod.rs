@@ -9,13 +9,10 @@
 //!   [`events`]: Events.
 
 mod alert_log;
-mod conditions;
-mod credentials;
+pub mod conditions;
 pub mod diff;
-mod events;
+pub mod events;
 mod lists;
-mod liveness;
-pub mod namespaces;
 mod otp;
 pub mod pacing;
 mod reconcile;
@@ -24,6 +21,8 @@ pub mod resends;
 mod sim_world;
 mod state;
 mod uninstall;
+#[cfg(test)]
+mod watch_tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -51,8 +50,10 @@ use crate::error::Error;
 use crate::health::{self, Liveness};
 use crate::metrics::Metrics;
 use crate::runtime::accounts::AccountRegistry;
+use crate::runtime::credentials::{self, AccountCheck, CredentialsProblem};
+use crate::runtime::events::Publisher;
+use crate::runtime::{liveness, namespaces};
 use crate::twilio::{BudgetConfig, ClientConfig, TwilioClient};
-use credentials::{AccountCheck, CredentialsProblem};
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
 
@@ -183,7 +184,7 @@ fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
 pub struct Context {
     kube: Client,
     metrics: Arc<Metrics>,
-    events: events::Publisher,
+    events: Publisher,
     settings: Settings,
     state: State,
     wake: mpsc::UnboundedSender<SenderKey>,
@@ -477,7 +478,7 @@ fn context(
         metrics.state_lock(),
     );
     Context {
-        events: events::Publisher::new(client.clone(), reporter),
+        events: Publisher::new(client.clone(), reporter),
         metrics,
         state,
         wake,

@@ -5,10 +5,11 @@
 use super::super::run::{Outcome, Requeue, Run};
 use super::super::shared::{Phase, stop};
 use crate::api::reason;
-use crate::controller::conditions::Assessment;
-use crate::controller::events::{Note, reason as event};
-use crate::controller::state::{Ownership, SenderKey, SidGone, claimant_of};
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::state::{Ownership, SenderKey, SidGone, claimant_of};
 use crate::error::Result;
+use crate::runtime::conditions::Assessment;
+use crate::runtime::events::Note;
 use crate::twilio::{Sender, TwilioClient};
 
 /// The outcome of an object whose number, in its account, another object manages. The owner

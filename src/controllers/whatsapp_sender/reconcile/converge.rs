@@ -6,10 +6,12 @@
 use super::run::{Outcome, Requeue, Run};
 use super::shared::{Phase, twilio};
 use crate::api::{WhatsAppSenderSpec, reason};
-use crate::controller::conditions::{self, Assessment};
-use crate::controller::diff::{self, Drift};
-use crate::controller::events::{Note, reason as event};
-use crate::controller::state::{NameRejected, SenderFacts, UpdateGuard, Written};
+use crate::controllers::whatsapp_sender::conditions::{SenderAssessment, stall_reason};
+use crate::controllers::whatsapp_sender::diff::{self, Drift};
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::state::{NameRejected, SenderFacts, UpdateGuard, Written};
+use crate::runtime::conditions::Assessment;
+use crate::runtime::events::Note;
 use crate::twilio::{Sender, SenderStatus, TwilioClient, TwilioError, codes};
 use tokio::time::Instant;
 
@@ -97,7 +99,7 @@ fn needs_user(spec: &WhatsAppSenderSpec, sender: &Sender, drift: &Drift) -> Opti
         "Twilio reports the sender {} (offline reason {}): {advice}",
         sender.status, code.number
     );
-    Some(stall(conditions::stall_reason(code.problem), message))
+    Some(stall(stall_reason(code.problem), message))
 }
 
 /// An ONLINE sender: send the fields that differ (unless Twilio did not keep them
@@ -134,7 +136,7 @@ fn online(
         ));
     }
     Step::Converged(Outcome::new(
-        Assessment::ready(format!("ONLINE at Twilio as {}", sender.sid)),
+        Assessment::online(format!("ONLINE at Twilio as {}", sender.sid)),
         Requeue::Poll(SenderStatus::Online),
     ))
 }
@@ -247,7 +249,7 @@ mod tests {
 
     use super::*;
     use crate::api::condition_type::{READY, STALLED};
-    use crate::controller::conditions::Status;
+    use crate::runtime::conditions::Status;
 
     const SID: &str = "XE0123456789abcdef0123456789abcdef";
 

@@ -12,10 +12,12 @@ use k8s_openapi::jiff::Timestamp;
 use super::run::{Outcome, Requeue, Run};
 use super::shared::{Phase, stop};
 use crate::api::{TwilioAlert, WhatsAppSenderStatus};
-use crate::controller::alert_log::Logged;
-use crate::controller::conditions::{self, Assessment};
-use crate::controller::events::{Note, reason as event};
-use crate::controller::state::NameRejected;
+use crate::controllers::whatsapp_sender::alert_log::Logged;
+use crate::controllers::whatsapp_sender::conditions::stall_reason;
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::state::NameRejected;
+use crate::runtime::conditions::Assessment;
+use crate::runtime::events::Note;
 use crate::twilio::{Sender, SenderStatus, TwilioClient, codes, quote};
 
 /// Entries of the log kept in status.
@@ -134,7 +136,7 @@ fn stall_for(sid: &str, alert: &TwilioAlert) -> Option<(Outcome, Option<String>)
     let refused_name = codes::refuses_display_name(number, &text).then_some(text);
     Some((
         Outcome::new(
-            Assessment::stalled(conditions::stall_reason(code.problem), message),
+            Assessment::stalled(stall_reason(code.problem), message),
             Requeue::Resync,
         ),
         refused_name,

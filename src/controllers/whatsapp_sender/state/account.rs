@@ -12,8 +12,8 @@ use k8s_openapi::jiff::{self, Timestamp};
 use tokio::time::Instant;
 
 use super::SenderKey;
-use crate::controller::alert_log::AlertLog;
-use crate::controller::lists::Lists;
+use crate::controllers::whatsapp_sender::alert_log::AlertLog;
+use crate::controllers::whatsapp_sender::lists::Lists;
 use crate::twilio::sender_id_for;
 
 #[derive(Debug)]

@@ -16,12 +16,14 @@ use serde_json::json;
 use super::{FIELD_MANAGER, RECONCILE_REQUESTED_ANNOTATION};
 use crate::api::condition_type::{STALLED, SYNCED};
 use crate::api::{WhatsAppSender, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
-use crate::controller::Context;
-use crate::controller::conditions::{self, Assessment};
-use crate::controller::events::Note;
-use crate::controller::pacing;
-use crate::controller::state::{Conclusion, Identity, Polls, SenderFacts, SenderKey, key_of};
+use crate::controllers::whatsapp_sender::Context;
+use crate::controllers::whatsapp_sender::pacing;
+use crate::controllers::whatsapp_sender::state::{
+    Conclusion, Identity, Polls, SenderFacts, SenderKey, key_of,
+};
 use crate::error::{Error, Result};
+use crate::runtime::conditions::{self, Assessment};
+use crate::runtime::events::Note;
 use crate::twilio::SenderStatus;
 
 /// When to look at the sender again.

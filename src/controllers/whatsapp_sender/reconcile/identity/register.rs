@@ -9,12 +9,15 @@ use super::super::run::{Outcome, Requeue, Run};
 use super::super::shared::{Phase, REREGISTER_HINT, spaced, stalled, stop, twilio};
 use super::owner::{adopt, commit, record_sid};
 use crate::api::reason;
-use crate::controller::conditions::Assessment;
-use crate::controller::diff;
-use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing::QUEUED_RECHECK;
-use crate::controller::state::{Busy, NameRejected, NameTurn, NumberChanged, SenderKey};
+use crate::controllers::whatsapp_sender::diff;
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::pacing::QUEUED_RECHECK;
+use crate::controllers::whatsapp_sender::state::{
+    Busy, NameRejected, NameTurn, NumberChanged, SenderKey,
+};
 use crate::error::{Error, Result};
+use crate::runtime::conditions::Assessment;
+use crate::runtime::events::Note;
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError, codes, is_valid_sender_sid};
 
 /// The outcome of a sender that waits for another one to check their display name.

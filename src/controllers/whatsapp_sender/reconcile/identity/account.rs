@@ -8,9 +8,9 @@ use k8s_openapi::jiff::Timestamp;
 use super::super::run::{Outcome, Requeue, Run};
 use super::super::shared::{Phase, account_changed, hold_worker, stop};
 use crate::api::{condition_type, reason};
-use crate::controller::conditions::{self, Assessment};
-use crate::controller::credentials::CredentialsProblem;
-use crate::controller::events::Note;
+use crate::runtime::conditions::{self, Assessment};
+use crate::runtime::credentials::CredentialsProblem;
+use crate::runtime::events::Note;
 use crate::twilio::TwilioClient;
 
 /// A credentials Secret that is missing or incomplete waits for the user; one that holds

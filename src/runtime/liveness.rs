@@ -1,20 +1,18 @@
 //! The probe that shows the controller's queue and workers still run (see `crate::health`):
-//! a reconcile request for a name no WhatsAppSender can have, sent every few seconds through
+//! a reconcile request for a name no object of any kind can have, sent every few seconds through
 //! the same wake-up channel as real requests. It waits for a free worker like any sender, and
-//! comes out of the controller as "object not found".
+//! comes out of the controller as "object not found". Each controller runs its own.
 
 use std::time::Duration;
 
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
-use super::state::SenderKey;
-
-/// Not a valid object name (a colon), so no sender is ever mistaken for the probe.
+/// Not a valid object name (a colon), so no object is ever mistaken for the probe.
 const PROBE_NAME: &str = "senderops:liveness-probe";
 
-fn probe_key() -> SenderKey {
-    SenderKey::new(PROBE_NAME)
+fn probe_key<K: kube::Resource<DynamicType = ()>>() -> ObjectRef<K> {
+    ObjectRef::new(PROBE_NAME)
 }
 
 /// Whether a reconcile request that came out of the controller is the probe.
@@ -26,7 +24,10 @@ where
 }
 
 /// Sends the probe every `interval` until the controller stops listening.
-pub async fn probe(wake: mpsc::UnboundedSender<SenderKey>, interval: Duration) {
+pub async fn probe<K: kube::Resource<DynamicType = ()>>(
+    wake: mpsc::UnboundedSender<ObjectRef<K>>,
+    interval: Duration,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -39,14 +40,18 @@ pub async fn probe(wake: mpsc::UnboundedSender<SenderKey>, interval: Duration) {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
     use super::*;
 
     #[test]
-    fn the_probe_is_no_sender() {
-        assert!(is_probe(&probe_key()));
-        assert!(!is_probe(&SenderKey::new("acme").within("team")));
+    fn the_probe_is_no_object() {
+        assert!(is_probe(&probe_key::<ConfigMap>()));
+        assert!(!is_probe(
+            &ObjectRef::<ConfigMap>::new("acme").within("team")
+        ));
         assert!(
-            !is_probe(&probe_key().within("team")),
+            !is_probe(&probe_key::<ConfigMap>().within("team")),
             "namespaced: a real object"
         );
         // Names of objects the API server accepts never contain a colon.

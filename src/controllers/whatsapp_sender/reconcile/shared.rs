@@ -10,8 +10,9 @@ use kube::runtime::controller::Action;
 
 use super::run::{Outcome, Requeue, Run};
 use crate::api::reason;
-use crate::controller::conditions::{self, Assessment};
+use crate::controllers::whatsapp_sender::conditions::twilio_failure;
 use crate::error::Error;
+use crate::runtime::conditions::Assessment;
 use crate::twilio::{ErrorClass, TwilioClient, TwilioError};
 
 /// Why the phases end before the last: with an outcome (a decision, or a Twilio error only the
@@ -61,11 +62,11 @@ pub enum NotDone {
 /// The outcome of a Twilio error only the user can fix.
 pub fn stalled(action: &str, err: &TwilioError) -> Outcome {
     let requeue = if err.problem() == crate::twilio::codes::Problem::TooManyCodes {
-        Requeue::After(crate::controller::pacing::TOO_MANY_CODES_RETRY)
+        Requeue::After(crate::controllers::whatsapp_sender::pacing::TOO_MANY_CODES_RETRY)
     } else {
         Requeue::Resync
     };
-    Outcome::new(conditions::twilio_failure(action, err), requeue)
+    Outcome::new(twilio_failure(action, err), requeue)
 }
 
 /// How soon a reconcile that found its account's workers all busy comes back.

@@ -4,9 +4,10 @@
 
 use super::run::Run;
 use crate::api::{OfflineReason, WhatsAppSenderStatus};
-use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing;
-use crate::controller::state::Seen;
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::pacing;
+use crate::controllers::whatsapp_sender::state::Seen;
+use crate::runtime::events::Note;
 use crate::twilio::{Sender, SenderStatus};
 
 /// Copies `sender` into `status` and returns the Events its transitions call for.

@@ -89,7 +89,7 @@ impl Lists {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::sim_world::World;
+    use crate::controllers::whatsapp_sender::sim_world::World;
 
     #[tokio::test]
     async fn callers_around_the_same_time_share_one_list_pass() {

@@ -168,7 +168,7 @@ async fn apply(run: &mut Run<'_>) -> Result<Action> {
 async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
     if run.spec().suspend {
         return stop(Outcome::new(
-            super::conditions::Assessment::suspended(),
+            <crate::runtime::conditions::Assessment as super::conditions::SenderAssessment>::suspended(),
             run::Requeue::OnChange,
         ));
     }

@@ -13,10 +13,10 @@ use super::register::{already_registered, own_name_refused};
 use super::*;
 use crate::api::condition_type::STALLED;
 use crate::api::reason;
-use crate::controller::conditions;
-use crate::controller::credentials::CredentialsProblem;
-use crate::controller::pacing::QUEUED_RECHECK;
-use crate::controller::state::{Busy, SenderKey};
+use crate::controllers::whatsapp_sender::pacing::QUEUED_RECHECK;
+use crate::controllers::whatsapp_sender::state::{Busy, SenderKey};
+use crate::runtime::conditions;
+use crate::runtime::credentials::CredentialsProblem;
 use crate::twilio::{Sender, TwilioError};
 
 const A: &str = "AC0123456789abcdef0123456789abcdef";

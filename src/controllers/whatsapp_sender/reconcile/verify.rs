@@ -16,14 +16,17 @@ use tokio::time::Instant;
 use super::run::{Outcome, Requeue, Run};
 use super::shared::{Phase, spaced, stalled, stop};
 use crate::api::{SubmittedCode, VerificationStatus, WhatsAppSenderSpec, reason};
-use crate::controller::conditions::Assessment;
-use crate::controller::diff;
-use crate::controller::events::{Note, reason as event};
-use crate::controller::otp::{self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION};
-use crate::controller::pacing::TOO_MANY_CODES_RETRY;
-use crate::controller::resends::{self, Held};
-use crate::controller::state::{CodeFingerprint, Written};
+use crate::controllers::whatsapp_sender::diff;
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::otp::{
+    self, CodeProblem, CodeSource, CodeStep, RESEND_CODE_ANNOTATION,
+};
+use crate::controllers::whatsapp_sender::pacing::TOO_MANY_CODES_RETRY;
+use crate::controllers::whatsapp_sender::resends::{self, Held};
+use crate::controllers::whatsapp_sender::state::{CodeFingerprint, Written};
 use crate::error::{Error, Result};
+use crate::runtime::conditions::Assessment;
+use crate::runtime::events::Note;
 use crate::twilio::{
     ErrorClass, Sender, TwilioClient, TwilioError, UpdateSenderRequest, VerificationCode,
 };
@@ -41,7 +44,7 @@ pub struct Waiting<'a> {
 pub enum NotNow {
     /// Twilio refused to send more codes (63114), for about this long still.
     Locked(Duration),
-    /// The sender's own limits ([`crate::controller::resends`]).
+    /// The sender's own limits ([`crate::controllers::whatsapp_sender::resends`]).
     Held(Held),
 }
 
@@ -525,7 +528,7 @@ mod tests {
 
     use super::*;
     use crate::api::condition_type::{READY, STALLED};
-    use crate::controller::conditions::Status;
+    use crate::runtime::conditions::Status;
 
     fn spec(code_secret: Option<&str>) -> WhatsAppSenderSpec {
         let mut spec = json!({

@@ -1,4 +1,4 @@
-//! Kubernetes Events on a sender's transitions (`kubectl describe was` shows its history).
+//! Kubernetes Events on an object's transitions (`kubectl describe` shows its history).
 //!
 //! Notes are written by the operator: Twilio's error text may appear, request contents (codes,
 //! credentials) never do. Publishing is best effort: a failed Event is logged, never retried
@@ -10,32 +10,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::conditions::truncate_bytes;
 
-/// Event reasons of their own (a condition that becomes a problem publishes one under its
-/// condition reason, e.g. `CodeRejected`).
-pub mod reason {
-    pub const CREATED: &str = "Created";
-    pub const ADOPTED: &str = "Adopted";
-    pub const CODE_SUBMITTED: &str = "CodeSubmitted";
-    pub const CODE_REQUESTED: &str = "CodeRequested";
-    pub const ONLINE: &str = "Online";
-    pub const OFFLINE: &str = "Offline";
-    pub const QUALITY_RATING_CHANGED: &str = "QualityRatingChanged";
-    pub const MESSAGING_LIMIT_CHANGED: &str = "MessagingLimitChanged";
-    pub const UPDATED: &str = "Updated";
-    pub const RECREATED: &str = "Recreated";
-    pub const DELETED: &str = "Deleted";
-    pub const ORPHANED: &str = "Orphaned";
-    pub const SENDER_MISMATCH: &str = "SenderMismatch";
-    /// The object let go of a SID another object owns, or was deleted without deleting at
-    /// Twilio what it does not own.
-    pub const DUPLICATE_SENDER: &str = "DuplicateSender";
-    /// The object was let go without a deletion: Twilio does not have its SID as its number
-    /// in its account.
-    pub const NOT_DELETED: &str = "NotDeleted";
-    pub const TWILIO_ALERT: &str = "TwilioAlert";
-}
-
-/// One Event to publish about a sender.
+/// One Event to publish about an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     pub warning: bool,

@@ -16,7 +16,7 @@ use super::secret::SecretRecord;
 use super::sender::SenderRecord;
 use super::{Index, SecretKey, SenderFacts, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
-use crate::controller::otp::CodeSource;
+use crate::controllers::whatsapp_sender::otp::CodeSource;
 
 /// The Secrets a sender reads: its credentials and, if named, its code Secret.
 pub(super) fn secrets_of(sender: &WhatsAppSender) -> Vec<SecretKey> {

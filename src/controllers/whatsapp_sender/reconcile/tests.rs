@@ -16,11 +16,12 @@ use super::run::Outcome;
 use super::shared;
 use super::verify::{self, Waiting};
 use crate::api::{WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
-use crate::controller::conditions::{self, Assessment};
-use crate::controller::credentials::CredentialsProblem;
-use crate::controller::otp::CodeProblem;
-use crate::controller::state::{Busy, SenderFacts, SenderKey};
+use crate::controllers::whatsapp_sender::conditions::SenderAssessment;
+use crate::controllers::whatsapp_sender::otp::CodeProblem;
+use crate::controllers::whatsapp_sender::state::{Busy, SenderFacts, SenderKey};
 use crate::error::Error;
+use crate::runtime::conditions::{self, Assessment};
+use crate::runtime::credentials::CredentialsProblem;
 use crate::twilio::{Sender, TwilioError};
 
 /// A spec of the fields every sender has, with `extra`'s top-level fields set (shared with the
@@ -182,7 +183,7 @@ fn every_condition_reason_is_reached_by_a_decision() {
         ..Default::default()
     };
     let resend = BTreeMap::from([(
-        crate::controller::otp::RESEND_CODE_ANNOTATION.to_string(),
+        crate::controllers::whatsapp_sender::otp::RESEND_CODE_ANNOTATION.to_string(),
         "1".to_string(),
     )]);
     for step in [

@@ -10,9 +10,10 @@ use super::super::shared::{Phase, twilio};
 use super::owner::adopt;
 use super::register::{may_register, register};
 use crate::api::EXPORTED_FROM_ANNOTATION;
-use crate::controller::events::{Note, reason as event};
-use crate::controller::pacing;
-use crate::controller::state::{NumberChanged, SidGone};
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::pacing;
+use crate::controllers::whatsapp_sender::state::{NumberChanged, SidGone};
+use crate::runtime::events::Note;
 use crate::twilio::{Sender, SenderStatus, TwilioClient, is_valid_sender_sid};
 
 /// What reading a SID the operator or the object named found.

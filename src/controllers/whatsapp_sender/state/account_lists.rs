@@ -1,7 +1,7 @@
 //! What an account's lists may answer: the sender registered for a number, a sender by its SID
 //! (batched refresh), the numbers this operator deleted, the Error Log read so far and the
 //! settled senders to wake after a fresh list. An account's latest list is a cache of Twilio
-//! that the listing reconcile replaces ([`crate::controller::lists::Lists`]); which list may
+//! that the listing reconcile replaces ([`crate::controllers::whatsapp_sender::lists::Lists`]); which list may
 //! answer which question is decided here.
 
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{SenderKey, State};
-use crate::controller::alert_log::AlertLog;
-use crate::controller::lists::Listed;
+use crate::controllers::whatsapp_sender::alert_log::AlertLog;
+use crate::controllers::whatsapp_sender::lists::Listed;
 use crate::twilio::{TwilioClient, TwilioError};
 
 impl State {

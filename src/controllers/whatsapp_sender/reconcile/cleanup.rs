@@ -10,12 +10,14 @@ use tokio::time::Instant;
 use super::run::{Outcome, Requeue, Run};
 use super::shared::{Halt, NotDone, Phase, REREGISTER_HINT, account_changed, hold_worker, stop};
 use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
-use crate::controller::conditions::{self, Assessment, Status, Verdict};
-use crate::controller::credentials::CredentialsProblem;
-use crate::controller::events::{Note, reason as event};
-use crate::controller::state::{NumberChanged, NumberDeleted, SidGone};
-use crate::controller::uninstall::{self, Crd};
+use crate::controllers::whatsapp_sender::conditions::{SenderAssessment, stall_reason};
+use crate::controllers::whatsapp_sender::events::reason as event;
+use crate::controllers::whatsapp_sender::state::{NumberChanged, NumberDeleted, SidGone};
+use crate::controllers::whatsapp_sender::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
+use crate::runtime::conditions::{Assessment, Status, Verdict};
+use crate::runtime::credentials::CredentialsProblem;
+use crate::runtime::events::Note;
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
 
 const ORPHAN_HINT: &str = "or set spec.deletionPolicy to Orphan to leave the sender registered \
@@ -100,7 +102,7 @@ pub fn deleted(answer: Result<(), TwilioError>) -> Deleted {
         Ok(()) => Deleted::Confirm,
         Err(err) if err.is_not_found() => Deleted::Confirm,
         Err(err) if err.class() == ErrorClass::NeedsUser => Deleted::Blocked(blocked(
-            conditions::stall_reason(err.problem()),
+            stall_reason(err.problem()),
             format!(
                 "{}; {ORPHAN_HINT}",
                 twilio_message("delete the sender", &err)
@@ -200,7 +202,7 @@ pub async fn run(run: &mut Run<'_>) -> std::result::Result<Action, NotDone> {
 fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
     move |err| match err.class() {
         ErrorClass::NeedsUser => Halt::Outcome(Box::new(blocked(
-            conditions::stall_reason(err.problem()),
+            stall_reason(err.problem()),
             format!("{}; {ORPHAN_HINT}", twilio_message(action, &err)),
         ))),
         _ => Halt::Failed(Error::twilio(action)(err)),

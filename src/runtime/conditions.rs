@@ -6,11 +6,27 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::condition_type::{READY, STALLED, SYNCED};
-use crate::api::reason;
-use crate::error::twilio_message;
-use crate::twilio::codes::Problem;
-use crate::twilio::{ErrorClass, TwilioError};
+/// Condition types every kind sets (kstatus-compatible: Flux and Argo CD read them).
+pub mod condition_type {
+    /// The object's remote counterpart is in the state the spec asks for.
+    pub const READY: &str = "Ready";
+    /// The last reconcile brought Twilio in line with the spec.
+    pub const SYNCED: &str = "Synced";
+    /// Progress needs the user: a terminal Twilio error, bad credentials, a refused spec.
+    pub const STALLED: &str = "Stalled";
+}
+
+/// The reasons the runtime itself writes, whatever the kind. A kind's CRD lists them among its
+/// own (`api::reason::ALL` holds them, and a test there checks it).
+pub mod reason {
+    pub const APPLIED: &str = "Applied";
+    pub const NOT_STALLED: &str = "NotStalled";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const TWILIO_UNAVAILABLE: &str = "TwilioUnavailable";
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+}
+
+use condition_type::{READY, STALLED, SYNCED};
 
 /// One condition's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,38 +97,8 @@ pub(crate) fn truncate_bytes(text: &mut String, max_bytes: usize) {
     text.push_str("...");
 }
 
-/// The reason a sender stalls with for what Twilio says is wrong.
-pub fn stall_reason(problem: Problem) -> &'static str {
-    match problem {
-        Problem::InvalidRequest => reason::INVALID_SPEC,
-        Problem::InvalidCredentials => reason::INVALID_CREDENTIALS,
-        Problem::InvitationNotAccepted => reason::INVITATION_NOT_ACCEPTED,
-        Problem::WabaFull => reason::WABA_FULL,
-        Problem::AlreadyRegistered => reason::ALREADY_REGISTERED,
-        Problem::NumberNotFound => reason::NUMBER_NOT_FOUND,
-        Problem::CannotVerify => reason::CANNOT_VERIFY,
-        Problem::TooManyCodes => reason::TOO_MANY_CODES,
-        Problem::CodeNotReceived => reason::CODE_NOT_RECEIVED,
-        Problem::RateLimited => reason::TWILIO_UNAVAILABLE,
-        Problem::NotFound | Problem::Rejected => reason::TWILIO_REJECTED,
-    }
-}
-
-/// What a failed attempt to `action` at Twilio concludes: stalled when only the user can fix
-/// it, otherwise failed (retried with backoff, `Ready` left as it was). The message says what
-/// failed and what to do.
-pub fn twilio_failure(action: &str, err: &TwilioError) -> Assessment {
-    let message = twilio_message(action, err);
-    match err.class() {
-        ErrorClass::NeedsUser => Assessment::stalled(stall_reason(err.problem()), message),
-        ErrorClass::Retryable | ErrorClass::NotFound => {
-            Assessment::failed(reason::TWILIO_UNAVAILABLE, message)
-        }
-    }
-}
-
 /// What one reconcile concluded about the three conditions. `None` leaves a condition as it
-/// was (a passing Twilio outage must not flip `Ready` of a sender that is still online).
+/// was (a passing Twilio outage must not flip `Ready` of a object that is still ready).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assessment {
     pub ready: Option<Verdict>,
@@ -121,10 +107,10 @@ pub struct Assessment {
 }
 
 impl Assessment {
-    /// ONLINE and matching the spec.
-    pub fn ready(message: impl Into<String>) -> Self {
+    /// In the state the spec asks for, and matching it.
+    pub fn ready(reason: &'static str, message: impl Into<String>) -> Self {
         Self {
-            ready: Some(Verdict::new(Status::True, reason::ONLINE, message)),
+            ready: Some(Verdict::new(Status::True, reason, message)),
             synced: Some(applied()),
             stalled: Some(not_stalled()),
         }
@@ -170,38 +156,6 @@ impl Assessment {
         }
     }
 
-    /// `suspend: true`: nothing is read or changed, so `Ready` keeps its last known value.
-    pub fn suspended() -> Self {
-        Self {
-            ready: None,
-            synced: Some(Verdict::new(
-                Status::False,
-                reason::SUSPENDED,
-                "spec.suspend is true: the operator makes no Twilio calls for this sender; set \
-                 it to false to resume",
-            )),
-            stalled: Some(not_stalled()),
-        }
-    }
-
-    /// The sender is being deleted and cannot be yet.
-    pub fn deletion_blocked(message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self {
-            ready: Some(Verdict::new(
-                Status::False,
-                reason::DELETING,
-                "the WhatsAppSender is being deleted",
-            )),
-            synced: Some(Verdict::new(
-                Status::False,
-                reason::DELETION_BLOCKED,
-                message.clone(),
-            )),
-            stalled: None,
-        }
-    }
-
     /// Changes nothing, but fills in conditions that were never set.
     pub fn unchanged() -> Self {
         Self {
@@ -211,7 +165,7 @@ impl Assessment {
         }
     }
 
-    /// Whether this sets `Stalled=True`: only the user can move the sender on.
+    /// Whether this sets `Stalled=True`: only the user can move the object on.
     pub fn is_stalled(&self) -> bool {
         self.stalled
             .as_ref()
@@ -233,11 +187,11 @@ fn applied() -> Verdict {
     Verdict::new(
         Status::True,
         reason::APPLIED,
-        "the spec is applied at Twilio as far as the sender's state allows",
+        "the spec is applied at Twilio as far as the object's state there allows",
     )
 }
 
-fn not_stalled() -> Verdict {
+pub fn not_stalled() -> Verdict {
     Verdict::new(Status::False, reason::NOT_STALLED, "")
 }
 
@@ -332,32 +286,37 @@ mod tests {
     fn an_unchanged_status_keeps_its_transition_time() {
         let first = merge(
             &[],
-            &Assessment::progressing(reason::CREATING, "creating"),
+            &Assessment::progressing("Creating", "creating"),
             Some(1),
             &at(10),
         );
         let second = merge(
             &first,
-            &Assessment::progressing(reason::VERIFYING, "verifying"),
+            &Assessment::progressing("Verifying", "verifying"),
             Some(2),
             &at(20),
         );
         let ready = get(&second, READY);
         assert_eq!(
             (ready.reason.as_str(), &ready.last_transition_time),
-            (reason::VERIFYING, &at(10)),
+            ("Verifying", &at(10)),
             "reason and message change without a transition"
         );
         assert_eq!(ready.observed_generation, Some(2));
 
-        let third = merge(&second, &Assessment::ready("online"), Some(2), &at(30));
+        let third = merge(
+            &second,
+            &Assessment::ready("Online", "online"),
+            Some(2),
+            &at(30),
+        );
         assert_eq!(get(&third, READY).last_transition_time, at(30));
         assert_eq!(get(&third, SYNCED).last_transition_time, at(10));
     }
 
     #[test]
     fn merging_the_same_verdict_twice_is_idempotent() {
-        let assessment = Assessment::stalled(reason::CODE_REJECTED, "put a new code");
+        let assessment = Assessment::stalled("CodeRejected", "put a new code");
         let once = merge(&[], &assessment, Some(3), &at(10));
         let twice = merge(&once, &assessment, Some(3), &at(99));
         assert_eq!(once, twice);
@@ -365,7 +324,12 @@ mod tests {
 
     #[test]
     fn a_transient_failure_leaves_ready_alone() {
-        let online = merge(&[], &Assessment::ready("online"), Some(1), &at(10));
+        let online = merge(
+            &[],
+            &Assessment::ready("Online", "online"),
+            Some(1),
+            &at(10),
+        );
         let failed = merge(
             &online,
             &Assessment::failed(reason::TWILIO_UNAVAILABLE, "503"),
@@ -379,14 +343,10 @@ mod tests {
 
     #[test]
     fn long_messages_are_cut_on_a_character_boundary_and_lose_control_characters() {
-        let verdict = Verdict::new(
-            Status::False,
-            reason::OFFLINE,
-            "é".repeat(MAX_MESSAGE_BYTES),
-        );
+        let verdict = Verdict::new(Status::False, "Offline", "é".repeat(MAX_MESSAGE_BYTES));
         assert!(verdict.message.len() <= MAX_MESSAGE_BYTES);
         assert!(verdict.message.ends_with("..."), "{}", verdict.message);
-        let verdict = Verdict::new(Status::False, reason::OFFLINE, "a\nforged: line\r\u{7}");
+        let verdict = Verdict::new(Status::False, "Offline", "a\nforged: line\r\u{7}");
         assert_eq!(verdict.message, "a forged: line  ");
     }
 
@@ -402,7 +362,7 @@ mod tests {
         };
         let conditions = merge(
             std::slice::from_ref(&foreign),
-            &Assessment::stalled(reason::INVALID_CREDENTIALS, "fix the Secret"),
+            &Assessment::stalled("InvalidCredentials", "fix the Secret"),
             Some(4),
             &at(10),
         );
@@ -411,124 +371,5 @@ mod tests {
         assert_eq!(get(&conditions, SYNCED).message, "fix the Secret");
         assert_eq!(get(&conditions, "Custom"), &foreign);
         assert_eq!(conditions.len(), 4);
-    }
-
-    mod hostile_errors {
-        //! Any Twilio error, with any code, status and text, becomes a bounded, one-line
-        //! condition that says what failed.
-
-        use std::time::Duration;
-
-        use proptest::prelude::*;
-
-        use super::*;
-        use crate::error::Error;
-
-        /// Text a hostile or broken endpoint might send: anything, control characters and
-        /// bidi overrides, or one character repeated up to 100 000 times.
-        fn hostile_text() -> impl Strategy<Value = String> {
-            prop_oneof![
-                any::<String>(),
-                "[a-z \n\r\t\u{0}\u{202E}\u{2066}é🚀]{0,64}",
-                (any::<char>(), 0..100_000usize).prop_map(|(c, n)| c.to_string().repeat(n)),
-            ]
-        }
-
-        fn any_code() -> impl Strategy<Value = Option<u32>> {
-            prop_oneof![
-                Just(None),
-                any::<u32>().prop_map(Some),
-                prop::sample::select(vec![
-                    20001, 20003, 20404, 20429, 63100, 63104, 63110, 63111, 63113, 63114, 63116,
-                ])
-                .prop_map(Some),
-            ]
-        }
-
-        fn any_twilio_error() -> impl Strategy<Value = TwilioError> {
-            prop_oneof![
-                (
-                    any::<u16>(),
-                    any_code(),
-                    hostile_text(),
-                    prop::option::of(hostile_text()),
-                    prop::option::of(any::<u32>()),
-                )
-                    .prop_map(|(http_status, code, message, more_info, retry)| {
-                        TwilioError::Api {
-                            http_status,
-                            code,
-                            message,
-                            more_info,
-                            retry_after: retry.map(|s| Duration::from_secs(s.into())),
-                        }
-                    }),
-                // What the client builds from a hostile error body.
-                (any::<u16>(), hostile_text())
-                    .prop_map(|(status, body)| TwilioError::from_response(status, &body, None)),
-                Just(()).prop_map(|()| TwilioError::Timeout),
-                hostile_text().prop_map(TwilioError::Connect),
-                hostile_text().prop_map(TwilioError::Transport),
-                hostile_text().prop_map(TwilioError::Decode),
-                hostile_text().prop_map(TwilioError::InvalidConfig),
-                hostile_text().prop_map(TwilioError::InvalidArgument),
-                hostile_text().prop_map(TwilioError::Pagination),
-                any::<usize>().prop_map(|limit| TwilioError::ResponseTooLarge { limit }),
-            ]
-        }
-
-        const ACTIONS: &[&str] = &[
-            "create the sender",
-            "read the sender",
-            "update the sender",
-            "submit the code",
-            "delete the sender",
-        ];
-
-        proptest! {
-            #![proptest_config(ProptestConfig {
-                cases: 512,
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            })]
-
-            #[test]
-            fn every_twilio_error_becomes_a_bounded_condition_that_says_what_failed(
-                err in any_twilio_error(),
-                action in prop::sample::select(ACTIONS),
-            ) {
-                let assessment = twilio_failure(action, &err);
-                let synced = assessment.synced.as_ref().expect("Synced is always set");
-                prop_assert_eq!(synced.status, Status::False);
-                let mut verdicts = vec![synced];
-                if err.class() == ErrorClass::NeedsUser {
-                    let stalled = assessment.stalled.as_ref().expect("Stalled is set");
-                    prop_assert_eq!(stalled.status, Status::True);
-                    prop_assert_eq!(stalled.reason, stall_reason(err.problem()));
-                    verdicts.push(stalled);
-                    verdicts.extend(assessment.ready.as_ref());
-                } else {
-                    prop_assert!(!assessment.is_stalled(), "{err:?} is retried, not stalled");
-                    prop_assert!(assessment.ready.is_none(), "a passing failure leaves Ready");
-                    // The reconciler's other path to the same condition agrees.
-                    let (reason, message) = Error::twilio(action)(err).condition();
-                    prop_assert_eq!(Assessment::failed(reason, message), assessment.clone());
-                }
-                for verdict in verdicts {
-                    let message = &verdict.message;
-                    prop_assert!(
-                        message.starts_with(&format!("could not {action} (")),
-                        "{message:?}"
-                    );
-                    prop_assert!(message.len() <= MAX_MESSAGE_BYTES, "{} bytes", message.len());
-                    prop_assert!(!message.contains(char::is_control), "{message:?}");
-                }
-                let conditions = merge(&[], &assessment, Some(1), &Time(Default::default()));
-                for condition in &conditions {
-                    prop_assert!(condition.message.len() <= MAX_MESSAGE_BYTES);
-                    prop_assert!(!condition.reason.is_empty());
-                }
-            }
-        }
     }
 }
