@@ -43,7 +43,7 @@ pub struct Metrics {
     registry: Registry,
     reconciles: Family<Vec<(&'static str, &'static str)>, Counter>,
     reconcile_errors: Family<Vec<(&'static str, &'static str)>, Counter>,
-    reconcile_duration: Histogram,
+    reconcile_duration: Family<Vec<(&'static str, &'static str)>, Histogram>,
     twilio_requests: Family<Vec<(&'static str, String)>, Counter>,
     twilio_duration: Family<Vec<(&'static str, &'static str)>, Histogram>,
     budget_wait: Histogram,
@@ -81,7 +81,7 @@ impl Metrics {
             registry: Registry::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
-            reconcile_duration: latency_buckets(),
+            reconcile_duration: Family::new_with_constructor(latency_buckets),
             twilio_requests: Family::default(),
             twilio_duration: Family::new_with_constructor(latency_buckets),
             budget_wait: latency_buckets(),
@@ -100,17 +100,17 @@ impl Metrics {
         let registry = &mut self.registry;
         registry.register(
             "senderops_reconciles",
-            "Reconciles of WhatsAppSenders, by outcome",
+            "Reconciles, by controller and outcome",
             self.reconciles.clone(),
         );
         registry.register(
             "senderops_reconcile_errors",
-            "Failed reconciles, by kind of failure",
+            "Failed reconciles, by controller and kind of failure",
             self.reconcile_errors.clone(),
         );
         registry.register(
             "senderops_reconcile_duration_seconds",
-            "Time one reconcile takes",
+            "Time one reconcile takes, by controller",
             self.reconcile_duration.clone(),
         );
         registry.register(
@@ -161,16 +161,25 @@ impl Metrics {
         self.state_lock.clone()
     }
 
-    /// Records one reconcile: its duration and, if it failed, the kind of failure.
-    pub fn reconciled(&self, duration: Duration, error: Option<&'static str>) {
-        self.reconcile_duration.observe(duration.as_secs_f64());
+    /// Records one reconcile of `controller` (its kind, as `--controllers` names it): its
+    /// duration and, if it failed, the kind of failure.
+    pub fn reconciled(
+        &self,
+        controller: &'static str,
+        duration: Duration,
+        error: Option<&'static str>,
+    ) {
+        let by_controller = vec![("controller", controller)];
+        self.reconcile_duration
+            .get_or_create(&by_controller)
+            .observe(duration.as_secs_f64());
         let outcome = if error.is_some() { "error" } else { "success" };
         self.reconciles
-            .get_or_create(&vec![("outcome", outcome)])
+            .get_or_create(&vec![("controller", controller), ("outcome", outcome)])
             .inc();
         if let Some(kind) = error {
             self.reconcile_errors
-                .get_or_create(&vec![("reason", kind)])
+                .get_or_create(&vec![("controller", controller), ("reason", kind)])
                 .inc();
         }
     }
@@ -387,18 +396,22 @@ mod tests {
     #[test]
     fn every_family_is_exposed_with_its_labels() {
         let metrics = Metrics::new();
-        metrics.reconciled(Duration::from_millis(30), None);
-        metrics.reconciled(Duration::from_millis(30), Some("twilio_api"));
+        metrics.reconciled("whatsappsender", Duration::from_millis(30), None);
+        metrics.reconciled(
+            "whatsappsender",
+            Duration::from_millis(30),
+            Some("twilio_api"),
+        );
         metrics.attempt("create", "202", Duration::from_millis(80));
         metrics.attempt("fetch", "timeout", Duration::from_secs(15));
         metrics.budget_wait(Duration::from_millis(200));
         metrics.set_leader(true);
         let text = metrics.render();
         for needle in [
-            r#"senderops_reconciles_total{outcome="success"} 1"#,
-            r#"senderops_reconciles_total{outcome="error"} 1"#,
-            r#"senderops_reconcile_errors_total{reason="twilio_api"} 1"#,
-            "senderops_reconcile_duration_seconds_count 2",
+            r#"senderops_reconciles_total{controller="whatsappsender",outcome="success"} 1"#,
+            r#"senderops_reconciles_total{controller="whatsappsender",outcome="error"} 1"#,
+            r#"senderops_reconcile_errors_total{controller="whatsappsender",reason="twilio_api"} 1"#,
+            r#"senderops_reconcile_duration_seconds_count{controller="whatsappsender"} 2"#,
             r#"senderops_twilio_requests_total{operation="create",status_code="202"} 1"#,
             r#"senderops_twilio_requests_total{operation="fetch",status_code="timeout"} 1"#,
             r#"senderops_twilio_request_duration_seconds_count{operation="create"} 1"#,

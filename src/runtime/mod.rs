@@ -4,8 +4,12 @@
 //!   controller (Twilio's limit is per account, not per kind).
 
 pub mod accounts;
+pub mod backoff;
 pub mod conditions;
+pub mod controller;
 pub mod credentials;
+pub mod driver;
 pub mod events;
 pub mod liveness;
 pub mod namespaces;
+pub mod status;

@@ -326,10 +326,10 @@ async fn metrics_and_health_are_served() {
     let text = response.text().await.unwrap();
     let ns = &f.ns;
     for needle in [
-        r#"senderops_reconciles_total{outcome="success"}"#.to_string(),
+        r#"senderops_reconciles_total{controller="whatsappsender",outcome="success"}"#.to_string(),
         r#"senderops_twilio_requests_total{operation="create",status_code="202"} 1"#.to_string(),
         r#"senderops_twilio_request_duration_seconds_count{operation="fetch"}"#.to_string(),
-        "senderops_reconcile_duration_seconds_count".to_string(),
+        r#"senderops_reconcile_duration_seconds_count{controller="whatsappsender"}"#.to_string(),
         format!(r#"senderops_senders{{namespace="{ns}",twilio_status="ONLINE"}} 1"#),
         format!(r#"senderops_senders_by_quality{{namespace="{ns}",quality_rating="HIGH"}} 1"#),
         format!(r#"senderops_senders_stalled{{namespace="{ns}"}} 0"#),

@@ -12,6 +12,7 @@ mod alert_log;
 pub mod conditions;
 pub mod diff;
 pub mod events;
+mod kind;
 mod lists;
 mod otp;
 pub mod pacing;
@@ -30,14 +31,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams, ObjectMeta, PartialObjectMeta};
-use kube::core::PartialObjectMetaExt;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::api::{Api, ListParams};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
@@ -47,37 +44,16 @@ pub use uninstall::watch_crd;
 
 use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
-use crate::health::{self, Liveness};
+use crate::health::Liveness;
 use crate::metrics::Metrics;
 use crate::runtime::accounts::AccountRegistry;
+use crate::runtime::controller::{self, Parts, Watched};
 use crate::runtime::credentials::{self, AccountCheck, CredentialsProblem};
+use crate::runtime::driver::Shared;
 use crate::runtime::events::Publisher;
-use crate::runtime::{liveness, namespaces};
 use crate::twilio::{BudgetConfig, ClientConfig, TwilioClient};
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
-
-/// The longest a shutdown waits for the first list of senders to complete.
-const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);
-
-/// Retries of a failed watch (and the controller's pause on its triggers' errors): from 250 ms,
-/// doubling to at most this (plus jitter), and back to the start once events flow. kube's
-/// default (client-go's, up to 30 s, at both levels) left the operator blind for about a
-/// minute after an API server restart: the reconnects fail while it is down, then the old
-/// resourceVersion is refused (410 Expired: its watch cache is new), and each failure doubles
-/// the wait before the relist. Two watches retrying every few seconds cost an API server
-/// nothing.
-const WATCH_RETRY_MAX: Duration = Duration::from_secs(3);
-
-fn watch_backoff() -> watcher::ExponentialBackoff {
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
-        .with_max_delay(WATCH_RETRY_MAX)
-        .with_factor(2.0)
-        .with_jitter()
-        .without_max_times()
-        .into()
-}
 
 /// Twilio: "Allow several minutes between Senders API requests. Too many requests in a short
 /// period might result in errors." Several is more than two: three minutes is the least that
@@ -180,11 +156,11 @@ fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
     }
 }
 
-/// Everything reconciles share.
+/// Everything the sender's reconciles share: the runtime's services, the sender settings, the
+/// sender state, and the channel that wakes a sender. The controller's [`Kind`](crate::runtime::driver::Kind)
+/// (`kind.rs`).
 pub struct Context {
-    kube: Client,
-    metrics: Arc<Metrics>,
-    events: Publisher,
+    shared: Shared,
     settings: Settings,
     state: State,
     wake: mpsc::UnboundedSender<SenderKey>,
@@ -200,7 +176,7 @@ impl Context {
     /// Reads one Secret, data included, from the API server. Secret data is never kept; its
     /// version is.
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, Error> {
-        let api: Api<Secret> = Api::namespaced(self.kube.clone(), namespace);
+        let api: Api<Secret> = Api::namespaced(self.shared.kube.clone(), namespace);
         let secret = api.get_opt(name).await?;
         if let Some(version) = secret.as_ref().and_then(|s| s.resource_version()) {
             self.state
@@ -298,26 +274,6 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Backoff per sender: doubles with each consecutive failure, resets on success, and waits at
-/// least as long as Twilio's `Retry-After`. The reconcile counted the failure already.
-fn error_policy(sender: Arc<WhatsAppSender>, error: &Error, ctx: Arc<Context>) -> Action {
-    let failures = ctx.state.failures(&state::key_of(&sender)).max(1);
-    let delay = ctx
-        .settings
-        .pacing
-        .after_error(failures, error.retry_after());
-    tracing::warn!(
-        namespace = sender.namespace().unwrap_or_default(),
-        sender = sender.name_any(),
-        error = %error,
-        error_kind = error.metric_label(),
-        failures,
-        retry_in_ms = delay.as_millis() as u64,
-        "reconcile failed"
-    );
-    Action::requeue(delay)
-}
-
 /// Why `run` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -399,57 +355,38 @@ pub async fn run(
     liveness: Arc<Liveness>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (wake_tx, wake_rx) = mpsc::unbounded_channel();
-    let (sender_store, sender_writer) = reflector::store();
-    metrics.watch_senders(sender_store.clone());
-    let probes = tokio::spawn(liveness::probe(
-        wake_tx.clone(),
-        health::probe_interval(liveness.deadline()),
-    ));
-    let ctx = Arc::new(context(clients.calls, settings, metrics, wake_tx));
-    let senders = watch_senders(&ctx, clients.watches.clone(), sender_writer);
-    let secret_changes = watch_secrets(&ctx, clients.watches);
-    let woken = futures::stream::unfold(wake_rx, |mut rx| async move {
-        rx.recv().await.map(|key| (key, rx))
-    });
-
-    // kube's controller stops feeding its cache once a graceful shutdown starts, and its runner
-    // waits for that cache to be ready: a shutdown before the first list completes would
-    // never finish. So the shutdown is held until the cache is ready (or briefly, if it never
-    // gets there).
-    let ready = sender_store.clone();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = tokio::time::timeout(CACHE_READY_ON_SHUTDOWN, ready.wait_until_ready()).await;
-    };
-    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    Controller::for_stream(senders, sender_store)
-        // The controller backs off on its triggers' errors too, by default up to 30 s.
-        .trigger_backoff(watch_backoff())
-        .reconcile_on(secret_changes)
-        .reconcile_on(woken)
-        .with_config(config)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, error_policy, ctx)
-        .for_each(|result| {
-            let liveness = liveness.clone();
-            async move {
-                match result {
-                    Ok(_) => liveness.progressed(),
-                    // Logged by error_policy; a failed reconcile is still the workers at work.
-                    Err(controller::Error::ReconcilerFailed(..)) => liveness.progressed(),
-                    Err(controller::Error::ObjectNotFound(obj)) if liveness::is_probe(&obj) => {
-                        liveness.progressed()
-                    }
-                    Err(controller::Error::ObjectNotFound(obj)) => {
-                        tracing::debug!(%obj, "sender gone before its reconcile")
-                    }
-                    Err(err) => tracing::warn!(error = %err, "controller error"),
-                }
+    let (wake_tx, wake_rx) = controller::wake_channel::<Context>();
+    let (store, writer) = reflector::store();
+    metrics.watch_senders(store.clone());
+    let ctx = Arc::new(context(clients.calls, settings, metrics, wake_tx.clone()));
+    let namespaces = ctx.settings.namespaces.clone();
+    let indexer = ctx.clone();
+    let watched = Watched {
+        what: "senders",
+        namespaces: namespaces.clone(),
+        selector: ctx.settings.selector.clone(),
+        trim: forget_what_is_not_read,
+        worth_reconciling,
+        observe: Box::new(move |event| {
+            for sender in indexer.state.sender_event(event) {
+                indexer.wake(sender);
             }
-        })
-        .await;
-    probes.abort();
+        }),
+    };
+    let readers = ctx.clone();
+    let secret_changes =
+        controller::secret_changes::<Context>(clients.watches.clone(), &namespaces, move |event| {
+            readers.state.secret_event(event)
+        });
+    let parts = Parts {
+        concurrency: ctx.settings.concurrency,
+        kind: ctx,
+        watched,
+        cache: (store, writer),
+        triggers: vec![secret_changes],
+        wake: (wake_tx, wake_rx),
+    };
+    controller::run(parts, clients.watches, liveness, shutdown).await;
 }
 
 fn context(
@@ -478,87 +415,16 @@ fn context(
         metrics.state_lock(),
     );
     Context {
-        events: Publisher::new(client.clone(), reporter),
-        metrics,
+        shared: Shared {
+            events: Publisher::new(client.clone(), reporter),
+            metrics,
+            kube: client,
+            reconcile_timeout: settings.reconcile_timeout,
+            error_backoff: settings.pacing.error_backoff,
+            reconcile_request_interval: settings.reconcile_request_interval,
+        },
         state,
         wake,
-        kube: client,
         settings,
     }
-}
-
-/// The senders' watch: cached (trimmed), fed to the state, and passed on when a change needs a
-/// reconcile. One watcher per namespace when several are listed, merged so that the cache and
-/// the state see one watcher's events ([`namespaces::merged`]).
-fn watch_senders(
-    ctx: &Arc<Context>,
-    client: Client,
-    writer: reflector::store::Writer<WhatsAppSender>,
-) -> impl futures::Stream<Item = Result<WhatsAppSender, watcher::Error>> + Send + use<> {
-    let mut config = watcher::Config::default();
-    if let Some(selector) = &ctx.settings.selector {
-        config = config.labels(selector);
-    }
-    let namespaces = &ctx.settings.namespaces;
-    let watchers = namespaces::apis(&client, namespaces)
-        .into_iter()
-        .map(|api| {
-            watcher(api, config.clone())
-                .backoff(watch_backoff())
-                .modify(forget_what_is_not_read)
-        })
-        .collect();
-    // A sender a relist no longer shows is deleted as the cache last held it (nothing
-    // downstream holds one the cache does not).
-    let cache = writer.as_reader();
-    let last_cached = move |namespace: &str, name: &str| {
-        let key = reflector::ObjectRef::new(name).within(namespace);
-        cache.get(&key).map(|sender| (*sender).clone())
-    };
-    let indexer = ctx.clone();
-    namespaces::merged("senders", namespaces, watchers, last_cached)
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            for sender in indexer.state.sender_event(event) {
-                indexer.wake(sender);
-            }
-        })
-        .applied_objects()
-        .predicate_filter(worth_reconciling, Default::default())
-}
-
-/// The senders to reconcile because a Secret they read changed. Metadata only, and only the
-/// versions of Secrets that senders read are kept. One watcher per listed namespace, merged as
-/// the senders' are.
-fn watch_secrets(
-    ctx: &Arc<Context>,
-    client: Client,
-) -> impl futures::Stream<Item = SenderKey> + Send + use<> {
-    let namespaces = &ctx.settings.namespaces;
-    let watchers = namespaces::apis::<PartialObjectMeta<Secret>>(&client, namespaces)
-        .into_iter()
-        .map(|api| watcher(api, watcher::Config::default()).backoff(watch_backoff()))
-        .collect();
-    // The state reads a Secret's namespace and name only.
-    let by_name = |namespace: &str, name: &str| {
-        Some(
-            ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                ..Default::default()
-            }
-            .into_response_partial::<Secret>(),
-        )
-    };
-    let ctx = ctx.clone();
-    namespaces::merged("Secrets", namespaces, watchers, by_name).flat_map(move |event| {
-        let senders = match event {
-            Ok(event) => ctx.state.secret_event(&event),
-            Err(err) => {
-                tracing::warn!(error = %err, "watching Secrets failed; retrying");
-                Vec::new()
-            }
-        };
-        futures::stream::iter(senders)
-    })
 }

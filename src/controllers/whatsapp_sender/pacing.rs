@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
+use crate::runtime::backoff::{self, doubled};
+pub use crate::runtime::backoff::{MAX_ERROR_BACKOFF, jittered};
 use crate::twilio::SenderStatus;
 
 /// The longest a sender in motion waits between two polls.
 pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The longest an object waits after repeated errors.
-pub const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(300);
 
 /// 63114 (too many codes) lifts after hours; asking sooner only extends the lockout.
 pub const TOO_MANY_CODES_RETRY: Duration = Duration::from_secs(3600);
@@ -65,12 +64,6 @@ pub fn onboarding(status: &SenderStatus) -> bool {
     )
 }
 
-/// `base` doubled `steps` times, at most `max`.
-fn doubled(base: Duration, steps: u32, max: Duration) -> Duration {
-    base.saturating_mul(2u32.saturating_pow(steps.min(20)))
-        .min(max)
-}
-
 impl Pacing {
     /// The poll after `polls_in_status` earlier polls found the sender in the same moving
     /// state. OFFLINE right after registration is usual for a few minutes, so an OFFLINE sender
@@ -88,23 +81,8 @@ impl Pacing {
     /// The wait after the `failures`-th consecutive error (1-based), never shorter than what
     /// Twilio asked for with `Retry-After`.
     pub fn after_error(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = doubled(
-            self.error_backoff,
-            failures.saturating_sub(1),
-            MAX_ERROR_BACKOFF,
-        );
-        retry_after.map_or(backoff, |wait| backoff.max(wait))
+        backoff::after_error(self.error_backoff, failures, retry_after)
     }
-}
-
-/// Spreads requeues by up to 10 % so that senders reconciled together do not all come back in
-/// the same instant. `seed` is any per-object number.
-pub fn jittered(delay: Duration, seed: u64) -> Duration {
-    let tenth = delay.as_millis() as u64 / 10;
-    if tenth == 0 {
-        return delay;
-    }
-    delay + Duration::from_millis(seed % tenth)
 }
 
 #[cfg(test)]

@@ -215,6 +215,7 @@ pub async fn run(
     );
     for entry in &noted.new {
         run.ctx
+            .shared
             .metrics
             .twilio_alert(entry.code.as_deref().unwrap_or("none"));
         run.note(note(&sender.sid, entry)).await;

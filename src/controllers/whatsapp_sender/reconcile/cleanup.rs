@@ -4,11 +4,10 @@
 //! Stalled outcome with a long requeue and an Event, not an error; errors are kept for
 //! transient failures, which back off. The decisions are the pure functions below.
 
-use kube::runtime::controller::Action;
 use tokio::time::Instant;
 
 use super::run::{Outcome, Requeue, Run};
-use super::shared::{Halt, NotDone, Phase, REREGISTER_HINT, account_changed, hold_worker, stop};
+use super::shared::{Halt, Phase, REREGISTER_HINT, account_changed, hold_worker, stop};
 use crate::api::{DeletionPolicy, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controllers::whatsapp_sender::conditions::{SenderAssessment, stall_reason};
 use crate::controllers::whatsapp_sender::events::reason as event;
@@ -17,6 +16,7 @@ use crate::controllers::whatsapp_sender::uninstall::{self, Crd};
 use crate::error::{Error, Result, twilio_message};
 use crate::runtime::conditions::{Assessment, Status, Verdict};
 use crate::runtime::credentials::CredentialsProblem;
+use crate::runtime::driver::Cleanup;
 use crate::runtime::events::Note;
 use crate::twilio::{ErrorClass, Sender, TwilioClient, TwilioError};
 
@@ -176,11 +176,12 @@ pub fn not_owner_message(sid: Option<&str>, phone: &str, account: &str) -> Strin
     )
 }
 
-/// Runs the cleanup: `Ok` lets the object go; a deletion not finished keeps the finalizer
-/// with the outcome's requeue; transient failures are recorded in `Synced` and back off.
-pub async fn run(run: &mut Run<'_>) -> std::result::Result<Action, NotDone> {
+/// Runs the cleanup: `Released` lets the object go; a deletion not finished keeps the
+/// finalizer with the outcome's requeue; transient failures are recorded in `Synced` and back
+/// off.
+pub async fn run(run: &mut Run<'_>) -> Result<Cleanup> {
     let outcome = match steps(run).await {
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => return Ok(Cleanup::Released),
         Ok(Some(outcome)) => outcome,
         Err(Halt::Outcome(outcome)) => *outcome,
         Err(Halt::Failed(err)) => {
@@ -188,13 +189,11 @@ pub async fn run(run: &mut Run<'_>) -> std::result::Result<Action, NotDone> {
             if let Err(write) = run.conclude(&Assessment::deletion_blocked(message)).await {
                 tracing::warn!(error = %write, "could not record the failure in status");
             }
-            return Err(NotDone::Failed(err));
+            return Err(err);
         }
     };
-    run.conclude(&outcome.assessment)
-        .await
-        .map_err(NotDone::Failed)?;
-    Err(NotDone::Deleting(run.action(&outcome.requeue)))
+    run.conclude(&outcome.assessment).await?;
+    Ok(Cleanup::Kept(run.action(&outcome.requeue)))
 }
 
 /// A failed Twilio request to `action` during deletion: blocked when only the user can fix
@@ -227,7 +226,11 @@ async fn steps(run: &mut Run<'_>) -> Phase<Option<Outcome>> {
         Step::Delete => None,
     };
     // Before a blocked deletion too: an uninstall must not wait on a suspended sender either.
-    if uninstall::crd(&run.ctx.kube).await.map_err(Error::Kube)? == Crd::Uninstalling {
+    if uninstall::crd(&run.ctx.shared.kube)
+        .await
+        .map_err(Error::Kube)?
+        == Crd::Uninstalling
+    {
         run.note(Note::warning(
             event::ORPHANED,
             uninstall::orphaned_message(sid.as_deref()),

@@ -1,5 +1,5 @@
 //! One reconcile of one `WhatsAppSender`: the only place that talks to both Kubernetes and
-//! Twilio. The driver holds the finalizer and runs the phases in order:
+//! Twilio. It runs the phases in order:
 //!
 //! 1. [`identity`]: credentials pinned to the sender's account, the number claimed (one
 //!    object owns a number in an account; the others stall), then the sender by its SID,
@@ -11,8 +11,9 @@
 //!
 //! then the conditions and a requeue paced by Twilio's status. A deleted object goes through
 //! [`cleanup`]. Each phase is a pure decision (spec × what Twilio reports × the sender's
-//! record → a step) and a thin executor doing the I/O. Whatever the path, the reconcile ends
-//! by handing its [`Conclusion`] to the state, once.
+//! record → a step) and a thin executor doing the I/O. The runtime's driver
+//! ([`crate::runtime::driver`]) holds the finalizer, the span and the timeout around them, and
+//! hands the [`Conclusion`] they fill in to the state, once, whatever the path.
 //!
 //! A phase imports no other phase but the one it hands over to (converge to verify): what
 //! several of them use (how a phase ends, the outcome of a Twilio error only the user can fix,
@@ -27,148 +28,55 @@ mod run;
 mod shared;
 mod verify;
 
-use std::sync::{Arc, Mutex};
-
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, finalizer};
-use tracing::Instrument;
 
 use super::Context;
-use super::state::{Conclusion, key_of};
+use super::conditions::SenderAssessment;
+use super::state::Conclusion;
 use crate::api::WhatsAppSender;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::runtime::conditions::Assessment;
+use crate::runtime::driver::Cleanup;
 use run::{Outcome, Run};
-use shared::{Halt, NotDone, Phase, stop};
+use shared::{Halt, Phase, stop};
+
+pub use crate::runtime::driver::RECONCILE_REQUESTED_ANNOTATION;
+pub use crate::runtime::status::FIELD_MANAGER;
 
 /// Held on every sender until Twilio has let go of it (or the user chose `Orphan`).
 pub const FINALIZER: &str = "messaging.senderops.io/cleanup";
 
-/// Field manager of the operator's status writes.
-pub const FIELD_MANAGER: &str = "senderops";
-
-/// Any new value forces an immediate reconcile.
-pub const RECONCILE_REQUESTED_ANNOTATION: &str = "senderops.io/reconcile-requested-at";
-
-/// Entry point for kube's controller.
-pub async fn reconcile(obj: Arc<WhatsAppSender>, ctx: Arc<Context>) -> Result<Action> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let span = tracing::info_span!(
-        "reconcile",
-        namespace = %namespace,
-        // Not `name`: JSON logs write the span's own name under that key.
-        sender = %obj.name_any(),
-        sid = tracing::field::Empty,
-    );
-    if let Some(sid) = obj.status.as_ref().and_then(|s| s.sid.as_deref()) {
-        span.record("sid", sid);
-    }
-    let key = key_of(&obj);
-    let uid = obj.uid().unwrap_or_default();
-    if let Some(wait) = forced_too_soon(&obj, &ctx, &key, &uid) {
-        tracing::info!(
-            parent: &span,
-            wait_ms = wait.as_millis() as u64,
-            "a reconcile request came sooner than --reconcile-request-interval after the last \
-             reconcile; it runs then"
-        );
-        return Ok(Action::requeue(wait));
-    }
-    ctx.state.started(&key, &uid);
-    let api: Api<WhatsAppSender> = Api::namespaced(ctx.kube.clone(), &namespace);
-    let started = std::time::Instant::now();
-    let concluded = Mutex::new(Conclusion::default());
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        let (obj, deleting) = match event {
-            finalizer::Event::Apply(obj) => (obj, false),
-            finalizer::Event::Cleanup(obj) => (obj, true),
-        };
-        let mut run = Run::new(&ctx, &api, &obj);
-        let limit = ctx.settings.reconcile_timeout;
-        // Dropped where it stands past the limit; what it concluded so far is kept.
-        let result = tokio::time::timeout(limit, work(&mut run, deleting))
-            .await
-            .unwrap_or(Err(NotDone::Failed(Error::ReconcileTimeout(limit))));
-        *concluded.lock().unwrap_or_else(|p| p.into_inner()) = run.conclusion;
-        result
-    })
-    .instrument(span)
-    .await
-    .or_else(|err| match err {
-        finalizer::Error::CleanupFailed(NotDone::Deleting(action)) => Ok(action),
-        finalizer::Error::ApplyFailed(NotDone::Failed(err))
-        | finalizer::Error::CleanupFailed(NotDone::Failed(err)) => Err(err),
-        finalizer::Error::ApplyFailed(NotDone::Deleting(_)) => {
-            Err(Error::Finalizer("apply reported a deletion".into()))
-        }
-        finalizer::Error::AddFinalizer(err) | finalizer::Error::RemoveFinalizer(err) => {
-            Err(Error::Kube(err))
-        }
-        other => Err(Error::Finalizer(other.to_string())),
-    });
-    let mut conclusion = concluded.into_inner().unwrap_or_else(|p| p.into_inner());
-    conclusion.failed = result.is_err();
-    for sender in ctx.state.concluded(&key, &uid, conclusion) {
-        ctx.wake(sender);
-    }
-    ctx.metrics.reconciled(
-        started.elapsed(),
-        result.as_ref().err().map(Error::metric_label),
-    );
-    result
-}
-
-/// The phases of an object that exists, or the cleanup of one being deleted.
-async fn work(run: &mut Run<'_>, deleting: bool) -> std::result::Result<Action, NotDone> {
-    if deleting {
-        cleanup::run(run).await
-    } else {
-        apply(run).await.map_err(NotDone::Failed)
-    }
-}
-
-/// How long a reconcile forced by a new `senderops.io/reconcile-requested-at` value must wait:
-/// each new value would otherwise reconcile at once, past any backoff, so a tenant annotating
-/// in a loop could keep the operator (and Twilio) busy. Not for a spec change or a deletion.
-fn forced_too_soon(
-    obj: &WhatsAppSender,
+/// The phases of a sender that exists; see the module's documentation.
+pub async fn apply(
     ctx: &Context,
-    key: &super::state::SenderKey,
-    uid: &str,
-) -> Option<std::time::Duration> {
-    let requested = obj.annotations().get(RECONCILE_REQUESTED_ANNOTATION)?;
-    let status = obj.status.as_ref();
-    let handled = status.and_then(|s| s.last_handled_reconcile_at.as_ref()) == Some(requested);
-    let spec_changed = obj.metadata.generation != status.and_then(|s| s.observed_generation);
-    if handled || spec_changed || obj.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    let last = ctx.state.last_started(key, uid)?;
-    let failures = ctx.state.failures(key);
-    let backoff = if failures > 0 {
-        ctx.settings.pacing.after_error(failures, None)
-    } else {
-        std::time::Duration::ZERO
-    };
-    let gap = ctx.settings.reconcile_request_interval.max(backoff);
-    gap.checked_sub(last.elapsed())
-        .filter(|wait| !wait.is_zero())
-}
-
-async fn apply(run: &mut Run<'_>) -> Result<Action> {
-    match phases(run).await {
+    api: &Api<WhatsAppSender>,
+    obj: &WhatsAppSender,
+    conclusion: &mut Conclusion,
+) -> Result<Action> {
+    let mut run = Run::new(ctx, api, obj, conclusion);
+    match phases(&mut run).await {
         Ok(outcome) => run.finish(outcome).await,
         Err(Halt::Outcome(outcome)) => run.finish(*outcome).await,
         Err(Halt::Failed(err)) => Err(run.failed(err).await),
     }
 }
 
+/// The cleanup of a sender being deleted.
+pub async fn cleanup(
+    ctx: &Context,
+    api: &Api<WhatsAppSender>,
+    obj: &WhatsAppSender,
+    conclusion: &mut Conclusion,
+) -> Result<Cleanup> {
+    cleanup::run(&mut Run::new(ctx, api, obj, conclusion)).await
+}
+
 /// The phases in order; any of them may end the reconcile with its outcome.
 async fn phases(run: &mut Run<'_>) -> Phase<Outcome> {
     if run.spec().suspend {
         return stop(Outcome::new(
-            <crate::runtime::conditions::Assessment as super::conditions::SenderAssessment>::suspended(),
+            Assessment::suspended(),
             run::Requeue::OnChange,
         ));
     }

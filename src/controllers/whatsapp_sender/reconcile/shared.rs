@@ -1,12 +1,10 @@
 //! What several phases use, kept here so that a phase imports no other phase but the next one
 //! it hands over to (converge to verify): how a phase ends ([`Phase`], [`Halt`], [`stop`],
-//! [`twilio`], and [`NotDone`] for the finalizer), the outcome of a Twilio error only the user
+//! [`twilio`]), the outcome of a Twilio error only the user
 //! can fix, the account's reconcile workers and registration spacing, and the words that
 //! identity and cleanup both say about an account change and a deleted number.
 
 use std::time::Duration;
-
-use kube::runtime::controller::Action;
 
 use super::run::{Outcome, Requeue, Run};
 use crate::api::reason;
@@ -45,18 +43,6 @@ pub fn twilio(action: &'static str) -> impl FnOnce(TwilioError) -> Halt {
         ErrorClass::NeedsUser => Halt::Outcome(Box::new(stalled(action, &err))),
         _ => Halt::Failed(Error::twilio(action)(err)),
     }
-}
-
-/// Why the finalizer closure did not end with `Ok`. kube's finalizer helper keeps the
-/// finalizer on any error; that is how a deletion that is not finished (waiting for the user,
-/// or for Twilio to let go) keeps it. The driver turns `Deleting` back into the outcome's
-/// requeue: a blocked deletion is not a failed reconcile.
-#[derive(Debug, thiserror::Error)]
-pub enum NotDone {
-    #[error("the deletion is not finished")]
-    Deleting(Action),
-    #[error(transparent)]
-    Failed(Error),
 }
 
 /// The outcome of a Twilio error only the user can fix.
