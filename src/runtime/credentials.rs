@@ -1,10 +1,15 @@
-//! Twilio credentials from a Secret's data. Secret values go straight into [`Credentials`]
-//! (redacted `Debug`) and are never logged or echoed; problems name keys, never values. The
-//! client built from them is kept per Secret version in the controller's state.
+//! Twilio credentials from a Secret's data, and the client built from them once Twilio has
+//! confirmed their account. Secret values go straight into [`Credentials`] (redacted `Debug`)
+//! and are never logged or echoed; problems name keys, never values. The client built from
+//! them is kept per Secret version by the controller that read the Secret.
 
 use std::collections::BTreeMap;
 
-use crate::twilio::{Credentials, MissingPart, TwilioError};
+use k8s_openapi::ByteString;
+
+use super::accounts::AccountRegistry;
+use crate::error::Error;
+use crate::twilio::{ClientConfig, Credentials, MissingPart, TwilioClient, TwilioError};
 
 pub const ACCOUNT_SID_KEY: &str = "accountSid";
 pub const AUTH_TOKEN_KEY: &str = "authToken";
@@ -89,6 +94,57 @@ impl CredentialsProblem {
     /// holding values that cannot work.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::SecretNotFound(_) | Self::MissingKey { .. })
+    }
+}
+
+/// The Twilio client for the credentials in Secret `namespace`/`name` (its `data`), spending
+/// its account's request budget from `accounts`. A Secret's accountSid is believed only once
+/// Twilio has confirmed it: every cache shared per account (lists, the Error Log, onboarding
+/// turns, the budget) is keyed by it. Credentials Twilio neither confirms nor refuses get
+/// caches of their own ([`unverified_scope`]); Twilio not answering is an error to retry.
+pub async fn verified_client(
+    namespace: &str,
+    name: &str,
+    data: BTreeMap<String, ByteString>,
+    config: &ClientConfig,
+    accounts: &AccountRegistry,
+) -> Result<Result<TwilioClient, CredentialsProblem>, Error> {
+    let data: BTreeMap<String, Vec<u8>> = data.into_iter().map(|(k, v)| (k, v.0)).collect();
+    let credentials = match parse(name, &data) {
+        Ok(credentials) => credentials,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    // Unverified credentials still spend the budget of the account they name.
+    let budget = accounts.budget(credentials.account_sid());
+    let client = match TwilioClient::new(credentials, config, budget) {
+        Ok(client) => client,
+        Err(e) => {
+            return Ok(Err(CredentialsProblem::Unusable {
+                secret: name.to_string(),
+                reason: e.to_string(),
+            }));
+        }
+    };
+    match account_check(client.verify_account().await) {
+        AccountCheck::Confirmed => Ok(Ok(client)),
+        AccountCheck::Refused(answer) => Ok(Err(CredentialsProblem::Refused {
+            secret: name.to_string(),
+            account: client.account_sid().to_string(),
+            answer,
+        })),
+        AccountCheck::Unconfirmed(why) => {
+            let scope = unverified_scope(client.account_sid(), namespace, name);
+            tracing::warn!(
+                namespace,
+                secret = name,
+                account = client.account_sid(),
+                reason = %why,
+                "Twilio did not confirm the account of these credentials; they get caches of \
+                 their own"
+            );
+            Ok(Ok(client.unconfirmed(&scope, &why)))
+        }
+        AccountCheck::Failed(err) => Err(Error::twilio("confirm the credentials' account")(err)),
     }
 }
 

@@ -12,4 +12,5 @@ pub mod driver;
 pub mod events;
 pub mod liveness;
 pub mod namespaces;
+pub mod preflight;
 pub mod status;

@@ -2,7 +2,10 @@
 //! Lease, account registry and endpoints; a kind not named, or whose CRD is not installed when
 //! none is named, is not run.
 
-use senderops::controllers::whatsapp_sender::{self, KubeClients, StartError};
+use senderops::api::WhatsAppSender;
+use senderops::controllers::whatsapp_sender::{self, KubeClients};
+use senderops::runtime::driver::Kind as _;
+use senderops::runtime::preflight::{StartError, preflight};
 
 /// The kinds of resource SenderOps reconciles, by the name `--controllers` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -17,7 +20,7 @@ impl Kind {
 
     pub fn name(self) -> &'static str {
         match self {
-            Kind::WhatsAppSender => "whatsappsender",
+            Kind::WhatsAppSender => whatsapp_sender::Context::CONTROLLER,
         }
     }
 
@@ -30,7 +33,7 @@ impl Kind {
     ) -> Result<(), StartError> {
         match self {
             Kind::WhatsAppSender => {
-                whatsapp_sender::preflight(&clients.calls, namespaces, selector).await
+                preflight::<WhatsAppSender>(&clients.calls, namespaces, selector).await
             }
         }
     }
@@ -57,8 +60,8 @@ pub async fn to_run(
     for kind in Kind::ALL {
         match kind.check(clients, namespaces, selector).await {
             Ok(()) => running.push(kind),
-            Err(StartError::CrdMissing) => {
-                first_refusal.get_or_insert(StartError::CrdMissing);
+            Err(missing @ StartError::CrdMissing(_)) => {
+                first_refusal.get_or_insert(missing);
             }
             Err(other) => return Err(other),
         }
@@ -68,8 +71,9 @@ pub async fn to_run(
         .filter(|kind| !running.contains(kind))
         .map(|kind| kind.name())
         .collect();
-    if running.is_empty() {
-        return Err(first_refusal.unwrap_or(StartError::CrdMissing));
+    // With none running, every kind was refused, so a refusal was kept.
+    if let Some(refusal) = first_refusal.filter(|_| running.is_empty()) {
+        return Err(refusal);
     }
     if !skipped.is_empty() {
         tracing::info!(
@@ -79,4 +83,20 @@ pub async fn to_run(
         );
     }
     Ok(running)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// `--controllers` takes the word each kind's metrics carry in their `controller` label.
+    #[test]
+    fn each_kind_is_named_as_its_controller_label() {
+        for kind in Kind::ALL {
+            let value = kind.to_possible_value().expect("no kind is skipped");
+            assert_eq!(value.get_name(), kind.name());
+        }
+    }
 }

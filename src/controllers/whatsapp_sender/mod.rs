@@ -25,14 +25,13 @@ mod uninstall;
 #[cfg(test)]
 mod watch_tests;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::{Client, ResourceExt};
@@ -48,7 +47,7 @@ use crate::health::Liveness;
 use crate::metrics::Metrics;
 use crate::runtime::accounts::AccountRegistry;
 use crate::runtime::controller::{self, Parts, Watched};
-use crate::runtime::credentials::{self, AccountCheck, CredentialsProblem};
+use crate::runtime::credentials::{self, CredentialsProblem};
 use crate::runtime::driver::Shared;
 use crate::runtime::events::Publisher;
 use crate::twilio::{BudgetConfig, ClientConfig, TwilioClient};
@@ -202,53 +201,17 @@ impl Context {
         if let Some(client) = self.state.client_at(&key, &version) {
             return Ok(Ok(client));
         }
-        let data: BTreeMap<String, Vec<u8>> = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
-        let credentials = match credentials::parse(name, &data) {
-            Ok(credentials) => credentials,
-            Err(problem) => return Ok(Err(problem)),
-        };
-        // Unverified credentials still spend the budget of the account they name.
-        let budget = self.state.budget(credentials.account_sid());
-        let client = match TwilioClient::new(credentials, &self.settings.twilio, budget) {
+        let client = match credentials::verified_client(
+            namespace,
+            name,
+            secret.data.unwrap_or_default(),
+            &self.settings.twilio,
+            self.state.accounts(),
+        )
+        .await?
+        {
             Ok(client) => client,
-            Err(e) => {
-                return Ok(Err(CredentialsProblem::Unusable {
-                    secret: name.to_string(),
-                    reason: e.to_string(),
-                }));
-            }
-        };
-        // A Secret's accountSid is believed only once Twilio has confirmed it: every cache
-        // shared per account (lists, the Error Log, onboarding turns) is keyed by it.
-        let client = match credentials::account_check(client.verify_account().await) {
-            AccountCheck::Confirmed => client,
-            AccountCheck::Refused(answer) => {
-                return Ok(Err(CredentialsProblem::Refused {
-                    secret: name.to_string(),
-                    account: client.account_sid().to_string(),
-                    answer,
-                }));
-            }
-            AccountCheck::Unconfirmed(why) => {
-                let scope = credentials::unverified_scope(client.account_sid(), namespace, name);
-                tracing::warn!(
-                    namespace,
-                    secret = name,
-                    account = client.account_sid(),
-                    reason = %why,
-                    "Twilio did not confirm the account of these credentials; they get caches of \
-                     their own"
-                );
-                client.unconfirmed(&scope, &why)
-            }
-            AccountCheck::Failed(err) => {
-                return Err(Error::twilio("confirm the credentials' account")(err));
-            }
+            Err(problem) => return Ok(Err(problem)),
         };
         self.state.client_built(&key, &version, client.clone());
         Ok(Ok(client))
@@ -272,79 +235,6 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
         sender.annotations().get(annotation).hash(&mut hasher);
     }
     Some(hasher.finish())
-}
-
-/// Why `run` could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(
-        "the WhatsAppSender CRD is not installed in this cluster: install it with `kubectl apply \
-         -f crds/` (or `senderops crd | kubectl apply -f -`)"
-    )]
-    CrdMissing,
-    #[error("the API server refused the request: {0}; check --selector")]
-    BadSelector(String),
-    #[error(
-        "not allowed to list WhatsAppSenders{}: {message}; check the operator's RBAC",
-        in_namespace(.namespace)
-    )]
-    Forbidden {
-        /// `None`: cluster-wide.
-        namespace: Option<String>,
-        message: String,
-    },
-    #[error("cannot reach the Kubernetes API: {0}")]
-    Unreachable(String),
-}
-
-/// " in namespace NS", or nothing for every namespace.
-fn in_namespace(namespace: &Option<String>) -> String {
-    namespace
-        .as_ref()
-        .map(|ns| format!(" in namespace {ns}"))
-        .unwrap_or_default()
-}
-
-/// Checks that the API server is reachable and the CRD installed, and that senders may be
-/// listed in each of `namespaces` (all of them when empty), with errors a user can act on,
-/// before any watch starts retrying in the background.
-pub async fn preflight(
-    client: &Client,
-    namespaces: &[String],
-    selector: Option<&str>,
-) -> Result<(), StartError> {
-    let mut params = ListParams::default().limit(1);
-    if let Some(selector) = selector {
-        params = params.labels(selector);
-    }
-    let scopes: Vec<Option<&String>> = match namespaces {
-        [] => vec![None],
-        some => some.iter().map(Some).collect(),
-    };
-    for scope in scopes {
-        let api: Api<WhatsAppSender> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        match api.list_metadata(&params).await {
-            Ok(_) => {}
-            // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(StartError::CrdMissing);
-            }
-            Err(kube::Error::Api(status)) if status.code == 400 => {
-                return Err(StartError::BadSelector(status.message.clone()));
-            }
-            Err(kube::Error::Api(status)) if status.is_forbidden() => {
-                return Err(StartError::Forbidden {
-                    namespace: scope.cloned(),
-                    message: status.message.clone(),
-                });
-            }
-            Err(other) => return Err(StartError::Unreachable(other.to_string())),
-        }
-    }
-    Ok(())
 }
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.

@@ -1,9 +1,10 @@
 //! The Secrets' clients: the version of each Secret some sender reads, the Twilio client built
-//! from a credentials Secret's version (kept past the Secret, for deletions), and the request
-//! budget every client of an account shares.
+//! from a credentials Secret's version (kept past the Secret, for deletions), and the
+//! account registry whose request budget every client of an account shares.
 
 use super::{SecretKey, State};
-use crate::twilio::{RequestBudget, TwilioClient};
+use crate::runtime::accounts::AccountRegistry;
+use crate::twilio::TwilioClient;
 
 impl State {
     /// A reconcile read the Secret itself (the watch had not shown it yet). A version the
@@ -50,8 +51,8 @@ impl State {
             .map(|(_, c)| c.clone())
     }
 
-    /// The request budget every client of `account` shares.
-    pub fn budget(&self, account: &str) -> RequestBudget {
-        self.accounts.budget(account)
+    /// The registry of Twilio accounts every controller shares (their request budgets).
+    pub fn accounts(&self) -> &AccountRegistry {
+        &self.accounts
     }
 }

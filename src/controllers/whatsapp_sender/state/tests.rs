@@ -442,9 +442,9 @@ async fn the_clients_of_one_account_share_its_request_budget() {
     });
     let state = State::sharing(config(), Arc::new(accounts), Default::default());
     let (a1, a2, b) = (
-        state.budget("AC1"),
-        state.budget("AC1"),
-        state.budget("AC2"),
+        state.accounts().budget("AC1"),
+        state.accounts().budget("AC1"),
+        state.accounts().budget("AC2"),
     );
     assert!(a1.try_acquire() && a2.try_acquire());
     assert!(
@@ -555,7 +555,7 @@ async fn a_scope_is_forgotten_with_its_last_sender_and_a_late_conclusion_does_no
 fn a_budget_goes_when_no_client_holds_it() {
     let state = State::new(config(), Default::default());
     // What a client built for ACCOUNT holds.
-    let held = state.budget(ACCOUNT);
+    let held = state.accounts().budget(ACCOUNT);
     let a = sender("a", "u1", "twilio", None);
     apply(&state, &a);
     state.sender_event(&watcher::Event::Delete(a));
