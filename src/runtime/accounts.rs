@@ -1,17 +1,26 @@
 //! The registry of Twilio accounts every controller shares: one request budget per account,
 //! whichever controller's client spends it, so that adding a kind never multiplies the request
-//! rate an account sees. A budget lives while some client holds it: the registry keeps only a
-//! weak handle, so an account nothing uses any more is forgotten without a sweep.
+//! rate an account sees; and one Error Log pass per account, whichever controller's object
+//! asks. Each lives while some controller holds it: the registry keeps only weak handles, so an
+//! account nothing uses any more is forgotten without a sweep.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use super::alert_log::AlertLog;
 use crate::twilio::{BudgetConfig, RequestBudget, WeakBudget};
 
 #[derive(Debug)]
 pub struct AccountRegistry {
     config: BudgetConfig,
     budgets: Mutex<HashMap<String, WeakBudget>>,
+    alert_logs: Mutex<HashMap<String, Weak<AlertLog>>>,
+}
+
+impl Default for AccountRegistry {
+    fn default() -> Self {
+        AccountRegistry::new(BudgetConfig::default())
+    }
 }
 
 impl AccountRegistry {
@@ -20,6 +29,7 @@ impl AccountRegistry {
         AccountRegistry {
             config,
             budgets: Mutex::new(HashMap::new()),
+            alert_logs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -34,6 +44,22 @@ impl AccountRegistry {
         let budget = RequestBudget::new(self.config);
         budgets.insert(account.to_string(), budget.downgrade());
         budget
+    }
+
+    /// `scope`'s Error Log as read so far, shared by every controller (a verified account, or
+    /// the scope of credentials Twilio did not confirm).
+    pub fn alert_log(&self, scope: &str) -> Arc<AlertLog> {
+        let mut logs = self
+            .alert_logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(log) = logs.get(scope).and_then(Weak::upgrade) {
+            return log;
+        }
+        logs.retain(|_, log| log.strong_count() > 0);
+        let log = Arc::new(AlertLog::default());
+        logs.insert(scope.to_string(), Arc::downgrade(&log));
+        log
     }
 
     /// Accounts some client still holds a budget of.
@@ -64,6 +90,21 @@ mod tests {
             registry.budgets.lock().unwrap().len(),
             1,
             "the dead entries were swept on the way"
+        );
+    }
+
+    #[test]
+    fn one_error_log_per_account_while_some_controller_holds_it() {
+        let registry = AccountRegistry::new(BudgetConfig::default());
+        let senders = registry.alert_log("AC1");
+        assert!(Arc::ptr_eq(&senders, &registry.alert_log("AC1")));
+        assert!(!Arc::ptr_eq(&senders, &registry.alert_log("AC2")));
+        drop(senders);
+        let _other = registry.alert_log("AC3");
+        assert_eq!(
+            registry.alert_logs.lock().unwrap().len(),
+            1,
+            "nobody held AC1's or AC2's: swept on the way"
         );
     }
 

@@ -4,6 +4,7 @@
 //!   controller (Twilio's limit is per account, not per kind).
 
 pub mod accounts;
+pub mod alert_log;
 pub mod backoff;
 pub mod conditions;
 pub mod controller;

@@ -8,7 +8,6 @@
 //! - [`lists`]: an account's latest list pass; [`credentials`]: credentials from a Secret;
 //!   [`events`]: Events.
 
-mod alert_log;
 pub mod conditions;
 pub mod diff;
 pub mod events;

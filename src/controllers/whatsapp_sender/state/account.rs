@@ -12,8 +12,9 @@ use k8s_openapi::jiff::{self, Timestamp};
 use tokio::time::Instant;
 
 use super::SenderKey;
-use crate::controllers::whatsapp_sender::alert_log::AlertLog;
 use crate::controllers::whatsapp_sender::lists::Lists;
+use crate::runtime::accounts::AccountRegistry;
+use crate::runtime::alert_log::AlertLog;
 use crate::twilio::sender_id_for;
 
 #[derive(Debug)]
@@ -76,13 +77,16 @@ pub(super) struct Accounts {
     /// Reconcile workers one account may hold at once
     /// ([`super::StateConfig::workers_per_account`]).
     workers: usize,
+    /// What every controller shares per account (the Error Log pass).
+    registry: Arc<AccountRegistry>,
 }
 
 impl Accounts {
-    pub fn new(workers: usize) -> Self {
+    pub fn new(workers: usize, registry: Arc<AccountRegistry>) -> Self {
         Self {
             records: HashMap::new(),
             workers,
+            registry,
         }
     }
 
@@ -90,7 +94,7 @@ impl Accounts {
     pub fn record(&mut self, account: &str) -> &mut AccountRecord {
         self.records
             .entry(account.to_string())
-            .or_insert_with(|| AccountRecord::new(self.workers))
+            .or_insert_with(|| AccountRecord::new(self.workers, self.registry.alert_log(account)))
     }
 
     pub fn get(&self, account: &str) -> Option<&AccountRecord> {
@@ -115,11 +119,12 @@ impl Accounts {
 const DELETIONS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AccountRecord {
-    pub fn new(workers: usize) -> Self {
+    /// `alerts`: the account's Error Log, shared with the other controllers.
+    pub fn new(workers: usize, alerts: Arc<AlertLog>) -> Self {
         Self {
             workers: Arc::new(tokio::sync::Semaphore::new(workers)),
             lists: Arc::new(Lists::default()),
-            alerts: Arc::new(AlertLog::default()),
+            alerts,
             numbers_changed: HashMap::new(),
             written: HashMap::new(),
             settled: HashMap::new(),
@@ -428,7 +433,7 @@ mod tests {
 
     #[test]
     fn one_sender_checks_a_display_name_while_the_others_wait_for_the_verdict() {
-        let mut account = AccountRecord::new(1);
+        let mut account = AccountRecord::new(1, Default::default());
         assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
         assert_eq!(
             account.claim_name("Acme", &key("a"), HOLD),
@@ -468,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_check_whose_first_sender_leaves_passes_to_one_that_waited() {
-        let mut account = AccountRecord::new(1);
+        let mut account = AccountRecord::new(1, Default::default());
         account.claim_name("Acme", &key("a"), HOLD);
         account.claim_name("Acme", &key("b"), HOLD);
         account.claim_name("Acme", &key("c"), HOLD);
@@ -479,7 +484,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_check_held_too_long_passes_on_and_its_first_sender_waits() {
-        let mut account = AccountRecord::new(1);
+        let mut account = AccountRecord::new(1, Default::default());
         assert_eq!(account.claim_name("Acme", &key("a"), HOLD), NameTurn::Go);
         tokio::time::advance(HOLD - Duration::from_secs(1)).await;
         assert_eq!(
@@ -501,7 +506,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn registrations_in_an_account_are_spaced_by_the_interval() {
-        let mut account = AccountRecord::new(1);
+        let mut account = AccountRecord::new(1, Default::default());
         let interval = Duration::from_secs(180);
         assert_eq!(account.claim_registration(interval), Ok(()));
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -520,7 +525,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn marks_expire_and_numbers_match_in_any_form() {
-        let mut account = AccountRecord::new(1);
+        let mut account = AccountRecord::new(1, Default::default());
         let keep = Duration::from_secs(30);
         account.number_changed("+15005550001", Instant::now(), keep);
         assert!(account.number_changed_at("15005550001").is_some());

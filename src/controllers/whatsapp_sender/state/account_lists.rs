@@ -11,8 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{SenderKey, State};
-use crate::controllers::whatsapp_sender::alert_log::AlertLog;
 use crate::controllers::whatsapp_sender::lists::Listed;
+use crate::runtime::alert_log::AlertLog;
 use crate::twilio::{TwilioClient, TwilioError};
 
 impl State {

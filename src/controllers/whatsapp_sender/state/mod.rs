@@ -154,20 +154,22 @@ impl State {
         Self::sharing(config, accounts, lock_counters)
     }
 
-    /// A state whose accounts' budgets are `accounts`, shared with other controllers.
+    /// A state whose accounts' budgets and Error Logs are `accounts`', shared with other
+    /// controllers.
     pub fn sharing(
         config: StateConfig,
         accounts: Arc<AccountRegistry>,
         lock_counters: StateLockCounters,
     ) -> Self {
+        let index = Index {
+            accounts: Accounts::new(config.workers_per_account.max(1), accounts.clone()),
+            ..Index::default()
+        };
         Self {
             config,
             accounts,
             code_key: std::hash::RandomState::new(),
-            index: Mutex::new(Index {
-                accounts: Accounts::new(config.workers_per_account.max(1)),
-                ..Index::default()
-            }),
+            index: Mutex::new(index),
             lock_counters,
         }
     }

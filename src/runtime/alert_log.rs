@@ -1,8 +1,10 @@
 //! One account's Error Log (the Monitor API's alerts) as the operator has read it: what
 //! Twilio records only there (a registration that failed after its create was accepted), kept
-//! by sender SID. One pass runs per account at a time, shared by its senders; each pass reads
-//! from where the last one began (less a margin: Twilio buffers entries, so one can appear a
-//! little after its `date_created`), and a pass younger than the caller's `fresh` is reused.
+//! by the SID of the resource it is about. One pass runs per account at a time, shared by every
+//! controller's objects of that account ([`super::accounts::AccountRegistry::alert_log`]); each
+//! pass reads from where the last one began (less a margin: Twilio buffers entries, so one can
+//! appear a little after its `date_created`), and a pass younger than the caller's `fresh` is
+//! reused.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,10 +20,15 @@ const OVERLAP: SignedDuration = SignedDuration::from_mins(5);
 /// Twilio does not answer for entries older than 30 days; an hour less leaves room for clocks.
 const OLDEST: SignedDuration = SignedDuration::from_hours(30 * 24 - 1);
 
-/// Entries kept per sender, newest first.
-const KEPT_PER_SENDER: usize = 10;
+/// Entries kept per resource, newest first.
+const KEPT_PER_RESOURCE: usize = 10;
 
-/// One Error Log entry about a sender.
+/// The resources whose entries are kept, by SID prefix: senders (`XE`). A kind whose objects'
+/// failures Twilio records only in the Error Log adds its prefix; entries about anything else
+/// (messages, calls) are not kept.
+const KEPT_RESOURCES: [&str; 1] = ["XE"];
+
+/// One Error Log entry about a resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logged {
     /// The entry's SID (`NO…`).
@@ -56,32 +63,32 @@ struct Read {
     until: Option<Timestamp>,
     /// When the last pass ran.
     at: Option<Instant>,
-    by_sender: HashMap<String, Vec<Logged>>,
+    by_resource: HashMap<String, Vec<Logged>>,
 }
 
 impl Read {
     fn insert(&mut self, alert: Alert) {
-        let Some(sender) = alert
+        let Some(resource) = alert
             .resource_sid
             .as_deref()
             .map(str::trim)
-            .filter(|sid| sid.starts_with("XE"))
+            .filter(|sid| KEPT_RESOURCES.iter().any(|prefix| sid.starts_with(prefix)))
             .map(str::to_string)
         else {
             return;
         };
         let logged = Logged::of(alert);
-        let entries = self.by_sender.entry(sender).or_default();
+        let entries = self.by_resource.entry(resource).or_default();
         if entries.iter().any(|e| e.sid == logged.sid) {
             return;
         }
         entries.push(logged);
         entries.sort_by_key(|e| std::cmp::Reverse(e.at));
-        entries.truncate(KEPT_PER_SENDER);
+        entries.truncate(KEPT_PER_RESOURCE);
     }
 
     fn forget_older_than(&mut self, oldest: Timestamp) {
-        self.by_sender.retain(|_, entries| {
+        self.by_resource.retain(|_, entries| {
             entries.retain(|e| e.at.is_none_or(|at| at >= oldest));
             !entries.is_empty()
         });
@@ -95,8 +102,8 @@ pub struct AlertLog {
 }
 
 impl AlertLog {
-    /// The entries about sender `sid` from `since` on (the object's creation: older ones are
-    /// about an earlier life of the number), newest first, from a pass no older than `fresh`.
+    /// The entries about resource `sid` from `since` on (the object's creation: older ones are
+    /// about an earlier life of its resource), newest first, from a pass no older than `fresh`.
     pub async fn about(
         &self,
         client: &TwilioClient,
@@ -127,7 +134,7 @@ impl AlertLog {
             read.forget_older_than(oldest);
         }
         let entries = read
-            .by_sender
+            .by_resource
             .get(sid)
             .map(|entries| {
                 entries
@@ -160,7 +167,7 @@ mod tests {
     const XE1: &str = "XE0123456789abcdef0123456789abcdef";
 
     #[test]
-    fn entries_are_kept_per_sender_once_newest_first_and_others_are_ignored() {
+    fn entries_are_kept_per_resource_once_newest_first_and_others_are_ignored() {
         let mut read = Read::default();
         read.insert(alert("NO1", XE1, "63104", "2026-11-30T10:00:00Z"));
         read.insert(alert("NO2", XE1, "63110", "2026-11-30T11:00:00Z"));
@@ -171,13 +178,13 @@ mod tests {
             "30007",
             "2026-11-30T11:00:00Z",
         ));
-        let entries = &read.by_sender[XE1];
+        let entries = &read.by_resource[XE1];
         assert_eq!(
             entries.iter().map(|e| e.sid.as_str()).collect::<Vec<_>>(),
             ["NO2", "NO1"]
         );
         assert_eq!(
-            read.by_sender.len(),
+            read.by_resource.len(),
             1,
             "a message's alert is not about a sender"
         );
@@ -191,8 +198,8 @@ mod tests {
                 "2026-11-30T12:00:00Z",
             ));
         }
-        assert_eq!(read.by_sender[XE1].len(), KEPT_PER_SENDER);
+        assert_eq!(read.by_resource[XE1].len(), KEPT_PER_RESOURCE);
         read.forget_older_than("2026-12-01T00:00:00Z".parse().unwrap());
-        assert!(read.by_sender.is_empty());
+        assert!(read.by_resource.is_empty());
     }
 }
