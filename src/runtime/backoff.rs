@@ -28,3 +28,39 @@ pub fn jittered(delay: Duration, seed: u64) -> Duration {
     }
     delay + Duration::from_millis(seed % tenth)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_back_off_and_honour_retry_after() {
+        let base = Duration::from_secs(1);
+        let waits: Vec<u64> = (1..=11)
+            .map(|n| after_error(base, n, None).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(
+            after_error(base, 1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            after_error(base, 9, Some(Duration::from_secs(30))),
+            Duration::from_secs(256)
+        );
+        assert_eq!(after_error(base, u32::MAX, None), MAX_ERROR_BACKOFF);
+    }
+
+    #[test]
+    fn jitter_stays_within_a_tenth() {
+        let d = Duration::from_secs(300);
+        for seed in [0, 1, 29_999, 30_000, u64::MAX] {
+            let j = jittered(d, seed);
+            assert!(j >= d && j < d + Duration::from_secs(30), "{seed}: {j:?}");
+        }
+        assert_eq!(
+            jittered(Duration::from_millis(5), 7),
+            Duration::from_millis(5)
+        );
+    }
+}

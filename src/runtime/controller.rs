@@ -20,9 +20,61 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::mpsc;
 
+use super::accounts::AccountRegistry;
 use super::driver::{self, Kind};
 use super::{liveness, namespaces};
 use crate::health::{self, Liveness};
+use crate::twilio::ClientConfig;
+
+/// How every controller of one `senderops run` behaves; a kind's own settings sit beside these.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch these namespaces (each once), or all of them when empty.
+    pub namespaces: Vec<String>,
+    /// Only objects with these labels (a label selector), so that several operators can each
+    /// own a shard.
+    pub selector: Option<String>,
+    /// Twilio client settings (base URLs, timeouts, retries, per-account request budget).
+    pub twilio: ClientConfig,
+    /// Reconciles running at once (different objects; one object is never reconciled twice at
+    /// the same time).
+    pub concurrency: u16,
+    /// The first wait after a failed reconcile; it doubles with each failure in a row.
+    pub error_backoff: Duration,
+    /// The least time between two reconciles of one object that a new value of
+    /// `senderops.io/reconcile-requested-at` may force.
+    pub reconcile_request_interval: Duration,
+    /// The longest one reconcile may run before it is dropped and retried.
+    pub reconcile_timeout: Duration,
+    /// Each Twilio account's request budget and Error Log, shared by every controller.
+    pub accounts: Arc<AccountRegistry>,
+    /// Names this operator instance in Events.
+    pub instance: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            selector: None,
+            twilio: ClientConfig::default(),
+            concurrency: 10,
+            error_backoff: Duration::from_secs(1),
+            reconcile_request_interval: Duration::from_secs(10),
+            reconcile_timeout: Duration::from_secs(120),
+            accounts: Arc::new(AccountRegistry::default()),
+            instance: None,
+        }
+    }
+}
+
+/// The operator's two API server clients. A watch streams for as long as it lasts, so only
+/// the watches' client goes without a read timeout; every other call has one.
+#[derive(Clone)]
+pub struct KubeClients {
+    pub watches: Client,
+    pub calls: Client,
+}
 
 /// The longest a shutdown waits for the first list of objects to complete.
 const CACHE_READY_ON_SHUTDOWN: Duration = Duration::from_secs(10);

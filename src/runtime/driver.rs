@@ -19,11 +19,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use kube::runtime::events::Reporter;
+
 use super::backoff;
+use super::controller;
 use super::events::Publisher;
 use super::status::ObjectStatus;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::twilio::ClientConfig;
 
 /// What every controller's reconciles share: the API server client for calls, metrics,
 /// Events, and the limits every reconcile runs within.
@@ -32,6 +36,8 @@ pub struct Shared {
     pub kube: Client,
     pub metrics: Arc<Metrics>,
     pub events: Publisher,
+    /// How Twilio clients are built (base URLs, timeouts, retries, budget size, the fence).
+    pub twilio: ClientConfig,
     /// The longest one reconcile may run before it is dropped and retried.
     pub reconcile_timeout: Duration,
     /// The first wait after a failed reconcile; it doubles with each failure in a row.
@@ -39,6 +45,26 @@ pub struct Shared {
     /// The least time between two reconciles of one object that a new value of
     /// `senderops.io/reconcile-requested-at` may force.
     pub reconcile_request_interval: Duration,
+}
+
+impl Shared {
+    /// The services of a controller run with `settings`, publishing Events as this operator
+    /// instance.
+    pub fn new(kube: Client, settings: &controller::Settings, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: "senderops".into(),
+            instance: settings.instance.clone(),
+        };
+        Self {
+            events: Publisher::new(kube.clone(), reporter),
+            kube,
+            metrics,
+            twilio: settings.twilio.clone(),
+            reconcile_timeout: settings.reconcile_timeout,
+            error_backoff: settings.error_backoff,
+            reconcile_request_interval: settings.reconcile_request_interval,
+        }
+    }
 }
 
 /// How a cleanup ended.

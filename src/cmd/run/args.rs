@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use senderops::controllers::whatsapp_sender::{Settings, pacing::Pacing};
+use senderops::controllers::whatsapp_sender::{SenderSettings, Settings, pacing::Pacing};
 use senderops::leader::LeaseConfig;
 use senderops::metrics::Metrics;
 use senderops::runtime::accounts::AccountRegistry;
+use senderops::runtime::controller;
 use senderops::telemetry::LogFormat;
 use senderops::twilio::{BudgetConfig, ClientConfig, Observer, RetryPolicy};
 
@@ -217,7 +218,7 @@ impl RunArgs {
     pub(super) fn settings(&self, metrics: &Arc<Metrics>) -> Settings {
         let per_second =
             NonZeroU32::new(self.twilio_requests_per_second).expect("clap enforces ≥ 1");
-        Settings {
+        let shared = controller::Settings {
             namespaces: senderops::runtime::namespaces::normalise(self.namespace.iter().cloned()),
             selector: self.selector.clone(),
             twilio: ClientConfig {
@@ -236,12 +237,22 @@ impl RunArgs {
                 observer: Observer::new(metrics.clone()),
                 ..self.twilio_hosts()
             },
+            concurrency: self.max_concurrent_reconciles,
+            error_backoff: self.error_backoff,
+            reconcile_request_interval: self.reconcile_request_interval,
+            reconcile_timeout: self.reconcile_timeout,
+            // One registry for every controller of the process.
+            accounts: Arc::new(AccountRegistry::new(BudgetConfig {
+                per_second,
+                burst: per_second,
+            })),
+            instance: Some(identity()),
+        };
+        let senders = SenderSettings {
             pacing: Pacing {
                 poll_interval: self.poll_interval,
                 resync_interval: self.resync_interval,
-                error_backoff: self.error_backoff,
             },
-            concurrency: self.max_concurrent_reconciles,
             serial_onboarding: self.serial_onboarding,
             onboarding_max_hold: self.onboarding_timeout,
             batched_refresh: self.batched_refresh,
@@ -251,16 +262,9 @@ impl RunArgs {
                 interval: self.code_resend_interval,
                 per_day: self.code_resends_per_day,
             },
-            reconcile_request_interval: self.reconcile_request_interval,
-            reconcile_timeout: self.reconcile_timeout,
-            // One registry for every controller of the process.
-            accounts: Arc::new(AccountRegistry::new(BudgetConfig {
-                per_second,
-                burst: per_second,
-            })),
-            instance: Some(identity()),
-            ..Settings::default()
-        }
+            ..SenderSettings::default()
+        };
+        Settings { shared, senders }
     }
 }
 
@@ -302,38 +306,50 @@ mod tests {
             panic!("`run` parses as Run");
         };
         let settings = args.settings(&Arc::new(Metrics::new()));
-        assert_eq!(settings.pacing.resync_interval, Duration::from_secs(300));
-        assert_eq!(settings.pacing.poll_interval, Duration::from_secs(5));
-        assert_eq!(settings.concurrency, 10);
-        assert_eq!(settings.twilio.budget.per_second.get(), 5);
-        assert!(settings.serial_onboarding && settings.batched_refresh);
-        assert!(settings.display_name_check);
-        assert_eq!(settings.registration_interval, Duration::from_secs(180));
         assert_eq!(
-            settings.code_resends,
+            settings.senders.pacing.resync_interval,
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            settings.senders.pacing.poll_interval,
+            Duration::from_secs(5)
+        );
+        assert_eq!(settings.shared.concurrency, 10);
+        assert_eq!(settings.shared.twilio.budget.per_second.get(), 5);
+        assert!(settings.senders.serial_onboarding && settings.senders.batched_refresh);
+        assert!(settings.senders.display_name_check);
+        assert_eq!(
+            settings.senders.registration_interval,
+            Duration::from_secs(180)
+        );
+        assert_eq!(
+            settings.senders.code_resends,
             senderops::controllers::whatsapp_sender::resends::ResendLimits::default()
         );
-        assert_eq!(settings.reconcile_request_interval, Duration::from_secs(10));
         assert_eq!(
-            settings.twilio.hosts.url(Product::Messaging),
+            settings.shared.reconcile_request_interval,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            settings.shared.twilio.hosts.url(Product::Messaging),
             "https://messaging.twilio.com"
         );
         assert_eq!(
-            settings.twilio.hosts.url(Product::Monitor),
+            settings.shared.twilio.hosts.url(Product::Monitor),
             "https://monitor.twilio.com"
         );
         assert_eq!(
-            settings.twilio.hosts.url(Product::Api),
+            settings.shared.twilio.hosts.url(Product::Api),
             "https://api.twilio.com"
         );
-        assert!(settings.namespaces.is_empty(), "all namespaces");
+        assert!(settings.shared.namespaces.is_empty(), "all namespaces");
         assert_eq!(args.metrics_addr, "0.0.0.0:8080".parse().unwrap());
         assert!(!args.leader_election);
         assert_eq!(args.lease_name, "senderops");
         assert_eq!(args.lease_duration, Duration::from_secs(15));
         assert_eq!(args.lease().renew_deadline, Duration::from_secs(10));
         assert_eq!(args.kube_timeout, Duration::from_secs(10));
-        assert_eq!(settings.reconcile_timeout, Duration::from_secs(120));
+        assert_eq!(settings.shared.reconcile_timeout, Duration::from_secs(120));
         assert_eq!(args.progress_deadline, Duration::from_secs(120));
         assert_eq!(args.validate(), Ok(()));
     }
@@ -400,15 +416,15 @@ mod tests {
         };
         let settings = args.settings(&Arc::new(Metrics::new()));
         assert_eq!(
-            settings.twilio.hosts.url(Product::Messaging),
+            settings.shared.twilio.hosts.url(Product::Messaging),
             "http://127.0.0.1:4010"
         );
         assert_eq!(
-            settings.twilio.hosts.url(Product::Monitor),
+            settings.shared.twilio.hosts.url(Product::Monitor),
             "http://127.0.0.1:4010"
         );
         assert_eq!(
-            settings.twilio.hosts.url(Product::Api),
+            settings.shared.twilio.hosts.url(Product::Api),
             "http://127.0.0.1:4010"
         );
     }
@@ -423,7 +439,7 @@ mod tests {
 
     fn namespaces(args: &[&str]) -> Vec<String> {
         let args = try_run_args(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        args.settings(&Arc::new(Metrics::new())).namespaces
+        args.settings(&Arc::new(Metrics::new())).shared.namespaces
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! none is named, is not run.
 
 use senderops::api::WhatsAppSender;
-use senderops::controllers::whatsapp_sender::{self, KubeClients};
+use senderops::controllers::whatsapp_sender;
+use senderops::runtime::controller::KubeClients;
 use senderops::runtime::driver::Kind as _;
 use senderops::runtime::preflight::{StartError, preflight};
 

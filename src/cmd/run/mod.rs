@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use senderops::controllers::whatsapp_sender::{self, KubeClients, Settings};
+use senderops::controllers::whatsapp_sender::{self, Settings};
 use senderops::health::Liveness;
 use senderops::leader::{self, Fence, Leadership};
 use senderops::metrics::{self, Metrics};
+use senderops::runtime::controller::KubeClients;
 use senderops::telemetry;
 use senderops::twilio::Product;
 use tokio::sync::watch;
@@ -129,8 +130,8 @@ async fn connect(
     let kinds = kinds::to_run(
         &args.controllers,
         &clients,
-        &settings.namespaces,
-        settings.selector.as_deref(),
+        &settings.shared.namespaces,
+        settings.shared.selector.as_deref(),
     )
     .await;
     match kinds {
@@ -203,7 +204,7 @@ async fn lead(
     let fence = leadership
         .as_ref()
         .map_or_else(Fence::open, Leadership::fence);
-    settings.twilio.fence = fence.clone();
+    settings.shared.twilio.fence = fence.clone();
     liveness.leading(fence);
     metrics.set_leader(true);
     log_start(&settings);
@@ -239,14 +240,14 @@ async fn lead(
 
 fn log_start(settings: &Settings) {
     tracing::info!(
-        namespace = match settings.namespaces.join(",").as_str() {
+        namespace = match settings.shared.namespaces.join(",").as_str() {
             "" => "(all)".to_string(),
             some => some.to_string(),
         },
-        selector = settings.selector.as_deref().unwrap_or("(none)"),
-        twilio = %settings.twilio.hosts.url(Product::Messaging),
-        twilio_monitor = %settings.twilio.hosts.url(Product::Monitor),
-        twilio_api = %settings.twilio.hosts.url(Product::Api),
+        selector = settings.shared.selector.as_deref().unwrap_or("(none)"),
+        twilio = %settings.shared.twilio.hosts.url(Product::Messaging),
+        twilio_monitor = %settings.shared.twilio.hosts.url(Product::Monitor),
+        twilio_api = %settings.shared.twilio.hosts.url(Product::Api),
         "senderops started"
     );
 }

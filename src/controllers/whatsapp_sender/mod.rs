@@ -1,12 +1,16 @@
-//! The `WhatsAppSender` controller: watches, shared context, error policy, and `run()`.
+//! The `WhatsAppSender` controller: what is about senders, run by the runtime
+//! ([`crate::runtime`]). Here: its settings, its context (which is its [`Kind`], in `kind.rs`),
+//! what its cache keeps of a sender and which changes reconcile, the Secrets it reads, and
+//! `run()`, which hands all that to the runtime's controller.
 //!
-//! - [`reconcile`]: one sender: the driver and its phases (the only module that talks to both
-//!   sides).
+//! - [`reconcile`]: one sender's phases (the only module that talks to both sides).
 //! - [`state`]: the one owner of what the controller remembers, per sender, Secret and
 //!   account.
-//! - [`diff`], [`otp`], [`conditions`], [`pacing`]: pure helpers the phases share.
-//! - [`lists`]: an account's latest list pass; [`credentials`]: credentials from a Secret;
-//!   [`events`]: Events.
+//! - [`diff`], [`otp`], [`conditions`] (its verdicts), [`pacing`]: pure helpers the phases
+//!   share; [`events`]: its Event reasons.
+//! - [`lists`]: an account's latest list pass.
+//!
+//! [`Kind`]: crate::runtime::driver::Kind
 
 pub mod conditions;
 pub mod diff;
@@ -31,7 +35,6 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::events::Reporter;
 use kube::runtime::reflector;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
@@ -44,12 +47,10 @@ use crate::api::{EXPORTED_FROM_ANNOTATION, WhatsAppSender};
 use crate::error::Error;
 use crate::health::Liveness;
 use crate::metrics::Metrics;
-use crate::runtime::accounts::AccountRegistry;
-use crate::runtime::controller::{self, Parts, Watched};
+use crate::runtime::controller::{self, KubeClients, Parts, Watched};
 use crate::runtime::credentials::{self, CredentialsProblem};
 use crate::runtime::driver::Shared;
-use crate::runtime::events::Publisher;
-use crate::twilio::{BudgetConfig, ClientConfig, TwilioClient};
+use crate::twilio::TwilioClient;
 use pacing::Pacing;
 use state::{SecretKey, SenderKey, State, StateConfig};
 
@@ -58,20 +59,17 @@ use state::{SecretKey, SenderKey, State, StateConfig};
 /// reads as several.
 pub const DEFAULT_REGISTRATION_INTERVAL: Duration = Duration::from_secs(180);
 
-/// How `senderops run` behaves.
-#[derive(Clone, Debug)]
+/// How the `WhatsAppSender` controller behaves: the settings every controller has, and its own.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// Watch these namespaces (each once), or all of them when empty.
-    pub namespaces: Vec<String>,
-    /// Only senders with these labels (a label selector), so that several operators can each
-    /// own a shard.
-    pub selector: Option<String>,
-    /// Twilio client settings (base URL, timeouts, retries, per-account request budget).
-    pub twilio: ClientConfig,
+    pub shared: controller::Settings,
+    pub senders: SenderSettings,
+}
+
+/// The sender controller's own settings.
+#[derive(Clone, Debug)]
+pub struct SenderSettings {
     pub pacing: Pacing,
-    /// Reconciles running at once (different senders; one sender is never reconciled twice at
-    /// the same time).
-    pub concurrency: u16,
     /// One registration per account at a time.
     pub serial_onboarding: bool,
     /// A sender stuck mid-registration (a code nobody provides) yields its account's turn
@@ -88,33 +86,12 @@ pub struct Settings {
     pub registration_interval: Duration,
     /// How often one sender may ask for a new one-time code.
     pub code_resends: resends::ResendLimits,
-    /// The least time between two reconciles of one sender that a new value of
-    /// `senderops.io/reconcile-requested-at` may force.
-    pub reconcile_request_interval: Duration,
-    /// The longest one reconcile may run before it is dropped and retried.
-    pub reconcile_timeout: Duration,
-    /// Each Twilio account's request budget, shared with every other controller.
-    pub accounts: Arc<AccountRegistry>,
-    /// Names this operator instance in Events.
-    pub instance: Option<String>,
 }
 
-/// The operator's two API server clients. A watch streams for as long as it lasts, so only
-/// the watches' client goes without a read timeout; every other call has one.
-#[derive(Clone)]
-pub struct KubeClients {
-    pub watches: Client,
-    pub calls: Client,
-}
-
-impl Default for Settings {
+impl Default for SenderSettings {
     fn default() -> Self {
         Self {
-            namespaces: Vec::new(),
-            selector: None,
-            twilio: ClientConfig::default(),
             pacing: Pacing::default(),
-            concurrency: 10,
             serial_onboarding: true,
             onboarding_max_hold: Duration::from_secs(15 * 60),
             batched_refresh: true,
@@ -122,10 +99,6 @@ impl Default for Settings {
             display_name_check: true,
             registration_interval: DEFAULT_REGISTRATION_INTERVAL,
             code_resends: resends::ResendLimits::default(),
-            reconcile_request_interval: Duration::from_secs(10),
-            reconcile_timeout: Duration::from_secs(120),
-            accounts: Arc::new(AccountRegistry::new(BudgetConfig::default())),
-            instance: None,
         }
     }
 }
@@ -155,11 +128,11 @@ fn forget_what_is_not_read(sender: &mut WhatsAppSender) {
 }
 
 /// Everything the sender's reconciles share: the runtime's services, the sender settings, the
-/// sender state, and the channel that wakes a sender. The controller's [`Kind`](crate::runtime::driver::Kind)
-/// (`kind.rs`).
+/// sender state, and the channel that wakes a sender. It is the controller's
+/// [`Kind`](crate::runtime::driver::Kind) (`kind.rs`).
 pub struct Context {
     shared: Shared,
-    settings: Settings,
+    settings: SenderSettings,
     state: State,
     wake: mpsc::UnboundedSender<SenderKey>,
 }
@@ -204,7 +177,7 @@ impl Context {
             namespace,
             name,
             secret.data.unwrap_or_default(),
-            &self.settings.twilio,
+            &self.shared.twilio,
             self.state.accounts(),
         )
         .await?
@@ -244,16 +217,22 @@ pub async fn run(
     liveness: Arc<Liveness>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let Settings { shared, senders } = settings;
     let (wake_tx, wake_rx) = controller::wake_channel::<Context>();
     let (store, writer) = reflector::store();
     metrics.watch_senders(store.clone());
-    let ctx = Arc::new(context(clients.calls, settings, metrics, wake_tx.clone()));
-    let namespaces = ctx.settings.namespaces.clone();
+    let ctx = Arc::new(context(
+        clients.calls,
+        &shared,
+        senders,
+        metrics,
+        wake_tx.clone(),
+    ));
     let indexer = ctx.clone();
     let watched = Watched {
         what: "senders",
-        namespaces: namespaces.clone(),
-        selector: ctx.settings.selector.clone(),
+        namespaces: shared.namespaces.clone(),
+        selector: shared.selector.clone(),
         trim: forget_what_is_not_read,
         worth_reconciling,
         observe: Box::new(move |event| {
@@ -263,12 +242,13 @@ pub async fn run(
         }),
     };
     let readers = ctx.clone();
-    let secret_changes =
-        controller::secret_changes::<Context>(clients.watches.clone(), &namespaces, move |event| {
-            readers.state.secret_event(event)
-        });
+    let secret_changes = controller::secret_changes::<Context>(
+        clients.watches.clone(),
+        &shared.namespaces,
+        move |event| readers.state.secret_event(event),
+    );
     let parts = Parts {
-        concurrency: ctx.settings.concurrency,
+        concurrency: shared.concurrency,
         kind: ctx,
         watched,
         cache: (store, writer),
@@ -280,14 +260,11 @@ pub async fn run(
 
 fn context(
     client: Client,
-    settings: Settings,
+    shared: &controller::Settings,
+    settings: SenderSettings,
     metrics: Arc<Metrics>,
     wake: mpsc::UnboundedSender<SenderKey>,
 ) -> Context {
-    let reporter = Reporter {
-        controller: "senderops".into(),
-        instance: settings.instance.clone(),
-    };
     let state = State::sharing(
         StateConfig {
             serial_onboarding: settings.serial_onboarding,
@@ -298,20 +275,13 @@ fn context(
             registration_interval: settings.registration_interval,
             // Half the workers: one account waiting on its request budget leaves the other
             // half to every other account.
-            workers_per_account: usize::from(settings.concurrency / 2).max(1),
+            workers_per_account: usize::from(shared.concurrency / 2).max(1),
         },
-        settings.accounts.clone(),
+        shared.accounts.clone(),
         metrics.state_lock(),
     );
     Context {
-        shared: Shared {
-            events: Publisher::new(client.clone(), reporter),
-            metrics,
-            kube: client,
-            reconcile_timeout: settings.reconcile_timeout,
-            error_backoff: settings.pacing.error_backoff,
-            reconcile_request_interval: settings.reconcile_request_interval,
-        },
+        shared: Shared::new(client, shared, metrics),
         state,
         wake,
         settings,

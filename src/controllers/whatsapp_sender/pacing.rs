@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use crate::runtime::backoff::{self, doubled};
-pub use crate::runtime::backoff::{MAX_ERROR_BACKOFF, jittered};
+use crate::runtime::backoff::doubled;
 use crate::twilio::SenderStatus;
 
 /// The longest a sender in motion waits between two polls.
@@ -27,8 +26,6 @@ pub struct Pacing {
     pub poll_interval: Duration,
     /// Reading settled senders.
     pub resync_interval: Duration,
-    /// First retry after an error; doubles per consecutive error.
-    pub error_backoff: Duration,
 }
 
 impl Default for Pacing {
@@ -40,7 +37,6 @@ impl Default for Pacing {
         Self {
             poll_interval: Duration::from_secs(5),
             resync_interval: Duration::from_secs(300),
-            error_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -77,12 +73,6 @@ impl Pacing {
             self.resync_interval
         }
     }
-
-    /// The wait after the `failures`-th consecutive error (1-based), never shorter than what
-    /// Twilio asked for with `Retry-After`.
-    pub fn after_error(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        backoff::after_error(self.error_backoff, failures, retry_after)
-    }
 }
 
 #[cfg(test)]
@@ -93,7 +83,6 @@ mod tests {
         Pacing {
             poll_interval: Duration::from_secs(2),
             resync_interval: Duration::from_secs(300),
-            error_backoff: Duration::from_secs(1),
         }
     }
 
@@ -140,39 +129,10 @@ mod tests {
     }
 
     #[test]
-    fn errors_back_off_and_honour_retry_after() {
-        let p = pacing();
-        let waits: Vec<u64> = (1..=11).map(|n| p.after_error(n, None).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
-        assert_eq!(
-            p.after_error(1, Some(Duration::from_secs(30))),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            p.after_error(9, Some(Duration::from_secs(30))),
-            Duration::from_secs(256)
-        );
-        assert_eq!(p.after_error(u32::MAX, None), MAX_ERROR_BACKOFF);
-    }
-
-    #[test]
     fn onboarding_states() {
         assert!(onboarding(&SenderStatus::PendingVerification));
         assert!(!in_motion(&SenderStatus::PendingVerification));
         assert!(!onboarding(&SenderStatus::Online));
         assert!(!onboarding(&SenderStatus::OnlineUpdating));
-    }
-
-    #[test]
-    fn jitter_stays_within_a_tenth() {
-        let d = Duration::from_secs(300);
-        for seed in [0, 1, 29_999, 30_000, u64::MAX] {
-            let j = jittered(d, seed);
-            assert!(j >= d && j < d + Duration::from_secs(30), "{seed}: {j:?}");
-        }
-        assert_eq!(
-            jittered(Duration::from_millis(5), 7),
-            Duration::from_millis(5)
-        );
     }
 }

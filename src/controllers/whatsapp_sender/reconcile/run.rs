@@ -11,11 +11,11 @@ use kube::runtime::controller::Action;
 
 use crate::api::{WhatsAppSender, WhatsAppSenderSpec, WhatsAppSenderStatus, reason};
 use crate::controllers::whatsapp_sender::Context;
-use crate::controllers::whatsapp_sender::pacing;
 use crate::controllers::whatsapp_sender::state::{
     Conclusion, Identity, Polls, SenderFacts, SenderKey, key_of,
 };
 use crate::error::{Error, Result};
+use crate::runtime::backoff;
 use crate::runtime::conditions::Assessment;
 use crate::runtime::events::Note;
 use crate::runtime::status::StatusWriter;
@@ -149,7 +149,7 @@ impl<'a> Run<'a> {
         };
         let mut hasher = DefaultHasher::new();
         self.uid.hash(&mut hasher);
-        Action::requeue(pacing::jittered(delay, hasher.finish()))
+        Action::requeue(backoff::jittered(delay, hasher.finish()))
     }
 
     /// Writes the status if it changed. The identity is remembered first, so that even a
