@@ -154,3 +154,95 @@ fn the_counting_sees_functions_and_leaves_test_modules_out() {
         [(3, "a".to_string()), (5, "c".to_string())]
     );
 }
+
+/// The least run of lines that counts as repeated between two controllers' folders.
+const REPEATED_RUN: usize = 6;
+
+/// The lines of a file as compared: trimmed, without blank and comment-only lines, and without
+/// its test modules.
+fn compared_lines(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("read a source file");
+    without_test_modules(&text)
+        .into_iter()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs of [`REPEATED_RUN`] lines that stand in both `a` and `b` (each a folder's files, as
+/// compared), shown as `a`'s file and first line text. A run of closing braces and the like
+/// says nothing: a run counts only if some line of it has a word in it.
+fn repeated_runs(a: &[(String, Vec<String>)], b: &[(String, Vec<String>)]) -> Vec<String> {
+    let mut in_b = std::collections::HashSet::new();
+    for (_, lines) in b {
+        for run in lines.windows(REPEATED_RUN) {
+            in_b.insert(run.to_vec());
+        }
+    }
+    let mut found = Vec::new();
+    for (file, lines) in a {
+        for run in lines.windows(REPEATED_RUN) {
+            let says_something = run
+                .iter()
+                .any(|line| line.chars().filter(|c| c.is_alphanumeric()).count() > 3);
+            if says_something && in_b.contains(run) {
+                found.push(format!("{file}: {}", run[0]));
+            }
+        }
+    }
+    found
+}
+
+/// Issue "One runtime for every SenderOps controller": no block of six or more lines is
+/// repeated between two controllers' folders; what two kinds both need goes to the runtime.
+#[test]
+fn no_run_of_six_lines_is_repeated_between_two_controllers_folders() {
+    let root = repo_root().join("src/controllers");
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("read {root:?}: {e}")) {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            let mut files = Vec::new();
+            rust_files(&path, &mut files);
+            let compared: Vec<(String, Vec<String>)> = files
+                .iter()
+                .map(|f| (f.display().to_string(), compared_lines(f)))
+                .collect();
+            folders.push((path, compared));
+        }
+    }
+    assert!(
+        folders
+            .iter()
+            .any(|(path, _)| path.ends_with("whatsapp_sender")),
+        "found the controllers' folders: {:?}",
+        folders.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+    let mut repeated = Vec::new();
+    for (i, (_, a)) in folders.iter().enumerate() {
+        for (_, b) in &folders[i + 1..] {
+            repeated.extend(repeated_runs(a, b));
+        }
+    }
+    assert!(
+        repeated.is_empty(),
+        "repeated between controllers' folders:\n{}",
+        repeated.join("\n")
+    );
+}
+
+#[test]
+fn a_repeated_run_is_found_and_braces_alone_are_not() {
+    let lines = |text: &str| text.lines().map(str::to_string).collect::<Vec<_>>();
+    let shared = "let a = one();\nlet b = two(a);\nif b {\nwork(b);\n}\nreturn b;\n";
+    let a = vec![("a.rs".to_string(), lines(&format!("fn x() {{\n{shared}}}")))];
+    let b = vec![("b.rs".to_string(), lines(&format!("fn y() {{\n{shared}}}")))];
+    assert_eq!(
+        repeated_runs(&a, &b),
+        ["a.rs: let a = one();", "a.rs: let b = two(a);"],
+        "the six shared lines, and them with the closing brace"
+    );
+    let braces = vec![("c.rs".to_string(), lines("}\n}\n)\n}\n};\n}\n"))];
+    assert!(repeated_runs(&braces, &braces).is_empty());
+}
