@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use senderops::controllers::whatsapp_sender::{SenderSettings, Settings, pacing::Pacing};
+use senderops::controllers::whatsapp_sender::{SenderSettings, pacing::Pacing};
 use senderops::leader::LeaseConfig;
 use senderops::metrics::Metrics;
 use senderops::runtime::accounts::AccountRegistry;
@@ -266,6 +266,13 @@ impl RunArgs {
         };
         Settings { shared, senders }
     }
+}
+
+/// How every controller of the process behaves, and each kind's own settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub shared: controller::Settings,
+    pub senders: SenderSettings,
 }
 
 /// This replica's name: the pod name in a cluster, host and process elsewhere.

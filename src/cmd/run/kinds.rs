@@ -2,11 +2,20 @@
 //! Lease, account registry and endpoints; a kind not named, or whose CRD is not installed when
 //! none is named, is not run.
 
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use senderops::api::WhatsAppSender;
 use senderops::controllers::whatsapp_sender;
+use senderops::health::Liveness;
+use senderops::metrics::Metrics;
 use senderops::runtime::controller::KubeClients;
 use senderops::runtime::driver::Kind as _;
 use senderops::runtime::preflight::{StartError, preflight};
+
+use super::Settings;
 
 /// The kinds of resource SenderOps reconciles, by the name `--controllers` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -22,6 +31,29 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::WhatsAppSender => whatsapp_sender::Context::CONTROLLER,
+        }
+    }
+
+    /// The kind's controller, until `shutdown`.
+    pub fn run(
+        self,
+        clients: KubeClients,
+        settings: &Settings,
+        metrics: Arc<Metrics>,
+        liveness: Arc<Liveness>,
+        shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    ) -> BoxFuture<'static, ()> {
+        let shared = settings.shared.clone();
+        match self {
+            Kind::WhatsAppSender => whatsapp_sender::run(
+                clients,
+                shared,
+                settings.senders.clone(),
+                metrics,
+                liveness,
+                shutdown,
+            )
+            .boxed(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use senderops::controllers::whatsapp_sender::{self, Settings};
+use senderops::controllers::whatsapp_sender;
 use senderops::health::Liveness;
 use senderops::leader::{self, Fence, Leadership};
 use senderops::metrics::{self, Metrics};
@@ -18,6 +18,8 @@ use senderops::twilio::Product;
 use tokio::sync::watch;
 
 pub use args::RunArgs;
+use args::Settings;
+use kinds::Kind;
 
 /// Resolves on SIGTERM or Ctrl-C.
 async fn signalled() {
@@ -65,7 +67,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let Some(server) = serve(&args, &metrics, &liveness, &shutdown).await else {
         return ExitCode::FAILURE;
     };
-    let Some(clients) = connect(&args, &settings, &metrics).await else {
+    let Some((clients, kinds)) = connect(&args, &settings, &metrics).await else {
         return ExitCode::FAILURE;
     };
     let leadership = match stand_by(&args, &clients, &liveness, &shutdown).await {
@@ -73,10 +75,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Turn::Stopped => return ExitCode::SUCCESS,
         Turn::Failed => return ExitCode::FAILURE,
     };
-    let exit = lead(
-        clients, settings, &metrics, &liveness, &shutdown, leadership,
-    )
-    .await;
+    let running = Running {
+        kinds,
+        clients,
+        settings,
+        metrics: metrics.clone(),
+        liveness: liveness.clone(),
+    };
+    let exit = lead(running, &shutdown, leadership).await;
     if exit == ExitCode::SUCCESS {
         let _ = server.await;
         tracing::info!("senderops stopped");
@@ -110,12 +116,13 @@ async fn serve(
     }
 }
 
-/// The API server's clients, once it answers and the CRD is there; `None` (said why) if not.
+/// The API server's clients and the kinds to run, once it answers and their CRDs are there;
+/// `None` (said why) if not.
 async fn connect(
     args: &RunArgs,
     settings: &Settings,
     metrics: &Arc<Metrics>,
-) -> Option<KubeClients> {
+) -> Option<(KubeClients, Vec<Kind>)> {
     let clients = match kube_clients(args.kube_timeout).await {
         Ok(clients) => clients,
         Err(err) => {
@@ -134,23 +141,33 @@ async fn connect(
         settings.shared.selector.as_deref(),
     )
     .await;
-    match kinds {
+    let kinds = match kinds {
         Ok(kinds) => {
             let names: Vec<&str> = kinds.iter().map(|kind| kind.name()).collect();
             tracing::info!(controllers = %names.join(","), "controllers to run");
+            kinds
         }
         Err(err) => {
             tracing::error!("{err}");
             return None;
         }
-    }
+    };
     metrics.set_ready(true);
     // Leader or standby: an uninstall (the CRD deleted) makes every replica unready, not exit.
     tokio::spawn(whatsapp_sender::watch_crd(
         clients.calls.clone(),
         metrics.clone(),
     ));
-    Some(clients)
+    Some((clients, kinds))
+}
+
+/// What the leader runs: the kinds' controllers, with what they share.
+struct Running {
+    kinds: Vec<Kind>,
+    clients: KubeClients,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    liveness: Arc<Liveness>,
 }
 
 /// What standing by ended with.
@@ -188,18 +205,22 @@ async fn stand_by(
     }
 }
 
-/// Runs the controller while this replica leads. A signal stops it gracefully (in-flight
-/// reconciles finish), and the Lease is released. Leadership ending (the Lease taken, or not
-/// renewed within its deadline) drops it at once: its reconciles are aborted, and the fence
-/// already keeps them from Twilio.
+/// Runs the controllers while this replica leads, all under its one Lease. A signal stops
+/// them gracefully (in-flight reconciles finish), and the Lease is released. Leadership ending
+/// (the Lease taken, or not renewed within its deadline) drops them at once: their reconciles
+/// are aborted, and the fence already keeps them from Twilio.
 async fn lead(
-    clients: KubeClients,
-    mut settings: Settings,
-    metrics: &Arc<Metrics>,
-    liveness: &Arc<Liveness>,
+    running: Running,
     shutdown: &watch::Receiver<bool>,
     mut leadership: Option<Leadership>,
 ) -> ExitCode {
+    let Running {
+        kinds,
+        clients,
+        mut settings,
+        metrics,
+        liveness,
+    } = running;
     // From here on the Twilio client stops at the leader's renew deadline.
     let fence = leadership
         .as_ref()
@@ -214,15 +235,17 @@ async fn lead(
             None => std::future::pending().await,
         }
     };
-    let controller = whatsapp_sender::run(
-        clients,
-        settings,
-        metrics.clone(),
-        liveness.clone(),
-        requested(shutdown.clone()),
-    );
+    let controllers = kinds.into_iter().map(|kind| {
+        kind.run(
+            clients.clone(),
+            &settings,
+            metrics.clone(),
+            liveness.clone(),
+            requested(shutdown.clone()),
+        )
+    });
     let ended = tokio::select! {
-        _ = controller => None,
+        _ = futures::future::join_all(controllers) => None,
         ending = leadership_ended => Some(ending),
     };
     metrics.set_leader(false);

@@ -59,13 +59,6 @@ use state::{SecretKey, SenderKey, State, StateConfig};
 /// reads as several.
 pub const DEFAULT_REGISTRATION_INTERVAL: Duration = Duration::from_secs(180);
 
-/// How the `WhatsAppSender` controller behaves: the settings every controller has, and its own.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    pub shared: controller::Settings,
-    pub senders: SenderSettings,
-}
-
 /// The sender controller's own settings.
 #[derive(Clone, Debug)]
 pub struct SenderSettings {
@@ -212,12 +205,12 @@ fn worth_reconciling(sender: &WhatsAppSender) -> Option<u64> {
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
 pub async fn run(
     clients: KubeClients,
-    settings: Settings,
+    shared: controller::Settings,
+    senders: SenderSettings,
     metrics: Arc<Metrics>,
     liveness: Arc<Liveness>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let Settings { shared, senders } = settings;
     let (wake_tx, wake_rx) = controller::wake_channel::<Context>();
     let (store, writer) = reflector::store();
     metrics.watch_senders(store.clone());
