@@ -12,7 +12,6 @@ use tokio::time::Instant;
 
 use super::admission::claimant_of;
 use super::owners::number_key;
-use super::secret::SecretRecord;
 use super::sender::SenderRecord;
 use super::{Index, SecretKey, SenderFacts, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
@@ -79,7 +78,6 @@ impl State {
     ) -> Vec<SenderKey> {
         let mut index = self.lock();
         let index = &mut *index;
-        let readers = |record: &SecretRecord| record.readers.iter().cloned().collect::<Vec<_>>();
         match event {
             watcher::Event::Init => {
                 index.secrets_relisted = Some(HashSet::new());
@@ -90,37 +88,42 @@ impl State {
                 let Some(record) = index.secrets.get_mut(&key) else {
                     return Vec::new();
                 };
+                let version = secret.resource_version();
+                let changed = record.version != version;
+                record.version = version;
                 if let (watcher::Event::InitApply(_), Some(seen)) =
                     (event, index.secrets_relisted.as_mut())
                 {
-                    seen.insert(key);
+                    seen.insert(key.clone());
                 }
-                let version = secret.resource_version();
-                if record.version == version {
+                if !changed {
                     return Vec::new();
                 }
-                record.version = version;
-                readers(record)
+                index.readers_of(|read| *read == key)
             }
-            watcher::Event::Delete(secret) => match index.secrets.get_mut(&secret_key(secret)) {
-                Some(record) => {
-                    record.version = None;
-                    readers(record)
-                }
-                None => Vec::new(),
-            },
+            watcher::Event::Delete(secret) => {
+                let key = secret_key(secret);
+                let Some(record) = index.secrets.get_mut(&key) else {
+                    return Vec::new();
+                };
+                record.version = None;
+                index.readers_of(|read| *read == key)
+            }
             watcher::Event::InitDone => {
                 let Some(seen) = index.secrets_relisted.take() else {
                     return Vec::new();
                 };
-                let mut woken = Vec::new();
+                let mut gone = HashSet::new();
                 for (key, record) in &mut index.secrets {
                     if record.version.is_some() && !seen.contains(key) {
                         record.version = None;
-                        woken.extend(readers(record));
+                        gone.insert(key.clone());
                     }
                 }
-                woken
+                if gone.is_empty() {
+                    return Vec::new();
+                }
+                index.readers_of(|read| gone.contains(read))
             }
         }
     }
@@ -161,18 +164,14 @@ impl Index {
                     return woken;
                 }
                 let old = std::mem::take(&mut self.senders.get_mut(&key).expect("present").reads);
-                self.unlink(&key, &old);
+                self.unlink(&old);
             }
             // The watch missed the deletion of an older object of this name.
             Some(_) => woken = self.forget(&key),
             None => {}
         }
         for secret in &reads {
-            self.secrets
-                .entry(secret.clone())
-                .or_default()
-                .readers
-                .insert(key.clone());
+            self.secrets.entry(secret.clone()).or_default().readers += 1;
         }
         let record = self.senders.entry(key.clone()).or_insert_with(|| {
             Box::new(SenderRecord {
@@ -223,7 +222,7 @@ impl Index {
         let Some(record) = self.senders.remove(key) else {
             return Vec::new();
         };
-        self.unlink(key, &record.reads);
+        self.unlink(&record.reads);
         let next_owner = record
             .claim
             .as_ref()
@@ -272,11 +271,21 @@ impl Index {
         }
     }
 
-    fn unlink(&mut self, key: &SenderKey, reads: &[SecretKey]) {
+    /// The senders that read a Secret `read` accepts.
+    fn readers_of(&self, read: impl Fn(&SecretKey) -> bool) -> Vec<SenderKey> {
+        self.senders
+            .iter()
+            .filter(|(_, record)| record.reads.iter().any(&read))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// `reads` were linked (as [`Index::applied`] links them) and are no longer.
+    fn unlink(&mut self, reads: &[SecretKey]) {
         for secret in reads {
             if let Some(record) = self.secrets.get_mut(secret) {
-                record.readers.remove(key);
-                if record.readers.is_empty() {
+                record.readers = record.readers.saturating_sub(1);
+                if record.readers == 0 {
                     // Its client, and with it its hold on its account's budget, goes too.
                     self.secrets.remove(secret);
                 }
