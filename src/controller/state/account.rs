@@ -69,10 +69,11 @@ pub enum NameTurn {
     },
 }
 
-/// The account records, by scope, each made on first use.
+/// The account records, by scope, each made on first use. The scope is kept once, here, and
+/// shared with the records of the senders that name it ([`Accounts::shared_name`]).
 #[derive(Debug, Default)]
 pub(super) struct Accounts {
-    records: HashMap<String, AccountRecord>,
+    records: HashMap<Arc<str>, AccountRecord>,
     /// Reconcile workers one account may hold at once
     /// ([`super::StateConfig::workers_per_account`]).
     workers: usize,
@@ -88,9 +89,19 @@ impl Accounts {
 
     /// `account`'s record, made on first use.
     pub fn record(&mut self, account: &str) -> &mut AccountRecord {
-        self.records
-            .entry(account.to_string())
-            .or_insert_with(|| AccountRecord::new(self.workers))
+        if !self.records.contains_key(account) {
+            let record = AccountRecord::new(self.workers);
+            self.records.insert(Arc::from(account), record);
+        }
+        self.records.get_mut(account).expect("just made")
+    }
+
+    /// `account`'s name as its record keeps it (the record made on first use), for a sender's
+    /// record to name the account without a copy of its own.
+    pub fn shared_name(&mut self, account: &str) -> Arc<str> {
+        self.record(account);
+        let (name, _) = self.records.get_key_value(account).expect("just made");
+        name.clone()
     }
 
     pub fn get(&self, account: &str) -> Option<&AccountRecord> {

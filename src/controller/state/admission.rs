@@ -41,10 +41,13 @@ impl State {
         }
         let mut index = self.lock();
         let index = &mut *index;
-        let Some(record) = index.senders.get_mut(sender) else {
+        if !index.senders.contains_key(sender) {
             return Ok(());
-        };
-        record.onboarding_in = Some(account.to_string());
+        }
+        let shared = index.accounts.shared_name(account);
+        if let Some(record) = index.senders.get_mut(sender) {
+            record.onboarding_in = Some(shared);
+        }
         index
             .accounts
             .record(account)
@@ -61,10 +64,13 @@ impl State {
         }
         let mut index = self.lock();
         let index = &mut *index;
-        let Some(record) = index.senders.get_mut(sender) else {
+        if !index.senders.contains_key(sender) {
             return NameTurn::Go;
-        };
-        record.names_in = Some(account.to_string());
+        }
+        let shared = index.accounts.shared_name(account);
+        if let Some(record) = index.senders.get_mut(sender) {
+            record.names_in = Some(shared);
+        }
         index
             .accounts
             .record(account)

@@ -3,6 +3,7 @@
 //! sender reads). The one place a sender is forgotten, and with it whatever only it used.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -12,8 +13,8 @@ use tokio::time::Instant;
 
 use super::admission::claimant_of;
 use super::owners::number_key;
-use super::sender::SenderRecord;
-use super::{Index, SecretKey, SenderFacts, SenderKey, State, key_of};
+use super::sender::{KeptFacts, SenderRecord};
+use super::{Index, SecretKey, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
 use crate::controller::otp::CodeSource;
 
@@ -141,8 +142,12 @@ impl State {
         if record.scope.as_deref() == Some(scope) {
             return;
         }
-        let earlier = record.scope.replace(scope.to_string());
-        *index.scope_users.entry(scope.to_string()).or_default() += 1;
+        let shared = match index.scope_users.get_key_value(scope) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(scope),
+        };
+        let earlier = record.scope.replace(shared.clone());
+        *index.scope_users.entry(shared).or_default() += 1;
         if let Some(earlier) = earlier {
             index.stop_using(&earlier);
         }
@@ -176,7 +181,7 @@ impl Index {
         let record = self.senders.entry(key.clone()).or_insert_with(|| {
             Box::new(SenderRecord {
                 uid: uid.clone(),
-                facts: SenderFacts::new(Instant::now()),
+                facts: KeptFacts::new(Instant::now()),
                 reads: Vec::new(),
                 last_started: None,
                 settled: None,
