@@ -27,7 +27,7 @@ pub(super) struct AccountRecord {
     /// list shows stale fields.
     pub written: HashMap<String, Instant>,
     /// Settled senders (not moving through a Twilio step), by SID.
-    pub settled: HashMap<String, SenderKey>,
+    pub settled: Settled,
     pub onboarding: Onboarding,
     /// Display names, by what is known of Meta's review of them in this account.
     pub names: HashMap<String, NameCheck>,
@@ -133,7 +133,7 @@ impl AccountRecord {
             alerts: Arc::new(AlertLog::default()),
             numbers_changed: HashMap::new(),
             written: HashMap::new(),
-            settled: HashMap::new(),
+            settled: Settled::default(),
             onboarding: Onboarding::default(),
             names: HashMap::new(),
             last_registration: None,
@@ -247,6 +247,68 @@ impl AccountRecord {
     pub fn forget_sid(&mut self, sid: &str) {
         self.settled.remove(sid);
         self.written.remove(sid);
+    }
+}
+
+/// An account's settled senders by SID, each named by its namespace (shared among them) and
+/// name: a table of whole sender keys, 120 bytes a slot, took 2.4 MiB for 10,000 senders.
+#[derive(Debug, Default)]
+pub(super) struct Settled {
+    by_sid: HashMap<Box<str>, NamedSender>,
+    /// The namespace of the sender settled last, to share with the next.
+    namespace: Option<Arc<str>>,
+}
+
+/// A sender's namespace and name.
+type NamedSender = (Option<Arc<str>>, Box<str>);
+
+impl Settled {
+    pub fn insert(&mut self, sid: String, sender: SenderKey) {
+        let namespace = sender
+            .namespace
+            .as_deref()
+            .map(|namespace| match &self.namespace {
+                Some(last) if **last == *namespace => last.clone(),
+                _ => Arc::from(namespace),
+            });
+        self.namespace.clone_from(&namespace);
+        let name = sender.name.into_boxed_str();
+        self.by_sid.insert(sid.into_boxed_str(), (namespace, name));
+    }
+
+    pub fn remove(&mut self, sid: &str) {
+        self.by_sid.remove(sid);
+    }
+
+    /// Whether `sender` is the one settled as `sid`.
+    pub fn holds(&self, sid: &str, sender: &SenderKey) -> bool {
+        self.by_sid.get(sid).is_some_and(|(namespace, name)| {
+            **name == *sender.name && namespace.as_deref() == sender.namespace.as_deref()
+        })
+    }
+
+    /// The settled senders but the one settled as `except` (a SID).
+    pub fn keys_except(&self, except: &str) -> Vec<SenderKey> {
+        self.by_sid
+            .iter()
+            .filter(|&(sid, _)| &**sid != except)
+            .map(|(_, (namespace, name))| {
+                let key = SenderKey::new(name);
+                match namespace {
+                    Some(namespace) => key.within(namespace),
+                    None => key,
+                }
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_sid.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.by_sid.is_empty()
     }
 }
 

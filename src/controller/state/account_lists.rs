@@ -109,11 +109,6 @@ impl State {
         let Some(account) = index.accounts.get(account) else {
             return Vec::new();
         };
-        account
-            .settled
-            .iter()
-            .filter(|(sid, _)| sid.as_str() != except)
-            .map(|(_, key)| key.clone())
-            .collect()
+        account.settled.keys_except(except)
     }
 }

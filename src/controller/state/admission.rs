@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::owners::number_key;
+use super::owners::{kept_key, number_key};
 use super::{Busy, Claimant, NameTurn, Ownership, SenderKey, State};
 use crate::api::WhatsAppSender;
 
@@ -100,7 +100,6 @@ impl State {
     ) -> (Ownership, Vec<SenderKey>) {
         let mut index = self.lock();
         let index = &mut *index;
-        let number = number_key(account, phone);
         let Some(record) = index
             .senders
             .get_mut(&claimant.key)
@@ -108,6 +107,7 @@ impl State {
         else {
             return (Ownership::Mine, Vec::new());
         };
+        let number = kept_key(record.claim.as_ref(), number_key(account, phone));
         let mut woken = Vec::new();
         if let Some(earlier) = record.claim.replace(number.clone())
             && earlier != number

@@ -12,7 +12,7 @@ use kube::runtime::watcher;
 use tokio::time::Instant;
 
 use super::admission::claimant_of;
-use super::owners::number_key;
+use super::owners::{kept_key, number_key};
 use super::sender::{KeptFacts, SenderRecord};
 use super::{Index, SecretKey, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
@@ -207,10 +207,13 @@ impl Index {
         else {
             return;
         };
-        let number = number_key(account, &sender.spec.phone_number);
         let Some(record) = self.senders.get_mut(key) else {
             return;
         };
+        let number = kept_key(
+            record.claim.as_ref(),
+            number_key(account, &sender.spec.phone_number),
+        );
         if let Some(earlier) = record.claim.replace(number.clone())
             && earlier != number
         {
@@ -234,7 +237,7 @@ impl Index {
             .and_then(|number| self.numbers.release(number, key, &record.uid));
         if let Some((account, sid)) = &record.settled
             && let Some(account) = self.accounts.get_mut(account)
-            && account.settled.get(sid) == Some(key)
+            && account.settled.holds(sid, key)
         {
             account.settled.remove(sid);
         }
