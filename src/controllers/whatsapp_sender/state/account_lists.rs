@@ -47,11 +47,11 @@ impl State {
         let (snapshot, listed) = lists
             .latest_where(client, |snapshot| {
                 snapshot.started >= absent_since
-                    || (snapshot.started >= found_since && snapshot.by_number(phone_e164).is_some())
+                    || (snapshot.started >= found_since && snapshot.has_number(phone_e164))
             })
             .await?;
         Ok(Listed {
-            sender: snapshot.by_number(phone_e164).cloned(),
+            sender: snapshot.by_number(phone_e164),
             listed,
         })
     }
@@ -80,7 +80,7 @@ impl State {
             .latest_where(client, |s| s.started >= not_before)
             .await?;
         Ok(Listed {
-            sender: snapshot.by_sid(sid).cloned(),
+            sender: snapshot.by_sid(sid),
             listed,
         })
     }
@@ -109,11 +109,6 @@ impl State {
         let Some(account) = index.accounts.get(account) else {
             return Vec::new();
         };
-        account
-            .settled
-            .iter()
-            .filter(|(sid, _)| sid.as_str() != except)
-            .map(|(_, key)| key.clone())
-            .collect()
+        account.settled.keys_except(except)
     }
 }

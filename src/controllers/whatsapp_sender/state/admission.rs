@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::owners::number_key;
+use super::owners::{kept_key, number_key};
 use super::{Busy, Claimant, NameTurn, Ownership, SenderKey, State};
 use crate::api::WhatsAppSender;
 
@@ -41,10 +41,13 @@ impl State {
         }
         let mut index = self.lock();
         let index = &mut *index;
-        let Some(record) = index.senders.get_mut(sender) else {
+        if !index.senders.contains_key(sender) {
             return Ok(());
-        };
-        record.onboarding_in = Some(account.to_string());
+        }
+        let shared = index.accounts.shared_name(account);
+        if let Some(record) = index.senders.get_mut(sender) {
+            record.onboarding_in = Some(shared);
+        }
         index
             .accounts
             .record(account)
@@ -61,10 +64,13 @@ impl State {
         }
         let mut index = self.lock();
         let index = &mut *index;
-        let Some(record) = index.senders.get_mut(sender) else {
+        if !index.senders.contains_key(sender) {
             return NameTurn::Go;
-        };
-        record.names_in = Some(account.to_string());
+        }
+        let shared = index.accounts.shared_name(account);
+        if let Some(record) = index.senders.get_mut(sender) {
+            record.names_in = Some(shared);
+        }
         index
             .accounts
             .record(account)
@@ -94,7 +100,6 @@ impl State {
     ) -> (Ownership, Vec<SenderKey>) {
         let mut index = self.lock();
         let index = &mut *index;
-        let number = number_key(account, phone);
         let Some(record) = index
             .senders
             .get_mut(&claimant.key)
@@ -102,6 +107,7 @@ impl State {
         else {
             return (Ownership::Mine, Vec::new());
         };
+        let number = kept_key(record.claim.as_ref(), number_key(account, phone));
         let mut woken = Vec::new();
         if let Some(earlier) = record.claim.replace(number.clone())
             && earlier != number

@@ -179,7 +179,7 @@ impl Index {
         let Some(record) = self.senders.get_mut(sender).filter(|r| r.uid == uid) else {
             return Vec::new();
         };
-        conclusion.update_facts(&mut record.facts);
+        record.facts.update(|facts| conclusion.update_facts(facts));
         if let Some(gone) = &conclusion.gone
             && record.settled.as_ref().is_some_and(|(_, s)| s == &gone.sid)
         {
@@ -236,10 +236,11 @@ fn seen_in(
     seen: &Seen,
     config: &StateConfig,
 ) -> Option<SenderKey> {
+    let name = accounts.shared_name(&seen.account);
     let account = accounts.record(&seen.account);
     if seen.settled {
         account.settled.insert(seen.sid.clone(), sender.clone());
-        record.settled = Some((seen.account.clone(), seen.sid.clone()));
+        record.settled = Some((name.clone(), seen.sid.clone()));
     } else {
         account.settled.remove(&seen.sid);
         record.settled = None;
@@ -247,7 +248,7 @@ fn seen_in(
     if !config.serial_onboarding {
         return None;
     }
-    record.onboarding_in = Some(seen.account.clone());
+    record.onboarding_in = Some(name);
     account.onboarding.observe(sender, seen.onboarding)
 }
 

@@ -123,8 +123,8 @@ struct Index {
     secrets: HashMap<SecretKey, SecretRecord>,
     /// Per scope (an account, or an unverified credential's own): see [`Index::prune`].
     accounts: Accounts,
-    /// How many senders use each scope.
-    scope_users: HashMap<String, usize>,
+    /// How many senders use each scope (the scope kept once, shared with their records).
+    scope_users: HashMap<Arc<str>, usize>,
     deletions: Deletions,
     /// Who owns each number claimed in each account.
     numbers: Numbers,
@@ -180,7 +180,7 @@ impl State {
     /// conclusion about it will change nothing).
     pub fn facts(&self, key: &SenderKey, uid: &str) -> SenderFacts {
         match self.lock().senders.get(key) {
-            Some(record) if record.uid == uid => record.facts.clone(),
+            Some(record) if record.uid == uid => record.facts.get(),
             _ => SenderFacts::new(Instant::now()),
         }
     }
@@ -213,7 +213,7 @@ impl State {
         self.lock()
             .senders
             .get(sender)
-            .map_or(0, |r| r.facts.failures)
+            .map_or(0, |r| r.facts.failures())
     }
 
     #[cfg(test)]

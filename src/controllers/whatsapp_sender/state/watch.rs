@@ -3,6 +3,7 @@
 //! sender reads). The one place a sender is forgotten, and with it whatever only it used.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -11,10 +12,9 @@ use kube::runtime::watcher;
 use tokio::time::Instant;
 
 use super::admission::claimant_of;
-use super::owners::number_key;
-use super::secret::SecretRecord;
-use super::sender::SenderRecord;
-use super::{Index, SecretKey, SenderFacts, SenderKey, State, key_of};
+use super::owners::{kept_key, number_key};
+use super::sender::{KeptFacts, SenderRecord};
+use super::{Index, SecretKey, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
 use crate::controllers::whatsapp_sender::otp::CodeSource;
 
@@ -79,7 +79,6 @@ impl State {
     ) -> Vec<SenderKey> {
         let mut index = self.lock();
         let index = &mut *index;
-        let readers = |record: &SecretRecord| record.readers.iter().cloned().collect::<Vec<_>>();
         match event {
             watcher::Event::Init => {
                 index.secrets_relisted = Some(HashSet::new());
@@ -90,37 +89,42 @@ impl State {
                 let Some(record) = index.secrets.get_mut(&key) else {
                     return Vec::new();
                 };
+                let version = secret.resource_version();
+                let changed = record.version != version;
+                record.version = version;
                 if let (watcher::Event::InitApply(_), Some(seen)) =
                     (event, index.secrets_relisted.as_mut())
                 {
-                    seen.insert(key);
+                    seen.insert(key.clone());
                 }
-                let version = secret.resource_version();
-                if record.version == version {
+                if !changed {
                     return Vec::new();
                 }
-                record.version = version;
-                readers(record)
+                index.readers_of(|read| *read == key)
             }
-            watcher::Event::Delete(secret) => match index.secrets.get_mut(&secret_key(secret)) {
-                Some(record) => {
-                    record.version = None;
-                    readers(record)
-                }
-                None => Vec::new(),
-            },
+            watcher::Event::Delete(secret) => {
+                let key = secret_key(secret);
+                let Some(record) = index.secrets.get_mut(&key) else {
+                    return Vec::new();
+                };
+                record.version = None;
+                index.readers_of(|read| *read == key)
+            }
             watcher::Event::InitDone => {
                 let Some(seen) = index.secrets_relisted.take() else {
                     return Vec::new();
                 };
-                let mut woken = Vec::new();
+                let mut gone = HashSet::new();
                 for (key, record) in &mut index.secrets {
                     if record.version.is_some() && !seen.contains(key) {
                         record.version = None;
-                        woken.extend(readers(record));
+                        gone.insert(key.clone());
                     }
                 }
-                woken
+                if gone.is_empty() {
+                    return Vec::new();
+                }
+                index.readers_of(|read| gone.contains(read))
             }
         }
     }
@@ -138,8 +142,12 @@ impl State {
         if record.scope.as_deref() == Some(scope) {
             return;
         }
-        let earlier = record.scope.replace(scope.to_string());
-        *index.scope_users.entry(scope.to_string()).or_default() += 1;
+        let shared = match index.scope_users.get_key_value(scope) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(scope),
+        };
+        let earlier = record.scope.replace(shared.clone());
+        *index.scope_users.entry(shared).or_default() += 1;
         if let Some(earlier) = earlier {
             index.stop_using(&earlier);
         }
@@ -161,23 +169,19 @@ impl Index {
                     return woken;
                 }
                 let old = std::mem::take(&mut self.senders.get_mut(&key).expect("present").reads);
-                self.unlink(&key, &old);
+                self.unlink(&old);
             }
             // The watch missed the deletion of an older object of this name.
             Some(_) => woken = self.forget(&key),
             None => {}
         }
         for secret in &reads {
-            self.secrets
-                .entry(secret.clone())
-                .or_default()
-                .readers
-                .insert(key.clone());
+            self.secrets.entry(secret.clone()).or_default().readers += 1;
         }
         let record = self.senders.entry(key.clone()).or_insert_with(|| {
             Box::new(SenderRecord {
                 uid: uid.clone(),
-                facts: SenderFacts::new(Instant::now()),
+                facts: KeptFacts::new(Instant::now()),
                 reads: Vec::new(),
                 last_started: None,
                 settled: None,
@@ -203,10 +207,13 @@ impl Index {
         else {
             return;
         };
-        let number = number_key(account, &sender.spec.phone_number);
         let Some(record) = self.senders.get_mut(key) else {
             return;
         };
+        let number = kept_key(
+            record.claim.as_ref(),
+            number_key(account, &sender.spec.phone_number),
+        );
         if let Some(earlier) = record.claim.replace(number.clone())
             && earlier != number
         {
@@ -223,14 +230,14 @@ impl Index {
         let Some(record) = self.senders.remove(key) else {
             return Vec::new();
         };
-        self.unlink(key, &record.reads);
+        self.unlink(&record.reads);
         let next_owner = record
             .claim
             .as_ref()
             .and_then(|number| self.numbers.release(number, key, &record.uid));
         if let Some((account, sid)) = &record.settled
             && let Some(account) = self.accounts.get_mut(account)
-            && account.settled.get(sid) == Some(key)
+            && account.settled.holds(sid, key)
         {
             account.settled.remove(sid);
         }
@@ -272,11 +279,21 @@ impl Index {
         }
     }
 
-    fn unlink(&mut self, key: &SenderKey, reads: &[SecretKey]) {
+    /// The senders that read a Secret `read` accepts.
+    fn readers_of(&self, read: impl Fn(&SecretKey) -> bool) -> Vec<SenderKey> {
+        self.senders
+            .iter()
+            .filter(|(_, record)| record.reads.iter().any(&read))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// `reads` were linked (as [`Index::applied`] links them) and are no longer.
+    fn unlink(&mut self, reads: &[SecretKey]) {
         for secret in reads {
             if let Some(record) = self.secrets.get_mut(secret) {
-                record.readers.remove(key);
-                if record.readers.is_empty() {
+                record.readers = record.readers.saturating_sub(1);
+                if record.readers == 0 {
                     // Its client, and with it its hold on its account's budget, goes too.
                     self.secrets.remove(secret);
                 }
