@@ -1,13 +1,15 @@
 //! The registry of Twilio accounts every controller shares: one request budget per account,
 //! whichever controller's client spends it, so that adding a kind never multiplies the request
-//! rate an account sees; and one Error Log pass per account, whichever controller's object
-//! asks. Each lives while some controller holds it: the registry keeps only weak handles, so an
-//! account nothing uses any more is forgotten without a sweep.
+//! rate an account sees; one Error Log pass per account, whichever controller's object asks;
+//! and the client built from each credentials Secret's version, whichever controller read it.
+//! Each lives while some controller holds it: the registry keeps only weak handles, so an
+//! account (or Secret) nothing uses any more is forgotten without a sweep.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::alert_log::AlertLog;
+use super::clients::{ClientSlot, SecretKey};
 use crate::twilio::{BudgetConfig, RequestBudget, WeakBudget};
 
 #[derive(Debug)]
@@ -15,6 +17,7 @@ pub struct AccountRegistry {
     config: BudgetConfig,
     budgets: Mutex<HashMap<String, WeakBudget>>,
     alert_logs: Mutex<HashMap<String, Weak<AlertLog>>>,
+    clients: Mutex<HashMap<SecretKey, Weak<ClientSlot>>>,
 }
 
 impl Default for AccountRegistry {
@@ -30,6 +33,7 @@ impl AccountRegistry {
             config,
             budgets: Mutex::new(HashMap::new()),
             alert_logs: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -60,6 +64,25 @@ impl AccountRegistry {
         let log = Arc::new(AlertLog::default());
         logs.insert(scope.to_string(), Arc::downgrade(&log));
         log
+    }
+
+    /// The clients of Secret `key`, made on first use; a controller holds it while it reads the
+    /// Secret.
+    pub fn client_slot(&self, key: &SecretKey) -> Arc<ClientSlot> {
+        let mut slots = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.get(key).and_then(Weak::upgrade) {
+            return slot;
+        }
+        slots.retain(|_, slot| slot.strong_count() > 0);
+        let slot = Arc::new(ClientSlot::default());
+        slots.insert(key.clone(), Arc::downgrade(&slot));
+        slot
+    }
+
+    /// The clients of Secret `key`, if some controller holds them.
+    pub fn existing_client_slot(&self, key: &SecretKey) -> Option<Arc<ClientSlot>> {
+        let slots = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.get(key).and_then(Weak::upgrade)
     }
 
     /// Accounts some client still holds a budget of.
@@ -105,6 +128,23 @@ mod tests {
             registry.alert_logs.lock().unwrap().len(),
             1,
             "nobody held AC1's or AC2's: swept on the way"
+        );
+    }
+
+    #[test]
+    fn one_client_slot_per_secret_while_some_controller_reads_it() {
+        let registry = AccountRegistry::default();
+        let key = ("team".to_string(), "twilio".to_string());
+        assert!(registry.existing_client_slot(&key).is_none());
+        let senders = registry.client_slot(&key);
+        let templates = registry
+            .existing_client_slot(&key)
+            .expect("the senders' slot");
+        assert!(Arc::ptr_eq(&senders, &templates));
+        drop((senders, templates));
+        assert!(
+            registry.existing_client_slot(&key).is_none(),
+            "nobody reads the Secret any more"
         );
     }
 

@@ -20,13 +20,14 @@
 //!   turns into a problem;
 //! - [`credentials`]: a Twilio client from a Secret, its account confirmed by Twilio;
 //! - [`accounts`]: the registry of Twilio accounts: one request budget and one Error Log pass
-//!   ([`alert_log`]) per account for every controller (Twilio's limit is per account, not per
-//!   kind);
+//!   ([`alert_log`]) per account, and the clients built from each credentials Secret's version
+//!   ([`clients`]), for every controller (Twilio's limit is per account, not per kind);
 //! - [`namespaces`], [`backoff`], [`liveness`]: the pieces under them.
 
 pub mod accounts;
 pub mod alert_log;
 pub mod backoff;
+pub mod clients;
 pub mod conditions;
 pub mod controller;
 pub mod credentials;

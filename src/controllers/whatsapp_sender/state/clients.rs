@@ -1,9 +1,12 @@
-//! The Secrets' clients: the version of each Secret some sender reads, the Twilio client built
-//! from a credentials Secret's version (kept past the Secret, for deletions), and the
-//! account registry whose request budget every client of an account shares.
+//! The Secrets' clients: the version of each Secret some sender reads, and the Twilio client
+//! built from a credentials Secret's version (kept past the Secret, for deletions), which the
+//! account registry keeps for every controller that reads the Secret.
+
+use std::sync::Arc;
 
 use super::{SecretKey, State};
 use crate::runtime::accounts::AccountRegistry;
+use crate::runtime::clients::ClientSlot;
 use crate::twilio::TwilioClient;
 
 impl State {
@@ -19,8 +22,10 @@ impl State {
 
     /// A client was built from the credentials in version `version` of Secret `key`.
     pub fn client_built(&self, key: &SecretKey, version: &str, client: TwilioClient) {
+        let slot = self.accounts.client_slot(key);
+        slot.built(version, client);
         if let Some(record) = self.lock().secrets.get_mut(key) {
-            record.client = Some((version.to_string(), client));
+            record.clients = Some(slot);
         }
     }
 
@@ -31,24 +36,32 @@ impl State {
 
     /// The client built from the Secret's current version.
     pub fn current_client(&self, key: &SecretKey) -> Option<TwilioClient> {
-        self.lock().secrets.get(key)?.current_client().cloned()
+        let version = self.secret_version(key)?;
+        self.client_at(key, &version)
     }
 
-    /// The client built from version `version`.
+    /// The client built from version `version`, by this controller or another.
     pub fn client_at(&self, key: &SecretKey, version: &str) -> Option<TwilioClient> {
-        self.lock().secrets.get(key)?.client_at(version).cloned()
+        self.clients_of(key)?.at(version)
     }
 
     /// The client last built from the Secret, whatever it holds now or whether it still
     /// exists: for deleting senders whose Secret is gone.
     pub fn last_client(&self, key: &SecretKey) -> Option<TwilioClient> {
-        let index = self.lock();
-        index
-            .secrets
-            .get(key)?
-            .client
-            .as_ref()
-            .map(|(_, c)| c.clone())
+        self.clients_of(key)?.last()
+    }
+
+    /// The registry's clients of Secret `key`: the record's, or another controller's (then
+    /// held by the record too, while a sender reads the Secret).
+    fn clients_of(&self, key: &SecretKey) -> Option<Arc<ClientSlot>> {
+        if let Some(slot) = self.lock().secrets.get(key)?.clients.clone() {
+            return Some(slot);
+        }
+        let slot = self.accounts.existing_client_slot(key)?;
+        if let Some(record) = self.lock().secrets.get_mut(key) {
+            record.clients = Some(slot.clone());
+        }
+        Some(slot)
     }
 
     /// The registry of Twilio accounts every controller shares (their request budgets).

@@ -68,7 +68,7 @@ use sender::SenderRecord;
 pub type SenderKey = kube::runtime::reflector::ObjectRef<WhatsAppSender>;
 
 /// A Secret by namespace and name.
-pub type SecretKey = (String, String);
+pub use crate::runtime::clients::SecretKey;
 
 /// The key of `sender`: namespace and name only. `ObjectRef::from_obj` also copies the UID and
 /// resourceVersion, which comparisons ignore and the index would keep in every copy of a key

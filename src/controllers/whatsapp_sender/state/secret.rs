@@ -5,9 +5,12 @@
 //! version, and a code is submitted once per code Secret version. The last client outlives the
 //! Secret itself, for deletions: when a namespace is deleted its Secrets go at once while its
 //! senders wait on the operator's finalizer, and a Terminating namespace accepts no new
-//! Secret. The record (client included) goes with its last reader.
+//! Secret. The record goes with its last reader; the client lives in the account registry,
+//! shared with every controller that reads the Secret, while some record holds it.
 
-use crate::twilio::TwilioClient;
+use std::sync::Arc;
+
+use crate::runtime::clients::ClientSlot;
 
 #[derive(Debug, Default)]
 pub(super) struct SecretRecord {
@@ -17,21 +20,7 @@ pub(super) struct SecretRecord {
     /// found in their records when the Secret changes, which is rare; a set of their keys per
     /// Secret took 2 MiB with 10,000 senders reading 10 Secrets (heaptrack, `make bench`).
     pub readers: usize,
-    /// The client built from the credentials of one version.
-    pub client: Option<(String, TwilioClient)>,
-}
-
-impl SecretRecord {
-    /// The client built from the version seen last, if there is one.
-    pub fn current_client(&self) -> Option<&TwilioClient> {
-        let version = self.version.as_deref()?;
-        self.client_at(version)
-    }
-
-    pub fn client_at(&self, version: &str) -> Option<&TwilioClient> {
-        self.client
-            .as_ref()
-            .filter(|(built_from, _)| built_from == version)
-            .map(|(_, client)| client)
-    }
+    /// The registry's clients of this Secret, held while a sender reads it (from the first
+    /// client built or looked up).
+    pub clients: Option<Arc<ClientSlot>>,
 }
