@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{ObjectMeta, PartialObjectMeta};
@@ -149,15 +148,12 @@ pub fn wake_channel<K: Kind>() -> (
 
 /// Runs the controller until `shutdown` resolves; in-flight reconciles finish first.
 /// `watches` is the API server client without a read timeout.
-pub async fn run<K>(
+pub async fn run<K: Kind>(
     parts: Parts<K>,
     watches: Client,
     liveness: Arc<Liveness>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) where
-    K: Kind,
-    K::Object: kube::Resource<Scope = NamespaceResourceScope>,
-{
+) {
     let Parts {
         kind,
         watched,
@@ -226,21 +222,24 @@ fn progressed<K: Kind>(liveness: &Liveness, result: Reconciled<K>) {
 /// The objects' watch: cached (trimmed), seen by the kind, and passed on when a change needs
 /// a reconcile. One watcher per namespace when several are listed, merged so that the cache and
 /// the kind see one watcher's events ([`namespaces::merged`]).
-fn watch_objects<K>(
+fn watch_objects<K: Kind>(
     client: Client,
     watched: Watched<K>,
     writer: reflector::store::Writer<K::Object>,
-) -> impl Stream<Item = Result<K::Object, watcher::Error>> + Send + use<K>
-where
-    K: Kind,
-    K::Object: kube::Resource<Scope = NamespaceResourceScope>,
-{
+) -> impl Stream<Item = Result<K::Object, watcher::Error>> + Send + use<K> {
     let mut config = watcher::Config::default();
     if let Some(selector) = &watched.selector {
         config = config.labels(selector);
     }
     let trim = watched.trim;
-    let watchers = namespaces::apis::<K::Object>(&client, &watched.namespaces)
+    let apis = K::watch_apis(&client, &watched.namespaces);
+    // A cluster-scoped kind has one watcher whatever namespaces are listed.
+    let namespaces = if apis.len() == watched.namespaces.len() {
+        watched.namespaces.clone()
+    } else {
+        Vec::new()
+    };
+    let watchers = apis
         .into_iter()
         .map(|api| {
             watcher(api, config.clone())
@@ -256,7 +255,7 @@ where
         cache.get(&key).map(|obj| (*obj).clone())
     };
     let mut observe = watched.observe;
-    namespaces::merged(watched.what, &watched.namespaces, watchers, last_cached)
+    namespaces::merged(watched.what, &namespaces, watchers, last_cached)
         .reflect(writer)
         .inspect_ok(move |event| observe(event))
         .applied_objects()

@@ -9,17 +9,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::time::Instant as Clock;
-
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::Reporter;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant as Clock;
 use tracing::Instrument;
-
-use kube::runtime::events::Reporter;
 
 use super::backoff;
 use super::controller;
@@ -114,6 +112,11 @@ pub trait Kind: Send + Sync + Sized + 'static {
 
     /// The API of the kind where `obj` lives: its namespace, or the cluster.
     fn api(&self, obj: &Self::Object) -> Api<Self::Object>;
+
+    /// The APIs its objects are watched (and listed at start) through: one per namespace of
+    /// `namespaces`, or one for all of them when empty ([`super::namespaces::apis`]); a
+    /// cluster-scoped kind's single `Api::all`, whatever `namespaces` says.
+    fn watch_apis(client: &Client, namespaces: &[String]) -> Vec<Api<Self::Object>>;
 
     fn status(obj: &Self::Object) -> Option<&Self::Status>;
 

@@ -1,11 +1,10 @@
 //! What a controller checks before it starts: its CRD installed, its objects listable where it
 //! watches them, the selector valid; every kind's, with errors a user can act on.
 
-use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, ListParams};
+use kube::api::ListParams;
 use kube::{Client, Resource};
 
-use super::driver::Object;
+use super::driver::Kind;
 
 /// Why `run` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,28 +41,17 @@ fn in_namespace(namespace: &Option<String>) -> String {
 /// Checks that the API server is reachable and the kind's CRD installed, and that its objects
 /// may be listed in each of `namespaces` (all of them when empty), with errors a user can act
 /// on, before any watch starts retrying in the background.
-pub async fn preflight<O>(
+pub async fn preflight<K: Kind>(
     client: &Client,
     namespaces: &[String],
     selector: Option<&str>,
-) -> Result<(), StartError>
-where
-    O: Object + Resource<Scope = NamespaceResourceScope>,
-{
-    let kind = O::kind(&()).to_string();
+) -> Result<(), StartError> {
+    let kind = K::Object::kind(&()).to_string();
     let mut params = ListParams::default().limit(1);
     if let Some(selector) = selector {
         params = params.labels(selector);
     }
-    let scopes: Vec<Option<&String>> = match namespaces {
-        [] => vec![None],
-        some => some.iter().map(Some).collect(),
-    };
-    for scope in scopes {
-        let api: Api<O> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
+    for api in K::watch_apis(client, namespaces) {
         match api.list_metadata(&params).await {
             Ok(_) => {}
             // A missing resource type is a bare 404 ("page not found"), not a NotFound Status.
@@ -76,7 +64,7 @@ where
             Err(kube::Error::Api(status)) if status.is_forbidden() => {
                 return Err(StartError::Forbidden {
                     kind: kind.clone(),
-                    namespace: scope.cloned(),
+                    namespace: api.namespace().map(str::to_string),
                     message: status.message.clone(),
                 });
             }

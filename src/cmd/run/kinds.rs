@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use senderops::api::WhatsAppSender;
 use senderops::controllers::whatsapp_sender;
 use senderops::health::Liveness;
 use senderops::metrics::Metrics;
@@ -66,7 +65,7 @@ impl Kind {
     ) -> Result<(), StartError> {
         match self {
             Kind::WhatsAppSender => {
-                preflight::<WhatsAppSender>(&clients.calls, namespaces, selector).await
+                preflight::<whatsapp_sender::Context>(&clients.calls, namespaces, selector).await
             }
         }
     }

@@ -2,9 +2,9 @@
 //! interface ([`Kind`]), and where the runtime finds its conditions in the status.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::{Client, ResourceExt};
 use tokio::time::Instant;
 
 use super::Context;
@@ -13,6 +13,7 @@ use super::state::{Conclusion, key_of};
 use crate::api::{WhatsAppSender, WhatsAppSenderStatus};
 use crate::error::Result;
 use crate::runtime::driver::{Cleanup, Kind, Shared};
+use crate::runtime::namespaces;
 use crate::runtime::status::ObjectStatus;
 
 impl Kind for Context {
@@ -32,6 +33,10 @@ impl Kind for Context {
             self.shared.kube.clone(),
             &obj.namespace().unwrap_or_default(),
         )
+    }
+
+    fn watch_apis(client: &Client, namespaces: &[String]) -> Vec<Api<WhatsAppSender>> {
+        namespaces::apis(client, namespaces)
     }
 
     fn status(obj: &WhatsAppSender) -> Option<&WhatsAppSenderStatus> {
