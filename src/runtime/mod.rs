@@ -19,6 +19,7 @@
 //!   conditions ([`conditions`]) merged from a verdict, and Warning Events ([`events`]) when one
 //!   turns into a problem;
 //! - [`credentials`]: a Twilio client from a Secret, its account confirmed by Twilio;
+//!   [`secrets`]: the Secrets a controller's objects read, their versions and clients;
 //! - [`accounts`]: the registry of Twilio accounts: one request budget and one Error Log pass
 //!   ([`alert_log`]) per account, and the clients built from each credentials Secret's version
 //!   ([`clients`]), for every controller (Twilio's limit is per account, not per kind);
@@ -36,4 +37,5 @@ pub mod events;
 pub mod liveness;
 pub mod namespaces;
 pub mod preflight;
+pub mod secrets;
 pub mod status;

@@ -10,28 +10,21 @@ use crate::runtime::clients::ClientSlot;
 use crate::twilio::TwilioClient;
 
 impl State {
-    /// A reconcile read the Secret itself (the watch had not shown it yet). A version the
-    /// watch delivered meanwhile is as new or newer, so it stays.
+    /// A reconcile read the Secret itself (the watch had not shown it yet).
     pub fn secret_read(&self, key: &SecretKey, version: &str) {
-        if let Some(record) = self.lock().secrets.get_mut(key)
-            && record.version.is_none()
-        {
-            record.version = Some(version.to_string());
-        }
+        self.lock().secrets.read(key, version);
     }
 
     /// A client was built from the credentials in version `version` of Secret `key`.
     pub fn client_built(&self, key: &SecretKey, version: &str, client: TwilioClient) {
         let slot = self.accounts.client_slot(key);
         slot.built(version, client);
-        if let Some(record) = self.lock().secrets.get_mut(key) {
-            record.clients = Some(slot);
-        }
+        self.lock().secrets.hold_clients(key, slot);
     }
 
     /// The Secret's version as last seen, if it exists.
     pub fn secret_version(&self, key: &SecretKey) -> Option<String> {
-        self.lock().secrets.get(key)?.version.clone()
+        self.lock().secrets.version(key)
     }
 
     /// The client built from the Secret's current version.
@@ -51,16 +44,14 @@ impl State {
         self.clients_of(key)?.last()
     }
 
-    /// The registry's clients of Secret `key`: the record's, or another controller's (then
-    /// held by the record too, while a sender reads the Secret).
+    /// The registry's clients of Secret `key`: the index's, or another controller's (then held
+    /// by the index too, while a sender reads the Secret).
     fn clients_of(&self, key: &SecretKey) -> Option<Arc<ClientSlot>> {
-        if let Some(slot) = self.lock().secrets.get(key)?.clients.clone() {
+        if let Some(slot) = self.lock().secrets.clients(key) {
             return Some(slot);
         }
         let slot = self.accounts.existing_client_slot(key)?;
-        if let Some(record) = self.lock().secrets.get_mut(key) {
-            record.clients = Some(slot.clone());
-        }
+        self.lock().secrets.hold_clients(key, slot.clone());
         Some(slot)
     }
 

@@ -37,7 +37,6 @@ mod clients;
 mod conclusion;
 mod lock;
 mod owners;
-mod secret;
 mod sender;
 mod watch;
 
@@ -59,9 +58,9 @@ pub use sender::{CodeFingerprint, Identity, Polls, SenderFacts, UpdateGuard};
 use crate::api::WhatsAppSender;
 use crate::metrics::StateLockCounters;
 use crate::runtime::accounts::AccountRegistry;
+use crate::runtime::secrets::SecretIndex;
 use account::{Accounts, Deletions};
 use owners::Numbers;
-use secret::SecretRecord;
 use sender::SenderRecord;
 
 /// Identifies a sender (`namespace/name`).
@@ -120,7 +119,7 @@ impl StateConfig {
 #[derive(Debug, Default)]
 struct Index {
     senders: HashMap<SenderKey, Box<SenderRecord>>,
-    secrets: HashMap<SecretKey, SecretRecord>,
+    secrets: SecretIndex,
     /// Per scope (an account, or an unverified credential's own): see [`Index::prune`].
     accounts: Accounts,
     /// How many senders use each scope (the scope kept once, shared with their records).
@@ -130,8 +129,6 @@ struct Index {
     numbers: Numbers,
     /// Senders listed since a relist of the watch began.
     senders_relisted: Option<HashSet<SenderKey>>,
-    /// Read Secrets listed since a relist of their watch began.
-    secrets_relisted: Option<HashSet<SecretKey>>,
 }
 
 pub struct State {

@@ -33,10 +33,6 @@ pub(super) fn secrets_of(sender: &WhatsAppSender) -> Vec<SecretKey> {
         .collect()
 }
 
-fn secret_key(secret: &PartialObjectMeta<Secret>) -> SecretKey {
-    (secret.namespace().unwrap_or_default(), secret.name_any())
-}
-
 impl State {
     /// Applies one event of the senders' watch. Returns senders to wake (an onboarding turn
     /// freed by a sender that went).
@@ -78,55 +74,11 @@ impl State {
         event: &watcher::Event<PartialObjectMeta<Secret>>,
     ) -> Vec<SenderKey> {
         let mut index = self.lock();
-        let index = &mut *index;
-        match event {
-            watcher::Event::Init => {
-                index.secrets_relisted = Some(HashSet::new());
-                Vec::new()
-            }
-            watcher::Event::InitApply(secret) | watcher::Event::Apply(secret) => {
-                let key = secret_key(secret);
-                let Some(record) = index.secrets.get_mut(&key) else {
-                    return Vec::new();
-                };
-                let version = secret.resource_version();
-                let changed = record.version != version;
-                record.version = version;
-                if let (watcher::Event::InitApply(_), Some(seen)) =
-                    (event, index.secrets_relisted.as_mut())
-                {
-                    seen.insert(key.clone());
-                }
-                if !changed {
-                    return Vec::new();
-                }
-                index.readers_of(|read| *read == key)
-            }
-            watcher::Event::Delete(secret) => {
-                let key = secret_key(secret);
-                let Some(record) = index.secrets.get_mut(&key) else {
-                    return Vec::new();
-                };
-                record.version = None;
-                index.readers_of(|read| *read == key)
-            }
-            watcher::Event::InitDone => {
-                let Some(seen) = index.secrets_relisted.take() else {
-                    return Vec::new();
-                };
-                let mut gone = HashSet::new();
-                for (key, record) in &mut index.secrets {
-                    if record.version.is_some() && !seen.contains(key) {
-                        record.version = None;
-                        gone.insert(key.clone());
-                    }
-                }
-                if gone.is_empty() {
-                    return Vec::new();
-                }
-                index.readers_of(|read| gone.contains(read))
-            }
+        let changed = index.secrets.on_event(event);
+        if changed.is_empty() {
+            return Vec::new();
         }
+        index.readers_of(|read| changed.contains(read))
     }
 
     /// The sender's reconcile works with a client of `scope` ([`TwilioClient::scope`]): the
@@ -176,7 +128,7 @@ impl Index {
             None => {}
         }
         for secret in &reads {
-            self.secrets.entry(secret.clone()).or_default().readers += 1;
+            self.secrets.link(secret);
         }
         let record = self.senders.entry(key.clone()).or_insert_with(|| {
             Box::new(SenderRecord {
@@ -291,13 +243,7 @@ impl Index {
     /// `reads` were linked (as [`Index::applied`] links them) and are no longer.
     fn unlink(&mut self, reads: &[SecretKey]) {
         for secret in reads {
-            if let Some(record) = self.secrets.get_mut(secret) {
-                record.readers = record.readers.saturating_sub(1);
-                if record.readers == 0 {
-                    // Its client, and with it its hold on its account's budget, goes too.
-                    self.secrets.remove(secret);
-                }
-            }
+            self.secrets.unlink(secret);
         }
     }
 }
