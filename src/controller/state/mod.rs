@@ -39,6 +39,7 @@ mod lock;
 mod owners;
 mod secret;
 mod sender;
+mod senders;
 mod watch;
 
 use std::collections::{HashMap, HashSet};
@@ -62,7 +63,7 @@ use crate::runtime::accounts::AccountRegistry;
 use account::{Accounts, Deletions};
 use owners::Numbers;
 use secret::SecretRecord;
-use sender::SenderRecord;
+use senders::Senders;
 
 /// Identifies a sender (`namespace/name`).
 pub type SenderKey = kube::runtime::reflector::ObjectRef<WhatsAppSender>;
@@ -119,7 +120,7 @@ impl StateConfig {
 
 #[derive(Debug, Default)]
 struct Index {
-    senders: HashMap<SenderKey, Box<SenderRecord>>,
+    senders: Senders,
     secrets: HashMap<SecretKey, SecretRecord>,
     /// Per scope (an account, or an unverified credential's own): see [`Index::prune`].
     accounts: Accounts,
