@@ -38,6 +38,7 @@ mod conclusion;
 mod lock;
 mod owners;
 mod sender;
+mod senders;
 mod watch;
 
 use std::collections::{HashMap, HashSet};
@@ -61,7 +62,7 @@ use crate::runtime::accounts::AccountRegistry;
 use crate::runtime::secrets::SecretIndex;
 use account::{Accounts, Deletions};
 use owners::Numbers;
-use sender::SenderRecord;
+use senders::Senders;
 
 /// Identifies a sender (`namespace/name`).
 pub type SenderKey = kube::runtime::reflector::ObjectRef<WhatsAppSender>;
@@ -118,7 +119,7 @@ impl StateConfig {
 
 #[derive(Debug, Default)]
 struct Index {
-    senders: HashMap<SenderKey, Box<SenderRecord>>,
+    senders: Senders,
     secrets: SecretIndex,
     /// Per scope (an account, or an unverified credential's own): see [`Index::prune`].
     accounts: Accounts,

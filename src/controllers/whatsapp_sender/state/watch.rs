@@ -58,8 +58,7 @@ impl State {
                 let gone: Vec<SenderKey> = index
                     .senders
                     .keys()
-                    .filter(|key| !seen.contains(*key))
-                    .cloned()
+                    .filter(|key| !seen.contains(key))
                     .collect();
                 gone.iter().flat_map(|key| index.forget(key)).collect()
             }
@@ -130,18 +129,16 @@ impl Index {
         for secret in &reads {
             self.secrets.link(secret);
         }
-        let record = self.senders.entry(key.clone()).or_insert_with(|| {
-            Box::new(SenderRecord {
-                uid: uid.clone(),
-                facts: KeptFacts::new(Instant::now()),
-                reads: Vec::new(),
-                last_started: None,
-                settled: None,
-                onboarding_in: None,
-                names_in: None,
-                claim: None,
-                scope: None,
-            })
+        let record = self.senders.get_or_insert_with(&key, || SenderRecord {
+            uid: uid.clone(),
+            facts: KeptFacts::new(Instant::now()),
+            reads: Vec::new(),
+            last_started: None,
+            settled: None,
+            onboarding_in: None,
+            names_in: None,
+            claim: None,
+            scope: None,
         });
         record.reads = reads;
         self.claim_recorded(sender, &key, &uid);
@@ -234,10 +231,7 @@ impl Index {
     /// The senders that read a Secret `read` accepts.
     fn readers_of(&self, read: impl Fn(&SecretKey) -> bool) -> Vec<SenderKey> {
         self.senders
-            .iter()
-            .filter(|(_, record)| record.reads.iter().any(&read))
-            .map(|(key, _)| key.clone())
-            .collect()
+            .keys_where(|record| record.reads.iter().any(&read))
     }
 
     /// `reads` were linked (as [`Index::applied`] links them) and are no longer.
