@@ -12,6 +12,7 @@ use k8s_openapi::jiff::{self, Timestamp};
 use tokio::time::Instant;
 
 use super::SenderKey;
+use super::senders::SharedNamespace;
 use crate::controllers::whatsapp_sender::lists::Lists;
 use crate::runtime::accounts::AccountRegistry;
 use crate::runtime::alert_log::AlertLog;
@@ -261,7 +262,7 @@ impl AccountRecord {
 pub(super) struct Settled {
     by_sid: HashMap<Box<str>, NamedSender>,
     /// The namespace of the sender settled last, to share with the next.
-    namespace: Option<Arc<str>>,
+    namespace: SharedNamespace,
 }
 
 /// A sender's namespace and name.
@@ -269,14 +270,7 @@ type NamedSender = (Option<Arc<str>>, Box<str>);
 
 impl Settled {
     pub fn insert(&mut self, sid: String, sender: SenderKey) {
-        let namespace = sender
-            .namespace
-            .as_deref()
-            .map(|namespace| match &self.namespace {
-                Some(last) if **last == *namespace => last.clone(),
-                _ => Arc::from(namespace),
-            });
-        self.namespace.clone_from(&namespace);
+        let namespace = self.namespace.share(sender.namespace.as_deref());
         let name = sender.name.into_boxed_str();
         self.by_sid.insert(sid.into_boxed_str(), (namespace, name));
     }

@@ -236,6 +236,23 @@ pub(super) struct SenderRecord {
     pub scope: Option<Arc<str>>,
 }
 
+impl SenderRecord {
+    /// The record of object `uid`, first seen now: no reads, claims or marks yet.
+    pub fn new(uid: String) -> Self {
+        SenderRecord {
+            uid,
+            facts: KeptFacts::new(Instant::now()),
+            reads: Vec::new(),
+            last_started: None,
+            settled: None,
+            onboarding_in: None,
+            names_in: None,
+            claim: None,
+            scope: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

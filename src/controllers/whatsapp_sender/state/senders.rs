@@ -96,7 +96,26 @@ impl<'a> Borrow<dyn Named + 'a> for Name {
 pub(super) struct Senders {
     records: HashMap<Name, Box<SenderRecord>>,
     /// The namespace of the sender recorded last, to share with the next.
-    namespace: Option<Arc<str>>,
+    namespace: SharedNamespace,
+}
+
+/// One copy of a namespace for the senders recorded one after another in it: the watch
+/// delivers a namespace's senders together, so keeping the last one shares nearly all.
+#[derive(Debug, Default)]
+pub(super) struct SharedNamespace {
+    last: Option<Arc<str>>,
+}
+
+impl SharedNamespace {
+    /// `namespace`, shared with the one before if they are the same.
+    pub fn share(&mut self, namespace: Option<&str>) -> Option<Arc<str>> {
+        let shared = namespace.map(|namespace| match &self.last {
+            Some(last) if **last == *namespace => last.clone(),
+            _ => Arc::from(namespace),
+        });
+        self.last.clone_from(&shared);
+        shared
+    }
 }
 
 impl Senders {
@@ -123,14 +142,7 @@ impl Senders {
         make: impl FnOnce() -> SenderRecord,
     ) -> &mut SenderRecord {
         if !self.contains_key(key) {
-            let namespace = key
-                .namespace
-                .as_deref()
-                .map(|namespace| match &self.namespace {
-                    Some(last) if **last == *namespace => last.clone(),
-                    _ => Arc::from(namespace),
-                });
-            self.namespace.clone_from(&namespace);
+            let namespace = self.namespace.share(key.namespace.as_deref());
             let name = Name {
                 namespace,
                 name: key.name.as_str().into(),
@@ -162,21 +174,9 @@ impl Senders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controllers::whatsapp_sender::state::sender::KeptFacts;
-    use tokio::time::Instant;
 
     fn record(uid: &str) -> SenderRecord {
-        SenderRecord {
-            uid: uid.into(),
-            facts: KeptFacts::new(Instant::now()),
-            reads: Vec::new(),
-            last_started: None,
-            settled: None,
-            onboarding_in: None,
-            names_in: None,
-            claim: None,
-            scope: None,
-        }
+        SenderRecord::new(uid.into())
     }
 
     #[test]

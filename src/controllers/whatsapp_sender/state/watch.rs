@@ -9,11 +9,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::watcher;
-use tokio::time::Instant;
 
 use super::admission::claimant_of;
 use super::owners::{kept_key, number_key};
-use super::sender::{KeptFacts, SenderRecord};
+use super::sender::SenderRecord;
 use super::{Index, SecretKey, SenderKey, State, key_of};
 use crate::api::WhatsAppSender;
 use crate::controllers::whatsapp_sender::otp::CodeSource;
@@ -129,17 +128,9 @@ impl Index {
         for secret in &reads {
             self.secrets.link(secret);
         }
-        let record = self.senders.get_or_insert_with(&key, || SenderRecord {
-            uid: uid.clone(),
-            facts: KeptFacts::new(Instant::now()),
-            reads: Vec::new(),
-            last_started: None,
-            settled: None,
-            onboarding_in: None,
-            names_in: None,
-            claim: None,
-            scope: None,
-        });
+        let record = self
+            .senders
+            .get_or_insert_with(&key, || SenderRecord::new(uid.clone()));
         record.reads = reads;
         self.claim_recorded(sender, &key, &uid);
         woken
