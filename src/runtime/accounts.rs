@@ -5,7 +5,9 @@
 //! Each lives while some controller holds it: the registry keeps only weak handles, so an
 //! account (or Secret) nothing uses any more is forgotten without a sweep.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::alert_log::AlertLog;
@@ -16,8 +18,57 @@ use crate::twilio::{BudgetConfig, RequestBudget, WeakBudget};
 pub struct AccountRegistry {
     config: BudgetConfig,
     budgets: Mutex<HashMap<String, WeakBudget>>,
-    alert_logs: Mutex<HashMap<String, Weak<AlertLog>>>,
-    clients: Mutex<HashMap<SecretKey, Weak<ClientSlot>>>,
+    alert_logs: Held<String, AlertLog>,
+    clients: Held<SecretKey, ClientSlot>,
+}
+
+/// Values shared while something holds them: weak handles by key, made on first use, and the
+/// dead ones swept whenever a new one is made (so nothing grows without a sweep of its own).
+#[derive(Debug)]
+struct Held<K, V> {
+    map: Mutex<HashMap<K, Weak<V>>>,
+}
+
+impl<K: Eq + Hash, V: Default> Held<K, V> {
+    fn new() -> Self {
+        Held {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Weak<V>>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of `key` some holder keeps alive, if any.
+    fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.lock().get(key).and_then(Weak::upgrade)
+    }
+
+    /// The value of `key`, made (default) if nothing holds one.
+    fn get_or_make<Q>(&self, key: &Q) -> Arc<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let mut map = self.lock();
+        if let Some(value) = map.get(key).and_then(Weak::upgrade) {
+            return value;
+        }
+        map.retain(|_, value| value.strong_count() > 0);
+        let value = Arc::new(V::default());
+        map.insert(key.to_owned(), Arc::downgrade(&value));
+        value
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
 }
 
 impl Default for AccountRegistry {
@@ -32,8 +83,8 @@ impl AccountRegistry {
         AccountRegistry {
             config,
             budgets: Mutex::new(HashMap::new()),
-            alert_logs: Mutex::new(HashMap::new()),
-            clients: Mutex::new(HashMap::new()),
+            alert_logs: Held::new(),
+            clients: Held::new(),
         }
     }
 
@@ -53,36 +104,18 @@ impl AccountRegistry {
     /// `scope`'s Error Log as read so far, shared by every controller (a verified account, or
     /// the scope of credentials Twilio did not confirm).
     pub fn alert_log(&self, scope: &str) -> Arc<AlertLog> {
-        let mut logs = self
-            .alert_logs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(log) = logs.get(scope).and_then(Weak::upgrade) {
-            return log;
-        }
-        logs.retain(|_, log| log.strong_count() > 0);
-        let log = Arc::new(AlertLog::default());
-        logs.insert(scope.to_string(), Arc::downgrade(&log));
-        log
+        self.alert_logs.get_or_make(scope)
     }
 
     /// The clients of Secret `key`, made on first use; a controller holds it while it reads the
     /// Secret.
     pub fn client_slot(&self, key: &SecretKey) -> Arc<ClientSlot> {
-        let mut slots = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get(key).and_then(Weak::upgrade) {
-            return slot;
-        }
-        slots.retain(|_, slot| slot.strong_count() > 0);
-        let slot = Arc::new(ClientSlot::default());
-        slots.insert(key.clone(), Arc::downgrade(&slot));
-        slot
+        self.clients.get_or_make(key)
     }
 
     /// The clients of Secret `key`, if some controller holds them.
     pub fn existing_client_slot(&self, key: &SecretKey) -> Option<Arc<ClientSlot>> {
-        let slots = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.get(key).and_then(Weak::upgrade)
+        self.clients.get(key)
     }
 
     /// Accounts some client still holds a budget of.
@@ -125,7 +158,7 @@ mod tests {
         drop(senders);
         let _other = registry.alert_log("AC3");
         assert_eq!(
-            registry.alert_logs.lock().unwrap().len(),
+            registry.alert_logs.len(),
             1,
             "nobody held AC1's or AC2's: swept on the way"
         );
