@@ -233,12 +233,12 @@ fn watch_objects<K: Kind>(
     }
     let trim = watched.trim;
     let apis = K::watch_apis(&client, &watched.namespaces);
-    // A cluster-scoped kind has one watcher whatever namespaces are listed.
-    let namespaces = if apis.len() == watched.namespaces.len() {
-        watched.namespaces.clone()
-    } else {
-        Vec::new()
-    };
+    // The namespaces as the watchers have them: none for a watcher of all namespaces, or of a
+    // cluster-scoped kind, whatever namespaces were listed.
+    let namespaces: Vec<String> = apis
+        .iter()
+        .filter_map(|api| api.namespace().map(str::to_string))
+        .collect();
     let watchers = apis
         .into_iter()
         .map(|api| {
